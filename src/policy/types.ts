@@ -1,0 +1,33 @@
+import type { RequestView } from '../request/types.js';
+import type { AuthContext } from '../tokens/types.js';
+
+/** Why a decision came out the way it did; stable codes used in logs, metrics and deny bodies. */
+export type DecisionReason =
+  | 'allowed_by_rule'
+  | 'default_allow'
+  | 'denied_by_rule'
+  | 'default_deny'
+  | 'missing_scope'
+  | 'missing_permission';
+
+export interface Decision {
+  readonly allow: boolean;
+  /** Name of the rule that decided; null when `defaultAction` decided. */
+  readonly rule: string | null;
+  readonly reason: DecisionReason;
+  /**
+   * When reason is `missing_scope`: the scopes the nearest ALLOW rule required that the
+   * caller lacked (for RFC 6750 `insufficient_scope`). Empty otherwise.
+   */
+  readonly missingScopes: readonly string[];
+}
+
+/** A policy revision compiled into its index; immutable and safe to share across Checks. */
+export interface CompiledPolicy {
+  readonly name: string;
+  readonly service: string;
+  /** Opaque revision label (file mtime+hash locally, KV revision over NATS). */
+  readonly revision: string;
+  readonly ruleCount: number;
+  evaluate(request: RequestView, auth: AuthContext): Decision;
+}
