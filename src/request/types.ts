@@ -14,7 +14,7 @@ export interface RequestView {
   readonly query: Readonly<Record<string, string>>;
   /** Lower-case header names; repeated headers joined with "," (as Envoy's `headers` map does). */
   readonly headers: Readonly<Record<string, string>>;
-  /** Names of headers that arrived more than once as separate `header_map` entries. */
+  /** Names of headers that arrived more than once as separate entries (`header_map`, or case variants of a `headers` key). */
   readonly repeatedHeaders: ReadonlySet<string>;
   /** Downstream peer address ("ip:port"), "" when unknown. */
   readonly sourceAddress: string;

@@ -1,0 +1,129 @@
+import { z } from 'zod';
+
+/**
+ * The sidecar's config file (YAML or JSON). Field names are the contract in DESIGN.md §4;
+ * every field is documented in the README's config reference. Objects are strict so a
+ * typo is an error that names the field rather than a silently ignored setting.
+ */
+
+const hostPort = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'must be "host:port"');
+const headerName = z.string().regex(/^[a-z0-9!#$%&'*+.^_`|~-]+$/, 'must be a lower-case HTTP header name');
+const dottedPath = z.string().regex(/^[A-Za-z0-9_:$@-]+(\.[A-Za-z0-9_:$@-]+)*$/, 'must be a dotted claim path like "realm_access.roles"');
+
+export const ASYMMETRIC_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'] as const;
+export const HMAC_ALGORITHMS = ['HS256', 'HS384', 'HS512'] as const;
+/** `none` is not in either list, so it can never be configured. */
+const algorithm = z.enum([...ASYMMETRIC_ALGORITHMS, ...HMAC_ALGORITHMS], {
+  error: (issue) => `unsupported algorithm ${JSON.stringify(issue.input)} (allowed: ${[...ASYMMETRIC_ALGORITHMS, ...HMAC_ALGORITHMS].join(', ')})`,
+});
+
+export const tokenSourceSchema = z.union(
+  [
+    z.strictObject({ header: headerName, prefix: z.string().max(64).optional() }),
+    z.strictObject({ cookie: z.string().regex(/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/, 'must be a cookie name') }),
+  ],
+  { error: 'must be { header: NAME, prefix?: "Bearer " } or { cookie: NAME }' },
+);
+
+export const keySourceSchema = z
+  .strictObject({
+    /** JWKS file, re-read when it changes. */
+    file: z.string().min(1).optional(),
+    /** Remote JWKS (https, or http on loopback for tests and dev). */
+    url: z.url({ protocol: /^https?$/ }).optional(),
+    /** Shared secret file for HS* issuers (raw bytes, at least 32). */
+    secretFile: z.string().min(1).optional(),
+    /** Keys pushed over the NATS control plane. */
+    nats: z.literal(true).optional(),
+    /** Remote JWKS: fetch timeout. */
+    timeoutMs: z.number().int().min(100).max(60_000).default(5_000),
+    /** Remote JWKS: minimum time between refetches triggered by an unknown kid. */
+    cooldownSeconds: z.number().int().min(1).max(3_600).default(30),
+    /** Remote JWKS: refetch in the background after this age even without an unknown kid. */
+    maxAgeSeconds: z.number().int().min(10).max(86_400).default(600),
+  })
+  .refine((k) => [k.file, k.url, k.secretFile, k.nats].filter((v) => v !== undefined).length === 1, {
+    error: 'must name exactly one of file, url, secretFile, nats',
+  });
+
+const clockSkewSeconds = z.number().int().min(0).max(300).default(30);
+const maxTokenBytes = z.number().int().min(256).max(65_536).default(8_192);
+
+export const issuerSchema = z.strictObject({
+  name: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'must be a short lower-case name'),
+  issuer: z.string().min(1),
+  audiences: z.array(z.string().min(1)).min(1),
+  algorithms: z.array(algorithm).min(1).default(['ES256', 'RS256']),
+  keys: keySourceSchema,
+  from: z.array(tokenSourceSchema).min(1).default([{ header: 'authorization', prefix: 'Bearer ' }]),
+  /** claim path -> upstream header; arrays are joined with ",". */
+  claimsToHeaders: z.record(dottedPath, headerName).default({}),
+  clockSkewSeconds,
+  maxTokenBytes,
+  /** Required JOSE `typ`, e.g. "at+jwt" (RFC 9068); compared case-insensitively, "application/" prefix optional. */
+  typ: z.string().min(1).optional(),
+});
+
+export const serviceTokensSchema = z.strictObject({
+  trustDomain: z.string().regex(/^[a-z0-9._-]+$/, 'must be a SPIFFE trust domain like "cluster.local"'),
+  header: headerName.default('x-service-token'),
+  keys: keySourceSchema,
+  /** Defaults to [service]. */
+  audiences: z.array(z.string().min(1)).min(1).optional(),
+  /** Expected `iss`; when absent any issuer is accepted (the key set is what is trusted). */
+  issuer: z.string().min(1).optional(),
+  algorithms: z.array(algorithm).min(1).default(['ES256', 'EdDSA']),
+  clockSkewSeconds,
+  maxTokenBytes,
+});
+
+export const configSchema = z.strictObject({
+  service: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'must be a short lower-case service name'),
+  grpc: z
+    .strictObject({
+      address: hostPort.default('127.0.0.1:9191'),
+      /** Largest CheckRequest accepted (bytes). */
+      maxMessageBytes: z.number().int().min(4_096).max(16 * 1024 * 1024).default(1024 * 1024),
+    })
+    .prefault({}),
+  admin: z.strictObject({ address: hostPort.default('127.0.0.1:9192') }).prefault({}),
+  issuers: z.array(issuerSchema).default([]),
+  serviceTokens: serviceTokensSchema.optional(),
+  policy: z
+    .strictObject({ file: z.string().min(1).optional(), nats: z.literal(true).optional() })
+    .refine((p) => (p.file === undefined) !== (p.nats === undefined), { error: 'must name exactly one of file, nats' }),
+  tokenCache: z
+    .strictObject({ maxEntries: z.number().int().min(0).max(10_000_000).default(10_000) })
+    .prefault({}),
+  request: z
+    .strictObject({
+      maxHeaders: z.number().int().min(8).max(10_000).default(200),
+      maxHeaderBytes: z.number().int().min(1_024).max(1024 * 1024).default(64 * 1024),
+    })
+    .prefault({}),
+  /** Polling interval for local key and policy files. */
+  watch: z.strictObject({ intervalMs: z.number().int().min(50).max(60_000).default(1_000) }).prefault({}),
+  log: z
+    .strictObject({
+      level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+      /** Log every decision at info (denies are always logged). */
+      allows: z.boolean().default(false),
+    })
+    .prefault({}),
+  shutdown: z.strictObject({ drainSeconds: z.number().min(0).max(300).default(10) }).prefault({}),
+  nats: z
+    .strictObject({
+      servers: z.array(z.string().min(1)).min(1),
+      bucket: z.string().regex(/^[A-Za-z0-9_-]+$/).default('authz'),
+      signers: z.array(z.string().min(1)).min(1),
+      cacheDir: z.string().min(1).default('/var/lib/authz-sidecar'),
+    })
+    .optional(),
+});
+
+export type ConfigInput = z.input<typeof configSchema>;
+export type Config = z.output<typeof configSchema>;
+export type IssuerConfig = Config['issuers'][number];
+export type ServiceTokensConfig = NonNullable<Config['serviceTokens']>;
+export type KeySourceConfig = IssuerConfig['keys'];
+export type TokenSource = IssuerConfig['from'][number];

@@ -1,0 +1,103 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { CheckRequest__Output } from '../generated/envoy/service/auth/v3/CheckRequest.js';
+import type { CheckResponse } from '../generated/envoy/service/auth/v3/CheckResponse.js';
+import type { RequestView } from '../request/types.js';
+import { RequestError } from '../request/errors.js';
+import type { AuthContext } from '../tokens/types.js';
+import { TokenError } from '../tokens/errors.js';
+import type { CompiledPolicy, Decision } from '../policy/types.js';
+import type { Metrics } from '../telemetry/metrics.js';
+import { allowResponse, denyResponse, type DecisionMetadata, type DenyKind } from './response.js';
+import type { IdentityHeaders } from './identity-headers.js';
+
+export interface CheckDependencies {
+  readonly service: string;
+  readonly buildView: (request: CheckRequest__Output) => RequestView;
+  readonly authenticate: (view: RequestView) => AuthContext | Promise<AuthContext>;
+  readonly policy: () => CompiledPolicy | null;
+  readonly identity: IdentityHeaders;
+  readonly metrics: Metrics;
+  readonly log: Logger;
+  readonly logAllows: boolean;
+}
+
+export type CheckHandler = (request: CheckRequest__Output) => CheckResponse | Promise<CheckResponse>;
+
+/** A deny when identity is absent maps to 401 (so clients know to log in), otherwise 403. */
+export function denyKindFor(decision: Decision, auth: AuthContext): DenyKind {
+  return auth.user === null && auth.principal === null ? 'unauthenticated' : 'forbidden';
+}
+
+/**
+ * CheckRequest → view → credentials → policy → CheckResponse. Never throws and never
+ * allows on an error: every failure becomes a deny with a stable reason code.
+ */
+export function createCheckHandler(deps: CheckDependencies): CheckHandler {
+  const { metrics, log } = deps;
+
+  function finish(started: bigint, response: CheckResponse, decision: 'allow' | 'deny', reason: string): CheckResponse {
+    metrics.countCheck(decision, reason);
+    metrics.checkDuration.observe(Number(process.hrtime.bigint() - started) / 1e9);
+    return response;
+  }
+
+  function deny(started: bigint, meta: DecisionMetadata, requestId: string, kind: DenyKind, extra: { invalidToken?: boolean; missingScopes?: readonly string[]; path?: string } = {}): CheckResponse {
+    log.info({ decision_id: meta.decisionId, request_id: requestId, decision: 'deny', reason: meta.reason, rule: meta.rule, path: extra.path }, 'deny');
+    const response = denyResponse({ kind, reason: meta.reason, requestId, realm: deps.service, metadata: meta, invalidToken: extra.invalidToken, missingScopes: extra.missingScopes });
+    return finish(started, response, 'deny', meta.reason);
+  }
+
+  function decide(started: bigint, decisionId: string, view: RequestView, auth: AuthContext, policy: CompiledPolicy): CheckResponse {
+    let decision: Decision;
+    try {
+      decision = policy.evaluate(view, auth);
+    } catch (error) {
+      return failed(started, decisionId, policy, view.id, error);
+    }
+    const meta: DecisionMetadata = { decisionId, policy: policy.name, policyRevision: policy.revision, rule: decision.rule, reason: decision.reason };
+    if (!decision.allow) {
+      const kind = denyKindFor(decision, auth);
+      const reason = kind === 'unauthenticated' ? 'credentials_missing' : decision.reason;
+      return deny(started, { ...meta, reason }, view.id, kind, { missingScopes: decision.missingScopes, path: view.path });
+    }
+    if (deps.logAllows) log.info({ decision_id: decisionId, request_id: view.id, decision: 'allow', reason: decision.reason, rule: decision.rule, path: view.path }, 'allow');
+    const headers = deps.identity.forCaller(auth);
+    return finish(started, allowResponse({ set: headers.set, remove: headers.remove, metadata: meta }), 'allow', decision.reason);
+  }
+
+  function failed(started: bigint, decisionId: string, policy: CompiledPolicy | null, requestId: string, error: unknown): CheckResponse {
+    const meta = (reason: string): DecisionMetadata => ({ decisionId, policy: policy?.name ?? '', policyRevision: policy?.revision ?? '', rule: null, reason });
+    if (error instanceof TokenError) return deny(started, meta(error.code), requestId, 'unauthenticated', { invalidToken: true });
+    if (error instanceof RequestError) return deny(started, meta(error.code), requestId, 'bad_request');
+    log.error({ decision_id: decisionId, request_id: requestId, err: error }, 'check failed');
+    return deny(started, meta('internal_error'), requestId, 'internal');
+  }
+
+  return function check(request: CheckRequest__Output): CheckResponse | Promise<CheckResponse> {
+    const started = process.hrtime.bigint();
+    const decisionId = randomUUID();
+    // One snapshot per Check: a policy swap mid-Check cannot mix two revisions.
+    const policy = deps.policy();
+    let view: RequestView;
+    try {
+      view = deps.buildView(request);
+    } catch (error) {
+      return failed(started, decisionId, policy, (error as { requestId?: string }).requestId ?? '', error);
+    }
+    if (policy === null) {
+      const meta: DecisionMetadata = { decisionId, policy: '', policyRevision: '', rule: null, reason: 'not_ready' };
+      return deny(started, meta, view.id, 'unavailable');
+    }
+    try {
+      const auth = deps.authenticate(view);
+      if (!(auth instanceof Promise)) return decide(started, decisionId, view, auth, policy);
+      return auth.then(
+        (resolved) => decide(started, decisionId, view, resolved, policy),
+        (error: unknown) => failed(started, decisionId, policy, view.id, error),
+      );
+    } catch (error) {
+      return failed(started, decisionId, policy, view.id, error);
+    }
+  };
+}

@@ -1,0 +1,77 @@
+import type { AuthContext } from '../tokens/types.js';
+import type { IssuerConfig } from '../config/schema.js';
+
+export const SUBJECT_HEADER = 'x-auth-subject';
+export const ISSUER_HEADER = 'x-auth-issuer';
+export const PRINCIPAL_HEADER = 'x-auth-principal';
+
+type Mapping = ReadonlyArray<readonly [path: readonly string[], header: string]>;
+
+/**
+ * The headers the sidecar tells the upstream about the caller. Every managed name is
+ * either set with overwrite or listed in headers_to_remove on each allow, so a client can
+ * never smuggle its own `x-auth-subject` through.
+ */
+export class IdentityHeaders {
+  /** Every header name the sidecar owns, sorted, for headers_to_remove. */
+  readonly managed: readonly string[];
+  private readonly byIssuer: ReadonlyMap<string, Mapping>;
+
+  constructor(issuers: readonly IssuerConfig[]) {
+    const managed = new Set([SUBJECT_HEADER, ISSUER_HEADER, PRINCIPAL_HEADER]);
+    const byIssuer = new Map<string, Mapping>();
+    for (const issuer of issuers) {
+      const mapping = Object.entries(issuer.claimsToHeaders).map(([claim, header]) => {
+        managed.add(header);
+        return [claim.split('.'), header] as const;
+      });
+      byIssuer.set(issuer.name, mapping);
+    }
+    this.managed = [...managed].sort();
+    this.byIssuer = byIssuer;
+  }
+
+  /** Headers to set for this caller, and the managed names to strip because they are not set. */
+  forCaller(auth: AuthContext): { set: Array<readonly [string, string]>; remove: string[] } {
+    const set: Array<readonly [string, string]> = [];
+    const user = auth.user;
+    if (user !== null) {
+      pushHeader(set, SUBJECT_HEADER, user.subject);
+      pushHeader(set, ISSUER_HEADER, user.issuer);
+      for (const [path, header] of this.byIssuer.get(user.issuerName) ?? []) {
+        const value = claimAt(user.claims, path);
+        if (value !== undefined) pushHeader(set, header, headerValue(value));
+      }
+    }
+    if (auth.principal !== null) pushHeader(set, PRINCIPAL_HEADER, auth.principal);
+    if (set.length === 0) return { set, remove: this.managed as string[] };
+    const remove = this.managed.filter((name) => !set.some(([setName]) => setName === name));
+    return { set, remove };
+  }
+}
+
+function claimAt(claims: Readonly<Record<string, unknown>>, path: readonly string[]): unknown {
+  let value: unknown = claims;
+  for (const part of path) {
+    if (value === null || typeof value !== 'object' || Array.isArray(value) || !Object.hasOwn(value, part)) return undefined;
+    value = (value as Record<string, unknown>)[part];
+  }
+  return value;
+}
+
+/** Arrays (scopes, roles) join with ","; objects become JSON; null/undefined are omitted. */
+export function headerValue(value: unknown): string {
+  if (typeof value === 'string') return value;
+  if (Array.isArray(value)) return value.map((v) => (typeof v === 'string' ? v : JSON.stringify(v))).join(',');
+  if (typeof value === 'object' && value !== null) return JSON.stringify(value);
+  return String(value);
+}
+
+// Control characters would let a signed-but-odd claim split or corrupt the upstream request.
+const UNSAFE = /[\u0000-\u0008\u000a-\u001f\u007f]/;
+
+function pushHeader(set: Array<readonly [string, string]>, name: string, value: string): void {
+  if (value === '' || value.length > 8192 || UNSAFE.test(value)) return;
+  if (set.some(([existing]) => existing === name)) return;
+  set.push([name, value]);
+}

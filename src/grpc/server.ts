@@ -1,0 +1,59 @@
+import { Server, ServerCredentials, status, type ServerUnaryCall, type sendUnaryData } from '@grpc/grpc-js';
+import type { CheckRequest__Output } from '../generated/envoy/service/auth/v3/CheckRequest.js';
+import type { CheckResponse } from '../generated/envoy/service/auth/v3/CheckResponse.js';
+import { loadAuthProto, loadHealthProto } from './protos.js';
+import type { CheckHandler } from './check.js';
+import type { HealthService } from './health.js';
+
+export interface GrpcServerOptions {
+  readonly address: string;
+  readonly maxMessageBytes: number;
+  readonly check: CheckHandler;
+  readonly health: HealthService;
+}
+
+export interface GrpcServer {
+  readonly port: number;
+  /** Stops accepting calls, lets in-flight Checks finish, force-closes after `timeoutMs`. */
+  drain(timeoutMs: number): Promise<'drained' | 'forced'>;
+}
+
+export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcServer> {
+  const server = new Server({
+    'grpc.max_receive_message_length': options.maxMessageBytes,
+    'grpc.max_send_message_length': 64 * 1024,
+    // Envoy keeps long-lived HTTP/2 connections to the sidecar; don't cut them.
+    'grpc.max_connection_idle_ms': -1,
+  });
+  const auth = loadAuthProto();
+  const health = loadHealthProto();
+  server.addService(auth.envoy.service.auth.v3.Authorization.service, {
+    Check: (call: ServerUnaryCall<CheckRequest__Output, CheckResponse>, callback: sendUnaryData<CheckResponse>) => {
+      const result = options.check(call.request);
+      if (result instanceof Promise) result.then((response) => callback(null, response), (error: Error) => callback({ code: status.INTERNAL, details: error.message }));
+      else callback(null, result);
+    },
+  });
+  server.addService(health.grpc.health.v1.Health.service, options.health.handlers);
+
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(options.address, ServerCredentials.createInsecure(), (error, boundPort) => (error ? reject(error) : resolve(boundPort)));
+  });
+
+  return {
+    port,
+    drain: (timeoutMs) =>
+      new Promise((resolve) => {
+        options.health.set(false);
+        options.health.close();
+        const timer = setTimeout(() => {
+          server.forceShutdown();
+          resolve('forced');
+        }, timeoutMs);
+        server.tryShutdown(() => {
+          clearTimeout(timer);
+          resolve('drained');
+        });
+      }),
+  };
+}

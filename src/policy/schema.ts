@@ -1,0 +1,191 @@
+/**
+ * # Policy document (`apiVersion: authz-sidecar/v1`, `kind: Policy`)
+ *
+ * Every object is strict: an unknown field (a typo such as `rule:`) is an error naming it.
+ * Every list that is present must be non-empty; omit a field to mean "any".
+ *
+ * - `metadata.name`, `metadata.service`: `[a-z0-9][a-z0-9._-]*`.
+ * - `spec.defaultAction` (required): `ALLOW` | `DENY`, used when no rule decides.
+ * - `spec.roles`: role → permission patterns. Permissions are ":"-separated segments; in a
+ *   pattern a middle `*` matches one segment, a trailing `*` one or more (`orders:*` grants
+ *   `orders:read` and `orders:items:write`, not `orders`), and `*` alone grants everything.
+ * - `spec.rolesFrom` (default `roles`): the claim holding the caller's roles. Tried first as
+ *   one claim name (so `https://example.test/roles` works), then as a dotted path
+ *   (`realm_access.roles`). An array of strings, or a string split on spaces/commas. Read
+ *   from the user token, or from the service token when there is no user token.
+ * - `spec.rules[]`: `name` (required, unique, `[a-z0-9][a-z0-9._-]*`), `action` (required),
+ *   optional `description`, `to`, `from`, `require` (ALLOW rules only), `when`.
+ *
+ * ## Matching a rule
+ * A rule matches when `to`, `from`, `require` and `when` all hold.
+ * - `to`: alternatives (any one may match); absent = any request. Inside one entry the
+ *   present fields must all match (and at least one must be present):
+ *   - `methods`: upper-cased tokens, exact (`GET` does not imply `HEAD`).
+ *   - `paths`, matched case-sensitively against the normalised path (no query):
+ *     `*` any path; `/api/orders` exact; `/api/orders/*` prefix — matches `/api/orders/`
+ *     and everything below, NOT `/api/orders` itself (list both for "collection and
+ *     members"), and only at segment boundaries (`/api/*` never matches `/apix`);
+ *     `*.png` suffix (`*` first). A pattern starts with "/" or "*", has `*` nowhere else,
+ *     and contains no `..`, `//`, `.` segments, `%`, `;`, `?`, `#`, spaces or non-ASCII.
+ *   - `hosts`: case-insensitive; exact (`orders.example.test`) or `*.example.test` (one or
+ *     more labels before `.example.test`, not `example.test` itself). A pattern without a
+ *     port ignores the request's port; a pattern with a port must match it too.
+ * - `from`: alternatives; absent = anyone, including anonymous callers. Inside one entry
+ *   the present fields must all match (at least one must be present); a caller without
+ *   the identity an entry asks for does not match it:
+ *   - `issuers`: the user token's `iss` claim, exactly (not the issuer's config name).
+ *   - `subjects`: the user token's `sub`, exactly (from any issuer unless `issuers` is set).
+ *   - `principals`: the caller's SPIFFE id (service token, else mTLS peer): exact, a prefix
+ *     ending in `/*` (`spiffe://cluster.local/ns/shop/*`), or `*` (any principal).
+ * - `require` (ALLOW rules only; on a DENY rule it would read as "unless", so it is an
+ *   error — use `when`): `scopes` — every listed scope is in the user token's scopes;
+ *   `permission` — a concrete permission some role of the caller grants (see roles).
+ * - `when`: a CEL expression (at most 4096 characters), type-checked at load; see cel.ts for
+ *   the variables. It must yield a bool. An evaluation error (e.g. a missing map key) or a
+ *   non-bool result fails closed: an ALLOW rule does not match, a DENY rule matches.
+ *
+ * ## Deciding
+ * 1. Any matching DENY rule → deny, `denied_by_rule`.
+ * 2. The first matching ALLOW rule in document order → allow, `allowed_by_rule`.
+ * 3. `defaultAction`: `default_allow`, or `default_deny` — except that when the first ALLOW
+ *    rule (document order) whose `to`, `from` and `when` hold failed only its `require`,
+ *    the deny says why: `missing_scope` (with the missing scopes) if any scope is missing,
+ *    else `missing_permission`; `rule` then names that ALLOW rule.
+ */
+import { z } from 'zod';
+import { DocumentError, fieldPath, oneLine } from '../config/document-error.js';
+import { pathPatternError } from './paths.js';
+import { hostPatternError, methodError, principalPatternError } from './patterns.js';
+import {
+  claimPathError,
+  permissionError,
+  permissionPatternError,
+  roleNameError,
+} from './permissions.js';
+
+export const MAX_WHEN_LENGTH = 4096;
+
+const NAME = /^[a-z0-9][a-z0-9._-]*$/;
+const name = z.string().max(253).regex(NAME, 'must match [a-z0-9][a-z0-9._-]*');
+
+/** A string checked by one of the `…Error(value): reason | null` validators. */
+function checked(validate: (value: string) => string | null) {
+  return z.string().superRefine((value, ctx) => {
+    const reason = validate(value);
+    if (reason !== null) ctx.addIssue({ code: 'custom', message: reason });
+  });
+}
+
+const list = <T extends z.ZodType>(item: T) => z.array(item).min(1, 'must not be empty');
+
+const atLeastOne = (fields: string[]) => (entry: Record<string, unknown>) =>
+  fields.some((f) => entry[f] !== undefined);
+
+const target = z
+  .strictObject({
+    methods: list(checked(methodError).transform((m) => m.toUpperCase())).optional(),
+    paths: list(checked(pathPatternError)).optional(),
+    hosts: list(checked(hostPatternError).transform((h) => h.toLowerCase())).optional(),
+  })
+  .refine(atLeastOne(['methods', 'paths', 'hosts']), 'must list methods, paths or hosts (omit "to" for any request)');
+
+const source = z
+  .strictObject({
+    issuers: list(z.string().min(1)).optional(),
+    subjects: list(z.string().min(1)).optional(),
+    principals: list(checked(principalPatternError)).optional(),
+  })
+  .refine(atLeastOne(['issuers', 'subjects', 'principals']), 'must list issuers, subjects or principals (omit "from" for anyone)');
+
+const requirement = z
+  .strictObject({
+    scopes: list(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, 'must be an OAuth scope token')).optional(),
+    permission: checked(permissionError).optional(),
+  })
+  .refine(atLeastOne(['scopes', 'permission']), 'must list scopes or permission');
+
+const action = z.enum(['ALLOW', 'DENY']);
+
+const rule = z
+  .strictObject({
+    name,
+    description: z.string().optional(),
+    action,
+    to: list(target).optional(),
+    from: list(source).optional(),
+    require: requirement.optional(),
+    when: z.string().min(1).max(MAX_WHEN_LENGTH, `must be at most ${MAX_WHEN_LENGTH} characters`).optional(),
+  })
+  .superRefine((r, ctx) => {
+    if (r.action === 'DENY' && r.require !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['require'], message: 'is only allowed on ALLOW rules (use "when" on a DENY rule)' });
+    }
+  });
+
+const rules = z.array(rule).superRefine((items, ctx) => {
+  const seen = new Map<string, number>();
+  items.forEach((r, i) => {
+    const first = seen.get(r.name);
+    if (first === undefined) seen.set(r.name, i);
+    else ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `duplicate rule name "${r.name}" (first at spec.rules[${first}])` });
+  });
+});
+
+export const policyDocumentSchema = z.strictObject({
+  apiVersion: z.literal('authz-sidecar/v1'),
+  kind: z.literal('Policy'),
+  metadata: z.strictObject({ name, service: name }),
+  spec: z.strictObject({
+    defaultAction: action,
+    roles: z.record(checked(roleNameError), z.array(checked(permissionPatternError))).default({}),
+    rolesFrom: checked(claimPathError).default('roles'),
+    rules,
+  }),
+});
+
+export type PolicyDocument = z.infer<typeof policyDocumentSchema>;
+export type PolicyRule = PolicyDocument['spec']['rules'][number];
+/** What a caller may pass to `compilePolicy` (defaults not yet applied). */
+export type PolicyDocumentInput = z.input<typeof policyDocumentSchema>;
+
+/**
+ * Validates a parsed document, applying defaults. The error names the first problem; an
+ * unknown field wins over the rest, since a typo (`rule:`) usually explains them.
+ */
+export function validatePolicyDocument(value: unknown, file: string): PolicyDocument {
+  const result = policyDocumentSchema.safeParse(value, { error: reasonFor });
+  if (result.success) return result.data;
+  const issues = result.error.issues;
+  const issue = issues.find((i) => i.code === 'unrecognized_keys') ?? issues[0];
+  const path = issue.code === 'unrecognized_keys' ? [...issue.path, issue.keys[0]] : issue.path;
+  throw new DocumentError(file, fieldPath(path), oneLine(issue.message));
+}
+
+/** Zod's issue, as a one-line reason an operator can act on. */
+function reasonFor(issue: z.core.$ZodRawIssue): string | undefined {
+  switch (issue.code) {
+    case 'invalid_type':
+      return issue.input === undefined ? 'required' : `must be ${KIND[issue.expected] ?? issue.expected}`;
+    case 'invalid_value':
+      return `must be ${issue.values.map((v) => JSON.stringify(v)).join(' or ')}`;
+    case 'unrecognized_keys':
+      return 'unknown field';
+    case 'invalid_key':
+      return issue.issues[0]?.message ?? 'invalid key';
+    case 'too_small':
+      return issue.origin === 'string' && Number(issue.minimum) === 1 ? 'must not be empty' : undefined;
+    case 'too_big':
+      return issue.origin === 'string' ? `must be at most ${issue.maximum} characters` : undefined;
+    default:
+      return undefined;
+  }
+}
+
+const KIND: Record<string, string> = {
+  string: 'a string',
+  array: 'a list',
+  object: 'a mapping',
+  record: 'a mapping',
+  boolean: 'true or false',
+  number: 'a number',
+};

@@ -1,0 +1,231 @@
+import type { CheckRequest__Output } from '../generated/envoy/service/auth/v3/CheckRequest.js';
+import type { _envoy_service_auth_v3_AttributeContext_HttpRequest__Output as HttpRequest } from '../generated/envoy/service/auth/v3/AttributeContext.js';
+import type { Address__Output } from '../generated/envoy/config/core/v3/Address.js';
+import { RequestError } from './errors.js';
+import { DEFAULT_MAX_PATH_LENGTH, normalizePath } from './path.js';
+import type { RequestView } from './types.js';
+
+export interface RequestLimits {
+  /** Header entries accepted (pseudo-headers included). Default 200. */
+  maxHeaders?: number;
+  /** Sum of name and value bytes over all headers. Default 64 KiB. */
+  maxHeaderBytes?: number;
+  /** Longest path before `?`, in bytes. Default 4096. */
+  maxPathBytes?: number;
+}
+
+export const DEFAULT_REQUEST_LIMITS: Readonly<Required<RequestLimits>> = Object.freeze({
+  maxHeaders: 200,
+  maxHeaderBytes: 64 * 1024,
+  maxPathBytes: DEFAULT_MAX_PATH_LENGTH,
+});
+
+/**
+ * Builds the immutable view the rest of the request path reads. Throws RequestError for
+ * input that must be denied with 400/431; TypeError only for bad `limits` (a config bug).
+ */
+export function buildRequestView(req: CheckRequest__Output, limits: RequestLimits = {}): RequestView {
+  const maxHeaders = limit(limits.maxHeaders, 'maxHeaders');
+  const maxHeaderBytes = limit(limits.maxHeaderBytes, 'maxHeaderBytes');
+  const maxPathBytes = limit(limits.maxPathBytes, 'maxPathBytes');
+  const attributes = req?.attributes;
+  const http = attributes?.request?.http;
+  if (!attributes || !http) throw new RequestError('malformed_request', 'CheckRequest has no attributes.request.http');
+
+  const streamId = http.id ?? '';
+  const { headers, repeatedHeaders } = collectHeaders(http, maxHeaders, maxHeaderBytes, streamId);
+  const id = headers['x-request-id'] || streamId;
+
+  const method = http.method || headers[':method'] || '';
+  if (!isToken(method, 0)) throw new RequestError('malformed_request', 'missing or invalid method', { requestId: id });
+  const rawPath = http.path || headers[':path'] || '';
+  if (!rawPath) throw new RequestError('malformed_request', 'missing path', { requestId: id });
+  const host = http.host || headers[':authority'] || headers['host'] || '';
+  if (!isVisibleAscii(host)) throw new RequestError('malformed_request', 'invalid host', { requestId: id });
+
+  let normalized;
+  try {
+    normalized = normalizePath(rawPath, { maxLength: maxPathBytes });
+  } catch (error) {
+    throw error instanceof RequestError ? error.withRequestId(id) : error;
+  }
+
+  return Object.freeze({
+    id,
+    method: method.toUpperCase(),
+    host: host.toLowerCase(),
+    path: normalized.path,
+    rawPath,
+    query: Object.freeze(normalized.query),
+    headers: Object.freeze(headers),
+    repeatedHeaders,
+    sourceAddress: formatAddress(attributes.source?.address),
+    sourcePrincipal: attributes.source?.principal ?? '',
+    contextExtensions: copyFrozen(attributes.context_extensions),
+  });
+}
+
+function limit(value: number | undefined, name: keyof RequestLimits): number {
+  if (value === undefined) return DEFAULT_REQUEST_LIMITS[name];
+  if (!Number.isSafeInteger(value) || value <= 0) throw new TypeError(`request limit ${name} must be a positive integer`);
+  return value;
+}
+
+interface CollectedHeaders {
+  headers: Record<string, string>;
+  repeatedHeaders: ReadonlySet<string>;
+}
+
+/**
+ * One pass over `header_map` then the `headers` map. `header_map` wins for a name it
+ * carries: it is the per-entry form (raw bytes when Envoy's `encode_raw_headers` is on),
+ * and Envoy fills one or the other. `raw_value` is decoded as latin1 — one char per byte,
+ * lossless — so two different byte strings can never turn into the same value, which
+ * utf8 decoding (invalid bytes → U+FFFD) would allow.
+ */
+function collectHeaders(http: HttpRequest, maxHeaders: number, maxBytes: number, requestId: string): CollectedHeaders {
+  const headers: Record<string, string> = Object.create(null);
+  let repeated: Set<string> | undefined;
+  let count = 0;
+  let bytes = 0;
+  const account = (nameLength: number, valueBytes: number): void => {
+    if (++count > maxHeaders) throw new RequestError('too_many_headers', `more than ${maxHeaders} headers`, { requestId });
+    bytes += nameLength + valueBytes;
+    if (bytes > maxBytes) throw new RequestError('header_too_large', `headers larger than ${maxBytes} bytes`, { requestId });
+  };
+  const add = (name: string, value: string): void => {
+    const previous = headers[name];
+    if (previous === undefined) {
+      headers[name] = value;
+    } else {
+      headers[name] = previous + ',' + value;
+      (repeated ??= new Set()).add(name);
+    }
+  };
+
+  const entries = http.header_map?.headers ?? [];
+  for (const entry of entries) {
+    const name = headerName(entry.key, requestId);
+    const raw = entry.raw_value;
+    if (raw !== undefined && raw.length > 0) {
+      account(name.length, raw.length);
+      const value = raw.toString('latin1');
+      checkValue(value, requestId);
+      add(name, value);
+    } else {
+      const value = entry.value ?? '';
+      account(name.length, checkValue(value, requestId));
+      add(name, value);
+    }
+  }
+
+  const map = http.headers;
+  if (map) {
+    const fromHeaderMap = entries.length > 0 ? new Set(Object.keys(headers)) : undefined;
+    for (const key of Object.keys(map)) {
+      const name = headerName(key, requestId);
+      if (fromHeaderMap?.has(name)) continue;
+      const value = map[key] ?? '';
+      account(name.length, checkValue(value, requestId));
+      add(name, value);
+    }
+  }
+  return { headers, repeatedHeaders: repeated ? new FrozenSet(repeated) : EMPTY_SET };
+}
+
+/**
+ * The lower-cased name, checked to be an RFC 9110 token (pseudo-headers: ":" + token)
+ * before lower-casing, because `toLowerCase` maps some non-ASCII letters onto ASCII
+ * ("\u212A" → "k") and would let a look-alike name pass as a real one.
+ */
+function headerName(key: string | undefined, requestId: string): string {
+  const name = key ?? '';
+  if (!isToken(name, name.charCodeAt(0) === 0x3a ? 1 : 0)) {
+    throw new RequestError('invalid_header', 'header name is not a token', { requestId });
+  }
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    if (c >= 0x41 && c <= 0x5a) return name.toLowerCase();
+  }
+  return name;
+}
+
+/** Returns the value's UTF-8 length; rejects NUL, CR and LF (RFC 9110 §5.5), which could split a header downstream. */
+function checkValue(value: string, requestId: string): number {
+  let bytes = value.length;
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c < 0x80) {
+      if (c === 0 || c === 0x0a || c === 0x0d) {
+        throw new RequestError('invalid_header', 'header value contains NUL, CR or LF', { requestId });
+      }
+    } else {
+      // A surrogate is half of a 4-byte sequence; other BMP chars take 2 or 3 bytes.
+      bytes += c < 0x800 || (c >= 0xd800 && c <= 0xdfff) ? 1 : 2;
+    }
+  }
+  return bytes;
+}
+
+// RFC 9110 §5.6.2 tchar: ALPHA / DIGIT / "!#$%&'*+-.^_`|~".
+const TCHAR = new Uint8Array(128);
+for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") TCHAR[c.charCodeAt(0)] = 1;
+
+function isToken(text: string, from: number): boolean {
+  if (text.length <= from) return false;
+  for (let i = from; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 128 || TCHAR[c] === 0) return false;
+  }
+  return true;
+}
+
+/** Non-ASCII would make `toLowerCase` fold look-alikes into ASCII; hosts are punycode on the wire. */
+function isVisibleAscii(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c <= 0x20 || c >= 0x7f) return false;
+  }
+  return true;
+}
+
+/** "ip:port", IPv6 in brackets so the port stays unambiguous; "" for pipes or when absent. */
+function formatAddress(address: Address__Output | undefined): string {
+  const socket = address?.socket_address;
+  const ip = socket?.address;
+  if (!ip) return '';
+  const host = ip.includes(':') ? `[${ip}]` : ip;
+  return socket.port_value === undefined ? host : `${host}:${socket.port_value}`;
+}
+
+const EMPTY_RECORD: Readonly<Record<string, string>> = Object.freeze(Object.create(null));
+
+/** A copy, so freezing never touches the decoded request the caller still owns. */
+function copyFrozen(map: Record<string, string> | undefined): Readonly<Record<string, string>> {
+  if (!map) return EMPTY_RECORD;
+  const keys = Object.keys(map);
+  if (keys.length === 0) return EMPTY_RECORD;
+  const copy: Record<string, string> = Object.create(null);
+  for (const key of keys) copy[key] = map[key];
+  return Object.freeze(copy);
+}
+
+/** `Object.freeze` does not stop `Set#add`; this one refuses every mutation, so one empty instance can be shared. */
+class FrozenSet<T> extends Set<T> {
+  constructor(values: Iterable<T>) {
+    super();
+    for (const value of values) super.add(value);
+    Object.freeze(this);
+  }
+  override add(): this {
+    throw new TypeError('FrozenSet is immutable');
+  }
+  override delete(): boolean {
+    throw new TypeError('FrozenSet is immutable');
+  }
+  override clear(): void {
+    throw new TypeError('FrozenSet is immutable');
+  }
+}
+
+const EMPTY_SET: ReadonlySet<string> = new FrozenSet<string>([]);

@@ -1,0 +1,85 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/**
+ * Every metric the sidecar exports. Label values are stable reason codes, never free text,
+ * so cardinality stays bounded.
+ */
+export class Metrics {
+  readonly registry = new Registry();
+
+  readonly checks = new Counter({
+    name: 'authz_checks_total',
+    help: 'Checks answered, by decision (allow|deny) and reason code.',
+    labelNames: ['decision', 'reason'] as const,
+    registers: [this.registry],
+  });
+
+  readonly checkDuration = new Histogram({
+    name: 'authz_check_duration_seconds',
+    help: 'Time from receiving a CheckRequest to handing the CheckResponse to gRPC.',
+    buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25],
+    registers: [this.registry],
+  });
+
+  readonly tokenCache = new Counter({
+    name: 'authz_token_cache_total',
+    help: 'Verified-token cache lookups, by result (hit|miss).',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
+  readonly keySetRevision = new Gauge({
+    name: 'authz_key_set_revision',
+    help: 'Revision of the key set in force, per issuer or trust domain.',
+    labelNames: ['name'] as const,
+    registers: [this.registry],
+  });
+
+  readonly keySetRejections = new Counter({
+    name: 'authz_key_set_rejections_total',
+    help: 'Key set updates refused (the previous set stays in force), by reason code.',
+    labelNames: ['name', 'code'] as const,
+    registers: [this.registry],
+  });
+
+  readonly policyInfo = new Gauge({
+    name: 'authz_policy_info',
+    help: 'The policy revision in force (value 1).',
+    labelNames: ['name', 'revision'] as const,
+    registers: [this.registry],
+  });
+
+  readonly policyRejections = new Counter({
+    name: 'authz_policy_rejections_total',
+    help: 'Policy updates refused (the previous policy stays in force).',
+    registers: [this.registry],
+  });
+
+  readonly ready = new Gauge({
+    name: 'authz_ready',
+    help: '1 when keys and policy are loaded and Checks are served.',
+    registers: [this.registry],
+  });
+
+  /** Bound children per (decision, reason), so the hot path skips label hashing. */
+  private readonly checkChildren = new Map<string, { inc(): void }>();
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: 'authz_process_' });
+  }
+
+  countCheck(decision: 'allow' | 'deny', reason: string): void {
+    const key = decision + reason;
+    let child = this.checkChildren.get(key);
+    if (child === undefined) {
+      child = this.checks.labels(decision, reason);
+      this.checkChildren.set(key, child);
+    }
+    child.inc();
+  }
+
+  setPolicy(name: string, revision: string): void {
+    this.policyInfo.reset();
+    this.policyInfo.labels(name, revision).set(1);
+  }
+}
