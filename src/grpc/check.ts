@@ -69,7 +69,7 @@ export function createCheckHandler(deps: CheckDependencies): CheckHandler {
   function failed(started: bigint, decisionId: string, policy: CompiledPolicy | null, requestId: string, error: unknown): CheckResponse {
     const meta = (reason: string): DecisionMetadata => ({ decisionId, policy: policy?.name ?? '', policyRevision: policy?.revision ?? '', rule: null, reason });
     if (error instanceof TokenError) return deny(started, meta(error.code), requestId, 'unauthenticated', { invalidToken: true });
-    if (error instanceof RequestError) return deny(started, meta(error.code), requestId, 'bad_request');
+    if (error instanceof RequestError) return deny(started, meta(error.code), requestId, error.status === 431 ? 'headers_too_large' : 'bad_request');
     log.error({ decision_id: decisionId, request_id: requestId, err: error }, 'check failed');
     return deny(started, meta('internal_error'), requestId, 'internal');
   }

@@ -7,10 +7,11 @@ import type { Value } from '../generated/google/protobuf/Value.js';
 export const GrpcCode = { OK: 0, INVALID_ARGUMENT: 3, PERMISSION_DENIED: 7, INTERNAL: 13, UNAVAILABLE: 14, UNAUTHENTICATED: 16 } as const;
 
 /** What kind of "no" a deny is; decides the gRPC code, HTTP status and WWW-Authenticate. */
-export type DenyKind = 'bad_request' | 'unauthenticated' | 'forbidden' | 'unavailable' | 'internal';
+export type DenyKind = 'bad_request' | 'headers_too_large' | 'unauthenticated' | 'forbidden' | 'unavailable' | 'internal';
 
 const DENY_STATUS: Record<DenyKind, { grpc: number; http: number; error: string }> = {
   bad_request: { grpc: GrpcCode.INVALID_ARGUMENT, http: 400, error: 'bad_request' },
+  headers_too_large: { grpc: GrpcCode.INVALID_ARGUMENT, http: 431, error: 'bad_request' },
   unauthenticated: { grpc: GrpcCode.UNAUTHENTICATED, http: 401, error: 'unauthenticated' },
   forbidden: { grpc: GrpcCode.PERMISSION_DENIED, http: 403, error: 'forbidden' },
   unavailable: { grpc: GrpcCode.UNAVAILABLE, http: 503, error: 'unavailable' },

@@ -61,6 +61,7 @@ import {
   permissionError,
   permissionPatternError,
   roleNameError,
+  rolesGranting,
 } from './permissions.js';
 
 export const MAX_WHEN_LENGTH = 4096;
@@ -135,12 +136,22 @@ export const policyDocumentSchema = z.strictObject({
   apiVersion: z.literal('authz-sidecar/v1'),
   kind: z.literal('Policy'),
   metadata: z.strictObject({ name, service: name }),
-  spec: z.strictObject({
-    defaultAction: action,
-    roles: z.record(checked(roleNameError), z.array(checked(permissionPatternError))).default({}),
-    rolesFrom: checked(claimPathError).default('roles'),
-    rules,
-  }),
+  spec: z
+    .strictObject({
+      defaultAction: action,
+      roles: z.record(checked(roleNameError), z.array(checked(permissionPatternError))).default({}),
+      rolesFrom: checked(claimPathError).default('roles'),
+      rules,
+    })
+    .superRefine((spec, ctx) => {
+      // A permission no role grants can never be satisfied: almost always a typo.
+      spec.rules.forEach((r, i) => {
+        const permission = r.require?.permission;
+        if (permission === undefined || rolesGranting(spec.roles, permission).size > 0) return;
+        const path = ['rules', i, 'require', 'permission'];
+        ctx.addIssue({ code: 'custom', path, message: `no role in spec.roles grants "${permission}"` });
+      });
+    }),
 });
 
 export type PolicyDocument = z.infer<typeof policyDocumentSchema>;

@@ -1,0 +1,141 @@
+import { importJWK, type JWK } from 'jose';
+import { algorithmsForPublicKey } from './algorithms.js';
+import { KeySetError } from './errors.js';
+import { keySetFromEntries, type KeyEntry, type KeySet, type VerificationKey } from './key-set.js';
+import { parseStrictJson } from './strict-json.js';
+
+/** Larger than any real JWKS; bounds parsing work on a hostile or broken source. */
+export const MAX_JWKS_BYTES = 1024 * 1024;
+export const MAX_KEYS = 100;
+const MIN_RSA_BITS = 2048;
+/** Verifying with a huge modulus is slow; nobody issues tokens with one. */
+const MAX_RSA_BITS = 16384;
+const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k', 'oth'] as const;
+const B64URL = /^[A-Za-z0-9_-]+$/;
+
+/** A validated public key, reduced to the members that define it. */
+interface PublicJwk {
+  readonly kid: string | undefined;
+  readonly jwk: JWK;
+  readonly algorithms: readonly string[];
+}
+
+/**
+ * Parses and validates a JWKS document and imports every key now, so a bad key is refused
+ * when the set is loaded rather than failing at request time. Any refusal refuses the whole
+ * set (the caller keeps the previous one): a partially applied set could silently drop keys.
+ */
+export async function parseJwks(text: string): Promise<KeySet> {
+  if (text.length > MAX_JWKS_BYTES) throw new KeySetError('jwks_malformed', `JWKS larger than ${MAX_JWKS_BYTES} bytes`);
+  let doc: unknown;
+  try {
+    doc = parseStrictJson(text, 8);
+  } catch (error) {
+    throw new KeySetError('jwks_malformed', `JWKS is not valid JSON (${(error as Error).message})`);
+  }
+  if (!isPlainObject(doc) || !Array.isArray(doc.keys)) throw new KeySetError('jwks_malformed', 'JWKS must be an object with a "keys" array');
+  const raw: unknown[] = doc.keys;
+  if (raw.length === 0) throw new KeySetError('jwks_empty', 'JWKS has no keys');
+  if (raw.length > MAX_KEYS) throw new KeySetError('jwks_too_many_keys', `JWKS has ${raw.length} keys (at most ${MAX_KEYS})`);
+
+  const keys = raw.map((key, index) => validateJwk(key, index));
+  const seen = new Set<string>();
+  for (const { kid } of keys) {
+    if (kid === undefined) continue;
+    if (seen.has(kid)) throw new KeySetError('jwks_duplicate_kid', `kid ${quote(kid)} appears more than once`);
+    seen.add(kid);
+  }
+  const entries = await Promise.all(keys.map((key, index) => importKey(key, index)));
+  return keySetFromEntries(entries, JSON.stringify(keys));
+}
+
+function validateJwk(value: unknown, index: number): PublicJwk {
+  const at = `key #${index}`;
+  if (!isPlainObject(value)) throw new KeySetError('jwks_malformed', `${at} is not an object`);
+  const kid = optionalString(value, 'kid', at);
+  const name = kid === undefined ? at : `${at} (kid ${quote(kid)})`;
+  if (kid === '') throw new KeySetError('jwks_malformed', `${at} has an empty kid`);
+
+  const kty = value.kty;
+  if (typeof kty !== 'string') throw new KeySetError('jwks_malformed', `${name} has no "kty"`);
+  if (kty === 'oct') throw new KeySetError('jwks_symmetric_key', `${name} is a symmetric key; HMAC secrets come from keys.secretFile only`);
+  if (kty !== 'RSA' && kty !== 'EC' && kty !== 'OKP') throw new KeySetError('jwks_unsupported_key', `${name} has unsupported kty ${quote(kty)}`);
+  const priv = PRIVATE_MEMBERS.find((member) => Object.hasOwn(value, member));
+  if (priv !== undefined) throw new KeySetError('jwks_private_key', `${name} contains private key member "${priv}"`);
+
+  const use = optionalString(value, 'use', name);
+  if (use !== undefined && use !== 'sig') throw new KeySetError('jwks_bad_use', `${name} has use ${quote(use)}; only "sig" keys are accepted`);
+  checkKeyOps(value.key_ops, name);
+
+  const crv = kty === 'RSA' ? undefined : optionalString(value, 'crv', name);
+  const usable = algorithmsForPublicKey(kty, crv);
+  if (usable.length === 0) throw new KeySetError('jwks_unsupported_key', `${name} has unsupported crv ${quote(crv ?? '')}`);
+  const alg = optionalString(value, 'alg', name);
+  if (alg !== undefined && !usable.includes(alg))
+    throw new KeySetError('jwks_alg_mismatch', `${name} declares alg ${quote(alg)}, which a ${crv ?? kty} key cannot verify`);
+
+  const jwk = kty === 'RSA' ? rsaMembers(value, name) : kty === 'EC' ? { kty, crv, x: b64(value, 'x', name), y: b64(value, 'y', name) } : { kty, crv, x: b64(value, 'x', name) };
+  return { kid, jwk, algorithms: alg !== undefined ? [alg] : usable };
+}
+
+function rsaMembers(value: Record<string, unknown>, name: string): JWK {
+  const n = b64(value, 'n', name);
+  const e = b64(value, 'e', name);
+  const bits = bitLength(Buffer.from(n, 'base64url'));
+  if (bits < MIN_RSA_BITS) throw new KeySetError('jwks_weak_key', `${name} is a ${bits}-bit RSA key (at least ${MIN_RSA_BITS} required)`);
+  if (bits > MAX_RSA_BITS) throw new KeySetError('jwks_unsupported_key', `${name} is a ${bits}-bit RSA key (at most ${MAX_RSA_BITS})`);
+  // e = 1 makes every message its own signature; an even e is not a valid RSA key.
+  const exponent = Buffer.from(e, 'base64url');
+  const last = exponent[exponent.length - 1] ?? 0;
+  if (bitLength(exponent) < 2 || (last & 1) === 0) throw new KeySetError('jwks_weak_key', `${name} has an invalid RSA public exponent`);
+  return { kty: 'RSA', n, e };
+}
+
+function checkKeyOps(ops: unknown, name: string): void {
+  if (ops === undefined) return;
+  if (!Array.isArray(ops) || ops.some((op) => typeof op !== 'string')) throw new KeySetError('jwks_malformed', `${name} has a "key_ops" that is not an array of strings`);
+  if (!ops.includes('verify')) throw new KeySetError('jwks_bad_use', `${name} has "key_ops" without "verify"`);
+}
+
+/** Imports the key once per algorithm it may verify (WebCrypto binds a key to one algorithm). */
+async function importKey(key: PublicJwk, index: number): Promise<KeyEntry> {
+  const byAlg = new Map<string, VerificationKey>();
+  for (const alg of key.algorithms) {
+    try {
+      byAlg.set(alg, await importJWK({ ...key.jwk }, alg));
+    } catch (cause) {
+      const name = key.kid === undefined ? `key #${index}` : `key #${index} (kid ${quote(key.kid)})`;
+      throw new KeySetError('jwks_unsupported_key', `${name} does not import as ${alg}`, { cause });
+    }
+  }
+  return { kid: key.kid, byAlg };
+}
+
+function optionalString(value: Record<string, unknown>, member: string, name: string): string | undefined {
+  const v = value[member];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string') throw new KeySetError('jwks_malformed', `${name} has a non-string "${member}"`);
+  return v;
+}
+
+function b64(value: Record<string, unknown>, member: string, name: string): string {
+  const v = value[member];
+  if (typeof v !== 'string' || !B64URL.test(v)) throw new KeySetError('jwks_malformed', `${name} has a missing or non-base64url "${member}"`);
+  return v;
+}
+
+function bitLength(bytes: Uint8Array): number {
+  let i = 0;
+  while (i < bytes.length && bytes[i] === 0) i++;
+  if (i === bytes.length) return 0;
+  return (bytes.length - i - 1) * 8 + (32 - Math.clz32(bytes[i]!));
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Key ids and member values are quoted and bounded so a hostile JWKS cannot flood a log line. */
+function quote(text: string): string {
+  return JSON.stringify(text.length > 64 ? `${text.slice(0, 64)}…` : text);
+}

@@ -1,0 +1,212 @@
+/**
+ * # CEL in `when`
+ *
+ * Variables (field names are checked at load: `request.metod` is an error):
+ *
+ * | variable | type | value |
+ * | --- | --- | --- |
+ * | `request.id` | string | request id (`x-request-id`, else Envoy's stream id) |
+ * | `request.method` | string | upper-case method |
+ * | `request.host` | string | lower-case host, port as sent |
+ * | `request.path` | string | normalised path, no query |
+ * | `request.query` | map(string, string) | decoded query; a repeated key keeps its first value |
+ * | `request.headers` | map(string, string) | lower-case names; repeated headers joined with "," |
+ * | `request.auth.subject` | string | user token `sub`; "" when there is no user token |
+ * | `request.auth.issuer` | string | user token `iss`; "" when none |
+ * | `request.auth.claims` | map(string, dyn) | user token payload; {} when none |
+ * | `request.auth.scopes` | list(string) | user token scopes; [] when none |
+ * | `request.auth.roles` | list(string) | roles read via `rolesFrom` (user token, else service token) |
+ * | `request.auth.principal` | string | caller SPIFFE id (service token, else mTLS peer); "" when none |
+ * | `source.address` | string | downstream "ip:port"; "" when unknown |
+ * | `source.principal` | string | downstream mTLS peer principal (URI SAN); "" when none |
+ * | `context` | map(string, string) | Envoy per-route `context_extensions` |
+ *
+ * JSON numbers in claims that are integers (within ±2^53) are CEL `int`, others `double`,
+ * so `request.auth.claims.exp > 5` and `request.auth.claims.exp - 60 > 5` both work.
+ * Reading a missing map key (`request.headers["x-tenant"]`, `request.auth.claims.tenant`)
+ * is an evaluation error, which fails closed (an ALLOW rule does not match, a DENY rule
+ * does); test first with `has(request.auth.claims.tenant)` or `"x-tenant" in request.headers`.
+ * Limits: 4096 characters, 1000 AST nodes, depth 32, 256 list/map literal items, 16 call
+ * arguments. `matches()` takes only literal, non-backtracking-prone patterns (cel-regex.ts).
+ * There is no clock: evaluation is a pure function of the request and its credentials.
+ */
+import { Environment } from '@marcbachmann/cel-js';
+import type { RequestView } from '../request/types.js';
+import type { AuthContext } from '../tokens/types.js';
+import { unsafeRegexIn } from './cel-regex.js';
+
+export const CEL_LIMITS = {
+  maxAstNodes: 1000,
+  maxDepth: 32,
+  maxListElements: 256,
+  maxMapEntries: 256,
+  maxCallArguments: 16,
+} as const;
+
+class CelAuth {
+  constructor(
+    readonly subject: string,
+    readonly issuer: string,
+    readonly claims: Readonly<Record<string, unknown>>,
+    readonly scopes: readonly string[],
+    readonly roles: readonly string[],
+    readonly principal: string,
+  ) {}
+}
+
+class CelRequest {
+  constructor(
+    readonly id: string,
+    readonly method: string,
+    readonly host: string,
+    readonly path: string,
+    readonly query: Readonly<Record<string, string>>,
+    readonly headers: Readonly<Record<string, string>>,
+    readonly auth: CelAuth,
+  ) {}
+}
+
+class CelSource {
+  constructor(
+    readonly address: string,
+    readonly principal: string,
+  ) {}
+}
+
+/** The variables of one evaluation, built at most once per Check. */
+export interface CelActivation {
+  readonly request: CelRequest;
+  readonly source: CelSource;
+  readonly context: Readonly<Record<string, string>>;
+}
+
+let environment: Environment | undefined;
+
+/** Built on first use: creating an Environment is costly, and not every policy has `when`. */
+function celEnvironment(): Environment {
+  environment ??= new Environment({ limits: CEL_LIMITS })
+    .registerType('authz.Auth', {
+      ctor: CelAuth,
+      fields: {
+        subject: 'string',
+        issuer: 'string',
+        claims: 'map<string, dyn>',
+        scopes: 'list<string>',
+        roles: 'list<string>',
+        principal: 'string',
+      },
+    })
+    .registerType('authz.Request', {
+      ctor: CelRequest,
+      fields: {
+        id: 'string',
+        method: 'string',
+        host: 'string',
+        path: 'string',
+        query: 'map<string, string>',
+        headers: 'map<string, string>',
+        auth: 'authz.Auth',
+      },
+    })
+    .registerType('authz.Source', { ctor: CelSource, fields: { address: 'string', principal: 'string' } })
+    .registerVariable('request', 'authz.Request')
+    .registerVariable('source', 'authz.Source')
+    .registerVariable('context', 'map<string, string>');
+  return environment;
+}
+
+/** A `when` expression that cannot be used; the message is one line. */
+export class ConditionError extends Error {
+  override readonly name = 'ConditionError';
+}
+
+export interface CompiledCondition {
+  readonly source: string;
+  /** true/false, or the Error (evaluation error, non-bool result) the caller fails closed on. */
+  evaluate(activation: CelActivation): boolean | Error;
+}
+
+/** Parses and type-checks `source`; throws ConditionError. */
+export function compileCondition(source: string): CompiledCondition {
+  let program: ReturnType<Environment['parse']>;
+  try {
+    program = celEnvironment().parse(source);
+  } catch (error) {
+    throw new ConditionError(describe(error));
+  }
+  const checked = program.check();
+  if (!checked.valid) throw new ConditionError(describe(checked.error));
+  if (checked.type !== 'bool' && checked.type !== 'dyn') {
+    throw new ConditionError(`must evaluate to bool, not ${checked.type}`);
+  }
+  const unsafe = unsafeRegexIn(program.ast);
+  if (unsafe !== null) throw new ConditionError(unsafe);
+  return {
+    source,
+    evaluate(activation) {
+      try {
+        const value: unknown = program(activation);
+        return typeof value === 'boolean' ? value : new ConditionError(`result is not a bool`);
+      } catch (error) {
+        return error instanceof Error ? error : new ConditionError(String(error));
+      }
+    },
+  };
+}
+
+function describe(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const detail = error as Error & { summary?: string; range?: { start: number } };
+  const summary = (detail.summary ?? error.message).replace(/\s*\n[\s\S]*$/, '');
+  return detail.range ? `${summary} (at character ${detail.range.start + 1})` : summary;
+}
+
+export function buildActivation(request: RequestView, auth: AuthContext, roles: readonly string[]): CelActivation {
+  const user = auth.user;
+  return {
+    request: new CelRequest(
+      request.id,
+      request.method,
+      request.host,
+      request.path,
+      request.query,
+      request.headers,
+      new CelAuth(
+        user?.subject ?? '',
+        user?.issuer ?? '',
+        user ? celClaims(user.claims) : EMPTY,
+        user?.scopes ?? [],
+        roles,
+        auth.principal ?? '',
+      ),
+    ),
+    source: new CelSource(request.sourceAddress, request.sourcePrincipal),
+    context: request.contextExtensions,
+  };
+}
+
+const EMPTY: Readonly<Record<string, unknown>> = Object.freeze({});
+
+/** Claims objects are frozen and shared by the verified-token cache, so convert each once. */
+const converted = new WeakMap<object, Readonly<Record<string, unknown>>>();
+
+function celClaims(claims: Readonly<Record<string, unknown>>): Readonly<Record<string, unknown>> {
+  let out = converted.get(claims);
+  if (out === undefined) {
+    out = toCel(claims) as Readonly<Record<string, unknown>>;
+    converted.set(claims, out);
+  }
+  return out;
+}
+
+/** JSON → CEL values: integral numbers become BigInt (CEL `int`). */
+export function toCel(value: unknown): unknown {
+  if (typeof value === 'number') return Number.isSafeInteger(value) ? BigInt(value) : value;
+  if (Array.isArray(value)) return Object.freeze(value.map(toCel));
+  if (value !== null && typeof value === 'object') {
+    const out: Record<string, unknown> = Object.create(null);
+    for (const [key, item] of Object.entries(value)) out[key] = toCel(item);
+    return Object.freeze(out);
+  }
+  return value;
+}

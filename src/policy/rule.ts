@@ -1,0 +1,71 @@
+/** A rule compiled from the document, and the checks the evaluator runs on it. */
+import type { RequestView } from '../request/types.js';
+import type { AuthContext } from '../tokens/types.js';
+import type { CompiledCondition } from './cel.js';
+import { matchPath, type PathPattern } from './paths.js';
+import { matchHost, matchPrincipal, type HostPattern, type PrincipalPattern } from './patterns.js';
+
+export interface CompiledTarget {
+  /** null = any method. */
+  readonly methods: ReadonlySet<string> | null;
+  readonly paths: readonly PathPattern[] | null;
+  readonly hosts: readonly HostPattern[] | null;
+}
+
+export interface CompiledSource {
+  readonly issuers: ReadonlySet<string> | null;
+  readonly subjects: ReadonlySet<string> | null;
+  readonly principals: readonly PrincipalPattern[] | null;
+}
+
+export interface CompiledRule {
+  /** Position in `spec.rules`; candidates are visited in this order. */
+  readonly index: number;
+  readonly name: string;
+  readonly action: 'ALLOW' | 'DENY';
+  /** null = any request. */
+  readonly to: readonly CompiledTarget[] | null;
+  /** null = anyone. */
+  readonly from: readonly CompiledSource[] | null;
+  readonly scopes: readonly string[];
+  /** Roles (from `spec.roles`) that grant `require.permission`; null = no permission required. */
+  readonly permittedRoles: ReadonlySet<string> | null;
+  readonly when: CompiledCondition | null;
+}
+
+export function matchesTo(rule: CompiledRule, request: RequestView): boolean {
+  if (rule.to === null) return true;
+  for (const target of rule.to) {
+    if (target.methods !== null && !target.methods.has(request.method)) continue;
+    if (target.paths !== null && !target.paths.some((p) => matchPath(p, request.path))) continue;
+    if (target.hosts !== null && !target.hosts.some((h) => matchHost(h, request.host))) continue;
+    return true;
+  }
+  return false;
+}
+
+export function matchesFrom(rule: CompiledRule, auth: AuthContext): boolean {
+  if (rule.from === null) return true;
+  for (const source of rule.from) {
+    if (source.issuers !== null && !(auth.user !== null && source.issuers.has(auth.user.issuer))) continue;
+    if (source.subjects !== null && !(auth.user !== null && source.subjects.has(auth.user.subject))) continue;
+    if (source.principals !== null) {
+      const principal = auth.principal ?? '';
+      if (!source.principals.some((p) => matchPrincipal(p, principal))) continue;
+    }
+    return true;
+  }
+  return false;
+}
+
+/** The required scopes the user token lacks (all of them when there is no user token). */
+export function missingScopes(rule: CompiledRule, auth: AuthContext): readonly string[] {
+  if (rule.scopes.length === 0) return rule.scopes;
+  const held = auth.user?.scopes ?? [];
+  return rule.scopes.filter((s) => !held.includes(s));
+}
+
+export function hasPermission(rule: CompiledRule, roles: readonly string[]): boolean {
+  const permitted = rule.permittedRoles;
+  return permitted === null || roles.some((r) => permitted.has(r));
+}

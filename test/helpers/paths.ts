@@ -1,0 +1,11 @@
+import { fileURLToPath } from 'node:url';
+
+/** Repository root (tests run from dist/test/…, sources and fixtures live at the root). */
+export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+export const FIXTURES = `${ROOT}test/fixtures`;
+export const EXAMPLES = `${ROOT}deploy/examples`;
+export const SIDECAR_BIN = `${ROOT}dist/src/main.js`;
+export const AUTHZCTL_BIN = `${ROOT}dist/src/cli/authzctl.js`;
+export const ENVOY_PROTO_DIRS = ['envoy-api', 'xds', 'googleapis', 'protoc-gen-validate'].map(
+  (dir) => `${ROOT}node_modules/@grpc/grpc-js-xds/deps/${dir}`,
+);

@@ -1,0 +1,89 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync, cpSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { SIDECAR_BIN } from './paths.js';
+
+export interface SidecarProcess {
+  readonly child: ChildProcess;
+  readonly grpcAddress: string;
+  readonly adminUrl: string;
+  /** Every stdout log line so far, parsed. */
+  readonly logs: Array<Record<string, unknown>>;
+  readonly stderr: () => string;
+  /** SIGTERM and wait for exit; returns the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+  waitForLog(predicate: (line: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
+}
+
+/** A temp dir holding a copy of `fromDir` (if given) for a test's config, keys and policy. */
+export function tempDir(fromDir?: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'authz-test-'));
+  if (fromDir) cpSync(fromDir, dir, { recursive: true });
+  return dir;
+}
+
+export function writeConfig(dir: string, yaml: string, name = 'config.yaml'): string {
+  const path = join(dir, name);
+  writeFileSync(path, yaml);
+  return path;
+}
+
+/**
+ * Starts the real sidecar binary on free ports (addresses with port 0) and resolves once
+ * it logs that it is serving. Rejects with its stderr if it exits first.
+ */
+export function startSidecar(configPath: string, options: { env?: NodeJS.ProcessEnv; args?: string[] } = {}): Promise<SidecarProcess> {
+  const child = spawn(process.execPath, [SIDECAR_BIN, '--config', configPath, ...(options.args ?? [])], {
+    env: { ...process.env, AUTHZ_GRPC_ADDRESS: '127.0.0.1:0', AUTHZ_ADMIN_ADDRESS: '127.0.0.1:0', ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const logs: Array<Record<string, unknown>> = [];
+  const waiters: Array<{ predicate: (line: Record<string, unknown>) => boolean; resolve: (line: Record<string, unknown>) => void }> = [];
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  createInterface({ input: child.stdout! }).on('line', (text) => {
+    let line: Record<string, unknown>;
+    try {
+      line = JSON.parse(text);
+    } catch {
+      line = { msg: text };
+    }
+    logs.push(line);
+    for (const waiter of [...waiters]) {
+      if (waiter.predicate(line)) {
+        waiters.splice(waiters.indexOf(waiter), 1);
+        waiter.resolve(line);
+      }
+    }
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+
+  const waitForLog = (predicate: (line: Record<string, unknown>) => boolean, timeoutMs = 10_000) => {
+    const seen = logs.find(predicate);
+    if (seen) return Promise.resolve(seen);
+    return new Promise<Record<string, unknown>>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`timed out waiting for log line; stderr: ${stderr}`)), timeoutMs);
+      waiters.push({ predicate, resolve: (line) => (clearTimeout(timer), resolve(line)) });
+    });
+  };
+
+  return new Promise((resolve, reject) => {
+    exited.then((code) => reject(new Error(`sidecar exited with ${code} before serving: ${stderr}`)));
+    waitForLog((line) => line.msg === 'serving', 15_000).then((line) => {
+      resolve({
+        child,
+        grpcAddress: `127.0.0.1:${line.grpc_port}`,
+        adminUrl: `http://127.0.0.1:${line.admin_port}`,
+        logs,
+        stderr: () => stderr,
+        waitForLog,
+        stop: async (signal = 'SIGTERM') => {
+          if (child.exitCode === null) child.kill(signal);
+          return exited;
+        },
+      });
+    }, reject);
+  });
+}
