@@ -154,6 +154,17 @@ export function compileCondition(source: string): CompiledCondition {
   };
 }
 
+/** Why `source` cannot be a `when` expression, or null (for the schema; compiles and discards). */
+export function conditionError(source: string): string | null {
+  try {
+    compileCondition(source);
+    return null;
+  } catch (error) {
+    if (error instanceof ConditionError) return error.message;
+    throw error;
+  }
+}
+
 function describe(error: unknown): string {
   if (!(error instanceof Error)) return String(error);
   const detail = error as Error & { summary?: string; range?: { start: number } };

@@ -21,7 +21,7 @@ export function pathPatternError(pattern: string): string | null {
   if (pattern[0] !== '/' && pattern[0] !== '*') return 'must start with "/" or "*"';
   if (!ALLOWED.test(pattern)) {
     const bad = [...pattern].find((c) => !ALLOWED.test(c)) ?? '';
-    return `must not contain ${JSON.stringify(bad)} (normalised paths never do; "%" and ";" are not matchable)`;
+    return `must not contain ${JSON.stringify(bad)}`;
   }
   if (pattern.includes('//')) return 'must not contain "//"';
   if (pattern.includes('..')) return 'must not contain ".."';

@@ -40,9 +40,10 @@
  * - `require` (ALLOW rules only; on a DENY rule it would read as "unless", so it is an
  *   error — use `when`): `scopes` — every listed scope is in the user token's scopes;
  *   `permission` — a concrete permission some role of the caller grants (see roles).
- * - `when`: a CEL expression (at most 4096 characters), type-checked at load; see cel.ts for
- *   the variables. It must yield a bool. An evaluation error (e.g. a missing map key) or a
- *   non-bool result fails closed: an ALLOW rule does not match, a DENY rule matches.
+ * - `when`: a CEL expression (at most 4096 characters), compiled and type-checked when the
+ *   document is validated; see cel.ts for the variables. It must yield a bool. An
+ *   evaluation error (e.g. a missing map key) or a non-bool result fails closed: an ALLOW
+ *   rule does not match, a DENY rule matches.
  *
  * ## Deciding
  * 1. Any matching DENY rule → deny, `denied_by_rule`.
@@ -54,6 +55,7 @@
  */
 import { z } from 'zod';
 import { DocumentError, fieldPath, oneLine } from '../config/document-error.js';
+import { conditionError } from './cel.js';
 import { pathPatternError } from './paths.js';
 import { hostPatternError, methodError, principalPatternError } from './patterns.js';
 import {
@@ -115,7 +117,12 @@ const rule = z
     to: list(target).optional(),
     from: list(source).optional(),
     require: requirement.optional(),
-    when: z.string().min(1).max(MAX_WHEN_LENGTH, `must be at most ${MAX_WHEN_LENGTH} characters`).optional(),
+    when: z
+      .string()
+      .min(1)
+      .max(MAX_WHEN_LENGTH, `must be at most ${MAX_WHEN_LENGTH} characters`)
+      .pipe(checked(conditionError))
+      .optional(),
   })
   .superRefine((r, ctx) => {
     if (r.action === 'DENY' && r.require !== undefined) {
@@ -174,9 +181,12 @@ export function validatePolicyDocument(value: unknown, file: string): PolicyDocu
 
 /** Zod's issue, as a one-line reason an operator can act on. */
 function reasonFor(issue: z.core.$ZodRawIssue): string | undefined {
+  if ((issue.code === 'invalid_type' || issue.code === 'invalid_value') && issue.input === undefined) {
+    return 'required';
+  }
   switch (issue.code) {
     case 'invalid_type':
-      return issue.input === undefined ? 'required' : `must be ${KIND[issue.expected] ?? issue.expected}`;
+      return `must be ${KIND[issue.expected] ?? issue.expected}`;
     case 'invalid_value':
       return `must be ${issue.values.map((v) => JSON.stringify(v)).join(' or ')}`;
     case 'unrecognized_keys':

@@ -1,0 +1,187 @@
+#!/usr/bin/env node
+import { parseArgs } from 'node:util';
+import { loadConfig, DocumentError, type Config } from './config/index.js';
+import { KeyStore, type KeyStoreEvent } from './keys/index.js';
+import { createAuthenticator } from './tokens/index.js';
+import { buildRequestView } from './request/index.js';
+import { PolicyStore } from './policy/store.js';
+import { startLocalPolicy, type PolicyEvent } from './control/local-policy.js';
+import { createCheckHandler } from './grpc/check.js';
+import { HealthService } from './grpc/health.js';
+import { IdentityHeaders } from './grpc/identity-headers.js';
+import { startGrpcServer } from './grpc/server.js';
+import { startAdminServer, type Readiness } from './telemetry/admin.js';
+import { createLogger, type Logger } from './telemetry/logger.js';
+import { Metrics } from './telemetry/metrics.js';
+
+const USAGE = `usage: authz-sidecar --config FILE   (or AUTHZ_CONFIG=FILE)
+
+Serves Envoy's ext_authz (envoy.service.auth.v3.Authorization/Check) and
+grpc.health.v1 on grpc.address, /healthz /readyz /metrics on admin.address.
+
+  --config FILE     sidecar config (YAML or JSON)
+  --check-config    validate the config, key sets and policy, then exit
+  --help            this text
+
+Environment: AUTHZ_CONFIG, AUTHZ_GRPC_ADDRESS and AUTHZ_ADMIN_ADDRESS (override the
+config's addresses; port 0 picks a free port, logged in the "serving" line).`;
+
+/** Exit codes: 0 clean stop, 1 runtime failure, 2 usage or invalid config/policy/keys. */
+async function main(argv: string[]): Promise<number> {
+  let args;
+  try {
+    args = parseArgs({ args: argv, options: { config: { type: 'string' }, 'check-config': { type: 'boolean' }, help: { type: 'boolean' } } }).values;
+  } catch (error) {
+    process.stderr.write(`authz-sidecar: ${(error as Error).message}\n${USAGE}\n`);
+    return 2;
+  }
+  if (args.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  const configPath = args.config ?? process.env.AUTHZ_CONFIG;
+  if (!configPath) {
+    process.stderr.write(`authz-sidecar: --config FILE or AUTHZ_CONFIG is required\n${USAGE}\n`);
+    return 2;
+  }
+
+  let config: Config;
+  try {
+    config = withEnvironment(loadConfig(configPath));
+  } catch (error) {
+    return startupFailure(error);
+  }
+  const log = createLogger(config.log.level);
+  const metrics = new Metrics();
+
+  const keyStores = new Map<string, KeyStore>();
+  const policies = new PolicyStore();
+  let stopPolicy: (() => void) | undefined;
+  try {
+    for (const issuer of config.issuers) keyStores.set(issuer.name, new KeyStore({ name: issuer.name, source: issuer.keys, algorithms: issuer.algorithms, pollIntervalMs: config.watch.intervalMs }));
+    if (config.serviceTokens) {
+      const st = config.serviceTokens;
+      keyStores.set(st.trustDomain, new KeyStore({ name: st.trustDomain, source: st.keys, algorithms: st.algorithms, pollIntervalMs: config.watch.intervalMs }));
+    }
+    for (const store of keyStores.values()) store.onEvent((event) => onKeyEvent(log, metrics, event));
+    await Promise.all([...keyStores.values()].map((store) => store.start()));
+    policies.onChange((policy) => metrics.setPolicy(policy.name, policy.revision));
+    if (config.policy.file !== undefined) {
+      stopPolicy = startLocalPolicy({ file: config.policy.file, service: config.service, intervalMs: config.watch.intervalMs, store: policies, onEvent: (event) => onPolicyEvent(log, metrics, event) }).stop;
+    }
+  } catch (error) {
+    for (const store of keyStores.values()) store.stop();
+    return startupFailure(error);
+  }
+  if (args['check-config']) {
+    for (const store of keyStores.values()) store.stop();
+    stopPolicy?.();
+    process.stdout.write(`${configPath}: ok\n`);
+    return 0;
+  }
+
+  const authenticator = createAuthenticator({
+    issuers: config.issuers,
+    serviceTokens: config.serviceTokens,
+    service: config.service,
+    keyStores,
+    cacheMaxEntries: config.tokenCache.maxEntries,
+    onCacheLookup: (hit: boolean) => metrics.tokenCache.labels(hit ? 'hit' : 'miss').inc(),
+  });
+
+  let draining = false;
+  const readiness = (): Readiness => {
+    const reasons: string[] = [];
+    if (draining) reasons.push('draining');
+    if (policies.current() === null) reasons.push('policy not loaded');
+    for (const [name, store] of keyStores) if (!store.ready) reasons.push(`keys not loaded: ${name}`);
+    return { ready: reasons.length === 0, reasons };
+  };
+
+  const health = new HealthService();
+  const limits = config.request;
+  const check = createCheckHandler({
+    service: config.service,
+    buildView: (request) => buildRequestView(request, limits),
+    authenticate: (view) => authenticator.authenticate(view),
+    policy: () => policies.current(),
+    identity: new IdentityHeaders(config.issuers),
+    metrics,
+    log,
+    logAllows: config.log.allows,
+  });
+
+  let grpc;
+  let admin;
+  try {
+    grpc = await startGrpcServer({ address: config.grpc.address, maxMessageBytes: config.grpc.maxMessageBytes, check, health });
+    admin = await startAdminServer({ address: config.admin.address, registry: metrics.registry, readiness });
+  } catch (error) {
+    log.fatal({ err: error }, 'cannot listen');
+    return 1;
+  }
+  const ready = readiness();
+  health.set(ready.ready);
+  metrics.ready.set(ready.ready ? 1 : 0);
+  log.info({ grpc_port: grpc.port, admin_port: admin.port, service: config.service, ready: ready.ready }, 'serving');
+
+  return new Promise<number>((resolve) => {
+    const stop = async (signal: string) => {
+      if (draining) return;
+      draining = true;
+      metrics.ready.set(0);
+      log.info({ signal }, 'draining');
+      const outcome = await grpc.drain(config.shutdown.drainSeconds * 1000);
+      await admin.close();
+      authenticator.stop();
+      for (const store of keyStores.values()) store.stop();
+      stopPolicy?.();
+      log.info({ outcome }, 'stopped');
+      resolve(0);
+    };
+    process.once('SIGTERM', () => void stop('SIGTERM'));
+    process.once('SIGINT', () => void stop('SIGINT'));
+  });
+}
+
+function withEnvironment(config: Config): Config {
+  return {
+    ...config,
+    grpc: { ...config.grpc, address: process.env.AUTHZ_GRPC_ADDRESS || config.grpc.address },
+    admin: { ...config.admin, address: process.env.AUTHZ_ADMIN_ADDRESS || config.admin.address },
+  };
+}
+
+/** Config, policy and key problems at start-up: one line on stderr, exit 2. */
+function startupFailure(error: unknown): number {
+  const message = error instanceof DocumentError || error instanceof Error ? error.message : String(error);
+  process.stderr.write(`authz-sidecar: ${message.replace(/\s*\n\s*/g, ' ')}\n`);
+  return 2;
+}
+
+function onKeyEvent(log: Logger, metrics: Metrics, event: KeyStoreEvent): void {
+  if (event.type === 'keys-loaded') {
+    metrics.keySetRevision.labels(event.name).set(event.revision);
+    log.info({ keys: event.name, origin: event.origin, revision: event.revision, kids: event.kids }, 'key set loaded');
+  } else {
+    metrics.keySetRejections.labels(event.name, event.code).inc();
+    log.warn({ keys: event.name, origin: event.origin, code: event.code, reason: event.message }, 'key set rejected; keeping the previous set');
+  }
+}
+
+function onPolicyEvent(log: Logger, metrics: Metrics, event: PolicyEvent): void {
+  if (event.type === 'policy-loaded') {
+    log.info({ policy: event.name, revision: event.revision, rules: event.rules }, 'policy loaded');
+  } else {
+    metrics.policyRejections.inc();
+    log.warn({ code: event.code, reason: event.message }, 'policy rejected; keeping the previous policy');
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    process.stderr.write(`authz-sidecar: unexpected failure: ${(error as Error)?.message ?? String(error)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,109 @@
+import { cpSync, writeFileSync, mkdirSync, copyFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { exportJWK, generateKeyPair, type JWK } from 'jose';
+import { EXAMPLES, FIXTURES } from './paths.js';
+import { startSidecar, tempDir, writeConfig, type SidecarProcess } from './sidecar.js';
+import { EnvoyClient } from './envoy-client.js';
+
+export interface JwksServer {
+  readonly url: string;
+  hits: number;
+  keys: JWK[];
+  close(): Promise<void>;
+}
+
+/** A real HTTP JWKS endpoint on loopback that counts fetches. */
+export async function startJwksServer(keys: JWK[]): Promise<JwksServer> {
+  const state = { hits: 0, keys };
+  const server: Server = createServer((_req, res) => {
+    state.hits++;
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: state.keys }));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/jwks.json`;
+  return Object.assign(state, {
+    url,
+    close: () => new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections(); }),
+  }) as JwksServer;
+}
+
+export async function keyPair(kid: string): Promise<{ publicJwk: JWK; privateJwk: JWK }> {
+  const { publicKey, privateKey } = await generateKeyPair('ES256', { extractable: true });
+  return {
+    publicJwk: { ...(await exportJWK(publicKey)), kid, alg: 'ES256', use: 'sig' },
+    privateJwk: { ...(await exportJWK(privateKey)), kid, alg: 'ES256' },
+  };
+}
+
+export interface ConformanceEnv {
+  readonly dir: string;
+  readonly sidecar: SidecarProcess;
+  readonly client: EnvoyClient;
+  readonly hsSecret: Buffer;
+  readonly remote: JwksServer;
+  readonly remotePrivate: JWK;
+  close(): Promise<void>;
+}
+
+/**
+ * The sidecar as a service owner would run it: example keys, the conformance policy, an
+ * HS256 issuer with a shared secret and an issuer with a remote JWKS URL.
+ */
+export async function startConformanceEnv(extraConfig = ''): Promise<ConformanceEnv> {
+  const dir = tempDir();
+  mkdirSync(join(dir, 'keys'));
+  cpSync(`${EXAMPLES}/keys`, join(dir, 'keys'), { recursive: true });
+  copyFileSync(`${FIXTURES}/conformance/policy.yaml`, join(dir, 'policy.yaml'));
+  const hsSecret = randomBytes(32);
+  writeFileSync(join(dir, 'keys', 'hs.secret'), hsSecret);
+  const remoteKey = await keyPair('remote-1');
+  const remote = await startJwksServer([remoteKey.publicJwk]);
+  const config = writeConfig(
+    dir,
+    `service: orders
+issuers:
+  - name: idp
+    issuer: https://idp.example.test
+    audiences: [orders, orders-alt]
+    algorithms: [ES256]
+    keys: { file: keys/idp.jwks.json }
+    from: [{ header: authorization, prefix: "Bearer " }, { cookie: access_token }]
+    claimsToHeaders: { tenant: x-tenant-id, roles: x-auth-roles, "org.id": x-org-id }
+  - name: hs
+    issuer: https://hs.example.test
+    audiences: [orders]
+    algorithms: [HS256]
+    keys: { secretFile: keys/hs.secret }
+  - name: remote
+    issuer: https://remote.example.test
+    audiences: [orders]
+    algorithms: [ES256]
+    keys: { url: "${remote.url}", cooldownSeconds: 2 }
+    typ: at+jwt
+serviceTokens:
+  trustDomain: cluster.local
+  keys: { file: keys/mesh.jwks.json }
+policy: { file: policy.yaml }
+watch: { intervalMs: 100 }
+log: { level: info }
+${extraConfig}`,
+  );
+  const sidecar = await startSidecar(config);
+  const client = new EnvoyClient(sidecar.grpcAddress);
+  return {
+    dir,
+    sidecar,
+    client,
+    hsSecret,
+    remote,
+    remotePrivate: remoteKey.privateJwk,
+    close: async () => {
+      client.close();
+      await sidecar.stop();
+      await remote.close();
+    },
+  };
+}

@@ -1,0 +1,205 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { buildActivation, compileCondition, conditionError, toCel } from '../../src/policy/cel.js';
+import { regexError } from '../../src/policy/cel-regex.js';
+import { compilePolicy, validatePolicyDocument } from '../../src/policy/index.js';
+import type { RequestView } from '../../src/request/types.js';
+import type { AuthContext, VerifiedToken } from '../../src/tokens/types.js';
+
+function request(overrides: Partial<RequestView> = {}): RequestView {
+  return {
+    id: 'req-1',
+    method: 'GET',
+    host: 'orders.example.test',
+    path: '/api/orders/7',
+    rawPath: '/api/orders/7?x=1',
+    query: { x: '1' },
+    headers: { 'x-tenant-id': 't1', 'user-agent': 'curl' },
+    repeatedHeaders: new Set(),
+    sourceAddress: '10.0.0.9:41000',
+    sourcePrincipal: 'spiffe://cluster.local/ns/edge/sa/gw',
+    contextExtensions: { route: 'orders' },
+    ...overrides,
+  };
+}
+
+function token(claims: Record<string, unknown>, overrides: Partial<VerifiedToken> = {}): VerifiedToken {
+  return {
+    issuerName: 'idp',
+    issuer: 'https://idp.example.test',
+    subject: 'user-1',
+    audience: ['orders'],
+    jti: undefined,
+    expiresAt: 2_000_000_000,
+    scopes: ['orders:read'],
+    claims: Object.freeze({ iss: 'https://idp.example.test', sub: 'user-1', exp: 2_000_000_000, ...claims }),
+    ...overrides,
+  };
+}
+
+function auth(user: VerifiedToken | null, principal: string | null = null): AuthContext {
+  return { user, service: null, principal };
+}
+
+/** Evaluates `source` against a request and user; the roles are passed through as given. */
+function run(source: string, user: VerifiedToken | null = token({}), req = request(), roles: string[] = []) {
+  return compileCondition(source).evaluate(buildActivation(req, auth(user, 'spiffe://cluster.local/ns/shop/sa/checkout'), roles));
+}
+
+describe('CEL variables', () => {
+  it('exposes request, request.auth, source and context', () => {
+    const user = token({ tenant: 't1' });
+    const roles = ['customer'];
+    for (const expr of [
+      'request.id == "req-1"',
+      'request.method == "GET" && request.host == "orders.example.test"',
+      'request.path == "/api/orders/7" && request.query.x == "1"',
+      'request.headers["user-agent"] == "curl"',
+      'request.auth.subject == "user-1" && request.auth.issuer == "https://idp.example.test"',
+      'request.auth.claims.tenant == request.headers["x-tenant-id"]',
+      '"orders:read" in request.auth.scopes && "customer" in request.auth.roles',
+      'request.auth.principal == "spiffe://cluster.local/ns/shop/sa/checkout"',
+      'source.address == "10.0.0.9:41000" && source.principal == "spiffe://cluster.local/ns/edge/sa/gw"',
+      'context.route == "orders"',
+    ]) {
+      assert.equal(run(expr, user, request(), roles), true, expr);
+    }
+  });
+
+  it('gives an anonymous caller empty values', () => {
+    assert.equal(run('request.auth.subject == "" && request.auth.issuer == "" && size(request.auth.claims) == 0 && size(request.auth.scopes) == 0', null), true);
+  });
+
+  it('compares JSON numbers in claims as CEL int or double', () => {
+    const user = token({ level: 3, ratio: 1.5, big: 2 ** 60, org: { tier: 2 }, groups: [1, 2] });
+    for (const expr of [
+      'request.auth.claims.exp > 5',
+      'request.auth.claims.exp - 60 > 5',
+      'request.auth.claims.exp == 2000000000',
+      'request.auth.claims.exp > 5.0',
+      'request.auth.claims.level + 1 == 4',
+      'request.auth.claims.ratio > 1 && request.auth.claims.ratio == 1.5',
+      'request.auth.claims.org.tier >= 2',
+      '2 in request.auth.claims.groups',
+      'request.auth.claims.big > 1000.0',
+      'type(request.auth.claims.level) == int && type(request.auth.claims.ratio) == double',
+    ]) {
+      assert.equal(run(expr, user), true, expr);
+    }
+    const converted = toCel({ a: [1, 1.5, 'x', null, true] }) as { a: unknown[] };
+    assert.deepEqual(converted.a, [1n, 1.5, 'x', null, true]);
+  });
+
+  it('supports has() and "in"; reading a missing key is an error, not false', () => {
+    const user = token({});
+    assert.equal(run('has(request.auth.claims.tenant)', user), false);
+    assert.equal(run('"x-missing" in request.headers', user), false);
+    assert.equal(run('!has(request.auth.claims.tenant) || request.auth.claims.tenant == "t1"', user), true);
+    const missing = run('request.auth.claims.tenant == "t1"', user);
+    assert.ok(missing instanceof Error);
+    assert.match(missing.message, /No such key: tenant/);
+    const header = run('request.headers["x-missing"] == ""', user);
+    assert.ok(header instanceof Error);
+  });
+
+  it('treats a non-bool result as an error', () => {
+    const result = run('request.auth.claims.admin', token({ admin: 'yes' }));
+    assert.ok(result instanceof Error);
+    assert.equal(result.message, 'result is not a bool');
+    assert.equal(run('request.auth.claims.admin', token({ admin: true })), true);
+  });
+});
+
+describe('CEL compile errors', () => {
+  it('rejects syntax, unknown names, type errors and non-bool expressions in one line', () => {
+    const cases: Array<[string, string]> = [
+      ['request.path ==', 'Unexpected token: EOF (at character 16)'],
+      ['requests.path == "/"', 'Unknown variable: requests (at character 1)'],
+      ['request.auth.subjects == ""', 'No such key: subjects (at character 14)'],
+      ['request.method == 1', 'no such overload: string == int (at character 1)'],
+      ['request.path', 'must evaluate to bool, not string'],
+      ['size(request.headers)', 'must evaluate to bool, not int'],
+    ];
+    for (const [source, reason] of cases) assert.equal(conditionError(source), reason, source);
+    assert.equal(conditionError('request.method == "GET"'), null);
+  });
+
+  it('enforces the parse limits', () => {
+    const deep = '('.repeat(40) + 'true' + ')'.repeat(40);
+    assert.match(conditionError(deep) ?? '', /^Exceeded maxDepth \(32\)/);
+    const wide = Array.from({ length: 400 }, (_, i) => `request.path == "/${i}"`).join(' || ');
+    assert.match(conditionError(wide) ?? '', /^Exceeded maxAstNodes \(1000\)/);
+    const list = `request.path in [${Array.from({ length: 300 }, (_, i) => `"/${i}"`).join(',')}]`;
+    assert.match(conditionError(list) ?? '', /^Exceeded maxListElements \(256\)/);
+  });
+
+  it('accepts only literal regular expressions that cannot backtrack exponentially', () => {
+    assert.equal(conditionError('request.path.matches("^/api/[a-z0-9-]+$")'), null);
+    assert.equal(conditionError('request.method.matches("^(GET|HEAD)$")'), null);
+    assert.equal(conditionError('request.path.matches(request.headers["x-re"])'), 'matches() takes a string literal pattern');
+    assert.equal(conditionError('request.path.matches("(a|aa)*")'), 'matches("(a|aa)*"): a repeated group must not contain a repetition or "|"');
+    assert.equal(regexError('^(a+)+$'), 'a repeated group must not contain a repetition or "|"');
+    assert.equal(regexError('((ab)*c)+'), 'a repeated group must not contain a repetition or "|"');
+    assert.equal(regexError('([a-z]+)?'), null);
+    assert.equal(regexError('[(+)]+'), null);
+    assert.equal(regexError('\\(a+\\)+'), null);
+    assert.equal(regexError('(a)\\1'), 'backreferences are not allowed');
+    assert.equal(regexError('a(?=b)'), 'lookarounds are not allowed');
+    assert.equal(regexError('(?<!a)b'), 'lookarounds are not allowed');
+    assert.equal(regexError('(a'), 'not a valid regular expression');
+  });
+});
+
+describe('CEL in a policy', () => {
+  const policy = (rules: unknown[], onConditionError?: (rule: string, error: Error) => void) =>
+    compilePolicy(
+      validatePolicyDocument(
+        { apiVersion: 'authz-sidecar/v1', kind: 'Policy', metadata: { name: 'p', service: 'p' }, spec: { defaultAction: 'DENY', rules } },
+        'p.yaml',
+      ),
+      { revision: 'r1', onConditionError },
+    );
+
+  it('fails closed: an erroring ALLOW rule does not match, an erroring DENY rule does', () => {
+    const errors: string[] = [];
+    const tenantRule = 'request.auth.claims.tenant == request.headers["x-tenant-id"]';
+    const allow = policy([{ name: 'tenant', action: 'ALLOW', when: tenantRule }], (rule) => errors.push(rule));
+    assert.equal(allow.evaluate(request(), auth(token({ tenant: 't1' }))).allow, true);
+    assert.equal(allow.evaluate(request(), auth(token({}))).reason, 'default_deny');
+    assert.deepEqual(errors, ['tenant']);
+
+    const deny = policy([
+      { name: 'wrong-tenant', action: 'DENY', when: `!(${tenantRule})` },
+      { name: 'all', action: 'ALLOW' },
+    ]);
+    assert.equal(deny.evaluate(request(), auth(token({ tenant: 't1' }))).reason, 'allowed_by_rule');
+    assert.equal(deny.evaluate(request(), auth(token({ tenant: 't2' }))).reason, 'denied_by_rule');
+    assert.equal(deny.evaluate(request(), auth(token({}))).rule, 'wrong-tenant', 'missing claim → the DENY rule matches');
+  });
+
+  it('builds the activation only when a rule with `when` is reached, and once', () => {
+    let reads = 0;
+    const counting = (): RequestView => {
+      const base = request();
+      return Object.defineProperty({ ...base }, 'contextExtensions', {
+        get: () => {
+          reads++;
+          return base.contextExtensions;
+        },
+      }) as RequestView;
+    };
+    const p = policy([
+      { name: 'deny-a', action: 'DENY', to: [{ paths: ['/a'] }], when: 'request.method == "GET"' },
+      { name: 'deny-b', action: 'DENY', when: 'request.method == "DELETE"' },
+      { name: 'allow-c', action: 'ALLOW', when: 'request.method == "POST"' },
+      { name: 'allow-d', action: 'ALLOW', when: 'context.route == "orders"' },
+    ]);
+    assert.equal(p.evaluate(counting(), auth(null)).rule, 'allow-d');
+    assert.equal(reads, 1, 'three conditions evaluated, one activation');
+
+    reads = 0;
+    const plain = policy([{ name: 'a', action: 'ALLOW', to: [{ paths: ['/x'] }], when: 'true' }, { name: 'b', action: 'ALLOW', to: [{ paths: ['/api/*'] }] }]);
+    assert.equal(plain.evaluate(counting(), auth(null)).rule, 'b');
+    assert.equal(reads, 0, 'no rule with `when` was reached');
+  });
+});
