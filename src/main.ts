@@ -53,28 +53,32 @@ async function main(argv: string[]): Promise<number> {
   }
   const log = createLogger(config.log.level);
   const metrics = new Metrics();
+  const cacheHits = metrics.tokenCache.labels('hit');
+  const cacheMisses = metrics.tokenCache.labels('miss');
+  const allKeyStores = (): KeyStore[] => [...keyStores.values(), ...(serviceKeys ? [serviceKeys] : [])];
 
   const keyStores = new Map<string, KeyStore>();
+  let serviceKeys: KeyStore | undefined;
   const policies = new PolicyStore();
   let stopPolicy: (() => void) | undefined;
   try {
     for (const issuer of config.issuers) keyStores.set(issuer.name, new KeyStore({ name: issuer.name, source: issuer.keys, algorithms: issuer.algorithms, pollIntervalMs: config.watch.intervalMs }));
     if (config.serviceTokens) {
       const st = config.serviceTokens;
-      keyStores.set(st.trustDomain, new KeyStore({ name: st.trustDomain, source: st.keys, algorithms: st.algorithms, pollIntervalMs: config.watch.intervalMs }));
+      serviceKeys = new KeyStore({ name: st.trustDomain, source: st.keys, algorithms: st.algorithms, pollIntervalMs: config.watch.intervalMs });
     }
-    for (const store of keyStores.values()) store.onEvent((event) => onKeyEvent(log, metrics, event));
-    await Promise.all([...keyStores.values()].map((store) => store.start()));
+    for (const store of allKeyStores()) store.onEvent((event) => onKeyEvent(log, metrics, event));
+    await Promise.all(allKeyStores().map((store) => store.start()));
     policies.onChange((policy) => metrics.setPolicy(policy.name, policy.revision));
     if (config.policy.file !== undefined) {
       stopPolicy = startLocalPolicy({ file: config.policy.file, service: config.service, intervalMs: config.watch.intervalMs, store: policies, onEvent: (event) => onPolicyEvent(log, metrics, event) }).stop;
     }
   } catch (error) {
-    for (const store of keyStores.values()) store.stop();
+    for (const store of allKeyStores()) store.stop();
     return startupFailure(error);
   }
   if (args['check-config']) {
-    for (const store of keyStores.values()) store.stop();
+    for (const store of allKeyStores()) store.stop();
     stopPolicy?.();
     process.stdout.write(`${configPath}: ok\n`);
     return 0;
@@ -84,9 +88,9 @@ async function main(argv: string[]): Promise<number> {
     issuers: config.issuers,
     serviceTokens: config.serviceTokens,
     service: config.service,
-    keyStores,
+    keyStores: { issuers: keyStores, serviceTokens: serviceKeys },
     cacheMaxEntries: config.tokenCache.maxEntries,
-    onCacheLookup: (hit: boolean) => metrics.tokenCache.labels(hit ? 'hit' : 'miss').inc(),
+    onCacheLookup: (_issuer, hit) => (hit ? cacheHits : cacheMisses).inc(),
   });
 
   let draining = false;
@@ -94,7 +98,7 @@ async function main(argv: string[]): Promise<number> {
     const reasons: string[] = [];
     if (draining) reasons.push('draining');
     if (policies.current() === null) reasons.push('policy not loaded');
-    for (const [name, store] of keyStores) if (!store.ready) reasons.push(`keys not loaded: ${name}`);
+    for (const store of allKeyStores()) if (!store.ready) reasons.push(`keys not loaded: ${store.name}`);
     return { ready: reasons.length === 0, reasons };
   };
 
@@ -134,7 +138,7 @@ async function main(argv: string[]): Promise<number> {
       const outcome = await grpc.drain(config.shutdown.drainSeconds * 1000);
       await admin.close();
       authenticator.stop();
-      for (const store of keyStores.values()) store.stop();
+      for (const store of allKeyStores()) store.stop();
       stopPolicy?.();
       log.info({ outcome }, 'stopped');
       resolve(0);

@@ -22,8 +22,6 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
   const server = new Server({
     'grpc.max_receive_message_length': options.maxMessageBytes,
     'grpc.max_send_message_length': 64 * 1024,
-    // Envoy keeps long-lived HTTP/2 connections to the sidecar; don't cut them.
-    'grpc.max_connection_idle_ms': -1,
   });
   const auth = loadAuthProto();
   const health = loadHealthProto();

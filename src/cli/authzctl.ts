@@ -1,0 +1,65 @@
+#!/usr/bin/env node
+/**
+ * authzctl: the platform and developer CLI. This file only dispatches: each command is
+ * one module under commands/, loaded on demand so `token mint` does not pay for gRPC.
+ */
+import { EXIT, UsageError, processOutput, type Command, type Output } from './command.js';
+
+interface Entry {
+  readonly words: readonly string[];
+  readonly summary: string;
+  readonly load: () => Promise<{ default: Command }>;
+}
+
+// Summaries are repeated here so the top-level usage needs no command module.
+const COMMANDS: readonly Entry[] = [
+  { words: ['token', 'mint'], summary: 'sign a development JWT with a local private JWK', load: () => import('./commands/token-mint.js') },
+  { words: ['check'], summary: 'send one Envoy-style CheckRequest to a sidecar and show the decision', load: () => import('./commands/check.js') },
+  { words: ['policy', 'test'], summary: 'evaluate example requests against a policy file offline', load: () => import('./commands/policy-test.js') },
+];
+
+export function usage(entries: readonly Entry[] = COMMANDS): string {
+  const width = Math.max(...entries.map((e) => e.words.join(' ').length));
+  const lines = entries.map((e) => `  ${e.words.join(' ').padEnd(width)}  ${e.summary}`);
+  return ['Usage: authzctl COMMAND [options]', '', 'Commands:', ...lines, '', 'Run "authzctl COMMAND --help" for the options of a command.'].join('\n');
+}
+
+function find(argv: readonly string[]): Entry | undefined {
+  return COMMANDS.find((e) => e.words.every((w, i) => argv[i] === w));
+}
+
+/** Runs one invocation; resolves to the exit code. Every failure is one line on stderr. */
+export async function main(argv: readonly string[], output: Output = processOutput): Promise<number> {
+  const first = argv[0];
+  if (first === undefined || first === '--help' || first === '-h' || first === 'help') {
+    (first === undefined ? output.err : output.out)(usage());
+    return first === undefined ? EXIT.ERROR : EXIT.OK;
+  }
+  const entry = find(argv);
+  try {
+    if (entry === undefined) {
+      const group = COMMANDS.filter((e) => e.words.length > 1 && e.words[0] === first);
+      if (group.length > 0 && (argv[1] === undefined || argv[1] === '--help' || argv[1] === '-h')) {
+        (argv[1] === undefined ? output.err : output.out)(usage(group));
+        return argv[1] === undefined ? EXIT.ERROR : EXIT.OK;
+      }
+      throw new UsageError(`unknown command "${argv.slice(0, 2).join(' ')}" (run "authzctl --help")`);
+    }
+    const command = (await entry.load()).default;
+    return await command.run(argv.slice(entry.words.length), output);
+  } catch (error) {
+    output.err(`authzctl: ${describe(error)}`);
+    return EXIT.ERROR;
+  }
+}
+
+/** One line, never a stack: the message only, whatever was thrown. */
+function describe(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return message.replace(/\s*\n\s*/g, ' ').trim() || 'failed';
+}
+
+// Exit through exitCode, not process.exit(), so buffered stdout is flushed first.
+main(process.argv.slice(2)).then((code) => {
+  process.exitCode = code;
+});

@@ -1,0 +1,136 @@
+/**
+ * # Policy test cases file (`authzctl policy test POLICY --cases FILE`)
+ *
+ * YAML or JSON. Every object is strict: an unknown field is an error naming it.
+ *
+ * ```yaml
+ * cases:
+ *   - name: customer reads orders            # required, unique
+ *     request:                               # required
+ *       method: GET                          # default GET
+ *       path: /api/orders/7?x=1              # required; as on the request line
+ *       host: orders.example.test            # default "localhost"
+ *       headers: { x-tenant-id: acme }       # optional; names are lower-cased
+ *       context: { route: orders }           # optional context_extensions
+ *     auth:                                  # omit for an anonymous caller
+ *       issuer: https://idp.example.test     # the user token's iss; required with subject/audience/claims
+ *       subject: alice                       # sub
+ *       audience: orders                     # aud (string or list), optional
+ *       claims: { tenant: acme, roles: [customer], scope: "orders:read" }
+ *       principal: spiffe://cluster.local/ns/shop/sa/checkout   # mTLS peer (source.principal)
+ *       serviceToken:                        # a verified service token, optional
+ *         subject: spiffe://cluster.local/ns/shop/sa/checkout   # becomes the principal
+ *         claims: { roles: [checkout] }
+ *     expect:                                # required
+ *       decision: allow                      # allow | deny
+ *       rule: read-orders                    # optional; null = decided by defaultAction
+ *       status: 403                          # deny only: 400, 401, 403 or 431
+ *       reason: missing_scope                # optional stable reason code
+ * ```
+ *
+ * Tokens are taken as already verified (no signatures, expiry not checked): the case says
+ * who the caller is, the test checks what the policy does with them. Scopes come from the
+ * `scope` (space-separated) or `scp` claim, roles from the policy's `rolesFrom` claim.
+ */
+import { readFileSync } from 'node:fs';
+import { parseDocument } from 'yaml';
+import { z } from 'zod';
+import { DocumentError, fromZodError, oneLine } from '../config/document-error.js';
+
+const scalar = z.union([z.string(), z.number(), z.boolean()]).transform(String);
+const claims = z.record(z.string(), z.unknown());
+
+const requestSchema = z.strictObject({
+  method: z.string().regex(/^[A-Za-z]+$/, 'must be an HTTP method like GET').default('GET'),
+  path: z.string().min(1),
+  host: z.string().min(1).optional(),
+  headers: z
+    .record(z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/), scalar, {
+      error: (issue) => (issue.code === 'invalid_key' ? 'is not a valid header name' : undefined),
+    })
+    .optional(),
+  context: z.record(z.string(), scalar).optional(),
+});
+
+const serviceTokenSchema = z.strictObject({
+  subject: z.string().startsWith('spiffe://', 'must be a SPIFFE id (spiffe://...)'),
+  issuer: z.string().min(1).optional(),
+  claims: claims.optional(),
+});
+
+const authSchema = z
+  .strictObject({
+    issuer: z.string().min(1).optional(),
+    subject: z.string().optional(),
+    audience: z.union([z.string(), z.array(z.string())]).optional(),
+    claims: claims.optional(),
+    principal: z.string().min(1).optional(),
+    serviceToken: serviceTokenSchema.optional(),
+  })
+  .refine((a) => a.issuer !== undefined || (a.subject === undefined && a.audience === undefined && a.claims === undefined), {
+    path: ['issuer'],
+    error: 'required when subject, audience or claims are given (they describe a user token)',
+  });
+
+export const DENY_STATUSES = [400, 401, 403, 431] as const;
+
+const expectSchema = z
+  .strictObject({
+    decision: z.enum(['allow', 'deny']),
+    status: z.literal(DENY_STATUSES, { error: `must be one of ${DENY_STATUSES.join(', ')}` }).optional(),
+    reason: z.string().min(1).optional(),
+    rule: z.string().min(1).nullable().optional(),
+  })
+  .refine((e) => e.decision === 'deny' || e.status === undefined, { path: ['status'], error: 'only applies to decision: deny' });
+
+const caseSchema = z.strictObject({
+  name: z.string().min(1),
+  request: requestSchema,
+  auth: authSchema.optional(),
+  expect: expectSchema,
+});
+
+export const casesFileSchema = z
+  .strictObject({ cases: z.array(caseSchema).min(1, 'must list at least one case') })
+  .superRefine((file, ctx) => {
+    const seen = new Set<string>();
+    file.cases.forEach((c, i) => {
+      if (seen.has(c.name)) ctx.addIssue({ code: 'custom', path: ['cases', i, 'name'], message: `duplicate case name "${c.name}"` });
+      seen.add(c.name);
+    });
+  });
+
+export type CasesFile = z.output<typeof casesFileSchema>;
+export type PolicyCase = CasesFile['cases'][number];
+export type CaseAuth = NonNullable<PolicyCase['auth']>;
+export type CaseExpectation = PolicyCase['expect'];
+
+/** YAML (a superset of JSON) → validated cases. Errors are DocumentErrors naming `file` and the field or line. */
+export function parseCasesText(text: string, file: string): CasesFile {
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  const problem = doc.errors[0];
+  if (problem !== undefined) {
+    const at = problem.linePos?.[0];
+    throw new DocumentError(file, at ? `line ${at.line}, column ${at.col}` : '', oneLine(problem.message.replace(/ at line \d+, column \d+:[\s\S]*$/, '')));
+  }
+  return parseCases(doc.toJS({ maxAliasCount: 100 }), file);
+}
+
+/** Validates parsed data. */
+export function parseCases(data: unknown, file: string): CasesFile {
+  if (data === null || typeof data !== 'object' || Array.isArray(data)) throw new DocumentError(file, '', 'must be a mapping with a "cases" list');
+  const parsed = casesFileSchema.safeParse(data);
+  if (!parsed.success) throw fromZodError(file, parsed.error);
+  return parsed.data;
+}
+
+export function loadCasesFile(file: string): CasesFile {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new DocumentError(file, '', code === 'ENOENT' ? 'file not found' : `cannot read (${code ?? 'error'})`);
+  }
+  return parseCasesText(text, file);
+}

@@ -1,0 +1,4 @@
+export { KeySetError, type KeySetErrorCode } from './errors.js';
+export { parseJwks, MAX_JWKS_BYTES, MAX_KEYS } from './jwks.js';
+export { createSecretKeySet, type KeySet, type VerificationKey } from './key-set.js';
+export { KeyStore, type KeyStoreOptions, type KeyStoreEvent, type KeyOrigin, type KeyProvider } from './store.js';

@@ -1,0 +1,171 @@
+import type { IssuerConfig, ServiceTokensConfig, TokenSource } from '../config/schema.js';
+import type { KeyProvider, KeyStore } from '../keys/store.js';
+import type { RequestView } from '../request/types.js';
+import { TokenCache } from './cache.js';
+import { decodeJsonObject, splitCompact } from './compact.js';
+import { TokenError } from './errors.js';
+import { extractToken, findTokens } from './extract.js';
+import { createServiceTokenVerifier, SERVICE_ISSUER_NAME } from './service.js';
+import { ANONYMOUS, type AuthContext, type VerifiedToken } from './types.js';
+import { createJwtVerifier, type JwtVerifier } from './verify.js';
+
+/** What the authenticator needs of a KeyStore: the current set, and to hear about changes. */
+export type AuthKeyStore = KeyProvider & Pick<KeyStore, 'onChange'>;
+
+export interface AuthenticatorOptions {
+  readonly issuers: readonly IssuerConfig[];
+  readonly serviceTokens?: ServiceTokensConfig | undefined;
+  /** This sidecar's service (default service-token audience). */
+  readonly service: string;
+  /** One store per issuer, by `issuers[].name`, and the trust domain's store for service tokens. */
+  readonly keyStores: { readonly issuers: ReadonlyMap<string, AuthKeyStore>; readonly serviceTokens?: AuthKeyStore | undefined };
+  /** `tokenCache.maxEntries`; the bound applies to each issuer's cache (and the service-token cache) separately. */
+  readonly cacheMaxEntries: number;
+  /** Clock in epoch milliseconds (tests). */
+  readonly now?: () => number;
+  /** Every cache lookup, for metrics (`issuerName` is "service" for service tokens). */
+  readonly onCacheLookup?: (issuerName: string, hit: boolean) => void;
+}
+
+export interface Authenticator {
+  /** Synchronous when every token present is a cache hit (the hot path); throws/rejects TokenError. */
+  authenticate(view: RequestView): AuthContext | Promise<AuthContext>;
+  cacheStats(): ReadonlyArray<{ readonly issuerName: string; readonly hits: number; readonly misses: number; readonly size: number }>;
+  /** Unsubscribes from the key stores (it does not stop them). */
+  stop(): void;
+}
+
+interface Checker {
+  readonly name: string;
+  readonly verifier: JwtVerifier;
+  readonly cache: TokenCache;
+  readonly store: AuthKeyStore;
+  readonly issuer: string | undefined;
+  readonly maxTokenBytes: number;
+}
+
+/**
+ * Who is calling. User token: every configured source is looked at; a token in two sources
+ * is refused. A source shared by several issuers (typically `authorization: Bearer`) is
+ * routed by the token's unverified `iss` — routing only, the chosen issuer then verifies it
+ * fully; a source of a single issuer goes straight to that issuer's verifier (a wrong `iss`
+ * is then `token_issuer_invalid`). No token anywhere is anonymous (the policy decides); a
+ * token present but invalid always throws. The principal is the service token's `sub`, else
+ * Envoy's mTLS source principal.
+ */
+export function createAuthenticator(options: AuthenticatorOptions): Authenticator {
+  const unsubscribe: Array<() => void> = [];
+  const checker = (name: string, store: AuthKeyStore, verifier: JwtVerifier, issuer: string | undefined, maxTokenBytes: number): Checker => {
+    const onLookup = options.onCacheLookup;
+    const cache = new TokenCache({ maxEntries: options.cacheMaxEntries, now: options.now, onLookup: onLookup && ((hit) => onLookup(name, hit)) });
+    unsubscribe.push(store.onChange(() => cache.clear()));
+    return { name, verifier, cache, store, issuer, maxTokenBytes };
+  };
+
+  const users = options.issuers.map((cfg) => {
+    const store = requireStore(cfg.name, options.keyStores.issuers.get(cfg.name));
+    const { name, issuer, audiences, algorithms, clockSkewSeconds, maxTokenBytes, typ } = cfg;
+    const verifier = createJwtVerifier({ issuerName: name, issuer, audiences, algorithms, clockSkewSeconds, maxTokenBytes, typ, keys: store, now: options.now });
+    return checker(name, store, verifier, issuer, maxTokenBytes);
+  });
+  const routes = routeTable(options.issuers, users);
+  const sources = [...routes.values()].map((r) => r.source);
+
+  const st = options.serviceTokens;
+  let service: Checker | undefined;
+  if (st !== undefined) {
+    const store = requireStore('serviceTokens', options.keyStores.serviceTokens);
+    const verifier = createServiceTokenVerifier({ config: st, service: options.service, keys: store, now: options.now });
+    service = checker(SERVICE_ISSUER_NAME, store, verifier, st.issuer, st.maxTokenBytes);
+  }
+  const serviceSource: TokenSource | undefined = st && { header: st.header };
+
+  /**
+   * Synchronous: finds and routes the user token. Returns the cached token, the checker that
+   * must verify it, or null. Nothing async starts here, so a later throw cannot orphan a promise.
+   */
+  function routeUserToken(view: RequestView): VerifiedToken | { checker: Checker; token: string } | null {
+    const found = findTokens(view, sources);
+    if (found.length === 0) return null;
+    if (found.length > 1) throw new TokenError('credentials_duplicated', 'tokens in more than one credential source');
+    const { source, token } = found[0]!;
+    const candidates = routes.get(sourceKey(source))!.checkers;
+    if (candidates.length === 1) return { checker: candidates[0]!, token };
+    // A hit in an issuer's cache means that issuer verified this exact text: no need to route.
+    for (const candidate of candidates) {
+      const hit = candidate.cache.get(token, candidate.store.current()?.revision);
+      if (hit !== undefined) return hit;
+    }
+    const iss = peekIssuer(token, Math.max(...candidates.map((c) => c.maxTokenBytes)));
+    const chosen = candidates.find((c) => c.issuer === iss);
+    if (chosen === undefined) throw new TokenError('token_issuer_unknown', 'no configured issuer for the token "iss"');
+    return { checker: chosen, token };
+  }
+
+  function authenticate(view: RequestView): AuthContext | Promise<AuthContext> {
+    // Every extraction (which may throw) before any verification (which may be async).
+    const routed = routeUserToken(view);
+    const serviceToken = service !== undefined && serviceSource !== undefined ? extractToken(view, serviceSource) : null;
+    const user = routed === null || !('checker' in routed) ? routed : check(routed.checker, routed.token);
+    const svc = service !== undefined && serviceToken !== null ? check(service, serviceToken) : null;
+    if (user instanceof Promise || svc instanceof Promise) return Promise.all([user, svc]).then(([u, s]) => context(view, u, s));
+    return context(view, user, svc);
+  }
+
+  return Object.freeze({
+    authenticate,
+    cacheStats: () => [...users, ...(service ? [service] : [])].map((c) => Object.freeze({ issuerName: c.name, hits: c.cache.hits, misses: c.cache.misses, size: c.cache.size })),
+    stop: () => unsubscribe.splice(0).forEach((off) => off()),
+  });
+}
+
+function requireStore(name: string, store: AuthKeyStore | undefined): AuthKeyStore {
+  if (store === undefined) throw new TypeError(`no key store for "${name}"`);
+  return store;
+}
+
+function check(checker: Checker, token: string): VerifiedToken | Promise<VerifiedToken> {
+  return checker.cache.get(token, checker.store.current()?.revision) ?? verifyAndCache(checker, token);
+}
+
+async function verifyAndCache(checker: Checker, token: string): Promise<VerifiedToken> {
+  // The revision before verifying: if the set changes meanwhile, the entry is tagged with the
+  // old revision and is never served (the cache only serves the current revision).
+  const revision = checker.store.current()?.revision;
+  const verified = await checker.verifier.verify(token);
+  if (revision !== undefined) checker.cache.set(token, verified, revision);
+  return verified;
+}
+
+function context(view: RequestView, user: VerifiedToken | null, service: VerifiedToken | null): AuthContext {
+  const principal = service !== null ? service.subject : view.sourcePrincipal !== '' ? view.sourcePrincipal : null;
+  if (user === null && service === null && principal === null) return ANONYMOUS;
+  return Object.freeze({ user, service, principal });
+}
+
+/** Unverified `iss`, for routing among issuers sharing a source; the same structural checks as the verifier first. */
+function peekIssuer(token: string, maxBytes: number): string {
+  const [, payload] = splitCompact(token, maxBytes);
+  const iss = decodeJsonObject(payload, 'token_claims_invalid', 'payload').iss;
+  if (typeof iss !== 'string') throw new TokenError('token_issuer_unknown', 'token has no string "iss" to choose an issuer by');
+  return iss;
+}
+
+function sourceKey(source: TokenSource): string {
+  return 'header' in source ? `header:${source.header}:${source.prefix ?? ''}` : `cookie:${source.cookie}`;
+}
+
+/** Distinct sources → the issuers reading each. Two issuers with the same `iss` on one source could not be told apart. */
+function routeTable(issuers: readonly IssuerConfig[], checkers: readonly Checker[]): Map<string, { source: TokenSource; checkers: Checker[] }> {
+  const routes = new Map<string, { source: TokenSource; checkers: Checker[] }>();
+  issuers.forEach((cfg, i) => {
+    for (const source of cfg.from) {
+      const key = sourceKey(source);
+      const route = routes.get(key) ?? { source, checkers: [] };
+      if (route.checkers.some((c) => c.issuer === cfg.issuer)) throw new TypeError(`issuers sharing ${key} must have different "issuer" values ("${cfg.name}")`);
+      if (!route.checkers.includes(checkers[i]!)) route.checkers.push(checkers[i]!);
+      routes.set(key, route);
+    }
+  });
+  return routes;
+}

@@ -1,0 +1,41 @@
+import { parseStrictJson, StrictJsonError } from '../keys/strict-json.js';
+import { TokenError, type TokenErrorCode } from './errors.js';
+
+const B64URL = /^[A-Za-z0-9_-]+$/;
+/** Claims nest a little (realm_access.roles); nothing legitimate is deeper than this. */
+const MAX_JSON_DEPTH = 32;
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * The three segments of a compact JWS, checked before anything is decoded: the size cap
+ * first (so an oversized token costs nothing), then exactly three non-empty segments of
+ * canonical base64url. Canonical (re-encodes to the same text) so one token has one
+ * spelling: the cache key and the signed bytes cannot differ for the "same" token.
+ */
+export function splitCompact(token: string, maxBytes: number): [header: string, payload: string, signature: string] {
+  // Length counts UTF-16 units, at most the UTF-8 byte count; anything non-ASCII fails the charset check below.
+  if (token.length > maxBytes) throw new TokenError('token_too_large', `token longer than ${maxBytes} bytes`);
+  const parts = token.split('.');
+  if (parts.length !== 3) throw new TokenError('token_malformed', `token has ${parts.length} segments, not 3`);
+  for (const part of parts) {
+    if (part === '' || !B64URL.test(part) || part.length % 4 === 1 || Buffer.from(part, 'base64url').toString('base64url') !== part)
+      throw new TokenError('token_malformed', 'token segment is not canonical base64url');
+  }
+  return parts as [string, string, string];
+}
+
+/**
+ * A header or payload segment as a JSON object: UTF-8, no duplicate member names, bounded
+ * depth. `code` is the error for this segment (header or claims).
+ */
+export function decodeJsonObject(segment: string, code: TokenErrorCode, what: 'header' | 'payload'): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = parseStrictJson(utf8.decode(Buffer.from(segment, 'base64url')), MAX_JSON_DEPTH);
+  } catch (error) {
+    const reason = error instanceof StrictJsonError && error.problem === 'duplicate_key' ? 'has duplicate member names' : error instanceof StrictJsonError && error.problem === 'too_deep' ? 'is nested too deeply' : 'is not UTF-8 JSON';
+    throw new TokenError(code, `token ${what} ${reason}`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new TokenError(code, `token ${what} is not a JSON object`);
+  return value as Record<string, unknown>;
+}

@@ -1,0 +1,48 @@
+/**
+ * Why a request's credentials were refused (always a 401). The code is stable: it is the
+ * deny body's `reason`, the metrics label and the log field, and tests assert on it.
+ * Messages describe the problem, never the token, a claim value from it, or a key.
+ */
+export type TokenErrorCode =
+  /** Not three non-empty base64url segments. */
+  | 'token_malformed'
+  /** Longer than the issuer's `maxTokenBytes`; refused before any decoding. */
+  | 'token_too_large'
+  /** Protected header not a JSON object, duplicate members, a non-string `alg`/`kid`/`typ`, or a forbidden member (`jku`, `x5u`, `x5c`, `jwk`, `b64`). */
+  | 'token_header_invalid'
+  /** `alg` not in the issuer's allow-list (compared case-sensitively, so `none` in any case never passes). */
+  | 'token_algorithm_not_allowed'
+  /** A `crit` header: no JWS extension is supported. */
+  | 'token_crit_unsupported'
+  /** `typ` differs from the issuer's required `typ`. */
+  | 'token_type_invalid'
+  /** No key of the issuer's current set matches the `kid` (or, without `kid`, no single key matches `alg`). */
+  | 'token_key_unknown'
+  | 'token_signature_invalid'
+  | 'token_expired'
+  /** `nbf` later than now + clock skew. */
+  | 'token_not_yet_valid'
+  /** `iat` later than now + clock skew. */
+  | 'token_issued_in_future'
+  /** Payload not a JSON object, duplicate members, `exp` missing or not a number, a registered claim of the wrong type, a service token `sub` that is not a SPIFFE id of the trust domain. */
+  | 'token_claims_invalid'
+  /** `iss` differs from the issuer's. */
+  | 'token_issuer_invalid'
+  /** No `aud` value is one of the accepted audiences. */
+  | 'token_audience_invalid'
+  /** A token in a source several issuers share, whose `iss` is none of theirs. */
+  | 'token_issuer_unknown'
+  /** More than one credential where one is expected: a repeated header or cookie, two tokens in one Authorization value, tokens in two sources. */
+  | 'credentials_duplicated'
+  /** A credential header or cookie that is present but empty, has the wrong scheme, or is not a single token. */
+  | 'credentials_malformed';
+
+export class TokenError extends Error {
+  override readonly name = 'TokenError';
+  readonly code: TokenErrorCode;
+
+  constructor(code: TokenErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+  }
+}

@@ -1,0 +1,101 @@
+import type { TokenSource } from '../config/schema.js';
+import type { RequestView } from '../request/types.js';
+import { TokenError } from './errors.js';
+
+/** A token found in one of the configured sources. */
+export interface FoundToken {
+  /** The configured source it came from (the same object as in the config). */
+  readonly source: TokenSource;
+  readonly token: string;
+}
+
+/** An HTTP auth-scheme followed by one space ("Bearer "): matched like RFC 9110 §11.1 credentials. */
+const AUTH_SCHEME_PREFIX = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+ $/;
+const OWS = /^[ \t]+|[ \t]+$/g;
+const WHITESPACE = /[\s]/;
+
+type HeaderSource = Extract<TokenSource, { header: string }>;
+
+/**
+ * Every token the request carries in `sources`, at most one per header name and per cookie
+ * name. Sources naming the same header with different prefixes are tried together (longest
+ * prefix first), so `Bearer` for one issuer and `DPoP` for another do not make each other's
+ * requests malformed. Anything ambiguous throws: the same header or cookie twice, two
+ * credentials in one value. Never "pick one".
+ */
+export function findTokens(view: RequestView, sources: readonly TokenSource[]): FoundToken[] {
+  const found: FoundToken[] = [];
+  const byHeader = new Map<string, Array<HeaderSource>>();
+  const cookies = new Map<string, TokenSource>();
+  for (const source of sources) {
+    if ('header' in source) byHeader.set(source.header, [...(byHeader.get(source.header) ?? []), source]);
+    else cookies.set(source.cookie, source);
+  }
+  for (const [name, group] of byHeader) {
+    const hit = fromHeader(view, name, group);
+    if (hit !== null) found.push(hit);
+  }
+  for (const [name, source] of cookies) {
+    const token = fromCookie(view, name);
+    if (token !== null) found.push({ source, token });
+  }
+  return found;
+}
+
+/** The token of one source, or null when the request does not carry that header/cookie. */
+export function extractToken(view: RequestView, source: TokenSource): string | null {
+  return findTokens(view, [source])[0]?.token ?? null;
+}
+
+function fromHeader(view: RequestView, name: string, sources: ReadonlyArray<HeaderSource>): FoundToken | null {
+  // Checked before the value exists: a header sent twice is ambiguous even if one copy is empty.
+  if (view.repeatedHeaders.has(name)) throw new TokenError('credentials_duplicated', `header ${name} sent more than once`);
+  const raw = view.headers[name];
+  if (raw === undefined) return null;
+  const value = raw.replace(OWS, '');
+  const ordered = [...sources].sort((a, b) => (b.prefix ?? '').length - (a.prefix ?? '').length);
+  for (const source of ordered) {
+    const rest = stripPrefix(value, source.prefix ?? '');
+    if (rest !== null) return { source, token: singleToken(rest, `header ${name}`) };
+  }
+  throw new TokenError('credentials_malformed', `header ${name} does not start with the expected scheme`);
+}
+
+/** The value after the prefix, or null when it does not start with it. */
+function stripPrefix(value: string, prefix: string): string | null {
+  if (prefix === '') return value;
+  if (AUTH_SCHEME_PREFIX.test(prefix)) {
+    // Auth-schemes are case-insensitive and may be followed by more than one space.
+    const scheme = prefix.slice(0, -1);
+    if (value.length <= scheme.length || value.slice(0, scheme.length).toLowerCase() !== scheme.toLowerCase() || value[scheme.length] !== ' ') return null;
+    return value.slice(scheme.length).replace(/^ +/, '');
+  }
+  return value.startsWith(prefix) ? value.slice(prefix.length) : null;
+}
+
+/** A JWT never contains ',' or whitespace: a ',' is Envoy joining two headers, a space is two words. */
+function singleToken(text: string, where: string): string {
+  if (text === '') throw new TokenError('credentials_malformed', `${where} carries an empty credential`);
+  if (text.includes(',')) throw new TokenError('credentials_duplicated', `${where} carries more than one credential`);
+  if (WHITESPACE.test(text)) throw new TokenError('credentials_malformed', `${where} is not a single token`);
+  return text;
+}
+
+/**
+ * RFC 6265 cookie header. HTTP/2 clients send one `cookie` header per cookie and the view
+ * joins repeats with ","; cookie values cannot contain "," or ";", so both separate pairs.
+ */
+function fromCookie(view: RequestView, name: string): string | null {
+  const header = view.headers['cookie'];
+  if (header === undefined) return null;
+  const values: string[] = [];
+  for (const pair of header.split(/[;,]/)) {
+    const eq = pair.indexOf('=');
+    if (eq >= 0 && pair.slice(0, eq).replace(OWS, '') === name) values.push(pair.slice(eq + 1).replace(OWS, ''));
+  }
+  if (values.length === 0) return null;
+  if (values.length > 1) throw new TokenError('credentials_duplicated', `cookie ${name} sent more than once`);
+  let value = values[0]!;
+  if (value.length >= 2 && value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1);
+  return singleToken(value, `cookie ${name}`);
+}

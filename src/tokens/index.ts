@@ -1,0 +1,7 @@
+export { TokenError, type TokenErrorCode } from './errors.js';
+export { findTokens, extractToken, type FoundToken } from './extract.js';
+export { createJwtVerifier, type JwtVerifier, type JwtVerifierOptions } from './verify.js';
+export { TokenCache, type TokenCacheOptions } from './cache.js';
+export { createServiceTokenVerifier, isSpiffeIdInTrustDomain, SERVICE_ISSUER_NAME, type ServiceTokenVerifierOptions } from './service.js';
+export { createAuthenticator, type Authenticator, type AuthenticatorOptions, type AuthKeyStore } from './authenticate.js';
+export { ANONYMOUS, type AuthContext, type VerifiedToken } from './types.js';

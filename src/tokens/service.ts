@@ -1,0 +1,59 @@
+import type { ServiceTokensConfig } from '../config/schema.js';
+import type { KeyProvider } from '../keys/store.js';
+import { TokenError } from './errors.js';
+import { createJwtVerifier, type JwtVerifier } from './verify.js';
+
+export const SERVICE_ISSUER_NAME = 'service';
+
+/** SPIFFE path segments: letters, digits, ".", "-", "_" (SPIFFE-ID spec §2.2); no "%", "?", "#". */
+const SEGMENT = /^[A-Za-z0-9._-]+$/;
+const MAX_SPIFFE_ID_LENGTH = 2048;
+
+export interface ServiceTokenVerifierOptions {
+  readonly config: ServiceTokensConfig;
+  /** This sidecar's service: the default accepted audience. */
+  readonly service: string;
+  readonly keys: KeyProvider;
+  readonly now?: () => number;
+}
+
+/**
+ * Service-to-service tokens: a JWT verified against the trust domain's key set, whose `aud`
+ * names this service (or `serviceTokens.audiences`) and whose `sub` is a SPIFFE id in the
+ * trust domain.
+ */
+export function createServiceTokenVerifier(options: ServiceTokenVerifierOptions): JwtVerifier {
+  const { config } = options;
+  const base = createJwtVerifier({
+    issuerName: SERVICE_ISSUER_NAME,
+    issuer: config.issuer,
+    audiences: config.audiences ?? [options.service],
+    algorithms: config.algorithms,
+    clockSkewSeconds: config.clockSkewSeconds,
+    maxTokenBytes: config.maxTokenBytes,
+    keys: options.keys,
+    now: options.now,
+  });
+  return Object.freeze({
+    issuerName: SERVICE_ISSUER_NAME,
+    async verify(token: string) {
+      const verified = await base.verify(token);
+      if (!isSpiffeIdInTrustDomain(verified.subject, config.trustDomain))
+        throw new TokenError('token_claims_invalid', 'service token "sub" is not a SPIFFE id of the trust domain');
+      return verified;
+    },
+  });
+}
+
+/**
+ * `spiffe://<trustDomain>/<path>`, the trust domain matched exactly, the path non-empty with
+ * no empty, "." or ".." segment, no percent-encoding, query or fragment: one id, one spelling,
+ * so policy `principals` compare by string equality safely.
+ */
+export function isSpiffeIdInTrustDomain(id: string, trustDomain: string): boolean {
+  const prefix = `spiffe://${trustDomain}/`;
+  if (id.length > MAX_SPIFFE_ID_LENGTH || !id.startsWith(prefix)) return false;
+  const path = id.slice(prefix.length);
+  if (path === '') return false;
+  return path.split('/').every((segment) => SEGMENT.test(segment) && segment !== '.' && segment !== '..');
+}
