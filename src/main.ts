@@ -55,6 +55,8 @@ async function main(argv: string[]): Promise<number> {
   const metrics = new Metrics();
   const cacheHits = metrics.tokenCache.labels('hit');
   const cacheMisses = metrics.tokenCache.labels('miss');
+  // Readiness can change whenever a key set or policy lands; set once the servers exist.
+  let refreshReadiness = (): void => {};
   const allKeyStores = (): KeyStore[] => [...keyStores.values(), ...(serviceKeys ? [serviceKeys] : [])];
 
   const keyStores = new Map<string, KeyStore>();
@@ -67,11 +69,17 @@ async function main(argv: string[]): Promise<number> {
       const st = config.serviceTokens;
       serviceKeys = new KeyStore({ name: st.trustDomain, source: st.keys, algorithms: st.algorithms, pollIntervalMs: config.watch.intervalMs });
     }
-    for (const store of allKeyStores()) store.onEvent((event) => onKeyEvent(log, metrics, event));
+    for (const store of allKeyStores()) store.onEvent((event) => {
+      onKeyEvent(log, metrics, event);
+      refreshReadiness();
+    });
     await Promise.all(allKeyStores().map((store) => store.start()));
     policies.onChange((policy) => metrics.setPolicy(policy.name, policy.revision));
     if (config.policy.file !== undefined) {
-      stopPolicy = startLocalPolicy({ file: config.policy.file, service: config.service, intervalMs: config.watch.intervalMs, store: policies, onEvent: (event) => onPolicyEvent(log, metrics, event) }).stop;
+      stopPolicy = startLocalPolicy({ file: config.policy.file, service: config.service, intervalMs: config.watch.intervalMs, store: policies, onEvent: (event) => {
+        onPolicyEvent(log, metrics, event);
+        refreshReadiness();
+      } }).stop;
     }
   } catch (error) {
     for (const store of allKeyStores()) store.stop();
@@ -124,16 +132,22 @@ async function main(argv: string[]): Promise<number> {
     log.fatal({ err: error }, 'cannot listen');
     return 1;
   }
-  const ready = readiness();
-  health.set(ready.ready);
-  metrics.ready.set(ready.ready ? 1 : 0);
-  log.info({ grpc_port: grpc.port, admin_port: admin.port, service: config.service, ready: ready.ready }, 'serving');
+  let wasReady: boolean | undefined;
+  refreshReadiness = () => {
+    const { ready, reasons } = readiness();
+    health.set(ready);
+    metrics.ready.set(ready ? 1 : 0);
+    if (ready !== wasReady && wasReady !== undefined) log.info({ ready, reasons }, ready ? 'ready' : 'not ready');
+    wasReady = ready;
+  };
+  refreshReadiness();
+  log.info({ grpc_port: grpc.port, admin_port: admin.port, service: config.service, ready: wasReady }, 'serving');
 
   return new Promise<number>((resolve) => {
     const stop = async (signal: string) => {
       if (draining) return;
       draining = true;
-      metrics.ready.set(0);
+      refreshReadiness();
       log.info({ signal }, 'draining');
       const outcome = await grpc.drain(config.shutdown.drainSeconds * 1000);
       await admin.close();

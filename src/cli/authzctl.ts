@@ -11,14 +11,14 @@ interface Entry {
   readonly load: () => Promise<{ default: Command }>;
 }
 
-// Summaries are repeated here so the top-level usage needs no command module.
+// The summaries live here, not in the modules, so the top-level usage loads none of them.
 const COMMANDS: readonly Entry[] = [
   { words: ['token', 'mint'], summary: 'sign a development JWT with a local private JWK', load: () => import('./commands/token-mint.js') },
   { words: ['check'], summary: 'send one Envoy-style CheckRequest to a sidecar and show the decision', load: () => import('./commands/check.js') },
   { words: ['policy', 'test'], summary: 'evaluate example requests against a policy file offline', load: () => import('./commands/policy-test.js') },
 ];
 
-export function usage(entries: readonly Entry[] = COMMANDS): string {
+function usage(entries: readonly Entry[] = COMMANDS): string {
   const width = Math.max(...entries.map((e) => e.words.join(' ').length));
   const lines = entries.map((e) => `  ${e.words.join(' ').padEnd(width)}  ${e.summary}`);
   return ['Usage: authzctl COMMAND [options]', '', 'Commands:', ...lines, '', 'Run "authzctl COMMAND --help" for the options of a command.'].join('\n');
@@ -29,7 +29,7 @@ function find(argv: readonly string[]): Entry | undefined {
 }
 
 /** Runs one invocation; resolves to the exit code. Every failure is one line on stderr. */
-export async function main(argv: readonly string[], output: Output = processOutput): Promise<number> {
+async function main(argv: readonly string[], output: Output = processOutput): Promise<number> {
   const first = argv[0];
   if (first === undefined || first === '--help' || first === '-h' || first === 'help') {
     (first === undefined ? output.err : output.out)(usage());

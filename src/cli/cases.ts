@@ -33,9 +33,9 @@
  * `scope` (space-separated) or `scp` claim, roles from the policy's `rolesFrom` claim.
  */
 import { readFileSync } from 'node:fs';
-import { parseDocument } from 'yaml';
 import { z } from 'zod';
-import { DocumentError, fromZodError, oneLine } from '../config/document-error.js';
+import { DocumentError } from '../config/document-error.js';
+import { parseYamlOrJson, validateDocument } from '../config/document.js';
 
 const scalar = z.union([z.string(), z.number(), z.boolean()]).transform(String);
 const claims = z.record(z.string(), z.unknown());
@@ -107,21 +107,12 @@ export type CaseExpectation = PolicyCase['expect'];
 
 /** YAML (a superset of JSON) → validated cases. Errors are DocumentErrors naming `file` and the field or line. */
 export function parseCasesText(text: string, file: string): CasesFile {
-  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
-  const problem = doc.errors[0];
-  if (problem !== undefined) {
-    const at = problem.linePos?.[0];
-    throw new DocumentError(file, at ? `line ${at.line}, column ${at.col}` : '', oneLine(problem.message.replace(/ at line \d+, column \d+:[\s\S]*$/, '')));
-  }
-  return parseCases(doc.toJS({ maxAliasCount: 100 }), file);
+  return parseCases(parseYamlOrJson(text, file), file);
 }
 
 /** Validates parsed data. */
 export function parseCases(data: unknown, file: string): CasesFile {
-  if (data === null || typeof data !== 'object' || Array.isArray(data)) throw new DocumentError(file, '', 'must be a mapping with a "cases" list');
-  const parsed = casesFileSchema.safeParse(data);
-  if (!parsed.success) throw fromZodError(file, parsed.error);
-  return parsed.data;
+  return validateDocument(casesFileSchema, data, file, 'a mapping with a "cases" list');
 }
 
 export function loadCasesFile(file: string): CasesFile {

@@ -18,8 +18,6 @@ export const processOutput: Output = {
 export interface Command {
   /** Words after `authzctl`, e.g. "token mint". */
   readonly name: string;
-  /** One line for the top-level usage. */
-  readonly summary: string;
   /** Full `--help` text. */
   readonly help: string;
   run(argv: readonly string[], output: Output): Promise<number>;

@@ -1,5 +1,3 @@
-import type { ZodError } from 'zod';
-
 /**
  * A config or policy document that cannot be used. The message is always one line:
  * `FILE: FIELD: REASON`, so an operator can find and fix it without a stack trace.
@@ -23,12 +21,6 @@ export function fieldPath(path: ReadonlyArray<PropertyKey>): string {
     else out += out ? `.${String(part)}` : String(part);
   }
   return out;
-}
-
-/** The first zod issue, as a DocumentError naming the field. */
-export function fromZodError(file: string, error: ZodError): DocumentError {
-  const issue = error.issues[0];
-  return new DocumentError(file, fieldPath(issue?.path ?? []), oneLine(issue?.message ?? 'invalid'));
 }
 
 export function oneLine(text: string): string {

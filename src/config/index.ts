@@ -1,3 +1,4 @@
-export { loadConfig, parseConfig, parseYamlOrJson } from './load.js';
-export { DocumentError, fromZodError, fieldPath } from './document-error.js';
+export { loadConfig, parseConfig } from './load.js';
+export { parseYamlOrJson, validateDocument } from './document.js';
+export { DocumentError, fieldPath } from './document-error.js';
 export * from './schema.js';

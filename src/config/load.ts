@@ -1,22 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { parseDocument } from 'yaml';
 import { configSchema, HMAC_ALGORITHMS, type Config, type KeySourceConfig } from './schema.js';
-import { DocumentError, fromZodError, oneLine } from './document-error.js';
+import { DocumentError } from './document-error.js';
+import { parseYamlOrJson, validateDocument } from './document.js';
 
 const HMAC = new Set<string>(HMAC_ALGORITHMS);
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);
-
-/** Parses YAML (a superset of JSON) into plain data; syntax errors name the line. */
-export function parseYamlOrJson(text: string, file: string): unknown {
-  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true });
-  const error = doc.errors[0];
-  if (error) {
-    const line = error.linePos?.[0]?.line;
-    throw new DocumentError(file, line ? `line ${line}` : '', oneLine(error.message.split('\n')[0] ?? 'syntax error'));
-  }
-  return doc.toJS({ maxAliasCount: 50 });
-}
 
 /** Reads, validates and resolves a config file. Every failure is a one-line DocumentError. */
 export function loadConfig(file: string): Config {
@@ -30,9 +19,7 @@ export function loadConfig(file: string): Config {
 }
 
 export function parseConfig(text: string, file: string): Config {
-  const parsed = configSchema.safeParse(parseYamlOrJson(text, file));
-  if (!parsed.success) throw fromZodError(file, parsed.error);
-  const config = parsed.data;
+  const config = validateDocument(configSchema, parseYamlOrJson(text, file), file);
   checkConsistency(config, file);
   return resolvePaths(config, dirname(resolve(file)));
 }

@@ -1,8 +1,8 @@
 /** Policy documents from text (YAML or JSON) and from files. */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { parseDocument } from 'yaml';
-import { DocumentError, oneLine } from '../config/document-error.js';
+import { DocumentError } from '../config/document-error.js';
+import { parseYamlOrJson } from '../config/document.js';
 import { compilePolicy, type CompileOptions } from './compile.js';
 import { validatePolicyDocument, type PolicyDocument } from './schema.js';
 import type { CompiledPolicy } from './types.js';
@@ -12,23 +12,7 @@ import type { CompiledPolicy } from './types.js';
  * superset of JSON, so one parser reads both; duplicate keys are errors.
  */
 export function parsePolicy(text: string, file: string): PolicyDocument {
-  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
-  const problem = doc.errors[0];
-  if (problem !== undefined) {
-    const at = problem.linePos?.[0];
-    const where = at ? `line ${at.line}, column ${at.col}` : '';
-    throw new DocumentError(file, where, oneLine(problem.message.replace(/ at line \d+, column \d+:[\s\S]*$/, '')));
-  }
-  let value: unknown;
-  try {
-    value = doc.toJS({ maxAliasCount: 100 });
-  } catch (error) {
-    throw new DocumentError(file, '', oneLine(error instanceof Error ? error.message : String(error)));
-  }
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    throw new DocumentError(file, '', 'must be a mapping (apiVersion, kind, metadata, spec)');
-  }
-  return validatePolicyDocument(value, file);
+  return validatePolicyDocument(parseYamlOrJson(text, file), file);
 }
 
 /**

@@ -54,7 +54,7 @@
  *    else `missing_permission`; `rule` then names that ALLOW rule.
  */
 import { z } from 'zod';
-import { DocumentError, fieldPath, oneLine } from '../config/document-error.js';
+import { validateDocument } from '../config/document.js';
 import { conditionError } from './cel.js';
 import { pathPatternError } from './paths.js';
 import { hostPatternError, methodError, principalPatternError } from './patterns.js';
@@ -171,42 +171,5 @@ export type PolicyDocumentInput = z.input<typeof policyDocumentSchema>;
  * unknown field wins over the rest, since a typo (`rule:`) usually explains them.
  */
 export function validatePolicyDocument(value: unknown, file: string): PolicyDocument {
-  const result = policyDocumentSchema.safeParse(value, { error: reasonFor });
-  if (result.success) return result.data;
-  const issues = result.error.issues;
-  const issue = issues.find((i) => i.code === 'unrecognized_keys') ?? issues[0];
-  const path = issue.code === 'unrecognized_keys' ? [...issue.path, issue.keys[0]] : issue.path;
-  throw new DocumentError(file, fieldPath(path), oneLine(issue.message));
+  return validateDocument(policyDocumentSchema, value, file, 'a mapping (apiVersion, kind, metadata, spec)');
 }
-
-/** Zod's issue, as a one-line reason an operator can act on. */
-function reasonFor(issue: z.core.$ZodRawIssue): string | undefined {
-  if ((issue.code === 'invalid_type' || issue.code === 'invalid_value') && issue.input === undefined) {
-    return 'required';
-  }
-  switch (issue.code) {
-    case 'invalid_type':
-      return `must be ${KIND[issue.expected] ?? issue.expected}`;
-    case 'invalid_value':
-      return `must be ${issue.values.map((v) => JSON.stringify(v)).join(' or ')}`;
-    case 'unrecognized_keys':
-      return 'unknown field';
-    case 'invalid_key':
-      return issue.issues[0]?.message ?? 'invalid key';
-    case 'too_small':
-      return issue.origin === 'string' && Number(issue.minimum) === 1 ? 'must not be empty' : undefined;
-    case 'too_big':
-      return issue.origin === 'string' ? `must be at most ${issue.maximum} characters` : undefined;
-    default:
-      return undefined;
-  }
-}
-
-const KIND: Record<string, string> = {
-  string: 'a string',
-  array: 'a list',
-  object: 'a mapping',
-  record: 'a mapping',
-  boolean: 'true or false',
-  number: 'a number',
-};

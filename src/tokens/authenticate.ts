@@ -84,13 +84,13 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
    * Synchronous: finds and routes the user token. Returns the cached token, the checker that
    * must verify it, or null. Nothing async starts here, so a later throw cannot orphan a promise.
    */
-  function routeUserToken(view: RequestView): VerifiedToken | { checker: Checker; token: string } | null {
+  function routeUserToken(view: RequestView): VerifiedToken | { checker: Checker; token: string; missed: boolean } | null {
     const found = findTokens(view, sources);
     if (found.length === 0) return null;
     if (found.length > 1) throw new TokenError('credentials_duplicated', 'tokens in more than one credential source');
     const { source, token } = found[0]!;
     const candidates = routes.get(sourceKey(source))!.checkers;
-    if (candidates.length === 1) return { checker: candidates[0]!, token };
+    if (candidates.length === 1) return { checker: candidates[0]!, token, missed: false };
     // A hit in an issuer's cache means that issuer verified this exact text: no need to route.
     for (const candidate of candidates) {
       const hit = candidate.cache.get(token, candidate.store.current()?.revision);
@@ -99,14 +99,14 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     const iss = peekIssuer(token, Math.max(...candidates.map((c) => c.maxTokenBytes)));
     const chosen = candidates.find((c) => c.issuer === iss);
     if (chosen === undefined) throw new TokenError('token_issuer_unknown', 'no configured issuer for the token "iss"');
-    return { checker: chosen, token };
+    return { checker: chosen, token, missed: true };
   }
 
   function authenticate(view: RequestView): AuthContext | Promise<AuthContext> {
     // Every extraction (which may throw) before any verification (which may be async).
     const routed = routeUserToken(view);
     const serviceToken = service !== undefined && serviceSource !== undefined ? extractToken(view, serviceSource) : null;
-    const user = routed === null || !('checker' in routed) ? routed : check(routed.checker, routed.token);
+    const user = routed === null || !('checker' in routed) ? routed : routed.missed ? verifyAndCache(routed.checker, routed.token) : check(routed.checker, routed.token);
     const svc = service !== undefined && serviceToken !== null ? check(service, serviceToken) : null;
     if (user instanceof Promise || svc instanceof Promise) return Promise.all([user, svc]).then(([u, s]) => context(view, u, s));
     return context(view, user, svc);

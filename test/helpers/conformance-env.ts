@@ -12,17 +12,20 @@ export interface JwksServer {
   readonly url: string;
   hits: number;
   keys: JWK[];
+  /** Delay before answering, to hold a fetch in flight. */
+  delayMs: number;
   close(): Promise<void>;
 }
 
 /** A real HTTP JWKS endpoint on loopback that counts fetches. */
-export async function startJwksServer(keys: JWK[]): Promise<JwksServer> {
-  const state = { hits: 0, keys };
+export async function startJwksServer(keys: JWK[], port = 0): Promise<JwksServer> {
+  const state = { hits: 0, keys, delayMs: 0 };
   const server: Server = createServer((_req, res) => {
     state.hits++;
-    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: state.keys }));
+    const body = JSON.stringify({ keys: state.keys });
+    setTimeout(() => res.writeHead(200, { 'content-type': 'application/json' }).end(body), state.delayMs);
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/jwks.json`;
   return Object.assign(state, {
     url,

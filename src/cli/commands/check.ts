@@ -87,7 +87,6 @@ function cause(error: ServiceError): string {
 
 const command: Command = {
   name: 'check',
-  summary: 'send one Envoy-style CheckRequest to a sidecar and show the decision',
   help,
   async run(argv, output) {
     const { values } = parseOptions(argv, OPTIONS);

@@ -52,7 +52,6 @@ const OPTIONS = {
 
 const command: Command = {
   name: 'policy test',
-  summary: 'evaluate example requests against a policy file offline',
   help,
   async run(argv, output) {
     const { values, positionals } = parseOptions(argv, OPTIONS, true);

@@ -80,7 +80,6 @@ export function buildPayload(values: Values, now: number): JWTPayload {
 
 const command: Command = {
   name: 'token mint',
-  summary: 'sign a development JWT with a local private JWK',
   help,
   async run(argv, output) {
     const { values } = parseOptions(argv, OPTIONS);

@@ -1,0 +1,65 @@
+import { parseDocument } from 'yaml';
+import type { z } from 'zod';
+import { DocumentError, fieldPath, oneLine } from './document-error.js';
+
+/**
+ * Shared by every document the project reads (config, policy, policy test cases): one YAML
+ * parser (YAML 1.2 is a superset of JSON; duplicate keys are errors) and one way of turning
+ * schema failures into a one-line `FILE: FIELD: REASON`.
+ */
+export function parseYamlOrJson(text: string, file: string): unknown {
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  const problem = doc.errors[0];
+  if (problem !== undefined) {
+    const at = problem.linePos?.[0];
+    const where = at ? `line ${at.line}, column ${at.col}` : '';
+    throw new DocumentError(file, where, oneLine(problem.message.replace(/ at line \d+, column \d+:[\s\S]*$/, '')));
+  }
+  try {
+    return doc.toJS({ maxAliasCount: 100 });
+  } catch (error) {
+    throw new DocumentError(file, '', oneLine(error instanceof Error ? error.message : String(error)));
+  }
+}
+
+/** Parses `value` with `schema`; the first problem becomes a DocumentError. */
+export function validateDocument<S extends z.ZodType>(schema: S, value: unknown, file: string, what = 'a mapping'): z.output<S> {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new DocumentError(file, '', `must be ${what}`);
+  const result = schema.safeParse(value, { error: reasonFor });
+  if (result.success) return result.data;
+  // An unknown field is reported first: a typo (`rule:`) usually explains the other problems.
+  const issues = result.error.issues;
+  const issue = issues.find((i) => i.code === 'unrecognized_keys') ?? issues[0]!;
+  const path = issue.code === 'unrecognized_keys' ? [...issue.path, issue.keys[0]!] : issue.path;
+  throw new DocumentError(file, fieldPath(path), oneLine(issue.message));
+}
+
+/** Zod's issue, as a one-line reason an operator can act on. */
+function reasonFor(issue: z.core.$ZodRawIssue): string | undefined {
+  if ((issue.code === 'invalid_type' || issue.code === 'invalid_value') && issue.input === undefined) return 'required';
+  switch (issue.code) {
+    case 'invalid_type':
+      return `must be ${KIND[issue.expected] ?? issue.expected}`;
+    case 'invalid_value':
+      return `must be ${issue.values.map((v) => JSON.stringify(v)).join(' or ')}`;
+    case 'unrecognized_keys':
+      return 'unknown field';
+    case 'invalid_key':
+      return issue.issues[0]?.message ?? 'invalid key';
+    case 'too_small':
+      return issue.origin === 'string' && Number(issue.minimum) === 1 ? 'must not be empty' : undefined;
+    case 'too_big':
+      return issue.origin === 'string' ? `must be at most ${issue.maximum} characters` : undefined;
+    default:
+      return undefined;
+  }
+}
+
+const KIND: Record<string, string> = {
+  string: 'a string',
+  array: 'a list',
+  object: 'a mapping',
+  record: 'a mapping',
+  boolean: 'true or false',
+  number: 'a number',
+};
