@@ -62,7 +62,7 @@ async function main(argv: string[]): Promise<number> {
   const keyStores = new Map<string, KeyStore>();
   let serviceKeys: KeyStore | undefined;
   const policies = new PolicyStore();
-  let stopPolicy: (() => void) | undefined;
+  let stopPolicy: { stop(): void } | undefined;
   try {
     for (const issuer of config.issuers) keyStores.set(issuer.name, new KeyStore({ name: issuer.name, source: issuer.keys, algorithms: issuer.algorithms, pollIntervalMs: config.watch.intervalMs }));
     if (config.serviceTokens) {
@@ -76,10 +76,10 @@ async function main(argv: string[]): Promise<number> {
     await Promise.all(allKeyStores().map((store) => store.start()));
     policies.onChange((policy) => metrics.setPolicy(policy.name, policy.revision));
     if (config.policy.file !== undefined) {
-      stopPolicy = startLocalPolicy({ file: config.policy.file, service: config.service, intervalMs: config.watch.intervalMs, store: policies, onEvent: (event) => {
+      stopPolicy = (await startLocalPolicy({ file: config.policy.file, service: config.service, intervalMs: config.watch.intervalMs, store: policies, onEvent: (event) => {
         onPolicyEvent(log, metrics, event);
         refreshReadiness();
-      } }).stop;
+      } }));
     }
   } catch (error) {
     for (const store of allKeyStores()) store.stop();
@@ -87,7 +87,7 @@ async function main(argv: string[]): Promise<number> {
   }
   if (args['check-config']) {
     for (const store of allKeyStores()) store.stop();
-    stopPolicy?.();
+    stopPolicy?.stop();
     process.stdout.write(`${configPath}: ok\n`);
     return 0;
   }
@@ -153,7 +153,7 @@ async function main(argv: string[]): Promise<number> {
       await admin.close();
       authenticator.stop();
       for (const store of allKeyStores()) store.stop();
-      stopPolicy?.();
+      stopPolicy?.stop();
       log.info({ outcome }, 'stopped');
       resolve(0);
     };

@@ -2,7 +2,7 @@
  * Evaluating policy test cases offline with the sidecar's own pipeline pieces:
  * CheckRequest → buildRequestView → CompiledPolicy.evaluate → deny kind and status.
  */
-import { denyKindFor } from '../grpc/check.js';
+import { policyDeny } from '../grpc/check.js';
 import { denyResponse } from '../grpc/response.js';
 import type { CompiledPolicy } from '../policy/types.js';
 import { buildRequestView, RequestError, type RequestView } from '../request/index.js';
@@ -77,9 +77,7 @@ export function evaluateCase(policy: CompiledPolicy, c: PolicyCase): CaseOutcome
   const auth = authContextOf(c.auth);
   const decision = policy.evaluate(view, auth);
   if (decision.allow) return { decision: 'allow', status: 200, reason: decision.reason, rule: decision.rule };
-  const kind = denyKindFor(decision, auth);
-  // Mirrors createCheckHandler: a deny for a caller with no identity at all says so.
-  const reason = kind === 'unauthenticated' ? 'credentials_missing' : decision.reason;
+  const { kind, reason } = policyDeny(decision, auth);
   const response = denyResponse({
     kind, reason, requestId: view.id, realm: policy.service, missingScopes: decision.missingScopes,
     metadata: { decisionId: '', policy: policy.name, policyRevision: policy.revision, rule: decision.rule, reason },

@@ -24,9 +24,14 @@ export interface CheckDependencies {
 
 export type CheckHandler = (request: CheckRequest__Output) => CheckResponse | Promise<CheckResponse>;
 
-/** A deny when identity is absent maps to 401 (so clients know to log in), otherwise 403. */
-export function denyKindFor(decision: Decision, auth: AuthContext): DenyKind {
-  return auth.user === null && auth.principal === null ? 'unauthenticated' : 'forbidden';
+/**
+ * How a policy deny is answered: with no identity at all it is 401 `credentials_missing`
+ * (so clients know to authenticate), otherwise 403 with the policy's reason.
+ */
+export function policyDeny(decision: Decision, auth: AuthContext): { kind: DenyKind; reason: string } {
+  return auth.user === null && auth.principal === null
+    ? { kind: 'unauthenticated', reason: 'credentials_missing' }
+    : { kind: 'forbidden', reason: decision.reason };
 }
 
 /**
@@ -57,8 +62,7 @@ export function createCheckHandler(deps: CheckDependencies): CheckHandler {
     }
     const meta: DecisionMetadata = { decisionId, policy: policy.name, policyRevision: policy.revision, rule: decision.rule, reason: decision.reason };
     if (!decision.allow) {
-      const kind = denyKindFor(decision, auth);
-      const reason = kind === 'unauthenticated' ? 'credentials_missing' : decision.reason;
+      const { kind, reason } = policyDeny(decision, auth);
       return deny(started, { ...meta, reason }, view.id, kind, { missingScopes: decision.missingScopes, path: view.path });
     }
     if (deps.logAllows) log.info({ decision_id: decisionId, request_id: view.id, decision: 'allow', reason: decision.reason, rule: decision.rule, path: view.path }, 'allow');

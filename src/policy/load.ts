@@ -31,7 +31,19 @@ export function loadPolicyFile(
     const code = (error as NodeJS.ErrnoException).code;
     throw new DocumentError(path, '', code === 'ENOENT' ? 'file not found' : `cannot read (${code ?? 'error'})`);
   }
-  const doc = parsePolicy(text, path);
+  return compilePolicyText(text, path, { ...options, revision });
+}
+
+/** Parses, validates and compiles policy text; the revision defaults to a content hash. */
+export function compilePolicyText(
+  text: string,
+  file: string,
+  options: Omit<CompileOptions, 'revision' | 'file'> & { revision?: string | undefined; service?: string } = {},
+): CompiledPolicy {
+  const { revision, service, ...compileOptions } = options;
+  const doc = parsePolicy(text, file);
+  if (service !== undefined && doc.metadata.service !== service)
+    throw new DocumentError(file, 'metadata.service', `is "${doc.metadata.service}" but this sidecar serves "${service}"`);
   const label = revision ?? createHash('sha256').update(text).digest('hex').slice(0, 12);
-  return compilePolicy(doc, { ...options, revision: label, file: path });
+  return compilePolicy(doc, { ...compileOptions, revision: label, file });
 }
