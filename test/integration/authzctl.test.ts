@@ -1,6 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { authzctl, type Run } from '../helpers/authzctl.js';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -12,21 +12,6 @@ import { allowResponse, denyResponse } from '../../src/grpc/response.js';
 import type { CheckRequest__Output } from '../../src/generated/envoy/service/auth/v3/CheckRequest.js';
 import type { CheckResponse } from '../../src/generated/envoy/service/auth/v3/CheckResponse.js';
 import { AUTHZCTL_BIN, EXAMPLES, FIXTURES, ROOT } from '../helpers/paths.js';
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function authzctl(...args: string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [AUTHZCTL_BIN, ...args], { cwd: ROOT, timeout: 20_000 }, (error, stdout, stderr) => {
-      const code = error === null ? 0 : typeof error.code === 'number' ? error.code : -1;
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
 
 function assertOneLineError(run: Run, pattern: RegExp): void {
   assert.equal(run.code, 2, run.stderr);
@@ -90,7 +75,7 @@ describe('authzctl token mint', () => {
 
 describe('authzctl policy test', () => {
   it('passes every case of the example cases file', async () => {
-    const run = await authzctl('policy', 'test', `${EXAMPLES}/policy.yaml`, '--cases', `${FIXTURES}/cli/orders.cases.yaml`);
+    const run = await authzctl('policy', 'test', `${EXAMPLES}/policy.yaml`, '--cases', `${EXAMPLES}/policy.cases.yaml`);
     assert.equal(run.code, 0, run.stdout + run.stderr);
     const lines = run.stdout.trimEnd().split('\n');
     assert.ok(lines.slice(0, -1).every((l) => l.startsWith('PASS ')), run.stdout);
@@ -123,7 +108,7 @@ describe('authzctl policy test', () => {
       await authzctl('policy', 'test', 'deploy/examples/policy.yaml', '--cases', 'test/fixtures/cli/unknown-field.cases.yaml'),
       /^authzctl: test\/fixtures\/cli\/unknown-field\.cases\.yaml: cases\[0\]\.expect\.rules: unknown field$/m,
     );
-    assertOneLineError(await authzctl('policy', 'test', 'no-such-policy.yaml', '--cases', 'test/fixtures/cli/orders.cases.yaml'), /no-such-policy\.yaml: .*file not found/);
+    assertOneLineError(await authzctl('policy', 'test', 'no-such-policy.yaml', '--cases', 'deploy/examples/policy.cases.yaml'), /no-such-policy\.yaml: .*file not found/);
     assertOneLineError(await authzctl('policy', 'test', 'deploy/examples/policy.yaml'), /--cases CASES_FILE is required/);
   });
 });

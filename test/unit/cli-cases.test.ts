@@ -74,7 +74,7 @@ describe('evaluating cases', () => {
   });
 
   it('maps decisions to status and reason like the Check handler', () => {
-    const { cases } = loadCasesFile(`${FIXTURES}/cli/orders.cases.yaml`);
+    const { cases } = loadCasesFile(`${EXAMPLES}/policy.cases.yaml`);
     const byName = new Map(cases.map((c) => [c.name, c]));
     assert.deepEqual(evaluateCase(policy, byName.get('anonymous caller must log in')!), { decision: 'deny', status: 401, reason: 'credentials_missing', rule: null });
     assert.deepEqual(evaluateCase(policy, byName.get('climbing above the root is a bad request')!), { decision: 'deny', status: 400, reason: 'path_traversal', rule: null });
