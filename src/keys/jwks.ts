@@ -38,7 +38,11 @@ export async function parseJwks(text: string): Promise<KeySet> {
   if (raw.length === 0) throw new KeySetError('jwks_empty', 'JWKS has no keys');
   if (raw.length > MAX_KEYS) throw new KeySetError('jwks_too_many_keys', `JWKS has ${raw.length} keys (at most ${MAX_KEYS})`);
 
-  const keys = raw.map((key, index) => validateJwk(key, index));
+  // IdPs (Keycloak, for one) publish encryption keys in the same JWKS. Such a key can never
+  // verify a signature, so it is left out rather than refusing the IdP's whole set; a private
+  // member is still refused, wherever it appears.
+  const keys = raw.flatMap((key, index) => (isEncryptionKey(key, index) ? [] : [validateJwk(key, index)]));
+  if (keys.length === 0) throw new KeySetError('jwks_empty', 'JWKS has no signature keys');
   const seen = new Set<string>();
   for (const { kid } of keys) {
     if (kid === undefined) continue;
@@ -47,6 +51,13 @@ export async function parseJwks(text: string): Promise<KeySet> {
   }
   const entries = await Promise.all(keys.map((key, index) => importKey(key, index)));
   return keySetFromEntries(entries, JSON.stringify(keys));
+}
+
+function isEncryptionKey(value: unknown, index: number): boolean {
+  if (!isPlainObject(value) || value.use !== 'enc') return false;
+  const priv = PRIVATE_MEMBERS.find((member) => Object.hasOwn(value, member));
+  if (priv !== undefined) throw new KeySetError('jwks_private_key', `key #${index} contains private key member "${priv}"`);
+  return true;
 }
 
 function validateJwk(value: unknown, index: number): PublicJwk {
@@ -64,7 +75,7 @@ function validateJwk(value: unknown, index: number): PublicJwk {
   if (priv !== undefined) throw new KeySetError('jwks_private_key', `${name} contains private key member "${priv}"`);
 
   const use = optionalString(value, 'use', name);
-  if (use !== undefined && use !== 'sig') throw new KeySetError('jwks_bad_use', `${name} has use ${quote(use)}; only "sig" keys are accepted`);
+  if (use !== undefined && use !== 'sig') throw new KeySetError('jwks_bad_use', `${name} has use ${quote(use)}; only "sig" (or skipped "enc") keys are accepted`);
   checkKeyOps(value.key_ops, name);
 
   const crv = kty === 'RSA' ? undefined : optionalString(value, 'crv', name);

@@ -121,8 +121,17 @@ describe('parseJwks: refused sets', () => {
     await refused(jwks(await publicJwk('ES256', { kid: 'same' }), await publicJwk('RS256', { kid: 'same' })), 'jwks_duplicate_kid');
   });
 
+  it('skips "enc" keys (as IdPs such as Keycloak publish them) but refuses a set of only those', async () => {
+    const sig = await publicJwk('ES256', { kid: 'sig-1', use: 'sig' });
+    const set = await parseJwks(jwks(await publicJwk('RS256', { kid: 'enc-1', use: 'enc', alg: 'RSA-OAEP' }), sig));
+    assert.deepEqual([...set.kids], ['sig-1']);
+    await refused(jwks(await publicJwk('RS256', { use: 'enc' })), 'jwks_empty');
+    const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    await refused(jwks({ ...privateKey.export({ format: 'jwk' }), use: 'enc' }, sig), 'jwks_private_key');
+  });
+
   it('refuses keys not meant for signatures', async () => {
-    await refused(jwks(await publicJwk('RS256', { use: 'enc' })), 'jwks_bad_use');
+    await refused(jwks(await publicJwk('RS256', { use: 'wrap' })), 'jwks_bad_use');
     await refused(jwks(await publicJwk('RS256', { key_ops: ['encrypt'] })), 'jwks_bad_use');
     await refused(jwks(await publicJwk('RS256', { key_ops: 'verify' })), 'jwks_malformed');
   });
