@@ -153,6 +153,18 @@ describe('ext_authz Check against the real sidecar, driven with Envoy\'s protos'
     assertDenied(await env.client.check(envoyRequest({ path: '/api/orders', headers: { authorization: `Bearer ${untyped}` } })), 16, 401, 'token_type_invalid');
   });
 
+  it('lets a flood of unknown kids trigger at most one JWKS refetch per cooldown', async () => {
+    const { keyPair } = await import('../helpers/conformance-env.js');
+    const before = env.remote.hits;
+    for (let i = 0; i < 20; i++) {
+      const stranger = await keyPair(`unknown-${i}`);
+      const token = await mint(CUSTOMER, { jwk: stranger.privateJwk, issuer: 'https://remote.example.test', typ: 'at+jwt' });
+      const result = await env.client.check(envoyRequest({ path: '/api/orders', headers: { authorization: `Bearer ${token}` } }));
+      assertDenied(result, 16, 401, 'token_key_unknown');
+    }
+    assert.ok(env.remote.hits - before <= 1, `${env.remote.hits - before} fetches for 20 unknown kids within the 2 s cooldown`);
+  });
+
   it('answers an empty CheckRequest with a 400 deny, never a gRPC error', async () => {
     assertDenied(await env.client.check({}), 3, 400, 'malformed_request');
     assertDenied(await env.client.check({ attributes: { request: { http: { method: 'GET' } } } }), 3, 400, 'malformed_request');
