@@ -1,5 +1,6 @@
 import type { IssuerConfig, ServiceTokensConfig, TokenSource } from '../config/schema.js';
 import type { KeyProvider, KeyStore } from '../keys/store.js';
+import type { RevocationStore } from '../keys/revocations.js';
 import type { RequestView } from '../request/types.js';
 import { TokenCache } from './cache.js';
 import { decodeJsonObject, splitCompact } from './compact.js';
@@ -25,6 +26,8 @@ export interface AuthenticatorOptions {
   readonly now?: () => number;
   /** Every cache lookup, for metrics (`issuerName` is "service" for service tokens). */
   readonly onCacheLookup?: (issuerName: string, hit: boolean) => void;
+  /** Revoked jtis and subjects (control plane); checked on every request, cached tokens included. */
+  readonly revocations?: RevocationStore | undefined;
 }
 
 export interface Authenticator {
@@ -102,14 +105,35 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     return { checker: chosen, token, missed: true };
   }
 
+  const revocations = options.revocations;
+  const now = options.now ?? Date.now;
+  if (revocations !== undefined) {
+    const all = [...users, ...(service ? [service] : [])];
+    revocations.onChange((next) => {
+      const at = Math.floor(now() / 1000);
+      for (const c of all) c.cache.evictWhere((token) => next.revokes(token, at));
+    });
+  }
+
+  /** After the cache, so a revocation applies at once to tokens verified before it. */
+  function notRevoked(token: VerifiedToken | null): VerifiedToken | null {
+    if (token !== null && revocations !== undefined && revocations.current().revokes(token, Math.floor(now() / 1000)))
+      throw new TokenError('token_revoked', 'token has been revoked');
+    return token;
+  }
+
+  function finish(view: RequestView, user: VerifiedToken | null, svc: VerifiedToken | null): AuthContext {
+    return context(view, notRevoked(user), notRevoked(svc));
+  }
+
   function authenticate(view: RequestView): AuthContext | Promise<AuthContext> {
     // Every extraction (which may throw) before any verification (which may be async).
     const routed = routeUserToken(view);
     const serviceToken = service !== undefined && serviceSource !== undefined ? extractToken(view, serviceSource) : null;
     const user = routed === null || !('checker' in routed) ? routed : routed.missed ? verifyAndCache(routed.checker, routed.token) : check(routed.checker, routed.token);
     const svc = service !== undefined && serviceToken !== null ? check(service, serviceToken) : null;
-    if (user instanceof Promise || svc instanceof Promise) return Promise.all([user, svc]).then(([u, s]) => context(view, u, s));
-    return context(view, user, svc);
+    if (user instanceof Promise || svc instanceof Promise) return Promise.all([user, svc]).then(([u, s]) => finish(view, u, s));
+    return finish(view, user, svc);
   }
 
   return Object.freeze({

@@ -61,6 +61,12 @@ export class TokenCache {
     this.#lru.set(token, { token: verified, keyRevision }, { ttl: Math.min(Math.ceil(ttl), MAX_TTL_MS) });
   }
 
+  /** Drops every entry whose token matches (e.g. a newly revoked jti or subject). */
+  evictWhere(predicate: (token: VerifiedToken) => boolean): void {
+    if (this.#lru === undefined) return;
+    for (const [key, entry] of this.#lru.entries()) if (predicate(entry.token)) this.#lru.delete(key);
+  }
+
   clear(): void {
     this.#lru?.clear();
   }

@@ -35,7 +35,9 @@ export type TokenErrorCode =
   /** More than one credential where one is expected: a repeated header or cookie, two tokens in one Authorization value, tokens in two sources. */
   | 'credentials_duplicated'
   /** A credential header or cookie that is present but empty, has the wrong scheme, or is not a single token. */
-  | 'credentials_malformed';
+  | 'credentials_malformed'
+  /** The token's `jti`, or its subject, is on the control plane's revocation list. */
+  | 'token_revoked';
 
 export class TokenError extends Error {
   override readonly name = 'TokenError';

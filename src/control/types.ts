@@ -1,0 +1,64 @@
+/**
+ * The control plane's contract (DESIGN.md §3), shared by the sidecar and authzctl.
+ *
+ * JetStream KV bucket (default name `authz`), one entry per document:
+ *
+ * | KV key                         | kind          | target                       | body                         |
+ * | ------------------------------ | ------------- | ---------------------------- | ---------------------------- |
+ * | `policy.<service>`             | `policy`      | `<service>`                  | a policy document (object)   |
+ * | `keys.issuer.<issuer name>`    | `keys`        | `issuer/<issuer name>`       | a JWKS (`{ "keys": [...] }`) |
+ * | `keys.trust-domain.<domain>`   | `keys`        | `trust-domain/<domain>`      | a JWKS                       |
+ * | `revocations`                  | `revocations` | `*`                          | `{ "entries": [...] }`       |
+ *
+ * Every value is a compact JWS (EdDSA or ES256) signed by a control-plane key whose public
+ * half is pinned in the sidecar's config (`nats.signers`). Protected header:
+ * `{ "alg", "kid", "typ": "authz-control+jws" }`. Payload: a ControlDocument.
+ */
+export type DocumentKind = 'policy' | 'keys' | 'revocations';
+
+export interface ControlDocument {
+  readonly kind: DocumentKind;
+  /** Which policy / key set the document is for; must match its KV key. */
+  readonly target: string;
+  /** Positive integer, strictly increasing per KV key; a sidecar never applies a lower or equal one. */
+  readonly revision: number;
+  /** Epoch seconds when signed. */
+  readonly issuedAt: number;
+  readonly body: unknown;
+}
+
+/** One revocation: a token id or a subject (optionally of one issuer), in force until `until`. */
+export interface RevocationEntry {
+  readonly jti?: string;
+  readonly sub?: string;
+  /** `iss` the `sub` belongs to; absent = any issuer. */
+  readonly iss?: string;
+  /** Epoch seconds; the entry is dropped after this (set it to the tokens' longest lifetime). */
+  readonly until: number;
+}
+
+export const DOCUMENT_TYP = 'authz-control+jws';
+export const REVOCATIONS_KEY = 'revocations';
+
+/** NATS subjects (prefix configurable as `nats.subjectPrefix`, default "authz"). */
+export const SUBJECTS = {
+  /** `<prefix>.status.<service>.<instance>`: a sidecar's StatusReport, on change and periodically. */
+  status: (prefix: string, service: string, instance: string) => `${prefix}.status.${service}.${instance}`,
+  statusAll: (prefix: string) => `${prefix}.status.>`,
+  /** Request/reply: every sidecar answers with its current StatusReport. */
+  statusPing: (prefix: string) => `${prefix}.status-ping`,
+  /** `<prefix>.decisions.<service>`: sampled allows and every deny. */
+  decisions: (prefix: string, service: string) => `${prefix}.decisions.${service}`,
+};
+
+export interface StatusReport {
+  readonly service: string;
+  /** Pod name (HOSTNAME / POD_NAME), else hostname + pid. */
+  readonly instance: string;
+  readonly ready: boolean;
+  /** KV key → applied document revision (0 = none yet). */
+  readonly revisions: Readonly<Record<string, number>>;
+  readonly lastError: { readonly key: string; readonly code: string; readonly message: string; readonly at: string } | null;
+  readonly connected: boolean;
+  readonly at: string;
+}
