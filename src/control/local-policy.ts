@@ -1,5 +1,5 @@
 import { DocumentError } from '../config/document-error.js';
-import { compilePolicyText } from '../policy/index.js';
+import { compilePolicyText, WrongServiceError } from '../policy/index.js';
 import type { CompiledPolicy } from '../policy/types.js';
 import type { PolicyStore } from '../policy/store.js';
 import { errorCode, FilePoller } from '../config/file-poller.js';
@@ -33,7 +33,7 @@ export async function startLocalPolicy(options: {
       try {
         apply(compilePolicyText(bytes.toString('utf8'), file, { service }));
       } catch (error) {
-        const wrongService = error instanceof DocumentError && error.field === 'metadata.service';
+        const wrongService = error instanceof WrongServiceError;
         onEvent({ type: 'policy-rejected', file, code: wrongService ? 'policy_wrong_service' : 'policy_invalid', message: (error as Error).message });
       }
     },

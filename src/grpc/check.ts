@@ -96,10 +96,8 @@ export function createCheckHandler(deps: CheckDependencies): CheckHandler {
     try {
       const auth = deps.authenticate(view);
       if (!(auth instanceof Promise)) return decide(started, decisionId, view, auth, policy);
-      return auth.then(
-        (resolved) => decide(started, decisionId, view, resolved, policy),
-        (error: unknown) => failed(started, decisionId, policy, view.id, error),
-      );
+      // catch after then: a failure while deciding is a deny too, not a rejected promise.
+      return auth.then((resolved) => decide(started, decisionId, view, resolved, policy)).catch((error: unknown) => failed(started, decisionId, policy, view.id, error));
     } catch (error) {
       return failed(started, decisionId, policy, view.id, error);
     }

@@ -18,7 +18,7 @@ export class HealthService {
     const next: Serving = serving ? 'SERVING' : 'NOT_SERVING';
     if (next === this.serving) return;
     this.serving = next;
-    for (const call of this.watchers) call.write({ status: next });
+    for (const call of this.watchers) if (known(call.request.service)) call.write({ status: next });
   }
 
   /** Ends open Watch streams so a draining server is not held open by them. */
@@ -33,13 +33,11 @@ export class HealthService {
       callback(null, { status: this.serving });
     },
     Watch: (call: ServerWritableStream<HealthCheckRequest__Output, HealthCheckResponse>) => {
-      if (!known(call.request.service)) {
-        call.write({ status: 'SERVICE_UNKNOWN' });
-        return;
-      }
+      // Per the health protocol an unknown service's stream stays open (it may appear later);
+      // tracked like the others so close() ends it and a drain is not held open by it.
       this.watchers.add(call);
       call.on('cancelled', () => this.watchers.delete(call));
-      call.write({ status: this.serving });
+      call.write({ status: known(call.request.service) ? this.serving : 'SERVICE_UNKNOWN' });
     },
   };
 }

@@ -27,7 +27,7 @@ export class IdentityHeaders {
       });
       byIssuer.set(issuer.name, mapping);
     }
-    this.managed = [...managed].sort();
+    this.managed = Object.freeze([...managed].sort());
     this.byIssuer = byIssuer;
   }
 
@@ -40,7 +40,7 @@ export class IdentityHeaders {
       pushHeader(set, ISSUER_HEADER, user.issuer);
       for (const [path, header] of this.byIssuer.get(user.issuerName) ?? []) {
         const value = claimAt(user.claims, path);
-        if (value !== undefined) pushHeader(set, header, headerValue(value));
+        if (value !== undefined && value !== null) pushHeader(set, header, headerValue(value));
       }
     }
     if (auth.principal !== null) pushHeader(set, PRINCIPAL_HEADER, auth.principal);

@@ -1,5 +1,5 @@
 export type { CompiledPolicy, Decision, DecisionReason } from './types.js';
 export type { PolicyDocument, PolicyDocumentInput, PolicyRule } from './schema.js';
 export { policyDocumentSchema, validatePolicyDocument, MAX_WHEN_LENGTH } from './schema.js';
-export { parsePolicy, loadPolicyFile, compilePolicyText } from './load.js';
+export { parsePolicy, loadPolicyFile, compilePolicyText, WrongServiceError } from './load.js';
 export { compilePolicy, type CompileOptions } from './compile.js';

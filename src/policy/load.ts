@@ -15,6 +15,9 @@ export function parsePolicy(text: string, file: string): PolicyDocument {
   return validatePolicyDocument(parseYamlOrJson(text, file), file);
 }
 
+/** A valid policy for another service than this sidecar's. */
+export class WrongServiceError extends DocumentError {}
+
 /**
  * Reads, validates and compiles a policy file; errors name the file by `path` as given. The revision defaults to the first 12 hex
  * digits of the content's SHA-256. Every failure, including I/O, is a DocumentError.
@@ -43,7 +46,7 @@ export function compilePolicyText(
   const { revision, service, ...compileOptions } = options;
   const doc = parsePolicy(text, file);
   if (service !== undefined && doc.metadata.service !== service)
-    throw new DocumentError(file, 'metadata.service', `is "${doc.metadata.service}" but this sidecar serves "${service}"`);
+    throw new WrongServiceError(file, 'metadata.service', `is "${doc.metadata.service}" but this sidecar serves "${service}"`);
   const label = revision ?? createHash('sha256').update(text).digest('hex').slice(0, 12);
   return compilePolicy(doc, { ...compileOptions, revision: label, file });
 }

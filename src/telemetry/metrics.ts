@@ -65,7 +65,7 @@ export class Metrics {
   private readonly checkChildren = new Map<string, { inc(): void }>();
 
   constructor() {
-    collectDefaultMetrics({ register: this.registry, prefix: 'authz_process_' });
+    collectDefaultMetrics({ register: this.registry, prefix: 'authz_' });
   }
 
   countCheck(decision: 'allow' | 'deny', reason: string): void {

@@ -1,0 +1,168 @@
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DocumentError, loadConfig, parseConfig } from '../../src/config/index.js';
+import { EXAMPLES, FIXTURES } from '../helpers/paths.js';
+
+const dir = `${FIXTURES}/config`;
+const fixture = (name: string): string => `${dir}/${name}`;
+
+/** Asserts `fn` throws a DocumentError whose whole message is `expected`, on one line. */
+function throwsDocument(fn: () => unknown, expected: string): void {
+  assert.throws(fn, (error: unknown) => {
+    assert.ok(error instanceof DocumentError, `not a DocumentError: ${String(error)}`);
+    assert.equal(error.message, expected);
+    assert.ok(!error.message.includes('\n'), 'one line');
+    return true;
+  });
+}
+
+describe('loadConfig', () => {
+  it('loads the example config, resolving its paths next to it', () => {
+    const config = loadConfig(`${EXAMPLES}/config.yaml`);
+    assert.equal(config.service, 'orders');
+    assert.equal(config.issuers.length, 1);
+    const idp = config.issuers[0];
+    assert.equal(idp.issuer, 'https://idp.example.test');
+    assert.deepEqual(idp.algorithms, ['ES256']);
+    assert.equal(idp.keys.file, join(EXAMPLES, 'keys/idp.jwks.json'));
+    assert.deepEqual(idp.from, [{ header: 'authorization', prefix: 'Bearer ' }, { cookie: 'access_token' }]);
+    assert.deepEqual(idp.claimsToHeaders, { tenant: 'x-tenant-id', roles: 'x-auth-roles' });
+    assert.equal(config.serviceTokens?.trustDomain, 'cluster.local');
+    assert.equal(config.serviceTokens?.keys.file, join(EXAMPLES, 'keys/mesh.jwks.json'));
+    assert.deepEqual(config.serviceTokens?.algorithms, ['ES256', 'EdDSA']);
+    assert.equal(config.policy.file, join(EXAMPLES, 'policy.yaml'));
+    // The resolved files are the real ones.
+    assert.ok(readFileSync(config.policy.file!, 'utf8').includes('kind: Policy'));
+  });
+
+  it('applies every default to a minimal config', () => {
+    const config = loadConfig(fixture('minimal.yaml'));
+    assert.deepEqual(config.grpc, { address: '127.0.0.1:9191', maxMessageBytes: 1024 * 1024 });
+    assert.deepEqual(config.admin, { address: '127.0.0.1:9192' });
+    assert.deepEqual(config.tokenCache, { maxEntries: 10_000 });
+    assert.deepEqual(config.request, { maxHeaders: 200, maxHeaderBytes: 65_536 });
+    assert.deepEqual(config.watch, { intervalMs: 1_000 });
+    assert.deepEqual(config.log, { level: 'info', allows: false });
+    assert.deepEqual(config.shutdown, { drainSeconds: 10 });
+    assert.equal(config.serviceTokens, undefined);
+    assert.equal(config.nats, undefined);
+    const idp = config.issuers[0];
+    assert.equal(idp.clockSkewSeconds, 30);
+    assert.equal(idp.maxTokenBytes, 8192);
+    assert.deepEqual(idp.algorithms, ['ES256', 'RS256']);
+    assert.deepEqual(idp.from, [{ header: 'authorization', prefix: 'Bearer ' }]);
+    assert.deepEqual(idp.claimsToHeaders, {});
+    assert.equal(idp.typ, undefined);
+    assert.deepEqual(idp.keys, { file: join(dir, 'keys/idp.jwks.json'), timeoutMs: 5_000, cooldownSeconds: 30, maxAgeSeconds: 600 });
+  });
+
+  it('resolves every relative path against the config folder, whatever the cwd', () => {
+    const cwd = process.cwd();
+    const elsewhere = mkdtempSync(join(tmpdir(), 'config-cwd-'));
+    try {
+      process.chdir(elsewhere);
+      const config = loadConfig(fixture('relative-paths.yaml'));
+      const [idp, hs, pushed, absolute] = config.issuers;
+      assert.equal(idp.keys.file, join(dir, 'keys/idp.jwks.json'));
+      assert.equal(hs.keys.secretFile, join(dir, 'secrets/hs.secret'));
+      assert.equal(pushed.keys.nats, true);
+      assert.equal(pushed.keys.file, undefined, 'no path invented for a nats source');
+      assert.equal(absolute.keys.file, '/etc/authz/abs.jwks.json', 'absolute paths are kept');
+      assert.equal(config.serviceTokens?.keys.file, join(FIXTURES, 'shared/mesh.jwks.json'));
+      assert.equal(config.policy.file, join(dir, 'policies/orders.yaml'));
+      assert.deepEqual(config.nats?.signers, [join(dir, 'keys/control-plane.pub.jwk'), '/etc/authz/cp2.pub.jwk']);
+      assert.equal(config.nats?.cacheDir, join(dir, 'cache'));
+      assert.equal(config.nats?.bucket, 'authz');
+    } finally {
+      process.chdir(cwd);
+      rmSync(elsewhere, { recursive: true, force: true });
+    }
+  });
+
+  it('does not read the environment (address overrides are main.ts business)', () => {
+    const saved = { grpc: process.env.AUTHZ_GRPC_ADDRESS, admin: process.env.AUTHZ_ADMIN_ADDRESS };
+    process.env.AUTHZ_GRPC_ADDRESS = '127.0.0.1:0';
+    process.env.AUTHZ_ADMIN_ADDRESS = '127.0.0.1:1';
+    try {
+      const config = loadConfig(fixture('minimal.yaml'));
+      assert.equal(config.grpc.address, '127.0.0.1:9191');
+      assert.equal(config.admin.address, '127.0.0.1:9192');
+    } finally {
+      for (const [key, value] of [['AUTHZ_GRPC_ADDRESS', saved.grpc], ['AUTHZ_ADMIN_ADDRESS', saved.admin]] as const) {
+        if (value === undefined) delete process.env[key];
+        else process.env[key] = value;
+      }
+    }
+  });
+
+  it('reads a JSON config file', () => {
+    const config = loadConfig(fixture('config.json'));
+    assert.equal(config.grpc.address, '127.0.0.1:7001');
+    assert.equal(config.admin.address, '127.0.0.1:7002');
+    assert.deepEqual(config.issuers[0].algorithms, ['ES256']);
+    assert.equal(config.issuers[0].keys.file, join(dir, 'keys/idp.jwks.json'));
+    assert.equal(config.policy.file, join(dir, 'policy.yaml'));
+  });
+
+  it('allows plain http for a JWKS on loopback only', () => {
+    const config = loadConfig(fixture('http-jwks-loopback.yaml'));
+    assert.equal(config.issuers[0].keys.url, 'http://127.0.0.1:8080/jwks.json');
+    const remote = (url: string) => `service: orders\npolicy: { file: p.yaml }\nissuers:\n  - { name: idp, issuer: i, audiences: [a], keys: { url: "${url}" } }\n`;
+    for (const url of ['http://localhost:8080/j', 'http://[::1]:8080/j', 'https://idp.example.test/j'])
+      assert.equal(parseConfig(remote(url), 'c.yaml').issuers[0].keys.url, url);
+    // Looks like loopback, is not: the host is what the URL parser says it is.
+    for (const url of ['http://localhost.evil.test/j', 'http://127.0.0.1@evil.test/j', 'http://10.0.0.1/j'])
+      throwsDocument(() => parseConfig(remote(url), 'c.yaml'), 'c.yaml: issuers[0].keys.url: must be https (plain http is allowed on loopback only)');
+  });
+
+  it('names the file when it cannot be read', () => {
+    const missing = fixture('does-not-exist.yaml');
+    throwsDocument(() => loadConfig(missing), `${missing}: (document): cannot read: ENOENT`);
+  });
+});
+
+describe('loadConfig errors: FILE: FIELD: REASON', () => {
+  const cases: Array<[string, string]> = [
+    ['unknown-top-level.yaml', 'issuer: unknown field'],
+    ['unknown-nested.yaml', 'issuers[0].claimToHeaders: unknown field'],
+    ['alg-none.yaml', 'issuers[0].algorithms[0]: unsupported algorithm "none" (allowed: RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512, EdDSA, Ed25519, HS256, HS384, HS512)'],
+    ['hs256-without-secret.yaml', 'issuers[0].algorithms: HS256 requires keys.secretFile (a shared secret of at least 32 bytes)'],
+    ['secret-with-es256.yaml', 'issuers[0].algorithms: a secretFile issuer may only allow HS256, HS384 or HS512'],
+    ['two-key-sources.yaml', 'issuers[0].keys: must name exactly one of file, url, secretFile, nats'],
+    ['keys-nats-without-nats.yaml', 'issuers[0].keys.nats: requires a "nats" section'],
+    ['policy-nats-without-nats.yaml', 'policy.nats: requires a "nats" section'],
+    ['http-jwks-remote.yaml', 'issuers[0].keys.url: must be https (plain http is allowed on loopback only)'],
+    ['duplicate-issuer.yaml', 'issuers[1].name: duplicate issuer name "idp"'],
+    ['same-addresses.yaml', 'admin.address: must differ from grpc.address'],
+    ['bad-claim-header.yaml', 'issuers[0].claimsToHeaders.realm_access.roles: must be a lower-case HTTP header name'],
+    ['yaml-syntax.yaml', 'line 3, column 1: Flow map in block collection must be sufficiently indented and end with a }'],
+    ['duplicate-keys.yaml', 'line 3, column 1: Map keys must be unique'],
+  ];
+  for (const [name, expected] of cases) {
+    it(name, () => {
+      const path = fixture(name);
+      throwsDocument(() => loadConfig(path), `${path}: ${expected}`);
+    });
+  }
+
+  it('parseConfig names the file it was given and checks cross-field rules', () => {
+    const base = 'service: orders\npolicy: { file: p.yaml }\n';
+    throwsDocument(() => parseConfig('', 'x.yaml'), 'x.yaml: (document): must be a mapping');
+    throwsDocument(() => parseConfig('- orders\n', 'x.yaml'), 'x.yaml: (document): must be a mapping');
+    throwsDocument(() => parseConfig('policy: { file: p.yaml }\n', 'x.yaml'), 'x.yaml: service: required');
+    throwsDocument(() => parseConfig('service: orders\n', 'x.yaml'), 'x.yaml: policy: required');
+    throwsDocument(() => parseConfig('service: orders\npolicy: {}\n', 'x.yaml'), 'x.yaml: policy: must name exactly one of file, nats');
+    throwsDocument(() => parseConfig(`${base}tokenCache: { maxEntries: "10" }\n`, 'x.yaml'), 'x.yaml: tokenCache.maxEntries: must be a number');
+    throwsDocument(
+      () => parseConfig(`${base}serviceTokens: { trustDomain: cluster.local, keys: { secretFile: s } }\n`, 'x.yaml'),
+      'x.yaml: serviceTokens.keys.secretFile: service tokens must use asymmetric keys',
+    );
+    throwsDocument(
+      () => parseConfig(`${base}issuers:\n  - { name: idp, issuer: i, audiences: [a], keys: { file: k }, from: [{ header: authorization, cookie: c }] }\n`, 'x.yaml'),
+      'x.yaml: issuers[0].from[0]: must be { header: NAME, prefix?: "Bearer " } or { cookie: NAME }',
+    );
+  });
+});

@@ -1,0 +1,242 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
+import { issuerSchema } from '../../src/config/schema.js';
+import type { CheckRequest__Output } from '../../src/generated/envoy/service/auth/v3/CheckRequest.js';
+import type { CheckResponse } from '../../src/generated/envoy/service/auth/v3/CheckResponse.js';
+import { createCheckHandler, policyDeny, type CheckDependencies, type CheckHandler } from '../../src/grpc/check.js';
+import { IdentityHeaders } from '../../src/grpc/identity-headers.js';
+import { KeyStore } from '../../src/keys/index.js';
+import { compilePolicyText, type CompiledPolicy, type Decision } from '../../src/policy/index.js';
+import { buildRequestView } from '../../src/request/index.js';
+import { ANONYMOUS, createAuthenticator, type Authenticator, type VerifiedToken } from '../../src/tokens/index.js';
+import { createLogger } from '../../src/telemetry/logger.js';
+import { Metrics } from '../../src/telemetry/metrics.js';
+import { EXAMPLES } from '../helpers/paths.js';
+import { mint } from '../helpers/tokens.js';
+
+const POLICY = `
+apiVersion: authz-sidecar/v1
+kind: Policy
+metadata: { name: orders, service: orders }
+spec:
+  defaultAction: DENY
+  rules:
+    - name: public
+      action: ALLOW
+      to: [{ paths: ["/public"] }]
+    - name: read-orders
+      action: ALLOW
+      to: [{ methods: [GET], paths: ["/api/orders"] }]
+      from: [{ issuers: ["https://idp.example.test"] }]
+      require: { scopes: ["orders:read"] }
+`;
+
+const issuer = issuerSchema.parse({
+  name: 'idp',
+  issuer: 'https://idp.example.test',
+  audiences: ['orders'],
+  algorithms: ['ES256'],
+  keys: { file: `${EXAMPLES}/keys/idp.jwks.json` },
+  claimsToHeaders: { tenant: 'x-tenant-id' },
+});
+
+function request(shape: { path?: string; method?: string; headers?: Record<string, string>; id?: string } = {}): CheckRequest__Output {
+  const http = { id: '77', method: shape.method ?? 'GET', path: shape.path ?? '/api/orders', host: 'orders.example.test', headers: { 'x-request-id': shape.id ?? 'req-1', ...shape.headers } };
+  return { attributes: { request: { http }, source: { principal: '' }, context_extensions: {} } } as unknown as CheckRequest__Output;
+}
+
+const body = (r: CheckResponse) => JSON.parse((r.denied_response?.body as string | undefined) ?? '{}');
+const httpStatus = (r: CheckResponse) => r.denied_response?.status?.code;
+const meta = (r: CheckResponse, field: string) => r.dynamic_metadata?.fields?.[field]?.stringValue;
+const challenge = (r: CheckResponse) => r.denied_response?.headers?.find((h) => h.header?.key === 'www-authenticate')?.header?.value;
+
+describe('createCheckHandler (real request view, tokens, keys and policy)', () => {
+  const store = new KeyStore({ name: 'idp', source: issuer.keys, algorithms: issuer.algorithms, pollIntervalMs: 60_000 });
+  const lines: Array<Record<string, unknown>> = [];
+  const raw: string[] = [];
+  const sink = new Writable({ write(chunk, _encoding, done) { raw.push(String(chunk)); lines.push(JSON.parse(String(chunk))); done(); } });
+  const metrics = new Metrics();
+  let policy: CompiledPolicy | null;
+  let authenticator: Authenticator;
+  let check: CheckHandler;
+
+  function handler(overrides: Partial<CheckDependencies> = {}): CheckHandler {
+    return createCheckHandler({
+      service: 'orders',
+      buildView: (r) => buildRequestView(r, { maxHeaders: 10 }),
+      authenticate: (view) => authenticator.authenticate(view),
+      policy: () => policy,
+      identity: new IdentityHeaders([issuer]),
+      metrics,
+      log: createLogger('info', sink),
+      logAllows: false,
+      ...overrides,
+    });
+  }
+  const count = async (decision: string, reason: string) => (await metrics.checks.get()).values.find((v) => v.labels.decision === decision && v.labels.reason === reason)?.value ?? 0;
+  const logFor = (r: CheckResponse) => lines.filter((l) => l.decision_id === meta(r, 'decision_id'));
+
+  before(async () => {
+    await store.start();
+    authenticator = createAuthenticator({ issuers: [issuer], service: 'orders', keyStores: { issuers: new Map([['idp', store]]) }, cacheMaxEntries: 100 });
+    policy = compilePolicyText(POLICY, 'inline.yaml', { service: 'orders' });
+    check = handler();
+  });
+  after(() => store.stop());
+
+  it('allows a valid token, synchronously once the token is cached', async () => {
+    const token = await mint({ scope: 'orders:read', tenant: 'acme' });
+    const first = check(request({ headers: { authorization: `Bearer ${token}` } }));
+    assert.ok(first instanceof Promise, 'a cache miss verifies asynchronously');
+    const allowed = await first;
+    const second = check(request({ headers: { authorization: `Bearer ${token}`, 'x-auth-subject': 'mallory' } }));
+    assert.ok(!(second instanceof Promise), 'a cache hit answers synchronously');
+    for (const response of [allowed, second]) {
+      assert.equal(response.status?.code, 0);
+      assert.equal(response.denied_response, undefined);
+      const set = Object.fromEntries((response.ok_response?.headers ?? []).map((h) => [h.header?.key, h.header?.value]));
+      assert.deepEqual(set, { 'x-auth-subject': 'alice', 'x-auth-issuer': 'https://idp.example.test', 'x-tenant-id': 'acme' });
+      assert.deepEqual(response.ok_response?.headers_to_remove, ['x-auth-principal']);
+      assert.equal(meta(response, 'decision'), 'allow');
+      assert.equal(meta(response, 'rule'), 'read-orders');
+      assert.equal(meta(response, 'reason'), 'allowed_by_rule');
+      assert.equal(meta(response, 'policy'), 'orders');
+      assert.equal(meta(response, 'policy_revision'), policy!.revision);
+    }
+    assert.notEqual(meta(allowed, 'decision_id'), meta(second, 'decision_id'));
+    assert.equal(await count('allow', 'allowed_by_rule'), 2);
+    assert.equal(logFor(second).length, 0, 'allows are not logged unless log.allows');
+  });
+
+  it('an anonymous allow strips client-sent identity headers', () => {
+    const response = check(request({ path: '/public', headers: { 'x-auth-subject': 'mallory' } }));
+    assert.ok(!(response instanceof Promise));
+    assert.equal(response.status?.code, 0);
+    assert.deepEqual(response.ok_response?.headers, []);
+    assert.deepEqual(response.ok_response?.headers_to_remove, ['x-auth-issuer', 'x-auth-principal', 'x-auth-subject', 'x-tenant-id']);
+  });
+
+  it('no policy loaded: 503 not_ready, before any token work', () => {
+    const response = handler({ policy: () => null, authenticate: () => assert.fail('must not authenticate') })(request());
+    assert.ok(!(response instanceof Promise));
+    assert.deepEqual([response.status?.code, httpStatus(response)], [14, 503]);
+    assert.deepEqual(body(response), { error: 'unavailable', reason: 'not_ready', request_id: 'req-1' });
+    assert.equal(meta(response, 'policy'), '');
+  });
+
+  it('a malformed request: 400 malformed_request', async () => {
+    const response = check({} as CheckRequest__Output);
+    assert.ok(!(response instanceof Promise));
+    assert.deepEqual([response.status?.code, httpStatus(response)], [3, 400]);
+    assert.deepEqual(body(response), { error: 'bad_request', reason: 'malformed_request', request_id: '' });
+    const traversal = check(request({ path: '/public/../../admin' })) as CheckResponse;
+    assert.deepEqual([httpStatus(traversal), body(traversal).reason], [400, 'path_traversal']);
+    assert.equal(await count('deny', 'malformed_request'), 1);
+  });
+
+  it('too many headers: 431 too_many_headers, still INVALID_ARGUMENT', () => {
+    const headers = Object.fromEntries(Array.from({ length: 12 }, (_, i) => [`x-h${i}`, 'v']));
+    const response = check(request({ headers })) as CheckResponse;
+    assert.deepEqual([response.status?.code, httpStatus(response)], [3, 431]);
+    assert.equal(body(response).reason, 'too_many_headers');
+  });
+
+  it('an invalid token: 401 invalid_token, logged without the token', async () => {
+    const expired = await mint({ scope: 'orders:read' }, { ttlSeconds: -3600 });
+    for (const [token, reason] of [['not-a-jwt', 'token_malformed'], [expired, 'token_expired']] as const) {
+      const response = await check(request({ path: '/public', headers: { authorization: `Bearer ${token}` } }));
+      assert.deepEqual([response.status?.code, httpStatus(response)], [16, 401], reason);
+      assert.deepEqual(body(response), { error: 'unauthenticated', reason, request_id: 'req-1' });
+      assert.equal(challenge(response), 'Bearer realm="orders", error="invalid_token"');
+      const [line] = logFor(response);
+      assert.equal(line?.reason, reason);
+      assert.equal(line?.msg, 'deny');
+      assert.equal(line?.request_id, 'req-1');
+      assert.ok(!raw.some((text) => text.includes(token)), 'the token never reaches the log');
+    }
+  });
+
+  it('a policy deny without credentials: 401 credentials_missing, challenge without error', () => {
+    const response = check(request()) as CheckResponse;
+    assert.deepEqual([response.status?.code, httpStatus(response)], [16, 401]);
+    assert.equal(body(response).reason, 'credentials_missing');
+    assert.equal(challenge(response), 'Bearer realm="orders"');
+    assert.equal(meta(response, 'reason'), 'credentials_missing');
+    const [line] = logFor(response);
+    assert.deepEqual([line?.reason, line?.path, line?.decision], ['credentials_missing', '/api/orders', 'deny']);
+  });
+
+  it('a policy deny with an identity: 403, naming a missing scope', async () => {
+    const token = await mint({ scope: 'orders:write' });
+    const response = await check(request({ headers: { authorization: `Bearer ${token}` } }));
+    assert.deepEqual([response.status?.code, httpStatus(response)], [7, 403]);
+    assert.deepEqual(body(response), { error: 'forbidden', reason: 'missing_scope', request_id: 'req-1' });
+    assert.equal(challenge(response), 'Bearer realm="orders", error="insufficient_scope", scope="orders:read"');
+    const other = await check(request({ method: 'DELETE', headers: { authorization: `Bearer ${token}` } }));
+    assert.deepEqual([httpStatus(other), body(other).reason, challenge(other)], [403, 'default_deny', undefined]);
+  });
+
+  it('a policy that throws: 500 internal_error and an error log line, never an allow', async () => {
+    const broken: CompiledPolicy = { name: 'broken', service: 'orders', revision: 'r1', ruleCount: 0, evaluate: () => { throw new Error('boom'); } };
+    const failing = handler({ policy: () => broken });
+    const token = await mint({ scope: 'orders:read' });
+    const sync = failing(request({ path: '/public' }));
+    assert.ok(!(sync instanceof Promise));
+    const fresh = failing(request({ headers: { authorization: `Bearer ${token}` } }));
+    assert.ok(fresh instanceof Promise, 'the async (cache miss) path too');
+    for (const response of [sync, await fresh]) {
+      assert.deepEqual([response.status?.code, httpStatus(response)], [13, 500]);
+      assert.equal(response.ok_response, undefined);
+      assert.equal(body(response).reason, 'internal_error');
+      assert.equal(meta(response, 'decision'), 'deny');
+      assert.equal(meta(response, 'policy'), 'broken');
+      const logged = logFor(response);
+      const error = logged.find((l) => l.level === 50);
+      assert.equal(error?.msg, 'check failed');
+      assert.equal((error?.err as { message?: string })?.message, 'boom');
+      assert.equal(logged.find((l) => l.msg === 'deny')?.reason, 'internal_error');
+    }
+    assert.ok(!JSON.stringify(await fresh).includes('boom'), 'the error stays out of the response');
+  });
+
+  it('an authenticator that throws something unexpected is an internal error too', async () => {
+    const response = await handler({ authenticate: () => Promise.reject(new TypeError('bug')) })(request());
+    assert.deepEqual([httpStatus(response), body(response).reason], [500, 'internal_error']);
+  });
+
+  it('a failure after the policy decided is a 500 deny on the async path too, not a rejected promise', async () => {
+    // Synchronously (cache hit / anonymous) the outer try turns this into a 500 deny; after an
+    // async verification nothing catches it, and server.ts answers a gRPC INTERNAL error instead
+    // of a CheckResponse (an allow when Envoy runs with failure_mode_allow).
+    class BrokenIdentity extends IdentityHeaders {
+      override forCaller(): never {
+        throw new Error('identity bug');
+      }
+    }
+    const failing = handler({ identity: new BrokenIdentity([issuer]) });
+    const sync = failing(request({ path: '/public' })) as CheckResponse;
+    assert.deepEqual([httpStatus(sync), body(sync).reason], [500, 'internal_error']);
+    const token = await mint({ scope: 'orders:read', tenant: 'acme' });
+    const response = await failing(request({ headers: { authorization: `Bearer ${token}` } }));
+    assert.deepEqual([httpStatus(response), body(response).reason], [500, 'internal_error']);
+  });
+
+  it('logs allows when asked to', () => {
+    const response = handler({ logAllows: true })(request({ path: '/public' })) as CheckResponse;
+    const [line] = logFor(response);
+    assert.deepEqual([line?.msg, line?.decision, line?.reason, line?.rule], ['allow', 'allow', 'allowed_by_rule', 'public']);
+  });
+});
+
+describe('policyDeny', () => {
+  const decision: Decision = { allow: false, rule: 'r', reason: 'denied_by_rule', missingScopes: [] };
+  const user = { issuerName: 'idp', issuer: 'i', subject: 's', audience: [], jti: undefined, expiresAt: 0, scopes: [], claims: {} } as VerifiedToken;
+
+  it('no identity at all → 401 credentials_missing; any identity → 403 with the policy reason', () => {
+    assert.deepEqual(policyDeny(decision, ANONYMOUS), { kind: 'unauthenticated', reason: 'credentials_missing' });
+    assert.deepEqual(policyDeny({ ...decision, reason: 'default_deny' }, { user: null, service: null, principal: null }), { kind: 'unauthenticated', reason: 'credentials_missing' });
+    assert.deepEqual(policyDeny(decision, { user, service: null, principal: null }), { kind: 'forbidden', reason: 'denied_by_rule' });
+    assert.deepEqual(policyDeny({ ...decision, reason: 'missing_permission' }, { user: null, service: null, principal: 'spiffe://cluster.local/ns/a/sa/b' }), { kind: 'forbidden', reason: 'missing_permission' });
+  });
+});
