@@ -17,6 +17,12 @@ export interface SidecarProcess {
   waitForLog(predicate: (line: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
 }
 
+// A test that fails or is interrupted must not leave sidecars running.
+const children = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of children) child.kill('SIGKILL');
+});
+
 /** A temp dir holding a copy of `fromDir` (if given) for a test's config, keys and policy. */
 export function tempDir(fromDir?: string): string {
   const dir = mkdtempSync(join(tmpdir(), 'authz-test-'));
@@ -39,6 +45,8 @@ export function startSidecar(configPath: string, options: { env?: NodeJS.Process
     env: { ...process.env, AUTHZ_GRPC_ADDRESS: '127.0.0.1:0', AUTHZ_ADMIN_ADDRESS: '127.0.0.1:0', ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  children.add(child);
+  child.once('exit', () => children.delete(child));
   const logs: Array<Record<string, unknown>> = [];
   const waiters: Array<{ predicate: (line: Record<string, unknown>) => boolean; resolve: (line: Record<string, unknown>) => void }> = [];
   let stderr = '';
