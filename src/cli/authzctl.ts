@@ -16,6 +16,12 @@ const COMMANDS: readonly Entry[] = [
   { words: ['token', 'mint'], summary: 'sign a development JWT with a local private JWK', load: () => import('./commands/token-mint.js') },
   { words: ['check'], summary: 'send one Envoy-style CheckRequest to a sidecar and show the decision', load: () => import('./commands/check.js') },
   { words: ['policy', 'test'], summary: 'evaluate example requests against a policy file offline', load: () => import('./commands/policy-test.js') },
+  { words: ['keygen'], summary: 'generate a signing key pair (control-plane or issuer) as JWK files', load: () => import('./commands/keygen.js') },
+  { words: ['publish'], summary: 'sign and publish a policy or key set to the control-plane bucket', load: () => import('./commands/publish.js') },
+  { words: ['rotate'], summary: "add a new key to an issuer's published key set, or retire an old one", load: () => import('./commands/rotate.js') },
+  { words: ['revoke'], summary: 'revoke a token id or subject until a time, or list revocations', load: () => import('./commands/revoke.js') },
+  { words: ['history'], summary: "list the bucket's signed revisions of one KV key", load: () => import('./commands/history.js') },
+  { words: ['status'], summary: 'show which sidecars have converged on which revisions', load: () => import('./commands/status.js') },
 ];
 
 function usage(entries: readonly Entry[] = COMMANDS): string {

@@ -1,0 +1,177 @@
+/**
+ * `authzctl publish policy|keys`: validate a policy or JWKS locally, sign it as the next
+ * revision of its KV key and write it with compare-and-set. Also home of the read-sign-write
+ * flow that rotate and revoke share (publishDocument).
+ */
+import { readFileSync } from 'node:fs';
+import type { KV } from 'nats';
+import { parseYamlOrJson } from '../../config/document.js';
+import { history, latest, openBucket, updateKey } from '../../control/bucket.js';
+import { issuerKeysTarget, kvKeyFor, policyTarget, trustDomainKeysTarget } from '../../control/kv-keys.js';
+import { decodeUnverified, signDocument, verifyDocument } from '../../control/signed.js';
+import type { ControlSigningKey, SignerSet } from '../../control/signers.js';
+import type { ControlDocument, DocumentKind } from '../../control/types.js';
+import { parseJwks } from '../../keys/index.js';
+import { DocumentError } from '../../config/document-error.js';
+import { compilePolicy, parsePolicy } from '../../policy/index.js';
+import { EXIT, UsageError, parseOptions, type Command } from '../command.js';
+import { CONTROL_HELP, CONTROL_OPTIONS, controlSettings, optionalSigners, requireSigningKey, withNats } from '../control-options.js';
+
+const help = `Usage: authzctl publish policy FILE --service NAME [options]
+       authzctl publish keys FILE (--issuer NAME | --trust-domain DOMAIN) [options]
+
+Validates the file locally first (nothing is published when it is invalid), then
+signs it with the control-plane key as the next revision of its KV key
+(policy.<service>, keys.issuer.<name>, keys.trust-domain.<domain>) and writes it
+only if nobody published in between (re-reading and re-signing up to 3 times).
+
+Options:
+  --service NAME        policy: the service; must equal the policy's metadata.service
+  --issuer NAME         keys: the issuer's short name (its config issuers[].name)
+  --trust-domain D      keys: the service-token trust domain
+  -h, --help            show this help
+
+${CONTROL_HELP}`;
+
+const OPTIONS = {
+  ...CONTROL_OPTIONS,
+  service: { type: 'string' },
+  issuer: { type: 'string' },
+  'trust-domain': { type: 'string' },
+} as const;
+
+export interface PublishContext {
+  readonly kv: KV;
+  readonly signingKey: ControlSigningKey;
+  /** When set, the current document must verify; else it is only decoded for its revision and body. */
+  readonly signers: SignerSet | null;
+}
+
+/** The document a key's newest usable entry holds (verified when signers are given), or null. */
+export async function currentDocument(kv: KV, kind: DocumentKind, target: string, signers: SignerSet | null, jws?: string | null): Promise<ControlDocument | null> {
+  const key = kvKeyFor(kind, target);
+  const read = async (value: string) =>
+    signers === null ? decodeUnverified(value).document : await verifyDocument(value, signers, { kind, target });
+  const newest = jws === undefined ? (await latest(kv, key))?.jws ?? null : jws;
+  if (newest === null) return null;
+  try {
+    return await read(newest);
+  } catch (error) {
+    // An entry sidecars refuse does not count; go on from the newest one they could have applied.
+    for (const entry of (await history(kv, key)).reverse()) {
+      if (entry.operation !== 'PUT') continue;
+      const doc = await read(entry.string()).catch(() => null);
+      if (doc !== null) return doc;
+    }
+    throw new UsageError(`${key}: no document in the bucket ${signers === null ? 'decodes' : 'verifies'} (${(error as Error).message}); cannot tell the next revision`);
+  }
+}
+
+/**
+ * Signs `makeBody(current)` as revision current+1 and writes it with compare-and-set; a
+ * concurrent publish makes it read and rebuild from the newer document.
+ */
+export async function publishDocument(
+  ctx: PublishContext,
+  kind: DocumentKind,
+  target: string,
+  makeBody: (current: ControlDocument | null) => unknown | Promise<unknown>,
+): Promise<{ key: string; revision: number; kvRevision: number; document: ControlDocument }> {
+  const key = kvKeyFor(kind, target);
+  let document!: ControlDocument;
+  const { kvRevision } = await updateKey(ctx.kv, key, async (entry) => {
+    const current = entry === null ? null : await currentDocument(ctx.kv, kind, target, ctx.signers, entry.jws);
+    const body = await makeBody(current);
+    document = { kind, target, revision: (current?.revision ?? 0) + 1, issuedAt: Math.floor(Date.now() / 1000), body };
+    return signDocument(document, ctx.signingKey);
+  });
+  return { key, revision: document.revision, kvRevision, document };
+}
+
+function readText(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new UsageError(`${file}: ${code === 'ENOENT' ? 'file not found' : `cannot read (${code ?? 'error'})`}`);
+  }
+}
+
+/** A policy file → its body, validated and compiled exactly as the sidecar will. */
+export function policyBody(file: string, service: string): unknown {
+  const text = readText(file);
+  const doc = parsePolicy(text, file);
+  if (doc.metadata.service !== service) throw new DocumentError(file, 'metadata.service', `is "${doc.metadata.service}" but --service is "${service}"`);
+  compilePolicy(doc, { revision: 'publish', file });
+  return parseYamlOrJson(text, file);
+}
+
+/** A JWKS file → its body, refused when the sidecar would refuse it (private keys, weak keys, ...). */
+export async function keysBody(file: string): Promise<unknown> {
+  const text = readText(file);
+  try {
+    await parseJwks(text);
+  } catch (error) {
+    throw new UsageError(`${file}: ${(error as Error).message}`);
+  }
+  return JSON.parse(text);
+}
+
+/** `--issuer` xor `--trust-domain` → the keys target. */
+export function keysTarget(values: { issuer?: string; 'trust-domain'?: string }): string {
+  const { issuer, 'trust-domain': domain } = values;
+  if ((issuer === undefined) === (domain === undefined)) throw new UsageError('give exactly one of --issuer NAME, --trust-domain DOMAIN');
+  return asUsage(() => (issuer !== undefined ? issuerKeysTarget(issuer) : trustDomainKeysTarget(domain!)), issuer !== undefined ? '--issuer' : '--trust-domain');
+}
+
+/** Runs a target constructor, its TypeError becoming a UsageError naming the option. */
+export function asUsage<T>(fn: () => T, option: string): T {
+  try {
+    return fn();
+  } catch (error) {
+    throw new UsageError(`${option}: ${(error as Error).message}`);
+  }
+}
+
+const command: Command = {
+  name: 'publish',
+  help,
+  async run(argv, output) {
+    const { values, positionals } = parseOptions(argv, OPTIONS, true);
+    if (values.help) {
+      output.out(help);
+      return EXIT.OK;
+    }
+    const [what, file, ...rest] = positionals;
+    if (what !== 'policy' && what !== 'keys') throw new UsageError('expected "publish policy FILE" or "publish keys FILE" (see --help)');
+    if (file === undefined || rest.length > 0) throw new UsageError(`expected one FILE after "publish ${what}"`);
+    const settings = controlSettings(values);
+
+    let kind: DocumentKind;
+    let target: string;
+    let body: unknown;
+    if (what === 'policy') {
+      if (values.service === undefined) throw new UsageError('--service NAME is required for publish policy');
+      if (values.issuer !== undefined || values['trust-domain'] !== undefined) throw new UsageError('--issuer/--trust-domain apply to publish keys, not policy');
+      kind = 'policy';
+      target = asUsage(() => policyTarget(values.service!), '--service');
+      body = policyBody(file, values.service);
+    } else {
+      if (values.service !== undefined) throw new UsageError('--service applies to publish policy, not keys');
+      kind = 'keys';
+      target = keysTarget(values);
+      body = await keysBody(file);
+    }
+    const signingKey = await requireSigningKey(settings);
+    const signers = await optionalSigners(settings);
+
+    const result = await withNats(settings, async (nc) => {
+      const kv = await openBucket(nc, settings.bucket, { create: true, timeoutMs: settings.timeoutMs });
+      return publishDocument({ kv, signingKey, signers }, kind, target, () => body);
+    });
+    output.out(`published ${result.key} revision ${result.revision}`);
+    return EXIT.OK;
+  },
+};
+
+export default command;

@@ -1,0 +1,142 @@
+import type { ControlDocument, DocumentKind } from './types.js';
+import { ControlError } from './errors.js';
+import type { LastGoodCache } from './last-good.js';
+import type { SignerSet } from './signers.js';
+import { verifyDocument } from './signed.js';
+
+/** One document the sidecar follows: its KV key, what it must contain, and how to apply it. */
+export interface ControlTarget {
+  readonly key: string;
+  readonly kind: DocumentKind;
+  readonly target: string;
+  /**
+   * Validates and compiles the body completely, then swaps it in as one snapshot. Throws
+   * (anything) when the body is unusable; the previous state then stays in force.
+   */
+  apply(doc: ControlDocument): void | Promise<void>;
+}
+
+export type ControlEvent =
+  | { type: 'document-applied'; key: string; revision: number; source: 'nats' | 'cache' }
+  | { type: 'document-rejected'; key: string; code: string; message: string; source: 'nats' | 'cache' }
+  | { type: 'document-ignored'; key: string; reason: 'duplicate' | 'deleted'; revision?: number }
+  | { type: 'cache-failed'; key: string; code: string; message: string };
+
+export interface LastError {
+  readonly key: string;
+  readonly code: string;
+  readonly message: string;
+  readonly at: string;
+}
+
+/**
+ * Accepts signed documents from NATS or the local cache and applies each whole or not at
+ * all, in revision order per key: verify signature, kind and target; refuse a revision not
+ * newer than the one applied (no rollback); compile and swap; then persist the still-signed
+ * document as the last good state. Deletions from the bucket are ignored: removing state
+ * would need no signature, so it is not something NATS alone may do.
+ */
+export class ControlPlane {
+  private readonly targets: ReadonlyMap<string, ControlTarget>;
+  private readonly applied = new Map<string, { revision: number; jws: string }>();
+  private readonly queues = new Map<string, Promise<void>>();
+  private error: LastError | null = null;
+
+  constructor(
+    targets: readonly ControlTarget[],
+    private readonly signers: SignerSet,
+    private readonly cache: LastGoodCache | null,
+    private readonly onEvent: (event: ControlEvent) => void,
+  ) {
+    this.targets = new Map(targets.map((t) => [t.key, t]));
+  }
+
+  get keys(): string[] {
+    return [...this.targets.keys()];
+  }
+
+  /** Applied revision per followed key (0 when none yet). */
+  revisions(): Record<string, number> {
+    return Object.fromEntries(this.keys.map((key) => [key, this.applied.get(key)?.revision ?? 0]));
+  }
+
+  lastError(): LastError | null {
+    return this.error;
+  }
+
+  /** Loads whatever the cache holds for each followed key, re-verifying every signature. */
+  async loadCache(): Promise<void> {
+    if (this.cache === null) return;
+    await Promise.all(
+      this.keys.map(async (key) => {
+        let jws: string | null;
+        try {
+          jws = await this.cache!.read(key);
+        } catch (error) {
+          this.reject(key, error, 'cache');
+          return;
+        }
+        if (jws !== null) await this.accept(key, jws, 'cache');
+      }),
+    );
+  }
+
+  /** A deletion or purge in the bucket: reported, never applied. */
+  deleted(key: string): void {
+    this.onEvent({ type: 'document-ignored', key, reason: 'deleted' });
+  }
+
+  /** Serialised per key, so two deliveries for one key never apply out of order. */
+  accept(key: string, value: string | Uint8Array, source: 'nats' | 'cache'): Promise<void> {
+    const previous = this.queues.get(key) ?? Promise.resolve();
+    const next = previous.then(() => this.acceptNow(key, typeof value === 'string' ? value : Buffer.from(value).toString('utf8'), source));
+    this.queues.set(key, next);
+    return next;
+  }
+
+  private async acceptNow(key: string, jws: string, source: 'nats' | 'cache'): Promise<void> {
+    const target = this.targets.get(key);
+    if (target === undefined) return;
+    let doc: ControlDocument;
+    try {
+      doc = await verifyDocument(jws, this.signers, { kind: target.kind, target: target.target });
+    } catch (error) {
+      this.reject(key, error, source);
+      return;
+    }
+    const current = this.applied.get(key);
+    if (current !== undefined && doc.revision <= current.revision) {
+      if (doc.revision === current.revision && jws === current.jws) {
+        this.onEvent({ type: 'document-ignored', key, reason: 'duplicate', revision: doc.revision });
+        return;
+      }
+      this.reject(key, new ControlError('document_stale', `revision ${doc.revision} is not newer than the applied ${current.revision}`), source);
+      return;
+    }
+    try {
+      await target.apply(doc);
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      this.reject(key, new ControlError('document_invalid_body', `revision ${doc.revision}: ${message}`), source);
+      return;
+    }
+    this.applied.set(key, { revision: doc.revision, jws });
+    this.error = this.error?.key === key ? null : this.error;
+    this.onEvent({ type: 'document-applied', key, revision: doc.revision, source });
+    if (source === 'nats' && this.cache !== null) {
+      try {
+        await this.cache.write(key, jws);
+      } catch (error) {
+        const code = error instanceof ControlError ? error.code : 'cache_write_failed';
+        this.onEvent({ type: 'cache-failed', key, code, message: (error as Error).message });
+      }
+    }
+  }
+
+  private reject(key: string, error: unknown, source: 'nats' | 'cache'): void {
+    const code = error instanceof ControlError ? error.code : 'document_invalid';
+    const message = error instanceof Error ? error.message : String(error);
+    this.error = { key, code, message, at: new Date().toISOString() };
+    this.onEvent({ type: 'document-rejected', key, code, message, source });
+  }
+}

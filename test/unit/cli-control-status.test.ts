@@ -1,0 +1,85 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { exitCodeFor, formatStatus, newestReports, parseStatusReport, statusRows } from '../../src/cli/commands/status.js';
+import type { StatusReport } from '../../src/control/types.js';
+
+function report(overrides: Partial<StatusReport> = {}): StatusReport {
+  return {
+    service: 'orders',
+    instance: 'orders-7c9f-1',
+    ready: true,
+    revisions: { 'policy.orders': 4, 'keys.issuer.idp': 2 },
+    lastError: null,
+    connected: true,
+    at: '2025-01-01T00:00:00.000Z',
+    ...overrides,
+  };
+}
+
+const LATEST = new Map([['policy.orders', 4], ['keys.issuer.idp', 2]]);
+
+describe('parseStatusReport', () => {
+  it('accepts a StatusReport and ignores anything else', () => {
+    assert.deepEqual(parseStatusReport(JSON.stringify(report())), report());
+    assert.deepEqual(parseStatusReport(new TextEncoder().encode(JSON.stringify(report()))), report());
+    for (const bad of ['', 'not json', '[]', '{}', JSON.stringify({ ...report(), ready: 'yes' }), JSON.stringify({ ...report(), revisions: { a: '1' } }),
+      JSON.stringify({ ...report(), lastError: { code: 1 } })]) assert.equal(parseStatusReport(bad), null, bad);
+  });
+});
+
+describe('newestReports', () => {
+  it('keeps the newest report per service and instance, sorted', () => {
+    const older = report({ revisions: { 'policy.orders': 3 } });
+    const newer = report({ at: '2025-01-01T00:00:05.000Z' });
+    const other = report({ service: 'billing', instance: 'b-1' });
+    assert.deepEqual(newestReports([newer, other, older]), [other, newer]);
+  });
+});
+
+describe('statusRows', () => {
+  it('marks a key lagging when its applied revision is below the bucket latest', () => {
+    const [row] = statusRows([report({ revisions: { 'policy.orders': 3, 'keys.issuer.idp': 2 } })], LATEST);
+    assert.deepEqual(row.keys, [
+      { key: 'keys.issuer.idp', applied: 2, latest: 2, lagging: false },
+      { key: 'policy.orders', applied: 3, latest: 4, lagging: true },
+    ]);
+    assert.equal(row.converged, false);
+  });
+
+  it('does not count a key the bucket does not hold as lagging', () => {
+    const [row] = statusRows([report({ revisions: { 'policy.orders': 4, 'keys.trust-domain.mesh': 1 } })], LATEST);
+    assert.equal(row.keys[0].latest, null);
+    assert.equal(row.converged, true);
+  });
+
+  it('is not converged when not ready or reporting an error', () => {
+    assert.equal(statusRows([report({ ready: false })], LATEST)[0].converged, false);
+    const lastError = { key: 'policy.orders', code: 'document_signature_invalid', message: 'x', at: '2025-01-01T00:00:00Z' };
+    assert.equal(statusRows([report({ lastError })], LATEST)[0].converged, false);
+  });
+});
+
+describe('formatStatus and exitCodeFor', () => {
+  it('prints one row per sidecar with applied/latest, LAG and the last error', () => {
+    const lastError = { key: 'policy.orders', code: 'document_stale', message: 'x', at: '2025-01-01T00:00:00Z' };
+    const rows = statusRows([
+      report(),
+      report({ instance: 'orders-7c9f-2', revisions: { 'policy.orders': 3, 'keys.issuer.idp': 2 }, connected: false, lastError }),
+      report({ service: 'billing', instance: 'b-1', ready: false, revisions: {} }),
+    ], LATEST);
+    assert.equal(formatStatus(rows), [
+      'SERVICE  INSTANCE       READY  CONNECTED  REVISIONS                                   LAST ERROR',
+      'billing  b-1            NO     yes        -                                           -',
+      'orders   orders-7c9f-1  yes    yes        keys.issuer.idp 2/2, policy.orders 4/4      -',
+      'orders   orders-7c9f-2  yes    NO         keys.issuer.idp 2/2, policy.orders 3/4 LAG  document_stale policy.orders',
+      '',
+      '1/3 sidecars converged',
+    ].join('\n'));
+    assert.equal(exitCodeFor(rows), 1);
+  });
+
+  it('exits 0 when all converged, 2 when none answered', () => {
+    assert.equal(exitCodeFor(statusRows([report()], LATEST)), 0);
+    assert.equal(exitCodeFor([]), 2);
+  });
+});
