@@ -6,6 +6,9 @@ import { createAuthenticator } from './tokens/index.js';
 import { buildRequestView } from './request/index.js';
 import { PolicyStore } from './policy/store.js';
 import { startLocalPolicy, type PolicyEvent } from './control/local-policy.js';
+import { startControl, type ControlRun, type ControlRunEvent } from './control/start.js';
+import { loadSigners, type SignerSet } from './control/signers.js';
+import { RevocationStore } from './keys/revocations.js';
 import { createCheckHandler } from './grpc/check.js';
 import { HealthService } from './grpc/health.js';
 import { IdentityHeaders } from './grpc/identity-headers.js';
@@ -62,8 +65,11 @@ async function main(argv: string[]): Promise<number> {
   const keyStores = new Map<string, KeyStore>();
   let serviceKeys: KeyStore | undefined;
   const policies = new PolicyStore();
+  const revocations = new RevocationStore();
   let stopPolicy: { stop(): void } | undefined;
+  let signers: SignerSet | undefined;
   try {
+    if (config.nats) signers = await loadSigners(config.nats.signers);
     for (const issuer of config.issuers) keyStores.set(issuer.name, new KeyStore({ name: issuer.name, source: issuer.keys, algorithms: issuer.algorithms, pollIntervalMs: config.watch.intervalMs }));
     if (config.serviceTokens) {
       const st = config.serviceTokens;
@@ -99,6 +105,7 @@ async function main(argv: string[]): Promise<number> {
     keyStores: { issuers: keyStores, serviceTokens: serviceKeys },
     cacheMaxEntries: config.tokenCache.maxEntries,
     onCacheLookup: (_issuer, hit) => (hit ? cacheHits : cacheMisses).inc(),
+    revocations,
   });
 
   let draining = false;
@@ -109,6 +116,27 @@ async function main(argv: string[]): Promise<number> {
     for (const store of allKeyStores()) if (!store.ready) reasons.push(`keys not loaded: ${store.name}`);
     return { ready: reasons.length === 0, reasons };
   };
+
+  let control: ControlRun | undefined;
+  if (config.nats && signers) {
+    const nats = config.nats;
+    control = await startControl({
+      config: { ...config, nats },
+      stores: {
+        policies,
+        issuerKeys: new Map(config.issuers.filter((i) => i.keys.nats).map((i) => [i.name, keyStores.get(i.name)!])),
+        trustDomainKeys: config.serviceTokens?.keys.nats ? serviceKeys : undefined,
+        revocations,
+      },
+      signers,
+      ready: () => readiness().ready,
+      onEvent: (event) => {
+        onControlEvent(log, metrics, event);
+        refreshReadiness();
+      },
+      onDecisionDrop: (count) => metrics.decisionsDropped.inc(count),
+    });
+  }
 
   const health = new HealthService();
   const limits = config.request;
@@ -121,6 +149,7 @@ async function main(argv: string[]): Promise<number> {
     metrics,
     log,
     logAllows: config.log.allows,
+    decisionLog: control?.decisionLog ?? null,
   });
 
   let grpc;
@@ -139,6 +168,7 @@ async function main(argv: string[]): Promise<number> {
     metrics.ready.set(ready ? 1 : 0);
     if (ready !== wasReady && wasReady !== undefined) log.info({ ready, reasons }, ready ? 'ready' : 'not ready');
     wasReady = ready;
+    control?.statusChanged();
   };
   refreshReadiness();
   log.info({ grpc_port: grpc.port, admin_port: admin.port, service: config.service, ready: wasReady }, 'serving');
@@ -151,6 +181,7 @@ async function main(argv: string[]): Promise<number> {
       log.info({ signal }, 'draining');
       const outcome = await grpc.drain(config.shutdown.drainSeconds * 1000);
       await admin.close();
+      await control?.stop();
       authenticator.stop();
       for (const store of allKeyStores()) store.stop();
       stopPolicy?.stop();
@@ -184,6 +215,49 @@ function onKeyEvent(log: Logger, metrics: Metrics, event: KeyStoreEvent): void {
   } else {
     metrics.keySetRejections.labels(event.name, event.code).inc();
     log.warn({ keys: event.name, origin: event.origin, code: event.code, reason: event.message }, 'key set rejected; keeping the previous set');
+  }
+}
+
+function onControlEvent(log: Logger, metrics: Metrics, event: ControlRunEvent): void {
+  switch (event.type) {
+    case 'document-applied':
+      metrics.controlDocuments.labels(event.key, 'applied').inc();
+      log.info({ key: event.key, revision: event.revision, source: event.source }, 'control document applied');
+      return;
+    case 'document-rejected':
+      metrics.controlDocuments.labels(event.key, 'rejected').inc();
+      metrics.controlRejections.labels(event.key, event.code).inc();
+      log.warn({ key: event.key, code: event.code, reason: event.message, source: event.source }, 'control document rejected; keeping the last good state');
+      return;
+    case 'document-ignored':
+      metrics.controlDocuments.labels(event.key, event.reason).inc();
+      log[event.reason === 'deleted' ? 'warn' : 'debug']({ key: event.key, reason: event.reason, revision: event.revision }, 'control document ignored');
+      return;
+    case 'cache-failed':
+      metrics.controlRejections.labels(event.key, event.code).inc();
+      log.warn({ key: event.key, code: event.code, reason: event.message }, 'cannot write the last-good cache; serving on');
+      return;
+    case 'nats-connected':
+    case 'nats-reconnected':
+      metrics.natsConnected.set(1);
+      log.info({ server: event.server }, event.type === 'nats-connected' ? 'nats connected' : 'nats reconnected');
+      return;
+    case 'nats-disconnected':
+      metrics.natsConnected.set(0);
+      log.warn({ server: event.server }, 'nats disconnected');
+      return;
+    case 'nats-reconnecting':
+      log.debug({ server: event.server }, 'nats reconnecting');
+      return;
+    case 'nats-error':
+      log.warn({ server: event.server, reason: event.message }, 'nats error');
+      return;
+    case 'kv-watch-error':
+    case 'kv-apply-error':
+      log.warn({ ...event }, event.type);
+      return;
+    default:
+      log.info({ ...event }, event.type);
   }
 }
 

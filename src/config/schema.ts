@@ -117,6 +117,20 @@ export const configSchema = z.strictObject({
       bucket: z.string().regex(/^[A-Za-z0-9_-]+$/).default('authz'),
       signers: z.array(z.string().min(1)).min(1),
       cacheDir: z.string().min(1).default('/var/lib/authz-sidecar'),
+      /** Subject prefix for status and decision subjects. */
+      subjectPrefix: z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, 'must be NATS subject tokens like "authz"').default('authz'),
+      /** This sidecar's name in fleet status; default POD_NAME, else HOSTNAME, else host-pid. */
+      instance: z.string().regex(/^[A-Za-z0-9_-]{1,128}$/, 'must be letters, digits, "_" or "-"').optional(),
+      statusIntervalSeconds: z.number().min(1).max(3_600).default(10),
+      decisions: z
+        .strictObject({
+          enabled: z.boolean().default(false),
+          /** Fraction of allows published; denies are always published. */
+          sampleAllows: z.number().min(0).max(1).default(0.01),
+          /** Records held while NATS is slow or gone; the oldest are dropped beyond this. */
+          maxBuffer: z.number().int().min(0).max(1_000_000).default(10_000),
+        })
+        .prefault({}),
     })
     .optional(),
 });

@@ -10,6 +10,7 @@ import type { CompiledPolicy, Decision } from '../policy/types.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import { allowResponse, denyResponse, type DecisionMetadata, type DenyKind } from './response.js';
 import type { IdentityHeaders } from './identity-headers.js';
+import type { DecisionLog } from '../control/decision-log.js';
 
 export interface CheckDependencies {
   readonly service: string;
@@ -20,6 +21,8 @@ export interface CheckDependencies {
   readonly metrics: Metrics;
   readonly log: Logger;
   readonly logAllows: boolean;
+  /** Optional audit trail (sampled allows, every deny); `record` never blocks. */
+  readonly decisionLog?: Pick<DecisionLog, 'wants' | 'record'> | null;
 }
 
 export type CheckHandler = (request: CheckRequest__Output) => CheckResponse | Promise<CheckResponse>;
@@ -41,16 +44,36 @@ export function policyDeny(decision: Decision, auth: AuthContext): { kind: DenyK
 export function createCheckHandler(deps: CheckDependencies): CheckHandler {
   const { metrics, log } = deps;
 
-  function finish(started: bigint, response: CheckResponse, decision: 'allow' | 'deny', reason: string): CheckResponse {
-    metrics.countCheck(decision, reason);
+  const audit = deps.decisionLog ?? null;
+
+  function finish(started: bigint, response: CheckResponse, meta: DecisionMetadata, requestId: string, view?: RequestView, auth?: AuthContext): CheckResponse {
+    const allow = response.ok_response !== undefined;
+    metrics.countCheck(allow ? 'allow' : 'deny', meta.reason);
     metrics.checkDuration.observe(Number(process.hrtime.bigint() - started) / 1e9);
+    if (audit !== null && audit.wants(allow)) {
+      audit.record({
+        decision_id: meta.decisionId,
+        request_id: requestId,
+        at: new Date().toISOString(),
+        decision: allow ? 'allow' : 'deny',
+        reason: meta.reason,
+        rule: meta.rule,
+        policy_revision: meta.policyRevision,
+        method: view?.method ?? '',
+        host: view?.host ?? '',
+        path: view?.path ?? '',
+        subject: auth?.user?.subject ?? null,
+        issuer: auth?.user?.issuer ?? null,
+        principal: auth?.principal ?? null,
+      });
+    }
     return response;
   }
 
-  function deny(started: bigint, meta: DecisionMetadata, requestId: string, kind: DenyKind, extra: { invalidToken?: boolean; missingScopes?: readonly string[]; path?: string } = {}): CheckResponse {
+  function deny(started: bigint, meta: DecisionMetadata, requestId: string, kind: DenyKind, extra: { invalidToken?: boolean; missingScopes?: readonly string[]; path?: string; view?: RequestView; auth?: AuthContext } = {}): CheckResponse {
     log.info({ decision_id: meta.decisionId, request_id: requestId, decision: 'deny', reason: meta.reason, rule: meta.rule, path: extra.path }, 'deny');
     const response = denyResponse({ kind, reason: meta.reason, requestId, realm: deps.service, metadata: meta, invalidToken: extra.invalidToken, missingScopes: extra.missingScopes });
-    return finish(started, response, 'deny', meta.reason);
+    return finish(started, response, meta, requestId, extra.view, extra.auth);
   }
 
   function decide(started: bigint, decisionId: string, view: RequestView, auth: AuthContext, policy: CompiledPolicy): CheckResponse {
@@ -58,24 +81,24 @@ export function createCheckHandler(deps: CheckDependencies): CheckHandler {
     try {
       decision = policy.evaluate(view, auth);
     } catch (error) {
-      return failed(started, decisionId, policy, view.id, error);
+      return failed(started, decisionId, policy, view.id, error, view);
     }
     const meta: DecisionMetadata = { decisionId, policy: policy.name, policyRevision: policy.revision, rule: decision.rule, reason: decision.reason };
     if (!decision.allow) {
       const { kind, reason } = policyDeny(decision, auth);
-      return deny(started, { ...meta, reason }, view.id, kind, { missingScopes: decision.missingScopes, path: view.path });
+      return deny(started, { ...meta, reason }, view.id, kind, { missingScopes: decision.missingScopes, path: view.path, view, auth });
     }
     if (deps.logAllows) log.info({ decision_id: decisionId, request_id: view.id, decision: 'allow', reason: decision.reason, rule: decision.rule, path: view.path }, 'allow');
     const headers = deps.identity.forCaller(auth);
-    return finish(started, allowResponse({ set: headers.set, remove: headers.remove, metadata: meta }), 'allow', decision.reason);
+    return finish(started, allowResponse({ set: headers.set, remove: headers.remove, metadata: meta }), meta, view.id, view, auth);
   }
 
-  function failed(started: bigint, decisionId: string, policy: CompiledPolicy | null, requestId: string, error: unknown): CheckResponse {
+  function failed(started: bigint, decisionId: string, policy: CompiledPolicy | null, requestId: string, error: unknown, view?: RequestView): CheckResponse {
     const meta = (reason: string): DecisionMetadata => ({ decisionId, policy: policy?.name ?? '', policyRevision: policy?.revision ?? '', rule: null, reason });
-    if (error instanceof TokenError) return deny(started, meta(error.code), requestId, 'unauthenticated', { invalidToken: true });
+    if (error instanceof TokenError) return deny(started, meta(error.code), requestId, 'unauthenticated', { invalidToken: true, view });
     if (error instanceof RequestError) return deny(started, meta(error.code), requestId, error.status === 431 ? 'headers_too_large' : 'bad_request');
     log.error({ decision_id: decisionId, request_id: requestId, err: error }, 'check failed');
-    return deny(started, meta('internal_error'), requestId, 'internal');
+    return deny(started, meta('internal_error'), requestId, 'internal', { view });
   }
 
   return function check(request: CheckRequest__Output): CheckResponse | Promise<CheckResponse> {
@@ -97,9 +120,9 @@ export function createCheckHandler(deps: CheckDependencies): CheckHandler {
       const auth = deps.authenticate(view);
       if (!(auth instanceof Promise)) return decide(started, decisionId, view, auth, policy);
       // catch after then: a failure while deciding is a deny too, not a rejected promise.
-      return auth.then((resolved) => decide(started, decisionId, view, resolved, policy)).catch((error: unknown) => failed(started, decisionId, policy, view.id, error));
+      return auth.then((resolved) => decide(started, decisionId, view, resolved, policy)).catch((error: unknown) => failed(started, decisionId, policy, view.id, error, view));
     } catch (error) {
-      return failed(started, decisionId, policy, view.id, error);
+      return failed(started, decisionId, policy, view.id, error, view);
     }
   };
 }

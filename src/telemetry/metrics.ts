@@ -55,6 +55,32 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly controlDocuments = new Counter({
+    name: 'authz_control_documents_total',
+    help: 'Control-plane documents received, by KV key and result (applied|rejected|duplicate|deleted).',
+    labelNames: ['key', 'result'] as const,
+    registers: [this.registry],
+  });
+
+  readonly controlRejections = new Counter({
+    name: 'authz_control_rejections_total',
+    help: 'Control-plane documents refused or not cached, by KV key and reason code.',
+    labelNames: ['key', 'code'] as const,
+    registers: [this.registry],
+  });
+
+  readonly natsConnected = new Gauge({
+    name: 'authz_nats_connected',
+    help: '1 while connected to NATS.',
+    registers: [this.registry],
+  });
+
+  readonly decisionsDropped = new Counter({
+    name: 'authz_decision_log_dropped_total',
+    help: 'Decision records dropped because the bounded buffer was full (NATS slow or gone).',
+    registers: [this.registry],
+  });
+
   readonly ready = new Gauge({
     name: 'authz_ready',
     help: '1 when keys and policy are loaded and Checks are served.',

@@ -34,10 +34,18 @@ export interface NatsServer {
 
 const children = new Set<ChildProcess>();
 const tempDirs = new Set<string>();
-process.once('exit', () => {
+function cleanUp(): void {
   for (const child of children) child.kill('SIGKILL');
   for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
-});
+}
+process.once('exit', cleanUp);
+// The test runner ends a timed-out file with SIGTERM, which skips 'exit': servers would outlive it.
+for (const [signal, code] of [['SIGTERM', 143], ['SIGINT', 130]] as const) {
+  process.once(signal, () => {
+    cleanUp();
+    process.exit(code);
+  });
+}
 
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

@@ -16,7 +16,7 @@ export interface ControlTarget {
   apply(doc: ControlDocument): void | Promise<void>;
 }
 
-export type ControlEvent =
+export type ApplierEvent =
   | { type: 'document-applied'; key: string; revision: number; source: 'nats' | 'cache' }
   | { type: 'document-rejected'; key: string; code: string; message: string; source: 'nats' | 'cache' }
   | { type: 'document-ignored'; key: string; reason: 'duplicate' | 'deleted'; revision?: number }
@@ -36,7 +36,7 @@ export interface LastError {
  * document as the last good state. Deletions from the bucket are ignored: removing state
  * would need no signature, so it is not something NATS alone may do.
  */
-export class ControlPlane {
+export class DocumentApplier {
   private readonly targets: ReadonlyMap<string, ControlTarget>;
   private readonly applied = new Map<string, { revision: number; jws: string }>();
   private readonly queues = new Map<string, Promise<void>>();
@@ -46,7 +46,7 @@ export class ControlPlane {
     targets: readonly ControlTarget[],
     private readonly signers: SignerSet,
     private readonly cache: LastGoodCache | null,
-    private readonly onEvent: (event: ControlEvent) => void,
+    private readonly onEvent: (event: ApplierEvent) => void,
   ) {
     this.targets = new Map(targets.map((t) => [t.key, t]));
   }

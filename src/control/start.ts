@@ -1,0 +1,144 @@
+import type { Config } from '../config/schema.js';
+import type { KeyStore } from '../keys/store.js';
+import { parseJwks } from '../keys/jwks.js';
+import { parseRevocations, type RevocationStore } from '../keys/revocations.js';
+import { compilePolicy, validatePolicyDocument } from '../policy/index.js';
+import type { PolicyStore } from '../policy/store.js';
+import { DocumentApplier, type ApplierEvent, type ControlTarget } from './applier.js';
+import { DecisionLog } from './decision-log.js';
+import { issuerKeysTarget, kvKeyFor, policyTarget, REVOCATIONS_TARGET, trustDomainKeysTarget } from './kv-keys.js';
+import { LastGoodCache } from './last-good.js';
+import { connectControlPlane, type ControlPlaneEvent } from './nats-connect.js';
+import { startKvFeed, type KvFeedEvent } from './nats-feed.js';
+import type { SignerSet } from './signers.js';
+import { defaultInstance, startStatusReporter } from './status.js';
+import { SUBJECTS, type ControlDocument, type StatusReport } from './types.js';
+
+export interface ControlStores {
+  readonly policies: PolicyStore;
+  /** Key stores whose source is `{ nats: true }`, by issuer name. */
+  readonly issuerKeys: ReadonlyMap<string, KeyStore>;
+  /** The trust domain's store when its source is `{ nats: true }`. */
+  readonly trustDomainKeys: KeyStore | undefined;
+  readonly revocations: RevocationStore;
+}
+
+export type ControlRunEvent = ApplierEvent | KvFeedEvent | ControlPlaneEvent;
+
+export interface ControlRun {
+  readonly instance: string;
+  readonly decisionLog: DecisionLog | null;
+  revisions(): Record<string, number>;
+  /** Readiness or revisions changed: republish status. */
+  statusChanged(): void;
+  stop(): Promise<void>;
+}
+
+/** What to follow in the bucket and how each document is applied. */
+export function controlTargets(config: Config, stores: ControlStores): ControlTarget[] {
+  const targets: ControlTarget[] = [];
+  if (config.policy.nats) {
+    const target = policyTarget(config.service);
+    const key = kvKeyFor('policy', target);
+    targets.push({
+      key,
+      kind: 'policy',
+      target,
+      apply: (doc: ControlDocument) => {
+        const policy = validatePolicyDocument(doc.body, key);
+        if (policy.metadata.service !== config.service) throw new Error(`metadata.service is "${policy.metadata.service}", not "${config.service}"`);
+        // Compiled completely before the swap: a Check sees the old or the new policy.
+        stores.policies.swap(compilePolicy(policy, { revision: String(doc.revision), file: key }));
+      },
+    });
+  }
+  const keysTarget = (target: string, store: KeyStore): ControlTarget => ({
+    key: kvKeyFor('keys', target),
+    kind: 'keys',
+    target,
+    apply: async (doc: ControlDocument) => store.setFromControlPlane(await parseJwks(JSON.stringify(doc.body))),
+  });
+  for (const [name, store] of stores.issuerKeys) targets.push(keysTarget(issuerKeysTarget(name), store));
+  if (stores.trustDomainKeys && config.serviceTokens) targets.push(keysTarget(trustDomainKeysTarget(config.serviceTokens.trustDomain), stores.trustDomainKeys));
+  targets.push({
+    key: kvKeyFor('revocations', REVOCATIONS_TARGET),
+    kind: 'revocations',
+    target: REVOCATIONS_TARGET,
+    apply: (doc: ControlDocument) => stores.revocations.swap(parseRevocations(doc.body, doc.revision)),
+  });
+  return targets;
+}
+
+/**
+ * Runs the NATS control plane: loads the last good documents from the cache (re-verified)
+ * before anything else, then connects in the background (a NATS that is down never stops
+ * the sidecar from serving), follows the bucket, reports status and publishes decisions.
+ * The request path never awaits any of it.
+ */
+export async function startControl(options: {
+  config: Config & { nats: NonNullable<Config['nats']> };
+  stores: ControlStores;
+  signers: SignerSet;
+  ready: () => boolean;
+  onEvent: (event: ControlRunEvent) => void;
+  onDecisionDrop: (count: number) => void;
+}): Promise<ControlRun> {
+  const { config, stores, signers, onEvent } = options;
+  const nats = config.nats;
+  const instance = nats.instance ?? defaultInstance();
+  let reporter: { changed(): void; stop(): void } | undefined;
+
+  const applier = new DocumentApplier(controlTargets(config, stores), signers, new LastGoodCache(nats.cacheDir), (event) => {
+    onEvent(event);
+    reporter?.changed();
+  });
+  await applier.loadCache();
+
+  const control = connectControlPlane({ servers: nats.servers, name: `authz-sidecar ${config.service} ${instance}`, onEvent });
+  const feed = startKvFeed({
+    control,
+    bucket: nats.bucket,
+    keys: applier.keys,
+    onEntry: (entry) => (entry.operation === 'PUT' ? applier.accept(entry.key, entry.value, 'nats') : applier.deleted(entry.key)),
+    onEvent,
+  });
+  const report = (): StatusReport => ({
+    service: config.service,
+    instance,
+    ready: options.ready(),
+    revisions: applier.revisions(),
+    lastError: applier.lastError(),
+    connected: control.connected,
+    at: new Date().toISOString(),
+  });
+  reporter = startStatusReporter({ control, prefix: nats.subjectPrefix, service: config.service, instance, report, intervalMs: nats.statusIntervalSeconds * 1000 });
+
+  const decisions = nats.decisions;
+  const decisionLog = decisions.enabled
+    ? new DecisionLog({
+        subject: SUBJECTS.decisions(nats.subjectPrefix, config.service),
+        sampleAllows: decisions.sampleAllows,
+        maxBuffer: decisions.maxBuffer,
+        onDrop: options.onDecisionDrop,
+        publisher: {
+          get connected() {
+            return control.connected;
+          },
+          publish: (subject, data) => control.connection()?.publish(subject, data),
+        },
+      })
+    : null;
+
+  return {
+    instance,
+    decisionLog,
+    revisions: () => applier.revisions(),
+    statusChanged: () => reporter?.changed(),
+    stop: async () => {
+      reporter?.stop();
+      decisionLog?.stop();
+      await feed.stop();
+      await control.close();
+    },
+  };
+}
