@@ -222,20 +222,20 @@ function onControlEvent(log: Logger, metrics: Metrics, event: ControlRunEvent): 
   switch (event.type) {
     case 'document-applied':
       metrics.controlDocuments.labels(event.key, 'applied').inc();
-      log.info({ key: event.key, revision: event.revision, source: event.source }, 'control document applied');
+      log.info({ kv_key: event.key, revision: event.revision, source: event.source }, 'control document applied');
       return;
     case 'document-rejected':
       metrics.controlDocuments.labels(event.key, 'rejected').inc();
       metrics.controlRejections.labels(event.key, event.code).inc();
-      log.warn({ key: event.key, code: event.code, reason: event.message, source: event.source }, 'control document rejected; keeping the last good state');
+      log.warn({ kv_key: event.key, code: event.code, reason: event.message, source: event.source }, 'control document rejected; keeping the last good state');
       return;
     case 'document-ignored':
       metrics.controlDocuments.labels(event.key, event.reason).inc();
-      log[event.reason === 'deleted' ? 'warn' : 'debug']({ key: event.key, reason: event.reason, revision: event.revision }, 'control document ignored');
+      log[event.reason === 'deleted' ? 'warn' : 'debug']({ kv_key: event.key, reason: event.reason, revision: event.revision }, 'control document ignored');
       return;
     case 'cache-failed':
       metrics.controlRejections.labels(event.key, event.code).inc();
-      log.warn({ key: event.key, code: event.code, reason: event.message }, 'cannot write the last-good cache; serving on');
+      log.warn({ kv_key: event.key, code: event.code, reason: event.message }, 'cannot write the last-good cache; serving on');
       return;
     case 'nats-connected':
     case 'nats-reconnected':
@@ -252,12 +252,12 @@ function onControlEvent(log: Logger, metrics: Metrics, event: ControlRunEvent): 
     case 'nats-error':
       log.warn({ server: event.server, reason: event.message }, 'nats error');
       return;
-    case 'kv-watch-error':
-    case 'kv-apply-error':
-      log.warn({ ...event }, event.type);
-      return;
-    default:
-      log.info({ ...event }, event.type);
+    default: {
+      // KV feed events; `key` is renamed because the logger redacts any field called key.
+      const { key, type, ...rest } = event as { key?: string; type: string };
+      const warn = type === 'kv-watch-error' || type === 'kv-apply-error' || type === 'kv-bucket-missing';
+      log[warn ? 'warn' : 'info']({ ...rest, kv_key: key }, type);
+    }
   }
 }
 
