@@ -6,7 +6,7 @@
  */
 import { createConnection } from 'node:net';
 import { connect, type NatsConnection } from 'nats';
-import { loadSigners, loadSigningKey, type ControlSigningKey, type SignerSet } from '../control/signers.js';
+import { loadSigners, loadSigningKey, type ControlSigningKey, type Signer, type SignerSet } from '../control/signers.js';
 import { UsageError } from './command.js';
 
 export const DEFAULT_NATS_URL = 'nats://127.0.0.1:4222';
@@ -94,6 +94,17 @@ export async function optionalSigners(settings: ControlSettings): Promise<Signer
   } catch (error) {
     throw new UsageError(`--signers: ${error instanceof Error ? error.message : String(error)}`);
   }
+}
+
+/**
+ * The signers a publisher reads the bucket with: its own key's public half plus any
+ * --signers. Without this an unsigned entry (anyone with NATS publish rights can write one)
+ * could set the next revision, e.g. push it past Number.MAX_SAFE_INTEGER.
+ */
+export async function publishingSigners(settings: ControlSettings, signingKey: ControlSigningKey): Promise<SignerSet> {
+  const extra = (await optionalSigners(settings)) ?? new Map();
+  const own: Signer = { kid: signingKey.kid, alg: signingKey.alg, key: signingKey.verifyKey, file: settings.signingKeyFile ?? '' };
+  return new Map([...extra, [own.kid, own]]);
 }
 
 /** One dial with the timeout; an unreachable server is a UsageError (exit 2, one line). */

@@ -27,6 +27,8 @@ export interface ControlSigningKey {
   readonly kid: string;
   readonly alg: ControlAlgorithm;
   readonly key: CryptoKey;
+  /** The public half, so a publisher trusts documents it signed itself. */
+  readonly verifyKey: CryptoKey;
 }
 
 /** A JWK is a few hundred bytes; this bounds what a wrong path (a log file, a device) costs. */
@@ -61,7 +63,8 @@ export async function loadSigningKey(path: string): Promise<ControlSigningKey> {
   const { kid, alg, members } = checkKey(jwk, path, 'sign');
   if (typeof jwk.d !== 'string' || !B64URL.test(jwk.d)) throw new DocumentError(path, '', 'member "d" is not base64url');
   const key = await importAs({ ...members, d: jwk.d }, alg, path, 'private');
-  return Object.freeze({ kid, alg, key });
+  const verifyKey = await importAs(members, alg, path, 'public');
+  return Object.freeze({ kid, alg, key, verifyKey });
 }
 
 async function readJwkFile(file: string): Promise<Record<string, unknown>> {

@@ -94,6 +94,7 @@ describe('control plane: 3 sidecars following a real NATS JetStream bucket', () 
       for await (const e of history) if (e.operation === 'PUT') entries.push(new TextDecoder().decode(e.value));
       const current = entries.at(-1)!;
       const older = entries[0]!;
+      const legitRevision = JSON.parse(Buffer.from(current.split('.')[1]!, 'base64url').toString()).revision as number;
       const [h, p, s] = current.split('.');
       const payload = JSON.parse(Buffer.from(p!, 'base64url').toString());
       payload.body.spec.defaultAction = 'ALLOW';
@@ -104,6 +105,7 @@ describe('control plane: 3 sidecars following a real NATS JetStream bucket', () 
 
       const attempts: Array<[string, string]> = [
         ['unsigned', JSON.stringify(parsePolicy(versionedPolicy(500), 'x'))],
+        ['unsigned JWS with a huge revision', `${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from(JSON.stringify({ kind: 'policy', target: 'orders', revision: Number.MAX_SAFE_INTEGER, issuedAt: 0, body: {} })).toString('base64url')}.`],
         ['tampered', tampered],
         ['wrong kind', keysDoc],
         ['older revision', older],
@@ -125,6 +127,8 @@ describe('control plane: 3 sidecars following a real NATS JetStream bucket', () 
       version++;
       const published = await fleet.publishPolicy(version);
       assert.equal(published.code, 0, published.stderr);
+      // Hostile entries never set the publisher's next revision: it follows the last signed one.
+      assert.match(published.stdout, new RegExp(`revision ${legitRevision + 1}$`, 'm'));
       await converge(fleet, `/v${version}/x`, allowed, 1_000);
     } finally {
       await writer.close();

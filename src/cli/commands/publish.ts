@@ -15,7 +15,7 @@ import { parseJwks } from '../../keys/index.js';
 import { DocumentError } from '../../config/document-error.js';
 import { compilePolicy, parsePolicy } from '../../policy/index.js';
 import { EXIT, UsageError, parseOptions, type Command } from '../command.js';
-import { CONTROL_HELP, CONTROL_OPTIONS, controlSettings, optionalSigners, requireSigningKey, withNats } from '../control-options.js';
+import { CONTROL_HELP, CONTROL_OPTIONS, controlSettings, publishingSigners, requireSigningKey, withNats } from '../control-options.js';
 
 const help = `Usage: authzctl publish policy FILE --service NAME [options]
        authzctl publish keys FILE (--issuer NAME | --trust-domain DOMAIN) [options]
@@ -54,17 +54,20 @@ export async function currentDocument(kv: KV, kind: DocumentKind, target: string
     signers === null ? decodeUnverified(value).document : await verifyDocument(value, signers, { kind, target });
   const newest = jws === undefined ? (await latest(kv, key))?.jws ?? null : jws;
   if (newest === null) return null;
-  try {
-    return await read(newest);
-  } catch (error) {
-    // An entry sidecars refuse does not count; go on from the newest one they could have applied.
-    for (const entry of (await history(kv, key)).reverse()) {
-      if (entry.operation !== 'PUT') continue;
-      const doc = await read(entry.string()).catch(() => null);
-      if (doc !== null) return doc;
+  // Entries sidecars would refuse do not count, and a replayed old signed entry can follow
+  // newer ones: the current document is the highest revision that reads, wherever it is.
+  let best: ControlDocument | null = null;
+  let firstError: unknown;
+  for (const value of [newest, ...(await history(kv, key)).filter((e) => e.operation === 'PUT').map((e) => e.string())]) {
+    try {
+      const doc = await read(value);
+      if (best === null || doc.revision > best.revision) best = doc;
+    } catch (error) {
+      firstError ??= error;
     }
-    throw new UsageError(`${key}: no document in the bucket ${signers === null ? 'decodes' : 'verifies'} (${(error as Error).message}); cannot tell the next revision`);
   }
+  if (best !== null) return best;
+  throw new UsageError(`${key}: no document in the bucket ${signers === null ? 'decodes' : 'verifies'} (${(firstError as Error).message}); cannot tell the next revision`);
 }
 
 /**
@@ -163,7 +166,7 @@ const command: Command = {
       body = await keysBody(file);
     }
     const signingKey = await requireSigningKey(settings);
-    const signers = await optionalSigners(settings);
+    const signers = await publishingSigners(settings, signingKey);
 
     const result = await withNats(settings, async (nc) => {
       const kv = await openBucket(nc, settings.bucket, { create: true, timeoutMs: settings.timeoutMs });

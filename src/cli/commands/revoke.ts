@@ -4,7 +4,7 @@ import { REVOCATIONS_TARGET } from '../../control/kv-keys.js';
 import { REVOCATIONS_KEY, type ControlDocument, type RevocationEntry } from '../../control/types.js';
 import { parseRevocations } from '../../keys/revocations.js';
 import { EXIT, UsageError, parseOptions, type Command } from '../command.js';
-import { CONTROL_HELP, CONTROL_OPTIONS, controlSettings, optionalSigners, requireSigningKey, withNats } from '../control-options.js';
+import { CONTROL_HELP, CONTROL_OPTIONS, controlSettings, optionalSigners, publishingSigners, requireSigningKey, withNats } from '../control-options.js';
 import { currentDocument, publishDocument } from './publish.js';
 
 const help = `Usage: authzctl revoke (--jti ID | --sub SUBJECT [--iss ISSUER]) --until WHEN [options]
@@ -119,7 +119,7 @@ const command: Command = {
     if (values.until === undefined) throw new UsageError('--until WHEN is required (e.g. --until 1h: the tokens\' longest lifetime)');
     const entry = entryFrom({ jti: values.jti, sub: values.sub, iss: values.iss }, parseUntil(values.until, now));
     const signingKey = await requireSigningKey(settings);
-    const signers = await optionalSigners(settings);
+    const signers = await publishingSigners(settings, signingKey);
     let pruned = 0;
     let count = 0;
     const result = await withNats(settings, async (nc) => {

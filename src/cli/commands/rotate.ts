@@ -9,7 +9,7 @@ import { openBucket } from '../../control/bucket.js';
 import type { ControlDocument } from '../../control/types.js';
 import { parseJwks } from '../../keys/index.js';
 import { EXIT, UsageError, parseOptions, type Command } from '../command.js';
-import { CONTROL_HELP, CONTROL_OPTIONS, controlSettings, optionalSigners, requireSigningKey, withNats } from '../control-options.js';
+import { CONTROL_HELP, CONTROL_OPTIONS, controlSettings, publishingSigners, requireSigningKey, withNats } from '../control-options.js';
 import { generateJwkPair, parseKeyAlgorithm, timestamp, writeJwkFile } from './keygen.js';
 import { keysTarget, publishDocument } from './publish.js';
 
@@ -117,7 +117,7 @@ const command: Command = {
     if (!/^\d+$/.test(values.keep) || keep < 1) throw new UsageError(`--keep: "${values.keep}" must be a whole number of at least 1`);
     const settings = controlSettings(values);
     const signingKey = await requireSigningKey(settings);
-    const signers = await optionalSigners(settings);
+    const signers = await publishingSigners(settings, signingKey);
 
     if (values.retire !== undefined) {
       const kid = values.retire;
