@@ -26,8 +26,9 @@ export const CONTROL_HELP = `Control-plane options:
   --bucket NAME        JetStream KV bucket (default authz)
   --signing-key FILE   private control-plane JWK to sign with (default $AUTHZ_SIGNING_KEY);
                        needed by publish, rotate and revoke
-  --signers FILE       pinned control-plane public JWK; repeatable. When given, documents
-                       read from the bucket are verified, not just decoded
+  --signers FILE       pinned control-plane public JWK; repeatable. Publishing commands
+                       trust what these or the signing key itself signed; history and
+                       revoke --list verify with them (without them they only decode)
   --subject-prefix P   NATS subject prefix (default authz)
   --timeout DURATION   connect and request timeout: 500ms, 5s, 1m (default 5s)`;
 
