@@ -52,7 +52,13 @@ async function main(argv: readonly string[], output: Output = processOutput): Pr
       throw new UsageError(`unknown command "${argv.slice(0, 2).join(' ')}" (run "authzctl --help")`);
     }
     const command = (await entry.load()).default;
-    return await command.run(argv.slice(entry.words.length), output);
+    const args = argv.slice(entry.words.length);
+    // Every command's --help is answered here, before its own option parsing.
+    if (args.includes('--help') || args.includes('-h')) {
+      output.out(command.help);
+      return EXIT.OK;
+    }
+    return await command.run(args, output);
   } catch (error) {
     output.err(`authzctl: ${describe(error)}`);
     return EXIT.ERROR;

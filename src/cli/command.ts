@@ -37,7 +37,7 @@ export class UsageError extends Error {
 
 /**
  * `parseArgs` with strict checking, its errors turned into UsageError. `--help`/`-h` is
- * added to every command so `run` can test `values.help` first.
+ * accepted by every command; the dispatcher answers it before `run` is called.
  */
 export function parseOptions<T extends NonNullable<ParseArgsConfig['options']>>(
   argv: readonly string[],

@@ -90,10 +90,6 @@ const command: Command = {
   help,
   async run(argv, output) {
     const { values } = parseOptions(argv, OPTIONS);
-    if (values.help) {
-      output.out(help);
-      return EXIT.OK;
-    }
     const timeout = parseDuration(values.timeout, '--timeout');
     if (timeout <= 0) throw new UsageError('--timeout: must be positive');
     const request = buildCheckRequest({

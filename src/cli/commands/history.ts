@@ -73,10 +73,6 @@ const command: Command = {
   help,
   async run(argv, output) {
     const { values, positionals } = parseOptions(argv, OPTIONS, true);
-    if (values.help) {
-      output.out(help);
-      return EXIT.OK;
-    }
     if (positionals.length !== 1) throw new UsageError(`expected one KEY, got ${positionals.length}`);
     const [key] = positionals;
     const expected = parseKvKey(key);

@@ -84,10 +84,6 @@ const command: Command = {
   help,
   async run(argv, output) {
     const { values } = parseOptions(argv, OPTIONS);
-    if (values.help) {
-      output.out(help);
-      return EXIT.OK;
-    }
     if (values.out === undefined) throw new UsageError('--out FILE is required (where to write the private JWK)');
     const alg = parseKeyAlgorithm(values.alg);
     const pubFile = publicPathFor(values.out);

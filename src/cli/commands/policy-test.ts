@@ -55,10 +55,6 @@ const command: Command = {
   help,
   async run(argv, output) {
     const { values, positionals } = parseOptions(argv, OPTIONS, true);
-    if (values.help) {
-      output.out(help);
-      return EXIT.OK;
-    }
     if (positionals.length !== 1) throw new UsageError(`expected one POLICY_FILE, got ${positionals.length}`);
     if (values.cases === undefined) throw new UsageError('--cases CASES_FILE is required');
     const [policyFile] = positionals;

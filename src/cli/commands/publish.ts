@@ -141,10 +141,6 @@ const command: Command = {
   help,
   async run(argv, output) {
     const { values, positionals } = parseOptions(argv, OPTIONS, true);
-    if (values.help) {
-      output.out(help);
-      return EXIT.OK;
-    }
     const [what, file, ...rest] = positionals;
     if (what !== 'policy' && what !== 'keys') throw new UsageError('expected "publish policy FILE" or "publish keys FILE" (see --help)');
     if (file === undefined || rest.length > 0) throw new UsageError(`expected one FILE after "publish ${what}"`);

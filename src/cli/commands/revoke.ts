@@ -97,10 +97,6 @@ const command: Command = {
   help,
   async run(argv, output) {
     const { values } = parseOptions(argv, OPTIONS);
-    if (values.help) {
-      output.out(help);
-      return EXIT.OK;
-    }
     const settings = controlSettings(values);
     const now = Math.floor(Date.now() / 1000);
 

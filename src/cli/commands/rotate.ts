@@ -105,10 +105,6 @@ const command: Command = {
   help,
   async run(argv, output) {
     const { values } = parseOptions(argv, OPTIONS);
-    if (values.help) {
-      output.out(help);
-      return EXIT.OK;
-    }
     const target = keysTarget(values);
     const name = target.slice(target.indexOf('/') + 1);
     const flag = values.issuer !== undefined ? `--issuer ${name}` : `--trust-domain ${name}`;

@@ -156,10 +156,6 @@ const command: Command = {
   help,
   async run(argv, output) {
     const { values } = parseOptions(argv, OPTIONS);
-    if (values.help) {
-      output.out(help);
-      return EXIT.OK;
-    }
     const settings = controlSettings(values);
     const waitMs = parseMillis(values.wait, '--wait');
     const signers = await optionalSigners(settings);

@@ -83,10 +83,6 @@ const command: Command = {
   help,
   async run(argv, output) {
     const { values } = parseOptions(argv, OPTIONS);
-    if (values.help) {
-      output.out(help);
-      return EXIT.OK;
-    }
     if (values.key === undefined) throw new UsageError('--key FILE is required (a private JWK, e.g. deploy/examples/keys/idp-dev-1.private.jwk.json)');
     const payload = buildPayload(values, Math.floor(Date.now() / 1000));
     const signing = await loadSigningKey(values.key, { alg: values.alg, kid: values.kid });
