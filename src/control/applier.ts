@@ -88,7 +88,8 @@ export class DocumentApplier {
 
   /** Serialised per key, so two deliveries for one key never apply out of order. */
   accept(key: string, value: string | Uint8Array, source: 'nats' | 'cache'): Promise<void> {
-    const previous = this.queues.get(key) ?? Promise.resolve();
+    // Chained past a failure, so one throw (from a listener, say) never blocks the key for good.
+    const previous = (this.queues.get(key) ?? Promise.resolve()).catch(() => undefined);
     const next = previous.then(() => this.acceptNow(key, typeof value === 'string' ? value : Buffer.from(value).toString('utf8'), source));
     this.queues.set(key, next);
     return next;
