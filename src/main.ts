@@ -149,6 +149,7 @@ async function main(argv: string[]): Promise<number> {
     metrics,
     log,
     logAllows: config.log.allows,
+    denyLinesPerSecond: config.log.denyLinesPerSecond,
     decisionLog: control?.decisionLog ?? null,
   });
 

@@ -108,6 +108,11 @@ export const configSchema = z.strictObject({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
       /** Log every decision at info (denies are always logged). */
       allows: z.boolean().default(false),
+      /**
+       * At most this many deny lines per second (the rest are counted and reported as
+       * `suppressed` on the next line); 0 logs every deny. Metrics and the decision log see all.
+       */
+      denyLinesPerSecond: z.number().int().min(0).max(1_000_000).default(100),
     })
     .prefault({}),
   shutdown: z.strictObject({ drainSeconds: z.number().min(0).max(300).default(10) }).prefault({}),

@@ -21,8 +21,41 @@ export interface CheckDependencies {
   readonly metrics: Metrics;
   readonly log: Logger;
   readonly logAllows: boolean;
+  /** Cap on deny log lines per second; 0 = no cap. A flood of denies must not become a flood of writes. */
+  readonly denyLinesPerSecond?: number;
   /** Optional audit trail (sampled allows, every deny); `record` never blocks. */
   readonly decisionLog?: Pick<DecisionLog, 'wants' | 'record'> | null;
+}
+
+/** Lines allowed per one-second window; counts what it refused so the next line can say so. */
+class LineBudget {
+  private windowStart = 0;
+  private used = 0;
+  private refused = 0;
+
+  constructor(private readonly perSecond: number) {}
+
+  take(): boolean {
+    if (this.perSecond === 0) return true;
+    const now = Date.now();
+    if (now - this.windowStart >= 1000) {
+      this.windowStart = now;
+      this.used = 0;
+    }
+    if (this.used < this.perSecond) {
+      this.used++;
+      return true;
+    }
+    this.refused++;
+    return false;
+  }
+
+  /** Lines refused since the last call. */
+  suppressed(): number {
+    const n = this.refused;
+    this.refused = 0;
+    return n;
+  }
 }
 
 export type CheckHandler = (request: CheckRequest__Output) => CheckResponse | Promise<CheckResponse>;
@@ -45,6 +78,7 @@ export function createCheckHandler(deps: CheckDependencies): CheckHandler {
   const { metrics, log } = deps;
 
   const audit = deps.decisionLog ?? null;
+  const denyLog = new LineBudget(deps.denyLinesPerSecond ?? 0);
 
   function finish(started: bigint, response: CheckResponse, meta: DecisionMetadata, requestId: string, view?: RequestView, auth?: AuthContext): CheckResponse {
     const allow = response.ok_response !== undefined;
@@ -71,7 +105,10 @@ export function createCheckHandler(deps: CheckDependencies): CheckHandler {
   }
 
   function deny(started: bigint, meta: DecisionMetadata, requestId: string, kind: DenyKind, extra: { invalidToken?: boolean; missingScopes?: readonly string[]; path?: string; view?: RequestView; auth?: AuthContext } = {}): CheckResponse {
-    log.info({ decision_id: meta.decisionId, request_id: requestId, decision: 'deny', reason: meta.reason, rule: meta.rule, path: extra.path }, 'deny');
+    if (denyLog.take()) {
+      const suppressed = denyLog.suppressed();
+      log.info({ decision_id: meta.decisionId, request_id: requestId, decision: 'deny', reason: meta.reason, rule: meta.rule, path: extra.path, ...(suppressed > 0 ? { suppressed } : {}) }, 'deny');
+    }
     const response = denyResponse({ kind, reason: meta.reason, requestId, realm: deps.service, metadata: meta, invalidToken: extra.invalidToken, missingScopes: extra.missingScopes });
     return finish(started, response, meta, requestId, extra.view, extra.auth);
   }

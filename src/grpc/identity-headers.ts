@@ -32,7 +32,28 @@ export class IdentityHeaders {
   }
 
   /** Headers to set for this caller, and the managed names to strip because they are not set. */
-  forCaller(auth: AuthContext): { set: Array<readonly [string, string]>; remove: string[] } {
+  forCaller(auth: AuthContext): CallerHeaders {
+    const user = auth.user;
+    if (auth.principal === null) {
+      if (user === null) return this.anonymous;
+      // A verified token is immutable and cached: its headers are worked out once.
+      let headers = this.byToken.get(user);
+      if (headers === undefined) {
+        headers = this.compute(auth);
+        this.byToken.set(user, headers);
+      }
+      return headers;
+    }
+    return this.compute(auth);
+  }
+
+  private readonly byToken = new WeakMap<object, CallerHeaders>();
+  private get anonymous(): CallerHeaders {
+    return (this.anonymousHeaders ??= Object.freeze({ set: Object.freeze([]), remove: this.managed }));
+  }
+  private anonymousHeaders: CallerHeaders | undefined;
+
+  private compute(auth: AuthContext): CallerHeaders {
     const set: Array<readonly [string, string]> = [];
     const user = auth.user;
     if (user !== null) {
@@ -44,10 +65,14 @@ export class IdentityHeaders {
       }
     }
     if (auth.principal !== null) pushHeader(set, PRINCIPAL_HEADER, auth.principal);
-    if (set.length === 0) return { set, remove: this.managed as string[] };
     const remove = this.managed.filter((name) => !set.some(([setName]) => setName === name));
-    return { set, remove };
+    return Object.freeze({ set: Object.freeze(set), remove: Object.freeze(remove) });
   }
+}
+
+export interface CallerHeaders {
+  readonly set: ReadonlyArray<readonly [string, string]>;
+  readonly remove: readonly string[];
 }
 
 function claimAt(claims: Readonly<Record<string, unknown>>, path: readonly string[]): unknown {

@@ -38,6 +38,15 @@ const DEL = 0x7f;
  *   size limit Envoy and the view enforce.
  */
 export function normalizePath(raw: string, options: NormalizePathOptions = {}): NormalizedPath {
+  const { path, pathEnd } = normalizePathOnly(raw, options);
+  return { path, query: parseQuery(raw, pathEnd) };
+}
+
+/**
+ * The normalised path and where it ends in `raw` (at `?`, `#` or the end), without parsing
+ * the query: the request view parses it only when a condition reads it.
+ */
+export function normalizePathOnly(raw: string, options: NormalizePathOptions = {}): { path: string; pathEnd: number } {
   const maxLength = options.maxLength ?? DEFAULT_MAX_PATH_LENGTH;
   let end = 0;
   while (end < raw.length) {
@@ -48,7 +57,7 @@ export function normalizePath(raw: string, options: NormalizePathOptions = {}): 
   if (end === 0 || raw.charCodeAt(0) !== SLASH) throw new RequestError('invalid_path', 'path must start with "/"');
   if (end > maxLength) throw new RequestError('invalid_path', `path longer than ${maxLength} bytes`);
 
-  return { path: normalizeSegments(raw, end), query: parseQuery(raw, end) };
+  return { path: normalizeSegments(raw, end), pathEnd: end };
 }
 
 function normalizeSegments(raw: string, end: number): string {
@@ -122,7 +131,7 @@ function isUnreserved(c: number): boolean {
  * application/x-www-form-urlencoded style: "+" is a space. A bad escape keeps the raw
  * text instead of failing the request: the query is data for conditions, not routing.
  */
-function parseQuery(raw: string, pathEnd: number): Record<string, string> {
+export function parseQuery(raw: string, pathEnd: number): Record<string, string> {
   const query: Record<string, string> = Object.create(null);
   if (raw.charCodeAt(pathEnd) !== QUESTION) return query;
   let end = raw.indexOf('#', pathEnd + 1);

@@ -2,7 +2,7 @@ import type { CheckRequest__Output } from '../generated/envoy/service/auth/v3/Ch
 import type { _envoy_service_auth_v3_AttributeContext_HttpRequest__Output as HttpRequest } from '../generated/envoy/service/auth/v3/AttributeContext.js';
 import type { Address__Output } from '../generated/envoy/config/core/v3/Address.js';
 import { RequestError } from './errors.js';
-import { DEFAULT_MAX_PATH_LENGTH, normalizePath } from './path.js';
+import { DEFAULT_MAX_PATH_LENGTH, normalizePathOnly, parseQuery } from './path.js';
 import type { RequestView } from './types.js';
 
 export interface RequestLimits {
@@ -45,24 +45,82 @@ export function buildRequestView(req: CheckRequest__Output, limits: RequestLimit
 
   let normalized;
   try {
-    normalized = normalizePath(rawPath, { maxLength: maxPathBytes });
+    normalized = normalizePathOnly(rawPath, { maxLength: maxPathBytes });
   } catch (error) {
     throw error instanceof RequestError ? error.withRequestId(id) : error;
   }
 
-  return Object.freeze({
-    id,
-    method: method.toUpperCase(),
-    host: host.toLowerCase(),
-    path: normalized.path,
-    rawPath,
-    query: Object.freeze(normalized.query),
-    headers: Object.freeze(headers),
-    repeatedHeaders,
-    sourceAddress: formatAddress(attributes.source?.address),
-    sourcePrincipal: attributes.source?.principal ?? '',
-    contextExtensions: copyFrozen(attributes.context_extensions),
-  });
+  return new View(id, method, host, normalized.path, normalized.pathEnd, rawPath, headers, repeatedHeaders, attributes.source?.address, attributes.source?.principal ?? '', attributes.context_extensions);
+}
+
+/**
+ * Frozen, with the parts most Checks never read (query, source address, context extensions)
+ * computed on first use: they only matter to CEL conditions and the decision log. Private
+ * fields are not properties, so caching them does not defeat the freeze.
+ */
+class View implements RequestView {
+  readonly id: string;
+  readonly method: string;
+  readonly host: string;
+  readonly path: string;
+  readonly rawPath: string;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly repeatedHeaders: ReadonlySet<string>;
+  readonly sourcePrincipal: string;
+  readonly #pathEnd: number;
+  readonly #address: Address__Output | undefined;
+  readonly #extensions: Record<string, string> | undefined;
+  #query: Readonly<Record<string, string>> | undefined;
+  #sourceAddress: string | undefined;
+  #contextExtensions: Readonly<Record<string, string>> | undefined;
+
+  constructor(
+    id: string, method: string, host: string, path: string, pathEnd: number, rawPath: string,
+    headers: Record<string, string>, repeatedHeaders: ReadonlySet<string>,
+    address: Address__Output | undefined, sourcePrincipal: string, extensions: Record<string, string> | undefined,
+  ) {
+    this.id = id;
+    this.method = upperAscii(method);
+    this.host = lowerAscii(host);
+    this.path = path;
+    this.rawPath = rawPath;
+    this.headers = Object.freeze(headers);
+    this.repeatedHeaders = repeatedHeaders;
+    this.sourcePrincipal = sourcePrincipal;
+    this.#pathEnd = pathEnd;
+    this.#address = address;
+    this.#extensions = extensions;
+    Object.freeze(this);
+  }
+
+  get query(): Readonly<Record<string, string>> {
+    return (this.#query ??= Object.freeze(parseQuery(this.rawPath, this.#pathEnd)));
+  }
+
+  get sourceAddress(): string {
+    return (this.#sourceAddress ??= formatAddress(this.#address));
+  }
+
+  get contextExtensions(): Readonly<Record<string, string>> {
+    return (this.#contextExtensions ??= copyFrozen(this.#extensions));
+  }
+}
+
+/** Methods and hosts are already checked to be ASCII tokens; skip the copy when nothing changes. */
+function upperAscii(text: string): string {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 0x61 && c <= 0x7a) return text.toUpperCase();
+  }
+  return text;
+}
+
+function lowerAscii(text: string): string {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 0x41 && c <= 0x5a) return text.toLowerCase();
+  }
+  return text;
 }
 
 function limit(value: number | undefined, name: keyof RequestLimits): number {
@@ -151,20 +209,12 @@ function headerName(key: string | undefined, requestId: string): string {
 }
 
 /** Returns the value's UTF-8 length; rejects NUL, CR and LF (RFC 9110 §5.5), which could split a header downstream. */
+const FORBIDDEN_IN_VALUE = /[\0\r\n]/;
+
+/** Refuses NUL, CR and LF; returns the value's UTF-8 length for the size limit. */
 function checkValue(value: string, requestId: string): number {
-  let bytes = value.length;
-  for (let i = 0; i < value.length; i++) {
-    const c = value.charCodeAt(i);
-    if (c < 0x80) {
-      if (c === 0 || c === 0x0a || c === 0x0d) {
-        throw new RequestError('invalid_header', 'header value contains NUL, CR or LF', { requestId });
-      }
-    } else {
-      // A surrogate is half of a 4-byte sequence; other BMP chars take 2 or 3 bytes.
-      bytes += c < 0x800 || (c >= 0xd800 && c <= 0xdfff) ? 1 : 2;
-    }
-  }
-  return bytes;
+  if (FORBIDDEN_IN_VALUE.test(value)) throw new RequestError('invalid_header', 'header value contains NUL, CR or LF', { requestId });
+  return Buffer.byteLength(value, 'utf8');
 }
 
 // RFC 9110 §5.6.2 tchar: ALPHA / DIGIT / "!#$%&'*+-.^_`|~".

@@ -16,8 +16,6 @@ interface Entry {
   readonly keyRevision: number;
 }
 
-/** The LRU's own TTL is housekeeping only; validity is checked on every hit. */
-const MAX_TTL_MS = 24 * 60 * 60 * 1000;
 
 /**
  * Verified tokens by their exact text, so a hit skips the signature check. An entry is
@@ -35,7 +33,9 @@ export class TokenCache {
 
   constructor(options: TokenCacheOptions) {
     if (!Number.isInteger(options.maxEntries) || options.maxEntries < 0) throw new TypeError('token cache maxEntries must be a non-negative integer');
-    this.#lru = options.maxEntries > 0 ? new LRUCache<string, Entry>({ max: options.maxEntries, allowStale: false, updateAgeOnGet: false }) : undefined;
+    // No LRU TTL: expiry is checked on every hit (an expired entry is deleted then), and a TTL
+    // makes every lookup read the clock twice. Expired entries otherwise age out by LRU order.
+    this.#lru = options.maxEntries > 0 ? new LRUCache<string, Entry>({ max: options.maxEntries }) : undefined;
     this.#now = options.now ?? Date.now;
     this.#onLookup = options.onLookup;
   }
@@ -58,7 +58,7 @@ export class TokenCache {
     if (this.#lru === undefined) return;
     const ttl = verified.expiresAt * 1000 - this.#now();
     if (!(ttl > 0)) return;
-    this.#lru.set(token, { token: verified, keyRevision }, { ttl: Math.min(Math.ceil(ttl), MAX_TTL_MS) });
+    this.#lru.set(token, { token: verified, keyRevision });
   }
 
   /** Drops every entry whose token matches (e.g. a newly revoked jti or subject). */

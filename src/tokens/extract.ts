@@ -25,12 +25,7 @@ type HeaderSource = Extract<TokenSource, { header: string }>;
  */
 export function findTokens(view: RequestView, sources: readonly TokenSource[]): FoundToken[] {
   const found: FoundToken[] = [];
-  const byHeader = new Map<string, Array<HeaderSource>>();
-  const cookies = new Map<string, TokenSource>();
-  for (const source of sources) {
-    if ('header' in source) byHeader.set(source.header, [...(byHeader.get(source.header) ?? []), source]);
-    else cookies.set(source.cookie, source);
-  }
+  const { byHeader, cookies } = planFor(sources);
   for (const [name, group] of byHeader) {
     const hit = fromHeader(view, name, group);
     if (hit !== null) found.push(hit);
@@ -40,6 +35,39 @@ export function findTokens(view: RequestView, sources: readonly TokenSource[]): 
     if (token !== null) found.push({ source, token });
   }
   return found;
+}
+
+interface SourcePlan {
+  /** Header name → its sources, longest prefix first. */
+  readonly byHeader: ReadonlyMap<string, readonly HeaderSource[]>;
+  readonly cookies: ReadonlyMap<string, TokenSource>;
+}
+
+// The source lists come from the config and live as long as the process: group them once.
+const plans = new WeakMap<readonly TokenSource[], SourcePlan>();
+
+function planFor(sources: readonly TokenSource[]): SourcePlan {
+  let plan = plans.get(sources);
+  if (plan === undefined) {
+    const byHeader = new Map<string, HeaderSource[]>();
+    const cookies = new Map<string, TokenSource>();
+    for (const source of sources) {
+      if ('header' in source) byHeader.set(source.header, [...(byHeader.get(source.header) ?? []), source]);
+      else cookies.set(source.cookie, source);
+    }
+    for (const group of byHeader.values()) group.sort((a, b) => (b.prefix ?? '').length - (a.prefix ?? '').length);
+    plan = { byHeader, cookies };
+    plans.set(sources, plan);
+  }
+  return plan;
+}
+
+/** Optional whitespace (space, tab) trimmed at both ends, without a regex on the common clean value. */
+function trimOws(text: string): string {
+  const first = text.charCodeAt(0);
+  const last = text.charCodeAt(text.length - 1);
+  if (first !== 0x20 && first !== 0x09 && last !== 0x20 && last !== 0x09) return text;
+  return text.replace(OWS, '');
 }
 
 /** The token of one source, or null when the request does not carry that header/cookie. */
@@ -52,9 +80,8 @@ function fromHeader(view: RequestView, name: string, sources: ReadonlyArray<Head
   if (view.repeatedHeaders.has(name)) throw new TokenError('credentials_duplicated', `header ${name} sent more than once`);
   const raw = view.headers[name];
   if (raw === undefined) return null;
-  const value = raw.replace(OWS, '');
-  const ordered = [...sources].sort((a, b) => (b.prefix ?? '').length - (a.prefix ?? '').length);
-  for (const source of ordered) {
+  const value = trimOws(raw);
+  for (const source of sources) {
     const rest = stripPrefix(value, source.prefix ?? '');
     if (rest !== null) return { source, token: singleToken(rest, `header ${name}`) };
   }
@@ -77,8 +104,19 @@ function stripPrefix(value: string, prefix: string): string | null {
 function singleToken(text: string, where: string): string {
   if (text === '') throw new TokenError('credentials_malformed', `${where} carries an empty credential`);
   if (text.includes(',')) throw new TokenError('credentials_duplicated', `${where} carries more than one credential`);
-  if (WHITESPACE.test(text)) throw new TokenError('credentials_malformed', `${where} is not a single token`);
+  if (hasWhitespace(text)) throw new TokenError('credentials_malformed', `${where} is not a single token`);
   return text;
+}
+
+/** ASCII whitespace and controls by a loop; the regex (Unicode spaces too) only for non-ASCII text. */
+function hasWhitespace(text: string): boolean {
+  let ascii = true;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c <= 0x20) return true;
+    if (c >= 0x7f) ascii = false;
+  }
+  return !ascii && WHITESPACE.test(text);
 }
 
 /**
@@ -91,7 +129,7 @@ function fromCookie(view: RequestView, name: string): string | null {
   const values: string[] = [];
   for (const pair of header.split(/[;,]/)) {
     const eq = pair.indexOf('=');
-    if (eq >= 0 && pair.slice(0, eq).replace(OWS, '') === name) values.push(pair.slice(eq + 1).replace(OWS, ''));
+    if (eq >= 0 && trimOws(pair.slice(0, eq)) === name) values.push(trimOws(pair.slice(eq + 1)));
   }
   if (values.length === 0) return null;
   if (values.length > 1) throw new TokenError('credentials_duplicated', `cookie ${name} sent more than once`);

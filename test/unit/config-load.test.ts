@@ -45,7 +45,7 @@ describe('loadConfig', () => {
     assert.deepEqual(config.tokenCache, { maxEntries: 10_000 });
     assert.deepEqual(config.request, { maxHeaders: 200, maxHeaderBytes: 65_536 });
     assert.deepEqual(config.watch, { intervalMs: 1_000 });
-    assert.deepEqual(config.log, { level: 'info', allows: false });
+    assert.deepEqual(config.log, { level: 'info', allows: false, denyLinesPerSecond: 100 });
     assert.deepEqual(config.shutdown, { drainSeconds: 10 });
     assert.equal(config.serviceTokens, undefined);
     assert.equal(config.nats, undefined);

@@ -222,6 +222,21 @@ describe('createCheckHandler (real request view, tokens, keys and policy)', () =
     assert.deepEqual([httpStatus(response), body(response).reason], [500, 'internal_error']);
   });
 
+  it('caps deny log lines per second, counts every deny, and reports how many lines it held back', async () => {
+    const check = handler({ denyLinesPerSecond: 2 });
+    const before = lines.length;
+    const metricBefore = await count('deny', 'credentials_missing');
+    for (let i = 0; i < 5; i++) check(request({ id: `flood-${i}` }));
+    const logged = lines.slice(before).filter((l) => l.msg === 'deny');
+    assert.equal(logged.length, 2);
+    assert.equal(await count('deny', 'credentials_missing'), metricBefore + 5);
+    await new Promise((r) => setTimeout(r, 1_050));
+    check(request({ id: 'after-window' }));
+    const next = lines.slice(before).filter((l) => l.msg === 'deny').at(-1)!;
+    assert.equal(next.request_id, 'after-window');
+    assert.equal(next.suppressed, 3);
+  });
+
   it('logs allows when asked to', () => {
     const response = handler({ logAllows: true })(request({ path: '/public' })) as CheckResponse;
     const [line] = logFor(response);

@@ -1,0 +1,101 @@
+import type { Registry } from 'prom-client';
+
+/**
+ * The two metrics every Check touches, kept as plain numbers and rendered only when
+ * /metrics is scraped. prom-client's Counter and Histogram hash their labels on every
+ * call; on a path budgeted in microseconds that showed up in profiles. Both implement the
+ * `get()` shape prom-client's Registry renders, so /metrics output is unchanged.
+ */
+interface MetricValue {
+  readonly labels: Record<string, string | number>;
+  readonly value: number;
+  readonly metricName?: string;
+}
+
+interface MetricSnapshot {
+  readonly name: string;
+  readonly help: string;
+  readonly type: 'counter' | 'histogram';
+  readonly aggregator: 'sum';
+  readonly values: MetricValue[];
+}
+
+/** A counter labelled by (decision, reason); both label sets are small and stable codes. */
+export class DecisionCounter {
+  readonly aggregator = 'sum' as const;
+  readonly type = 'counter' as const;
+  private readonly series = new Map<string, { labels: { decision: string; reason: string }; value: number }>();
+
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    registry: Registry,
+  ) {
+    registry.registerMetric(this as never);
+  }
+
+  inc(decision: 'allow' | 'deny', reason: string): void {
+    const key = decision === 'allow' ? 'a' + reason : 'd' + reason;
+    const entry = this.series.get(key);
+    if (entry !== undefined) entry.value++;
+    else this.series.set(key, { labels: { decision, reason }, value: 1 });
+  }
+
+  get(): MetricSnapshot {
+    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values: [...this.series.values()].map((s) => ({ labels: { ...s.labels }, value: s.value })) };
+  }
+
+  reset(): void {
+    this.series.clear();
+  }
+}
+
+/** An unlabelled histogram with fixed buckets (seconds). */
+export class FastHistogram {
+  readonly aggregator = 'sum' as const;
+  readonly type = 'histogram' as const;
+  private readonly counts: Float64Array;
+  private sum = 0;
+  private count = 0;
+
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    private readonly buckets: readonly number[],
+    registry: Registry,
+  ) {
+    this.counts = new Float64Array(buckets.length);
+    registry.registerMetric(this as never);
+  }
+
+  observe(seconds: number): void {
+    this.sum += seconds;
+    this.count++;
+    const buckets = this.buckets;
+    for (let i = 0; i < buckets.length; i++) {
+      if (seconds <= buckets[i]!) {
+        this.counts[i]!++;
+        return;
+      }
+    }
+  }
+
+  get(): MetricSnapshot {
+    const values: MetricValue[] = [];
+    let cumulative = 0;
+    this.buckets.forEach((le, i) => {
+      cumulative += this.counts[i]!;
+      values.push({ metricName: `${this.name}_bucket`, labels: { le }, value: cumulative });
+    });
+    values.push({ metricName: `${this.name}_bucket`, labels: { le: '+Inf' }, value: this.count });
+    values.push({ metricName: `${this.name}_sum`, labels: {}, value: this.sum });
+    values.push({ metricName: `${this.name}_count`, labels: {}, value: this.count });
+    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
+  }
+
+  reset(): void {
+    this.counts.fill(0);
+    this.sum = 0;
+    this.count = 0;
+  }
+}
