@@ -107,6 +107,7 @@ async function main(argv: string[]): Promise<number> {
     onCacheLookup: (_issuer, hit) => (hit ? cacheHits : cacheMisses).inc(),
     revocations,
   });
+  metrics.trackTokenCache(() => authenticator.cacheStats());
 
   let draining = false;
   const readiness = (): Readiness => {

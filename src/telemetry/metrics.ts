@@ -24,6 +24,24 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  /** Read at scrape time from the caches themselves (see `trackTokenCache`). */
+  private cacheSizes: () => ReadonlyArray<{ readonly issuerName: string; readonly size: number }> = () => [];
+
+  readonly tokenCacheEntries = new Gauge({
+    name: 'authz_token_cache_entries',
+    help: 'Verified tokens held, per issuer (the bound tokenCache.maxEntries applies to each).',
+    labelNames: ['issuer'] as const,
+    registers: [this.registry],
+    collect: () => {
+      this.tokenCacheEntries.reset();
+      for (const { issuerName, size } of this.cacheSizes()) this.tokenCacheEntries.labels(issuerName).set(size);
+    },
+  });
+
+  trackTokenCache(sizes: () => ReadonlyArray<{ readonly issuerName: string; readonly size: number }>): void {
+    this.cacheSizes = sizes;
+  }
+
   readonly keySetRevision = new Gauge({
     name: 'authz_key_set_revision',
     help: 'Revision of the key set in force, per issuer or trust domain.',

@@ -176,6 +176,7 @@ describe('ext_authz Check against the real sidecar, driven with Envoy\'s protos'
     assert.match(text, /authz_checks_total\{decision="allow",reason="allowed_by_rule"\} [1-9]/);
     assert.match(text, /authz_check_duration_seconds_bucket/);
     assert.match(text, /authz_token_cache_total\{result="hit"\} [1-9]/);
+    assert.match(text, /authz_token_cache_entries\{issuer="idp"\} [1-9]/);
     assert.match(text, /authz_policy_info\{name="orders-conformance",revision="[0-9a-f]{12}"\} 1/);
     assert.match(text, /authz_key_set_revision\{name="idp"\} [1-9]/);
   });
