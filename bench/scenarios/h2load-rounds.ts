@@ -1,0 +1,183 @@
+/**
+ * The h2load scenarios, measured in alternating rounds so that every comparison is made side
+ * by side: per round, the allow body against floor, limit and the sidecar with each policy,
+ * the no-token body against floor and sidecar, then the fixed-rate latency runs.
+ */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ALLOWED_BY_RULE, ANSWERS_OK, CREDENTIALS_MISSING, type Expectation } from '../checks.js';
+import { runH2load, type H2loadOptions, type H2loadResult } from '../h2load.js';
+import type { Group } from '../options.js';
+import type { Target } from '../processes.js';
+import { checkRequestBody } from '../request.js';
+import { median, spread } from '../stats.js';
+import type { TargetName } from '../targets.js';
+import { minterFor } from '../tokens.js';
+import { fmt, table, type Context, type Measured, type ScenarioOutput } from './context.js';
+
+interface Body {
+  readonly what: string;
+  readonly tokenBytes: number;
+  readonly file: string;
+  readonly bytes: Buffer;
+  /** What a sidecar answers to it; comparison servers always answer OK. */
+  readonly sidecar: Expectation;
+}
+
+type Kind = 'throughput' | 'latency';
+
+interface Series {
+  readonly kind: Kind;
+  readonly body: Body;
+  readonly target: TargetName;
+  readonly runs: H2loadResult[];
+}
+
+export async function h2loadRounds(ctx: Context): Promise<ScenarioOutput> {
+  const { options: o, targets, ledger } = ctx;
+  const want = (g: Group) => o.only.has(g);
+  const token = minterFor().mint();
+  ctx.progress(`bearer token: ES256, ${token.length} bytes`);
+  const allow = writeBody(ctx, 'allow.bin', 'cached token', checkRequestBody({ token }), ALLOWED_BY_RULE, token.length);
+  const deny = writeBody(ctx, 'no-token.bin', 'no token', checkRequestBody({}), CREDENTIALS_MISSING, 0);
+
+  const series: Series[] = [];
+  const add = (kind: Kind, body: Body, ...names: TargetName[]) => names.forEach((target) => series.push({ kind, body, target, runs: [] }));
+  if (want('allow')) add('throughput', allow, 'floor', 'limit');
+  if (want('allow') || want('rules-10k') || want('cel')) add('throughput', allow, 'sidecar-50');
+  if (want('rules-10k')) add('throughput', allow, 'sidecar-large');
+  if (want('cel')) add('throughput', allow, 'sidecar-50-cel');
+  if (want('deny')) add('throughput', deny, 'floor', 'sidecar-50');
+  if (want('latency')) add('latency', allow, 'floor', 'sidecar-50');
+
+  const expectation = (t: Target, body: Body) => (t.adminUrl === null ? ANSWERS_OK : body.sidecar);
+  let runs = 0;
+  const settings = (t: Target, kind: Kind, body: Body, warmUp = false): H2loadOptions => {
+    const base = { port: t.port, bodyFile: body.file, clients: o.connections, streams: o.streams };
+    if (warmUp) return { ...base, ...(o.smoke ? { requests: o.smokeRequests } : { seconds: 2 }) };
+    const length = o.smoke ? { requests: o.smokeRequests } : { seconds: kind === 'latency' ? o.latencySeconds : o.seconds };
+    if (kind === 'throughput') return { ...base, ...length };
+    return { ...base, ...length, rpsPerClient: o.latencyRps / o.connections, logFile: join(ctx.workDir, `latency-${t.name}-${++runs}.log`) };
+  };
+
+  // Warm every server with every body it will get (JIT, connection set-up), unmeasured.
+  const warmed = new Set<string>();
+  for (const s of series) {
+    const t = await targets.get(s.target);
+    if (warmed.has(`${t.name}/${s.body.what}`)) continue;
+    warmed.add(`${t.name}/${s.body.what}`);
+    ctx.progress(`warm-up ${t.name} (${s.body.what})`);
+    await ledger.precheck(t, s.body.bytes, expectation(t, s.body), s.body.what);
+    await runH2load(settings(t, 'throughput', s.body, true));
+  }
+
+  const commands = new Set<string>();
+  for (let round = 1; round <= o.rounds; round++) {
+    for (const s of series) {
+      const t = await targets.get(s.target);
+      const expect = expectation(t, s.body);
+      ctx.progress(`round ${round}/${o.rounds}: ${s.kind} ${t.name} (${s.body.what})`);
+      await ledger.precheck(t, s.body.bytes, expect, s.body.what);
+      const before = await ledger.snapshot(t);
+      const result = await runH2load(settings(t, s.kind, s.body));
+      await ledger.counted(t, before, expect, s.body.what, result.done, o.connections * o.streams);
+      s.runs.push(result);
+      commands.add(result.command.replace(`127.0.0.1:${t.port}`, '127.0.0.1:$PORT').replaceAll(ctx.workDir, '$WORK').replace(/latency-[\w-]+\.log/, 'latency.log'));
+    }
+  }
+  return { rows: rows(ctx, series), raw: raw(ctx, series, [allow, deny]), commands: [...commands] };
+}
+
+function writeBody(ctx: Context, name: string, what: string, bytes: Buffer, sidecar: Expectation, tokenBytes: number): Body {
+  const file = join(ctx.workDir, name);
+  writeFileSync(file, bytes);
+  return { what, tokenBytes, file, bytes, sidecar };
+}
+
+const find = (series: Series[], kind: Kind, what: string, target: TargetName) =>
+  series.find((s) => s.kind === kind && s.body.what === what && s.target === target);
+
+/** Median over rounds of a per-round ratio. */
+function medianRatio(a: Series | undefined, b: Series | undefined, value: (r: H2loadResult) => number): number {
+  if (!a || !b) return NaN;
+  return median(a.runs.map((run, i) => value(run) / value(b.runs[i])));
+}
+
+const rps = (r: H2loadResult) => r.rps;
+const pooled = (s: Series) => spread(Float64Array.from(s.runs.flatMap((r) => Array.from(r.latencySamplesUs ?? []))));
+const p99 = (r: H2loadResult) => r.latencyUs?.p99 ?? NaN;
+const medianOf = (s: Series | undefined, value: (r: H2loadResult) => number) => (s ? median(s.runs.map(value)) : NaN);
+
+function rows(ctx: Context, series: Series[]): ScenarioOutput['rows'] {
+  const want = (g: Group) => ctx.options.only.has(g);
+  const out: Record<string, Measured> = {};
+  const allowOf = (t: TargetName) => find(series, 'throughput', 'cached token', t);
+  const sidecar = allowOf('sidecar-50');
+  if (want('allow')) {
+    const vsFloor = medianRatio(sidecar, allowOf('floor'), rps);
+    const vsLimit = medianRatio(sidecar, allowOf('limit'), rps);
+    out['allow-rps'] = {
+      text: `${fmt.ratio(vsFloor)} floor, ${fmt.ratio(vsLimit)} limit (${fmt.int(medianOf(sidecar, rps))} vs ${fmt.int(medianOf(allowOf('floor'), rps))} vs ${fmt.int(medianOf(allowOf('limit'), rps))} rps)`,
+      met: vsFloor >= 1.0 && vsLimit >= 0.75,
+    };
+  }
+  if (want('latency')) {
+    const s = find(series, 'latency', 'cached token', 'sidecar-50');
+    const f = find(series, 'latency', 'cached token', 'floor');
+    const ratio = medianRatio(s, f, p99);
+    const pooledRatio = s && f ? pooled(s).p99 / pooled(f).p99 : NaN;
+    out['allow-p99'] = {
+      text: `${fmt.ratio(ratio)} floor p99 (${fmt.us(medianOf(s, p99))} vs ${fmt.us(medianOf(f, p99))}); all rounds pooled: ${fmt.ratio(pooledRatio)}`,
+      met: ratio <= 1.2,
+    };
+  }
+  if (want('deny')) {
+    const s = find(series, 'throughput', 'no token', 'sidecar-50');
+    const f = find(series, 'throughput', 'no token', 'floor');
+    const ratio = medianRatio(s, f, rps);
+    out['deny-rps'] = { text: `${fmt.ratio(ratio)} floor (${fmt.int(medianOf(s, rps))} vs ${fmt.int(medianOf(f, rps))} rps)`, met: ratio >= 1.0 };
+  }
+  if (want('rules-10k')) {
+    const large = allowOf('sidecar-large');
+    const ratio = medianRatio(large, sidecar, rps);
+    out['large-rps'] = { text: `${fmt.ratio(ratio)} 50-rule (${fmt.int(medianOf(large, rps))} vs ${fmt.int(medianOf(sidecar, rps))} rps)`, met: ratio >= 0.9 };
+  }
+  if (want('cel')) {
+    const cel = allowOf('sidecar-50-cel');
+    const ratio = medianRatio(cel, sidecar, rps);
+    out['cel-rps'] = { text: `${fmt.ratio(ratio)} without CEL (${fmt.int(medianOf(cel, rps))} vs ${fmt.int(medianOf(sidecar, rps))} rps)`, met: ratio >= 0.9 };
+  }
+  return out;
+}
+
+function raw(ctx: Context, series: Series[], bodies: Body[]): string[] {
+  const blocks: string[] = [];
+  const label = (s: Series) => ctx.targets.label(s.target);
+  const rounds = Array.from({ length: ctx.options.rounds }, (_, i) => i);
+  for (const what of ['cached token', 'no token']) {
+    const group = series.filter((s) => s.kind === 'throughput' && s.body.what === what);
+    if (group.length === 0) continue;
+    blocks.push(
+      `### Throughput, ${what} (req/s per round; h2load -c ${ctx.options.connections} -m ${ctx.options.streams})\n\n` +
+        table(['round', ...group.map(label)], rounds.map((i) => [String(i + 1), ...group.map((s) => fmt.int(s.runs[i]?.rps ?? NaN))])),
+    );
+  }
+  const latency = series.filter((s) => s.kind === 'latency');
+  if (latency.length > 0) {
+    blocks.push(
+      `### Latency at ${ctx.options.latencyRps.toLocaleString('en')} req/s, cached token (p50 / p99 / max per round, from h2load --log-file)\n\n` +
+        table(['round', ...latency.map(label)], rounds.map((i) => [String(i + 1), ...latency.map((s) => {
+          const l = s.runs[i]?.latencyUs;
+          return l ? `${fmt.us(l.p50)} / ${fmt.us(l.p99)} / ${fmt.us(l.max)} (${fmt.int(l.count)} requests)` : 'n/a';
+        })]).concat([['all rounds pooled', ...latency.map((s) => {
+          const l = pooled(s);
+          return `${fmt.us(l.p50)} / ${fmt.us(l.p99)} / ${fmt.us(l.max)} (${fmt.int(l.count)} requests)`;
+        })]])) +
+        `\n\nh2load's --rps fires each client's share every 10 ms (${ctx.options.latencyRps / ctx.options.connections / 100} requests per client, ` +
+        `${ctx.options.latencyRps / 100} in all, per tick), so these latencies include draining such a burst, for every server alike. ` +
+        'Tail latency on two shared cores is noisy: compare the pooled row with the per-round ratios.',
+    );
+  }
+  blocks.push(`Request bodies (gRPC-framed CheckRequest): ${bodies.map((b) => `\`${b.file.replace(ctx.workDir, '$WORK')}\` ${b.bytes.length} bytes (${b.what})`).join(', ')}; the token is an ES256 JWT of ${bodies[0].tokenBytes} bytes.`);
+  return blocks;
+}

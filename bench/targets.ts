@@ -1,0 +1,47 @@
+/**
+ * The servers the HTTP scenarios share, started on first use and kept for the whole run so
+ * each is measured warm: the three comparison servers and the sidecar with each policy.
+ */
+import type { BenchOptions } from './options.js';
+import { policyText, TENANT_CONDITION } from './policies/generate.js';
+import { startServer, startSidecar, type Target } from './processes.js';
+
+export type TargetName = 'floor' | 'limit' | 'floor-verify' | 'sidecar-50' | 'sidecar-large' | 'sidecar-50-cel';
+
+export class Targets {
+  private readonly started = new Map<TargetName, Promise<Target>>();
+
+  constructor(private readonly options: BenchOptions) {}
+
+  /** "sidecar-10k" for the large policy (its size depends on the options). */
+  label(name: TargetName): string {
+    return name === 'sidecar-large' ? `sidecar-${Math.round(this.options.largeRules / 1000)}k` : name;
+  }
+
+  get(name: TargetName): Promise<Target> {
+    let target = this.started.get(name);
+    if (target === undefined) this.started.set(name, (target = this.start(name)));
+    return target;
+  }
+
+  async stopAll(): Promise<void> {
+    const all = [...this.started.values()];
+    this.started.clear();
+    for (const target of await Promise.allSettled(all)) if (target.status === 'fulfilled') await target.value.stop();
+  }
+
+  private start(name: TargetName): Promise<Target> {
+    switch (name) {
+      case 'floor':
+      case 'limit':
+      case 'floor-verify':
+        return startServer(name);
+      case 'sidecar-50':
+        return startSidecar(name, { policy: policyText({ rules: 50 }) });
+      case 'sidecar-large':
+        return startSidecar(this.label(name), { policy: policyText({ rules: this.options.largeRules }) });
+      case 'sidecar-50-cel':
+        return startSidecar(name, { policy: policyText({ rules: 50, when: TENANT_CONDITION }) });
+    }
+  }
+}
