@@ -198,17 +198,28 @@ function collectHeaders(http: HttpRequest, maxHeaders: number, maxBytes: number,
  */
 function headerName(key: string | undefined, requestId: string): string {
   const name = key ?? '';
+  // Names repeat on every request (the decoder interns them): validate each spelling once.
+  const known = KNOWN_NAMES.get(name);
+  if (known !== undefined) return known;
   if (!isToken(name, name.charCodeAt(0) === 0x3a ? 1 : 0)) {
     throw new RequestError('invalid_header', 'header name is not a token', { requestId });
   }
+  let lower = name;
   for (let i = 0; i < name.length; i++) {
     const c = name.charCodeAt(i);
-    if (c >= 0x41 && c <= 0x5a) return name.toLowerCase();
+    if (c >= 0x41 && c <= 0x5a) {
+      lower = name.toLowerCase();
+      break;
+    }
   }
-  return name;
+  // Bounded so a client sending ever-new names cannot grow it; past the bound names are just not remembered.
+  if (KNOWN_NAMES.size < MAX_KNOWN_NAMES && name.length <= 64) KNOWN_NAMES.set(name, lower);
+  return lower;
 }
 
-/** Returns the value's UTF-8 length; rejects NUL, CR and LF (RFC 9110 §5.5), which could split a header downstream. */
+const MAX_KNOWN_NAMES = 4096;
+const KNOWN_NAMES = new Map<string, string>();
+
 const FORBIDDEN_IN_VALUE = /[\0\r\n]/;
 
 /** Refuses NUL, CR and LF; returns the value's UTF-8 length for the size limit. */
