@@ -2,7 +2,7 @@ import type { ControlDocument, DocumentKind } from './types.js';
 import { ControlError } from './errors.js';
 import type { LastGoodCache } from './last-good.js';
 import type { SignerSet } from './signers.js';
-import { verifyDocument } from './signed.js';
+import { isNewer, verifyDocument } from './signed.js';
 
 /** One document the sidecar follows: its KV key, what it must contain, and how to apply it. */
 export interface ControlTarget {
@@ -106,7 +106,7 @@ export class DocumentApplier {
       return;
     }
     const current = this.applied.get(key);
-    if (current !== undefined && doc.revision <= current.revision) {
+    if (current !== undefined && !isNewer(doc, current.revision)) {
       if (doc.revision === current.revision && jws === current.jws) {
         this.onEvent({ type: 'document-ignored', key, reason: 'duplicate', revision: doc.revision });
         return;
