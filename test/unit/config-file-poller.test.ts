@@ -4,19 +4,12 @@ import { chmodSync, mkdtempSync, renameSync, rmSync, symlinkSync, unlinkSync, wr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FilePoller, errorCode } from '../../src/config/file-poller.js';
+import { sleep, until } from '../helpers/wait.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'file-poller-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-async function until(what: string, predicate: () => boolean, timeoutMs = 3_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
-}
 
 /** A poller that records what it was told. */
 function recorder(file: string, intervalMs = 20) {

@@ -9,18 +9,11 @@ import { startLocalPolicy, type PolicyEvent } from '../../src/control/local-poli
 import { PolicyStore } from '../../src/policy/store.js';
 import { ANONYMOUS } from '../../src/tokens/index.js';
 import type { RequestView } from '../../src/request/types.js';
+import { sleep, until } from '../helpers/wait.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'local-policy-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-async function until(what: string, predicate: () => boolean, timeoutMs = 3_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
-}
 
 function policyText(defaultAction: 'ALLOW' | 'DENY', service = 'orders', rules = 1): string {
   const list = Array.from({ length: rules }, (_, i) => `    - { name: r${i}, action: ALLOW, to: [{ paths: ["/r${i}"] }] }`).join('\n');

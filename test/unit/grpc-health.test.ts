@@ -5,17 +5,10 @@ import { AUTHORIZATION_SERVICE, HealthService } from '../../src/grpc/health.js';
 import { loadHealthProto } from '../../src/grpc/protos.js';
 import type { HealthClient } from '../../src/generated/grpc/health/v1/Health.js';
 import type { HealthCheckResponse__Output } from '../../src/generated/grpc/health/v1/HealthCheckResponse.js';
+import { sleep, until } from '../helpers/wait.js';
 
 const proto = loadHealthProto();
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-async function until(what: string, predicate: () => boolean, timeoutMs = 3_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
-}
 
 describe('HealthService over a real gRPC server', () => {
   const health = new HealthService();

@@ -8,10 +8,10 @@ import { HealthService } from '../../src/grpc/health.js';
 import { loadAuthProto, loadHealthProto } from '../../src/grpc/protos.js';
 import { allowResponse } from '../../src/grpc/response.js';
 import { startGrpcServer, type GrpcServer } from '../../src/grpc/server.js';
+import { sleep } from '../helpers/wait.js';
 
 const auth = loadAuthProto();
 const healthProto = loadHealthProto();
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Answers allow, echoing the request path into the metadata's rule field. */
 const echo: CheckHandler = (request: CheckRequest__Output) =>

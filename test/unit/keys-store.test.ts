@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair, type JWK } from 'jose';
 import { KeySetError, KeyStore, parseJwks, type KeySet, type KeyStoreEvent } from '../../src/keys/index.js';
 import type { KeySourceConfig } from '../../src/config/schema.js';
+import { sleep, until } from '../helpers/wait.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'keys-store-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -18,7 +19,6 @@ async function jwk(kid: string, extra: Record<string, unknown> = {}): Promise<JW
 }
 const jwks = (...keys: unknown[]): string => JSON.stringify({ keys });
 const source = (s: Partial<KeySourceConfig>): KeySourceConfig => ({ timeoutMs: 1_000, cooldownSeconds: 30, maxAgeSeconds: 600, ...s }) as KeySourceConfig;
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 function record(store: KeyStore): KeyStoreEvent[] {
   const events: KeyStoreEvent[] = [];
@@ -26,13 +26,6 @@ function record(store: KeyStore): KeyStoreEvent[] {
   return events;
 }
 
-async function until(what: string, predicate: () => boolean, timeoutMs = 3_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
-}
 
 describe('KeyStore: file source', () => {
   it('loads at start, then picks up rotations by polling', async () => {
