@@ -15,6 +15,8 @@ type Mapping = ReadonlyArray<readonly [path: readonly string[], header: string]>
 export class IdentityHeaders {
   /** Every header name the sidecar owns, sorted, for headers_to_remove. */
   readonly managed: readonly string[];
+  /** Nobody identified: set nothing, strip every managed header. */
+  private readonly anonymous: CallerHeaders;
   private readonly byIssuer: ReadonlyMap<string, Mapping>;
 
   constructor(issuers: readonly IssuerConfig[]) {
@@ -28,6 +30,7 @@ export class IdentityHeaders {
       byIssuer.set(issuer.name, mapping);
     }
     this.managed = Object.freeze([...managed].sort());
+    this.anonymous = Object.freeze({ set: Object.freeze([]), remove: this.managed });
     this.byIssuer = byIssuer;
   }
 
@@ -48,10 +51,6 @@ export class IdentityHeaders {
   }
 
   private readonly byToken = new WeakMap<object, CallerHeaders>();
-  private get anonymous(): CallerHeaders {
-    return (this.anonymousHeaders ??= Object.freeze({ set: Object.freeze([]), remove: this.managed }));
-  }
-  private anonymousHeaders: CallerHeaders | undefined;
 
   private compute(auth: AuthContext): CallerHeaders {
     const set: Array<readonly [string, string]> = [];
