@@ -98,6 +98,12 @@ export class DocumentApplier {
   private async acceptNow(key: string, jws: string, source: 'nats' | 'cache'): Promise<void> {
     const target = this.targets.get(key);
     if (target === undefined) return;
+    const current = this.applied.get(key);
+    // The very bytes already applied (a redelivery): verified then, nothing to do now.
+    if (current !== undefined && jws === current.jws) {
+      this.onEvent({ type: 'document-ignored', key, reason: 'duplicate', revision: current.revision });
+      return;
+    }
     let doc: ControlDocument;
     try {
       doc = await verifyDocument(jws, this.signers, { kind: target.kind, target: target.target });
@@ -105,12 +111,7 @@ export class DocumentApplier {
       this.reject(key, error, source);
       return;
     }
-    const current = this.applied.get(key);
     if (current !== undefined && !isNewer(doc, current.revision)) {
-      if (doc.revision === current.revision && jws === current.jws) {
-        this.onEvent({ type: 'document-ignored', key, reason: 'duplicate', revision: doc.revision });
-        return;
-      }
       this.reject(key, new ControlError('document_stale', `revision ${doc.revision} is not newer than the applied ${current.revision}`), source);
       return;
     }
