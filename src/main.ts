@@ -2,7 +2,7 @@
 import { parseArgs } from 'node:util';
 import { loadConfig, DocumentError, type Config } from './config/index.js';
 import { KeyStore, type KeyStoreEvent } from './keys/index.js';
-import { createAuthenticator } from './tokens/index.js';
+import { createAuthenticator, SERVICE_ISSUER_NAME } from './tokens/index.js';
 import { buildRequestView } from './request/index.js';
 import { PolicyStore } from './policy/store.js';
 import { startLocalPolicy, type PolicyEvent } from './control/local-policy.js';
@@ -152,6 +152,7 @@ async function main(argv: string[]): Promise<number> {
     logAllows: config.log.allows,
     denyLinesPerSecond: config.log.denyLinesPerSecond,
     decisionLog: control?.decisionLog ?? null,
+    failOpenIssuers: failOpenIssuers(config),
   });
 
   let grpc;
@@ -193,6 +194,13 @@ async function main(argv: string[]): Promise<number> {
     process.once('SIGTERM', () => void stop('SIGTERM'));
     process.once('SIGINT', () => void stop('SIGINT'));
   });
+}
+
+/** Issuers that opted into fail-open, by the name their verifier reports ("service" for service tokens). */
+function failOpenIssuers(config: Config): ReadonlySet<string> {
+  const names = config.issuers.filter((i) => i.failOpen).map((i) => i.name);
+  if (config.serviceTokens?.failOpen === true) names.push(SERVICE_ISSUER_NAME);
+  return new Set(names);
 }
 
 function withEnvironment(config: Config): Config {

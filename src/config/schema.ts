@@ -48,6 +48,12 @@ export const keySourceSchema = z
 
 const clockSkewSeconds = z.number().int().min(0).max(300).default(30);
 const maxTokenBytes = z.number().int().min(256).max(65_536).default(8_192);
+/**
+ * Opt-in fail-open: when this issuer's keys are unavailable (none loaded, or a token's kid is
+ * unknown while the remote JWKS cannot be fetched) the request is allowed without identity
+ * instead of denied 503. Off by default; counted in authz_fail_open_total.
+ */
+const failOpen = z.boolean().default(false);
 
 export const issuerSchema = z.strictObject({
   name: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'must be a short lower-case name'),
@@ -62,6 +68,7 @@ export const issuerSchema = z.strictObject({
   maxTokenBytes,
   /** Required JOSE `typ`, e.g. "at+jwt" (RFC 9068); compared case-insensitively, "application/" prefix optional. */
   typ: z.string().min(1).optional(),
+  failOpen,
 });
 
 export const serviceTokensSchema = z.strictObject({
@@ -75,6 +82,7 @@ export const serviceTokensSchema = z.strictObject({
   algorithms: z.array(algorithm).min(1).default(['ES256', 'EdDSA']),
   clockSkewSeconds,
   maxTokenBytes,
+  failOpen,
 });
 
 export const configSchema = z.strictObject({

@@ -4,7 +4,7 @@ import type { CheckRequest__Output } from '../generated/envoy/service/auth/v3/Ch
 import type { CheckResponse } from '../generated/envoy/service/auth/v3/CheckResponse.js';
 import type { RequestView } from '../request/types.js';
 import { RequestError } from '../request/errors.js';
-import type { AuthContext } from '../tokens/types.js';
+import { ANONYMOUS, type AuthContext } from '../tokens/types.js';
 import { TokenError } from '../tokens/errors.js';
 import type { CompiledPolicy, Decision } from '../policy/types.js';
 import type { Metrics } from '../telemetry/metrics.js';
@@ -23,6 +23,8 @@ export interface CheckDependencies {
   readonly logAllows: boolean;
   /** Cap on deny log lines per second; 0 = no cap. A flood of denies must not become a flood of writes. */
   readonly denyLinesPerSecond?: number;
+  /** Issuers (config names; "service" for service tokens) with `failOpen: true`. */
+  readonly failOpenIssuers?: ReadonlySet<string>;
   /** Optional audit trail (sampled allows, every deny); `record` never blocks. */
   readonly decisionLog?: Pick<DecisionLog, 'wants' | 'record'> | null;
 }
@@ -79,6 +81,8 @@ export function createCheckHandler(deps: CheckDependencies): CheckHandler {
 
   const audit = deps.decisionLog ?? null;
   const denyLog = new LineBudget(deps.denyLinesPerSecond ?? 0);
+  const failOpenLog = new LineBudget(deps.denyLinesPerSecond ?? 0);
+  const failOpenIssuers = deps.failOpenIssuers ?? new Set<string>();
 
   function finish(started: bigint, response: CheckResponse, meta: DecisionMetadata, requestId: string, view?: RequestView, auth?: AuthContext): CheckResponse {
     const allow = response.ok_response !== undefined;
@@ -132,10 +136,31 @@ export function createCheckHandler(deps: CheckDependencies): CheckHandler {
 
   function failed(started: bigint, decisionId: string, policy: CompiledPolicy | null, requestId: string, error: unknown, view?: RequestView): CheckResponse {
     const meta = (reason: string): DecisionMetadata => ({ decisionId, policy: policy?.name ?? '', policyRevision: policy?.revision ?? '', rule: null, reason });
-    if (error instanceof TokenError) return deny(started, meta(error.code), requestId, 'unauthenticated', { invalidToken: true, view });
+    if (error instanceof TokenError) {
+      if (error.code !== 'keys_unavailable') return deny(started, meta(error.code), requestId, 'unauthenticated', { invalidToken: true, view });
+      const issuer = error.issuerName ?? '';
+      if (failOpenIssuers.has(issuer)) return failOpen(started, meta('fail_open'), requestId, 'issuer', issuer, error.code, view);
+      if (policy?.failOpen === true) return failOpen(started, meta('fail_open'), requestId, 'policy', policy.name, error.code, view);
+      return deny(started, meta(error.code), requestId, 'unavailable', { view });
+    }
     if (error instanceof RequestError) return deny(started, meta(error.code), requestId, error.status === 431 ? 'headers_too_large' : 'bad_request');
     log.error({ decision_id: decisionId, request_id: requestId, err: error }, 'check failed');
+    if (policy?.failOpen === true && view !== undefined) return failOpen(started, meta('fail_open'), requestId, 'policy', policy.name, 'internal_error', view);
     return deny(started, meta('internal_error'), requestId, 'internal', { view });
+  }
+
+  /**
+   * An opt-in allow when the decision could not be made. No identity reaches the upstream:
+   * every managed identity header is removed, as for an anonymous caller.
+   */
+  function failOpen(started: bigint, meta: DecisionMetadata, requestId: string, scope: 'issuer' | 'policy', name: string, cause: string, view?: RequestView): CheckResponse {
+    metrics.failOpen.inc({ scope, name, cause });
+    if (failOpenLog.take()) {
+      const suppressed = failOpenLog.suppressed();
+      log.warn({ decision_id: meta.decisionId, request_id: requestId, decision: 'allow', reason: meta.reason, scope, name, cause, path: view?.path, ...(suppressed > 0 ? { suppressed } : {}) }, 'fail-open allow');
+    }
+    const headers = deps.identity.forCaller(ANONYMOUS);
+    return finish(started, allowResponse({ set: headers.set, remove: headers.remove, metadata: meta }), meta, requestId, view);
   }
 
   return function check(request: CheckRequest__Output): CheckResponse | Promise<CheckResponse> {

@@ -32,6 +32,7 @@ export class RemoteJwks {
   #lastAttempt = Number.NEGATIVE_INFINITY;
   #timer: NodeJS.Timeout | undefined;
   #stopped = false;
+  #failing = false;
 
   constructor(private readonly options: RemoteJwksOptions) {}
 
@@ -50,6 +51,11 @@ export class RemoteJwks {
     if (performance.now() - this.#lastAttempt < this.options.cooldownMs) return false;
     await this.#fetchShared();
     return true;
+  }
+
+  /** The latest fetch failed (unreachable, bad status, refused set); the previous set, if any, is still in force. */
+  get failing(): boolean {
+    return this.#failing;
   }
 
   stop(): void {
@@ -80,6 +86,7 @@ export class RemoteJwks {
     } catch (error) {
       if (!this.#stopped) this.options.onError(error instanceof KeySetError ? error : new KeySetError('jwks_fetch_failed', 'fetch failed', { cause: error }));
     }
+    this.#failing = !ok;
     // After a failure retry sooner, so a sidecar that started during an IdP outage recovers.
     this.#schedule(ok ? this.options.maxAgeMs : Math.min(this.options.cooldownMs, this.options.maxAgeMs));
     return ok;

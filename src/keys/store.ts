@@ -18,6 +18,12 @@ export interface KeyProvider {
   current(): KeySet | undefined;
   /** Called when a token's kid matches no key: a remote source may refetch (cooldown applies). Resolves true when it did. */
   reloadOnUnknownKey(): Promise<boolean>;
+  /**
+   * False when an unknown kid may be the source's fault rather than the token's: no set is
+   * held yet, or a remote JWKS whose latest fetch failed. Verifiers then answer
+   * `keys_unavailable` (503, or fail-open where configured) instead of `token_key_unknown`.
+   */
+  available(): boolean;
 }
 
 export interface KeyStoreOptions {
@@ -58,6 +64,10 @@ export class KeyStore implements KeyProvider {
 
   current(): KeySet | undefined {
     return this.#current;
+  }
+
+  available(): boolean {
+    return this.#current !== undefined && !(this.#remote?.failing ?? false);
   }
 
   /** True once a key set is held. */

@@ -45,6 +45,7 @@ export function compilePolicy(doc: PolicyDocument, options: CompileOptions): Com
     service: doc.metadata.service,
     revision: options.revision,
     ruleCount: rules.length,
+    failOpen: spec.failOpen,
     evaluate: (request, auth) => evaluatePolicy(program, request, auth),
   } satisfies CompiledPolicy);
 }

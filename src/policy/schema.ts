@@ -13,6 +13,10 @@
  *   one claim name (so `https://example.test/roles` works), then as a dotted path
  *   (`realm_access.roles`). An array of strings, or a string split on spaces/commas. Read
  *   from the user token, or from the service token when there is no user token.
+ * - `spec.failOpen` (default false): when the decision cannot be made — an issuer's keys are
+ *   unavailable, an internal error — allow the request without identity instead of a 503/500.
+ *   Opt-in for services that prefer availability; every such allow is counted
+ *   (`authz_fail_open_total`) and logged. "No policy loaded" is always closed.
  * - `spec.rules[]`: `name` (required, unique, `[a-z0-9][a-z0-9._-]*`), `action` (required),
  *   optional `description`, `to`, `from`, `require` (ALLOW rules only), `when`.
  *
@@ -149,6 +153,8 @@ export const policyDocumentSchema = z.strictObject({
       roles: z.record(checked(roleNameError), z.array(checked(permissionPatternError))).default({}),
       rolesFrom: checked(claimPathError).default('roles'),
       rules,
+      /** Opt-in: allow (without identity) when the decision cannot be made — keys unavailable, an internal error. */
+      failOpen: z.boolean().default(false),
     })
     .superRefine((spec, ctx) => {
       // A permission no role grants can never be satisfied: almost always a typo.

@@ -29,5 +29,7 @@ export interface CompiledPolicy {
   /** Opaque revision label (file mtime+hash locally, KV revision over NATS). */
   readonly revision: string;
   readonly ruleCount: number;
+  /** `spec.failOpen`: allow without identity when the decision cannot be made (keys unavailable, internal error). */
+  readonly failOpen: boolean;
   evaluate(request: RequestView, auth: AuthContext): Decision;
 }

@@ -95,6 +95,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly failOpen = new Counter({
+    name: 'authz_fail_open_total',
+    help: 'Requests allowed by an opt-in fail-open switch, by scope (issuer|policy), the issuer or policy name, and the failure (keys_unavailable|internal_error).',
+    labelNames: ['scope', 'name', 'cause'] as const,
+    registers: [this.registry],
+  });
+
   readonly ready = new Gauge({
     name: 'authz_ready',
     help: '1 when keys and policy are loaded and Checks are served.',

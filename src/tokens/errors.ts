@@ -37,14 +37,22 @@ export type TokenErrorCode =
   /** A credential header or cookie that is present but empty, has the wrong scheme, or is not a single token. */
   | 'credentials_malformed'
   /** The token's `jti`, or its subject, is on the control plane's revocation list. */
-  | 'token_revoked';
+  | 'token_revoked'
+  /**
+   * Not the caller's fault: the issuer's keys cannot be consulted (no set loaded, or the token's
+   * kid is unknown while the remote JWKS cannot be fetched). 503, or allowed where fail-open is on.
+   */
+  | 'keys_unavailable';
 
 export class TokenError extends Error {
   override readonly name = 'TokenError';
   readonly code: TokenErrorCode;
+  /** The issuer (config name, or "service") whose verifier refused; set for `keys_unavailable`. */
+  readonly issuerName: string | undefined;
 
-  constructor(code: TokenErrorCode, message: string, options?: { cause?: unknown }) {
+  constructor(code: TokenErrorCode, message: string, options?: { cause?: unknown; issuerName?: string }) {
     super(message, options);
     this.code = code;
+    this.issuerName = options?.issuerName;
   }
 }

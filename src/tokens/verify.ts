@@ -57,7 +57,7 @@ export function createJwtVerifier(options: JwtVerifierOptions): JwtVerifier {
     const [headerSegment, payloadSegment] = splitCompact(token, maxTokenBytes);
     const header = checkProtectedHeader(decodeJsonObject(headerSegment, 'token_header_invalid', 'header'), allowed, typ);
     decodeJsonObject(payloadSegment, 'token_claims_invalid', 'payload');
-    const key = await selectKey(keys, header.alg, header.kid);
+    const key = await selectKey(keys, header.alg, header.kid, issuerName);
     const at = now();
     let payload: JWTPayload;
     try {
@@ -80,13 +80,14 @@ export function createJwtVerifier(options: JwtVerifierOptions): JwtVerifier {
 }
 
 /** From the current set; an unknown kid may make a remote set refetch once (cooldown-bound), then we look again. */
-async function selectKey(keys: KeyProvider, alg: string, kid: string | undefined): Promise<VerificationKey> {
+async function selectKey(keys: KeyProvider, alg: string, kid: string | undefined, issuerName: string): Promise<VerificationKey> {
   const found = keys.current()?.select(alg, kid);
   if (found !== undefined) return found;
   if (await keys.reloadOnUnknownKey()) {
     const again = keys.current()?.select(alg, kid);
     if (again !== undefined) return again;
   }
+  if (!keys.available()) throw new TokenError('keys_unavailable', 'the issuer\'s keys are unavailable (none loaded, or its JWKS cannot be fetched)', { issuerName });
   throw new TokenError('token_key_unknown', kid === undefined ? 'no single key of the issuer matches the token algorithm' : 'no key of the issuer matches the token kid and algorithm');
 }
 

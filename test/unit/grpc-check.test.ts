@@ -9,7 +9,7 @@ import { IdentityHeaders } from '../../src/grpc/identity-headers.js';
 import { KeyStore } from '../../src/keys/index.js';
 import { compilePolicyText, type CompiledPolicy, type Decision } from '../../src/policy/index.js';
 import { buildRequestView } from '../../src/request/index.js';
-import { ANONYMOUS, createAuthenticator, type Authenticator, type VerifiedToken } from '../../src/tokens/index.js';
+import { ANONYMOUS, createAuthenticator, TokenError, type Authenticator, type VerifiedToken } from '../../src/tokens/index.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import { Metrics } from '../../src/telemetry/metrics.js';
 import { EXAMPLES } from '../helpers/paths.js';
@@ -178,7 +178,7 @@ describe('createCheckHandler (real request view, tokens, keys and policy)', () =
   });
 
   it('a policy that throws: 500 internal_error and an error log line, never an allow', async () => {
-    const broken: CompiledPolicy = { name: 'broken', service: 'orders', revision: 'r1', ruleCount: 0, evaluate: () => { throw new Error('boom'); } };
+    const broken: CompiledPolicy = { name: 'broken', service: 'orders', revision: 'r1', ruleCount: 0, failOpen: false, evaluate: () => { throw new Error('boom'); } };
     const failing = handler({ policy: () => broken });
     const token = await mint({ scope: 'orders:read' });
     const sync = failing(request({ path: '/public' }));
@@ -198,6 +198,57 @@ describe('createCheckHandler (real request view, tokens, keys and policy)', () =
       assert.equal(logged.find((l) => l.msg === 'deny')?.reason, 'internal_error');
     }
     assert.ok(!JSON.stringify(await fresh).includes('boom'), 'the error stays out of the response');
+  });
+
+  describe('fail-open (opt-in per issuer or per policy)', () => {
+    const unavailable = () => Promise.reject(new TokenError('keys_unavailable', 'no keys', { issuerName: 'idp' }));
+    const failOpenCount = async (labels: Record<string, string>) =>
+      (await metrics.failOpen.get()).values.find((v) => Object.entries(labels).every(([k, val]) => v.labels[k as keyof typeof v.labels] === val))?.value ?? 0;
+
+    it('off by default: keys_unavailable is a 503 without a challenge, never an allow', async () => {
+      const response = await handler({ authenticate: unavailable })(request());
+      assert.deepEqual([response.status?.code, httpStatus(response), body(response).reason], [14, 503, 'keys_unavailable']);
+      assert.equal(response.ok_response, undefined);
+      assert.equal(challenge(response), undefined, 'not the caller\'s fault: no invalid_token challenge');
+    });
+
+    it('an issuer switch allows without identity, counts and logs it; other issuers stay closed', async () => {
+      const before = await failOpenCount({ scope: 'issuer', name: 'idp', cause: 'keys_unavailable' });
+      const response = await handler({ authenticate: unavailable, failOpenIssuers: new Set(['idp']) })(request({ headers: { 'x-auth-subject': 'spoofed' } }));
+      assert.equal(response.status?.code, 0);
+      const ok = response.ok_response;
+      assert.ok(ok);
+      assert.deepEqual(ok.headers ?? [], [], 'no identity header is set');
+      assert.ok(ok.headers_to_remove?.includes('x-auth-subject'), 'spoofed identity headers are removed');
+      assert.deepEqual([meta(response, 'decision'), meta(response, 'reason')], ['allow', 'fail_open']);
+      assert.equal(await failOpenCount({ scope: 'issuer', name: 'idp', cause: 'keys_unavailable' }), before + 1);
+      const warned = logFor(response).find((l) => l.msg === 'fail-open allow');
+      assert.deepEqual([warned?.scope, warned?.name, warned?.cause, warned?.level], ['issuer', 'idp', 'keys_unavailable', 40]);
+      const other = await handler({ authenticate: unavailable, failOpenIssuers: new Set(['other-idp']) })(request());
+      assert.equal(httpStatus(other), 503);
+    });
+
+    it('the switch never turns an invalid token into an allow', async () => {
+      const bad = () => Promise.reject(new TokenError('token_signature_invalid', 'bad', { issuerName: 'idp' }));
+      const response = await handler({ authenticate: bad, failOpenIssuers: new Set(['idp']) })(request());
+      assert.deepEqual([httpStatus(response), body(response).reason], [401, 'token_signature_invalid']);
+    });
+
+    it('a policy switch covers keys_unavailable and internal errors, not policy denies', async () => {
+      const open = compilePolicyText(POLICY.replace('defaultAction: DENY', 'defaultAction: DENY\n  failOpen: true'), 'open.yaml', { service: 'orders' });
+      assert.equal(open.failOpen, true);
+      const response = await handler({ authenticate: unavailable, policy: () => open })(request());
+      assert.deepEqual([response.status?.code, meta(response, 'reason'), meta(response, 'policy')], [0, 'fail_open', 'orders']);
+      const throwing: CompiledPolicy = { ...open, evaluate: () => { throw new Error('boom'); } };
+      const before = await failOpenCount({ scope: 'policy', name: 'orders', cause: 'internal_error' });
+      const internal = await handler({ policy: () => throwing })(request({ path: '/public' }));
+      assert.equal(internal.status?.code, 0);
+      assert.equal(await failOpenCount({ scope: 'policy', name: 'orders', cause: 'internal_error' }), before + 1);
+      const denied = await handler({ policy: () => open })(request({ method: 'DELETE' }));
+      assert.deepEqual([httpStatus(denied), body(denied).reason], [401, 'credentials_missing'], 'an ordinary deny is still a deny');
+      const unready = await handler({ policy: () => null })(request());
+      assert.equal(httpStatus(unready), 503, 'no policy loaded is always closed');
+    });
   });
 
   it('an authenticator that throws something unexpected is an internal error too', async () => {

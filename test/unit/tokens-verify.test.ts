@@ -13,6 +13,7 @@ function provider(set: KeySet | undefined, reload?: () => KeySet): KeyProvider &
   const p = {
     reloads: 0,
     current: () => current,
+    available: () => current !== undefined,
     async reloadOnUnknownKey() {
       p.reloads++;
       if (!reload) return false;
@@ -101,7 +102,7 @@ describe('createJwtVerifier: legit tokens', () => {
     assert.equal(keys.reloads, 1);
     const none = provider(undefined);
     const token = legitToken(es.ctx);
-    await refusedWith(verifier(es, { keys: none }).verify(token), 'token_key_unknown', token);
+    await refusedWith(verifier(es, { keys: none }).verify(token), 'keys_unavailable', token); // no set held: the source, not the token, is at fault
     assert.equal(none.reloads, 1);
   });
 
