@@ -14,20 +14,26 @@ export function toVerifiedToken(issuerName: string, payload: Record<string, unkn
     if (typeof iat !== 'number' || !Number.isFinite(iat)) throw invalid('"iat" is not a number');
     if (iat > nowSeconds + skewSeconds) throw new TokenError('token_issued_in_future', 'token "iat" is in the future');
   }
+  return verifiedTokenOf(issuerName, deepFreeze(payload), exp);
+}
+
+/**
+ * The frozen VerifiedToken for a payload whose time claims have been checked: right after
+ * verification, and when the token cache revives a token it holds only as claims text.
+ */
+export function verifiedTokenOf(issuerName: string, payload: Readonly<Record<string, unknown>>, expiresAt: number): VerifiedToken {
   const iss = optionalString(payload, 'iss');
   const sub = optionalString(payload, 'sub');
   const jti = optionalString(payload, 'jti');
-  const audience = audienceOf(payload.aud);
-  const scopes = scopesOf(payload);
   return Object.freeze({
     issuerName,
     issuer: iss ?? '',
     subject: sub ?? '',
-    audience,
+    audience: audienceOf(payload.aud),
     jti,
-    expiresAt: exp,
-    scopes,
-    claims: deepFreeze(payload),
+    expiresAt,
+    scopes: scopesOf(payload),
+    claims: payload,
   });
 }
 
@@ -38,7 +44,7 @@ function audienceOf(aud: unknown): readonly string[] {
 }
 
 /** `scope` (RFC 8693 §4.2, space-separated) wins over `scp` (array or string, Okta/Azure). */
-function scopesOf(payload: Record<string, unknown>): readonly string[] {
+function scopesOf(payload: Readonly<Record<string, unknown>>): readonly string[] {
   const { scope, scp } = payload;
   if (scope !== undefined) {
     if (typeof scope !== 'string') throw invalid('"scope" is not a string');
@@ -54,7 +60,7 @@ function splitScopes(text: string): string[] {
   return text.split(' ').filter((s) => s !== '');
 }
 
-function optionalString(payload: Record<string, unknown>, claim: string): string | undefined {
+function optionalString(payload: Readonly<Record<string, unknown>>, claim: string): string | undefined {
   const value = payload[claim];
   if (value === undefined) return undefined;
   if (typeof value !== 'string') throw invalid(`"${claim}" is not a string`);
@@ -66,7 +72,7 @@ function invalid(what: string): TokenError {
 }
 
 /** Depth is bounded by the strict JSON parse, so the recursion is too. */
-function deepFreeze<T>(value: T): T {
+export function deepFreeze<T>(value: T): T {
   if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
     Object.freeze(value);
     for (const member of Object.values(value)) deepFreeze(member);

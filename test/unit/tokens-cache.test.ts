@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { TokenCache, type VerifiedToken } from '../../src/tokens/index.js';
+import { toVerifiedToken } from '../../src/tokens/claims.js';
 
 const T0 = 1_700_000_000_000;
 
@@ -75,5 +76,36 @@ describe('TokenCache', () => {
     cache.get('a', 1);
     assert.deepEqual([cache.hits, cache.misses], [2, 1]);
     assert.deepEqual(lookups, [false, true, true]);
+  });
+
+  it('beyond the parsed (hot) tier, a hit revives the same token from its claims text', () => {
+    const n = 3_000;
+    const cache = new TokenCache({ maxEntries: n, now: () => T0 });
+    const exp = T0 / 1000 + 600;
+    const tokens = Array.from({ length: n }, (_, i) =>
+      // Parsed from text as a verifier's payload is, so "__proto__" is an own member.
+      toVerifiedToken('idp', JSON.parse(`{"iss":"https://idp.example.test","aud":["orders","billing"],"sub":"user-${i}","jti":"j-${i}","exp":${exp},"scope":"a b","roles":["r1"],"nested":{"deep":[${i},"x"]},"big":9007199254740994,"__proto__":{"polluted":true}}`), T0 / 1000, 30),
+    );
+    tokens.forEach((t, i) => cache.set(`token-${i}`, t, 7));
+    assert.equal(cache.size, n);
+    const revived = cache.get('token-0', 7);
+    assert.ok(revived !== undefined && revived !== tokens[0], 'the oldest entry is no longer held parsed');
+    assert.deepEqual(revived, tokens[0]);
+    assert.ok(Object.isFrozen(revived) && Object.isFrozen(revived.claims) && Object.isFrozen((revived.claims.nested as { deep: unknown[] }).deep));
+    assert.equal(Object.getPrototypeOf(revived.claims), Object.prototype, '"__proto__" stays an own member, not a prototype');
+    assert.equal(cache.get('token-0', 7), revived, 'and is now in the hot tier');
+    assert.equal(cache.get('token-0 ', 7), undefined, 'a different text never finds it');
+    assert.equal(cache.get('token-1', 8), undefined, 'revision checked before reviving');
+  });
+
+  it('evictWhere reaches entries outside the hot tier', () => {
+    const n = 2_000;
+    const cache = new TokenCache({ maxEntries: n, now: () => T0 });
+    const exp = T0 / 1000 + 600;
+    for (let i = 0; i < n; i++) cache.set(`t${i}`, toVerifiedToken('idp', { aud: 'orders', sub: i % 2 === 0 ? 'even' : 'odd', exp }, T0 / 1000, 30), 1);
+    cache.evictWhere((t) => t.subject === 'even');
+    assert.equal(cache.size, n / 2);
+    assert.equal(cache.get('t0', 1), undefined);
+    assert.equal(cache.get('t1', 1)?.subject, 'odd');
   });
 });
