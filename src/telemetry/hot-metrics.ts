@@ -24,7 +24,10 @@ interface MetricSnapshot {
 export class DecisionCounter {
   readonly aggregator = 'sum' as const;
   readonly type = 'counter' as const;
-  private readonly series = new Map<string, { labels: { decision: string; reason: string }; value: number }>();
+  // One map per decision, keyed by the reason itself: reason codes are constant strings whose
+  // hash V8 keeps, where a concatenated key would be hashed anew on every call.
+  private readonly allows = new Map<string, { labels: { decision: string; reason: string }; value: number }>();
+  private readonly denies = new Map<string, { labels: { decision: string; reason: string }; value: number }>();
 
   constructor(
     readonly name: string,
@@ -35,18 +38,19 @@ export class DecisionCounter {
   }
 
   inc(decision: 'allow' | 'deny', reason: string): void {
-    const key = decision === 'allow' ? 'a' + reason : 'd' + reason;
-    const entry = this.series.get(key);
+    const series = decision === 'allow' ? this.allows : this.denies;
+    const entry = series.get(reason);
     if (entry !== undefined) entry.value++;
-    else this.series.set(key, { labels: { decision, reason }, value: 1 });
+    else series.set(reason, { labels: { decision, reason }, value: 1 });
   }
 
   get(): MetricSnapshot {
-    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values: [...this.series.values()].map((s) => ({ labels: { ...s.labels }, value: s.value })) };
+    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values: [...this.allows.values(), ...this.denies.values()].map((s) => ({ labels: { ...s.labels }, value: s.value })) };
   }
 
   reset(): void {
-    this.series.clear();
+    this.allows.clear();
+    this.denies.clear();
   }
 }
 

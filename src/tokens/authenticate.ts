@@ -5,7 +5,7 @@ import type { RequestView } from '../request/types.js';
 import { TokenCache } from './cache.js';
 import { decodeJsonObject, splitCompact } from './compact.js';
 import { TokenError } from './errors.js';
-import { extractToken, findTokens } from './extract.js';
+import { TokenSources } from './extract.js';
 import { createServiceTokenVerifier, SERVICE_ISSUER_NAME } from './service.js';
 import { ANONYMOUS, type AuthContext, type VerifiedToken } from './types.js';
 import { createJwtVerifier, type JwtVerifier } from './verify.js';
@@ -72,7 +72,9 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     return checker(name, store, verifier, issuer, maxTokenBytes);
   });
   const routes = routeTable(options.issuers, users);
-  const sources = [...routes.values()].map((r) => r.source);
+  const userSources = new TokenSources([...routes.values()].map((r) => r.source));
+  // Found tokens carry the representative source object of their route: look routes up by identity.
+  const checkersBySource = new Map([...routes.values()].map((r) => [r.source, r.checkers] as const));
 
   const st = options.serviceTokens;
   let service: Checker | undefined;
@@ -81,18 +83,18 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     const verifier = createServiceTokenVerifier({ config: st, service: options.service, keys: store, now: options.now });
     service = checker(SERVICE_ISSUER_NAME, store, verifier, st.issuer, st.maxTokenBytes);
   }
-  const serviceSource: TokenSource | undefined = st && { header: st.header };
+  const serviceSources = st && new TokenSources([{ header: st.header }]);
 
   /**
    * Synchronous: finds and routes the user token. Returns the cached token, the checker that
    * must verify it, or null. Nothing async starts here, so a later throw cannot orphan a promise.
    */
   function routeUserToken(view: RequestView): VerifiedToken | { checker: Checker; token: string; missed: boolean } | null {
-    const found = findTokens(view, sources);
+    const found = userSources.find(view);
     if (found.length === 0) return null;
     if (found.length > 1) throw new TokenError('credentials_duplicated', 'tokens in more than one credential source');
     const { source, token } = found[0]!;
-    const candidates = routes.get(sourceKey(source))!.checkers;
+    const candidates = checkersBySource.get(source)!;
     if (candidates.length === 1) return { checker: candidates[0]!, token, missed: false };
     // A hit in an issuer's cache means that issuer verified this exact text: no need to route.
     for (const candidate of candidates) {
@@ -129,7 +131,7 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
   function authenticate(view: RequestView): AuthContext | Promise<AuthContext> {
     // Every extraction (which may throw) before any verification (which may be async).
     const routed = routeUserToken(view);
-    const serviceToken = service !== undefined && serviceSource !== undefined ? extractToken(view, serviceSource) : null;
+    const serviceToken = service !== undefined && serviceSources !== undefined ? (serviceSources.find(view)[0]?.token ?? null) : null;
     const user = routed === null || !('checker' in routed) ? routed : routed.missed ? verifyAndCache(routed.checker, routed.token) : check(routed.checker, routed.token);
     const svc = service !== undefined && serviceToken !== null ? check(service, serviceToken) : null;
     if (user instanceof Promise || svc instanceof Promise) return Promise.all([user, svc]).then(([u, s]) => finish(view, u, s));

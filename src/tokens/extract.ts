@@ -16,50 +16,64 @@ const WHITESPACE = /[\s]/;
 
 type HeaderSource = Extract<TokenSource, { header: string }>;
 
+interface PlannedSource {
+  readonly source: HeaderSource;
+  /** The prefix as given. */
+  readonly prefix: string;
+  /** Lower-cased auth-scheme ("bearer") when the prefix is one ("Bearer "), compared case-insensitively. */
+  readonly scheme: string | null;
+}
+
 /**
- * Every token the request carries in `sources`, at most one per header name and per cookie
- * name. Sources naming the same header with different prefixes are tried together (longest
- * prefix first), so `Bearer` for one issuer and `DPoP` for another do not make each other's
- * requests malformed. Anything ambiguous throws: the same header or cookie twice, two
- * credentials in one value. Never "pick one".
+ * The configured token sources, grouped once (the config lives as long as the process).
+ * Sources naming the same header with different prefixes are tried together (longest prefix
+ * first), so `Bearer` for one issuer and `DPoP` for another do not make each other's
+ * requests malformed.
  */
-export function findTokens(view: RequestView, sources: readonly TokenSource[]): FoundToken[] {
-  const found: FoundToken[] = [];
-  const { byHeader, cookies } = planFor(sources);
-  for (const [name, group] of byHeader) {
-    const hit = fromHeader(view, name, group);
-    if (hit !== null) found.push(hit);
-  }
-  for (const [name, source] of cookies) {
-    const token = fromCookie(view, name);
-    if (token !== null) found.push({ source, token });
-  }
-  return found;
-}
+export class TokenSources {
+  readonly #headers: ReadonlyArray<{ readonly name: string; readonly sources: readonly PlannedSource[] }>;
+  readonly #cookies: ReadonlyArray<{ readonly name: string; readonly source: TokenSource }>;
 
-interface SourcePlan {
-  /** Header name → its sources, longest prefix first. */
-  readonly byHeader: ReadonlyMap<string, readonly HeaderSource[]>;
-  readonly cookies: ReadonlyMap<string, TokenSource>;
-}
-
-// The source lists come from the config and live as long as the process: group them once.
-const plans = new WeakMap<readonly TokenSource[], SourcePlan>();
-
-function planFor(sources: readonly TokenSource[]): SourcePlan {
-  let plan = plans.get(sources);
-  if (plan === undefined) {
-    const byHeader = new Map<string, HeaderSource[]>();
+  constructor(sources: readonly TokenSource[]) {
+    const byHeader = new Map<string, PlannedSource[]>();
     const cookies = new Map<string, TokenSource>();
     for (const source of sources) {
-      if ('header' in source) byHeader.set(source.header, [...(byHeader.get(source.header) ?? []), source]);
-      else cookies.set(source.cookie, source);
+      if (!('header' in source)) {
+        cookies.set(source.cookie, source);
+        continue;
+      }
+      const prefix = source.prefix ?? '';
+      const planned = { source, prefix, scheme: AUTH_SCHEME_PREFIX.test(prefix) ? prefix.slice(0, -1).toLowerCase() : null };
+      byHeader.set(source.header, [...(byHeader.get(source.header) ?? []), planned]);
     }
-    for (const group of byHeader.values()) group.sort((a, b) => (b.prefix ?? '').length - (a.prefix ?? '').length);
-    plan = { byHeader, cookies };
-    plans.set(sources, plan);
+    this.#headers = [...byHeader].map(([name, group]) => ({ name, sources: group.sort((a, b) => b.prefix.length - a.prefix.length) }));
+    this.#cookies = [...cookies].map(([name, source]) => ({ name, source }));
   }
-  return plan;
+
+  /**
+   * Every token the request carries, at most one per header name and per cookie name.
+   * Anything ambiguous throws: the same header or cookie twice, two credentials in one
+   * value. Never "pick one".
+   */
+  find(view: RequestView): FoundToken[] {
+    const found: FoundToken[] = [];
+    for (let i = 0; i < this.#headers.length; i++) {
+      const { name, sources } = this.#headers[i]!;
+      const hit = fromHeader(view, name, sources);
+      if (hit !== null) found.push(hit);
+    }
+    for (let i = 0; i < this.#cookies.length; i++) {
+      const { name, source } = this.#cookies[i]!;
+      const token = fromCookie(view, name);
+      if (token !== null) found.push({ source, token });
+    }
+    return found;
+  }
+}
+
+/** Every token the request carries in `sources` (see TokenSources; compile those once where it matters). */
+export function findTokens(view: RequestView, sources: readonly TokenSource[]): FoundToken[] {
+  return new TokenSources(sources).find(view);
 }
 
 /** Optional whitespace (space, tab) trimmed at both ends, without a regex on the common clean value. */
@@ -75,29 +89,34 @@ export function extractToken(view: RequestView, source: TokenSource): string | n
   return findTokens(view, [source])[0]?.token ?? null;
 }
 
-function fromHeader(view: RequestView, name: string, sources: ReadonlyArray<HeaderSource>): FoundToken | null {
+function fromHeader(view: RequestView, name: string, sources: readonly PlannedSource[]): FoundToken | null {
   // Checked before the value exists: a header sent twice is ambiguous even if one copy is empty.
   if (view.repeatedHeaders.has(name)) throw new TokenError('credentials_duplicated', `header ${name} sent more than once`);
   const raw = view.headers[name];
   if (raw === undefined) return null;
   const value = trimOws(raw);
-  for (const source of sources) {
-    const rest = stripPrefix(value, source.prefix ?? '');
-    if (rest !== null) return { source, token: singleToken(rest, `header ${name}`) };
+  for (const planned of sources) {
+    const rest = stripPrefix(value, planned);
+    if (rest !== null) return { source: planned.source, token: singleToken(rest, `header ${name}`) };
   }
   throw new TokenError('credentials_malformed', `header ${name} does not start with the expected scheme`);
 }
 
 /** The value after the prefix, or null when it does not start with it. */
-function stripPrefix(value: string, prefix: string): string | null {
+function stripPrefix(value: string, { prefix, scheme }: PlannedSource): string | null {
   if (prefix === '') return value;
-  if (AUTH_SCHEME_PREFIX.test(prefix)) {
-    // Auth-schemes are case-insensitive and may be followed by more than one space.
-    const scheme = prefix.slice(0, -1);
-    if (value.length <= scheme.length || value.slice(0, scheme.length).toLowerCase() !== scheme.toLowerCase() || value[scheme.length] !== ' ') return null;
-    return value.slice(scheme.length).replace(/^ +/, '');
+  if (scheme === null) return value.startsWith(prefix) ? value.slice(prefix.length) : null;
+  // Auth-schemes are case-insensitive and may be followed by more than one space.
+  const n = scheme.length;
+  if (value.length <= n || value.charCodeAt(n) !== 0x20) return null;
+  for (let i = 0; i < n; i++) {
+    let c = value.charCodeAt(i);
+    if (c >= 0x41 && c <= 0x5a) c += 0x20;
+    if (c !== scheme.charCodeAt(i)) return null;
   }
-  return value.startsWith(prefix) ? value.slice(prefix.length) : null;
+  let start = n + 1;
+  while (value.charCodeAt(start) === 0x20) start++;
+  return value.slice(start);
 }
 
 /** A JWT never contains ',' or whitespace: a ',' is Envoy joining two headers, a space is two words. */

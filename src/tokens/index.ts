@@ -1,5 +1,5 @@
 export { TokenError, type TokenErrorCode } from './errors.js';
-export { findTokens, extractToken, type FoundToken } from './extract.js';
+export { findTokens, extractToken, TokenSources, type FoundToken } from './extract.js';
 export { createJwtVerifier, type JwtVerifier, type JwtVerifierOptions } from './verify.js';
 export { TokenCache, type TokenCacheOptions } from './cache.js';
 export { createServiceTokenVerifier, isSpiffeIdInTrustDomain, SERVICE_ISSUER_NAME, type ServiceTokenVerifierOptions } from './service.js';
