@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { EXAMPLES, SIDECAR_BIN } from '../test/helpers/paths.js';
+import { parse as parseYaml } from 'yaml';
+import { EXAMPLES, ROOT, SIDECAR_BIN } from '../test/helpers/paths.js';
 import { freePort } from '../test/helpers/nats-server.js';
 
 export type ServerKind = 'floor' | 'limit' | 'floor-verify';
@@ -51,7 +52,7 @@ async function stopChild(child: ChildProcess, exited: Promise<number | null>): P
 /** Starts dist/bench/servers/<kind>.js and resolves once it announces its port. */
 export function startServer(kind: ServerKind): Promise<Target> {
   const script = fileURLToPath(new URL(`./servers/${kind}.js`, import.meta.url));
-  const child = spawn(process.execPath, [script], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...nodeArgs(), script], { stdio: ['ignore', 'pipe', 'pipe'] });
   const exited = track(child);
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
@@ -109,6 +110,23 @@ export interface SidecarTarget extends Target {
 }
 
 /**
+ * The sidecar runs with the V8 options it ships with: the NODE_OPTIONS of the authz-sidecar
+ * container in k8s/base/deployment.yaml (heap caps that decide its memory figures).
+ */
+export const SHIPPED_NODE_OPTIONS: string = (() => {
+  const doc = parseYaml(readFileSync(`${ROOT}k8s/base/deployment.yaml`, 'utf8')) as {
+    spec: { template: { spec: { containers: Array<{ name: string; env?: Array<{ name: string; value?: string }> }> } } };
+  };
+  const sidecar = doc.spec.template.spec.containers.find((c) => c.name === 'authz-sidecar');
+  return sidecar?.env?.find((e) => e.name === 'NODE_OPTIONS')?.value ?? '';
+})();
+
+/** Extra node flags for every server started (BENCH_NODE_ARGS, space-separated), e.g. `--cpu-prof` to profile. */
+export function nodeArgs(): string[] {
+  return (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+}
+
+/**
  * The sidecar binary on `configPath` with ports chosen up front and its log in a file next
  * to the config; resolves once /readyz answers 200 (polled every `pollMs`).
  */
@@ -117,8 +135,8 @@ export async function startSidecarProcess(name: string, configPath: string, poll
   const adminUrl = `http://127.0.0.1:${adminPort}`;
   const logFd = openSync(`${configPath}.${grpcPort}.log`, 'a');
   const spawned = performance.now();
-  const child = spawn(process.execPath, [SIDECAR_BIN, '--config', configPath], {
-    env: { ...process.env, AUTHZ_GRPC_ADDRESS: `127.0.0.1:${grpcPort}`, AUTHZ_ADMIN_ADDRESS: `127.0.0.1:${adminPort}` },
+  const child = spawn(process.execPath, [...nodeArgs(), SIDECAR_BIN, '--config', configPath], {
+    env: { ...process.env, NODE_OPTIONS: SHIPPED_NODE_OPTIONS, AUTHZ_GRPC_ADDRESS: `127.0.0.1:${grpcPort}`, AUTHZ_ADMIN_ADDRESS: `127.0.0.1:${adminPort}` },
     stdio: ['ignore', logFd, 'pipe'],
   });
   closeSync(logFd);

@@ -2,8 +2,8 @@
  * Memory with a full token cache: a sidecar with tokenCache.maxEntries = N is fed N distinct
  * tokens (each verified and cached), then N/2 more. RSS is read from /proc after each feed.
  * The bound is shown by probing afterwards: the most recent tokens must be cache hits and
- * the ones just past the N most recent must be misses (evicted). The sidecar exports no
- * gauge of the cache's size, so hits and misses are what can be observed.
+ * the ones just past the N most recent must be misses (evicted), and the
+ * `authz_token_cache_entries` gauge must not exceed N.
  */
 import { metricValue, readMetrics, rssBytes, startSidecar, type Target } from '../processes.js';
 import { ALLOWED_BY_RULE } from '../checks.js';
@@ -21,6 +21,8 @@ export async function memory(ctx: Context): Promise<ScenarioOutput> {
   const capacity = o.cachedTokens;
   const extra = capacity / 2;
   const probe = Math.max(10, capacity / 100);
+  // The smoke run proves the harness, not the figure: no need to wait for V8's idle GC.
+  const settleMs = o.smoke ? 1_000 : 20_000;
   // Calls complete out of order by up to the number in flight: keep the probes clear of the boundary.
   const gap = 2 * o.connections * o.streams;
   const sidecar = await startSidecar('sidecar-memory', { policy: policyText({ rules: 50 }), tokenCacheEntries: capacity });
@@ -38,25 +40,30 @@ export async function memory(ctx: Context): Promise<ScenarioOutput> {
     };
     const cache = async () => {
       const m = await readMetrics(sidecar.adminUrl!);
-      return { hits: metricValue(m, 'authz_token_cache_total', { result: 'hit' }), misses: metricValue(m, 'authz_token_cache_total', { result: 'miss' }), heap: metricValue(m, 'authz_nodejs_heap_size_used_bytes') };
+      return {
+        hits: metricValue(m, 'authz_token_cache_total', { result: 'hit' }),
+        misses: metricValue(m, 'authz_token_cache_total', { result: 'miss' }),
+        entries: metricValue(m, 'authz_token_cache_entries', { issuer: 'idp' }),
+        heap: metricValue(m, 'authz_nodejs_heap_size_used_bytes'),
+      };
     };
 
     ctx.progress(`memory: feeding ${capacity.toLocaleString('en')} distinct tokens`);
     const start = await cache();
     await feed(0, capacity);
-    const full = await settle(sidecar, cache);
+    const full = await settle(sidecar, cache, settleMs);
     if (full.counts.misses - start.misses < capacity) throw new Error(`sidecar-memory: ${full.counts.misses - start.misses} cache misses for ${capacity} new tokens`);
     ledger.note(`sidecar-memory: ${capacity.toLocaleString('en')} distinct tokens → ${(full.counts.misses - start.misses).toLocaleString('en')} token-cache misses (each verified once, then cached)`);
 
     ctx.progress(`memory: feeding ${extra.toLocaleString('en')} more`);
     await feed(capacity, capacity + extra);
-    const after = await settle(sidecar, cache);
+    const after = await settle(sidecar, cache, settleMs);
 
     // Now cached, if the bound holds: tokens[extra …] (the newest `capacity`). Probe recent ones
     // first (a hit evicts nothing), then ones just older than the bound.
     const recent = await probeRange(sidecar, tokens, extra + gap, extra + gap + probe, cache);
     const evicted = await probeRange(sidecar, tokens, extra - gap - probe, extra - gap, cache);
-    const bounded = recent.hits === probe && evicted.misses === probe;
+    const bounded = recent.hits === probe && evicted.misses === probe && after.counts.entries <= capacity;
     ledger.note(
       `sidecar-memory: after ${(capacity + extra).toLocaleString('en')} tokens, ${probe} tokens among the newest ${capacity.toLocaleString('en')} → ${recent.hits} cache hits; ` +
         `${probe} tokens ${gap}–${gap + probe} places older than that → ${evicted.misses} misses (evicted)`,
@@ -64,24 +71,23 @@ export async function memory(ctx: Context): Promise<ScenarioOutput> {
 
     return {
       rows: {
-        'memory-rss': { text: `${fmt.mib(full.rss)} (idle ${fmt.mib(idle)})`, met: full.rss <= 150 * MiB },
+        'memory-rss': { text: `${fmt.mib(full.rss)} 20 s after the feed (${fmt.mib(full.peak)} after 1 s; idle ${fmt.mib(idle)})`, met: full.rss <= 150 * MiB },
         'memory-bound': {
-          text: `${bounded ? 'bounded' : 'NOT bounded'}: newest ${recent.hits}/${probe} hits, next-older ${evicted.misses}/${probe} evicted; RSS ${fmt.mib(after.rss)} (${after.rss >= full.rss ? '+' : ''}${fmt.mib(after.rss - full.rss)})`,
+          text: `${bounded ? 'bounded' : 'NOT bounded'}: ${fmt.int(after.counts.entries)} entries; newest ${recent.hits}/${probe} hits, next-older ${evicted.misses}/${probe} evicted; RSS ${fmt.mib(after.rss)} (${after.rss >= full.rss ? '+' : ''}${fmt.mib(after.rss - full.rss)})`,
           met: bounded,
         },
       },
       raw: [
         `### Memory (sidecar with tokenCache.maxEntries ${capacity.toLocaleString('en')}; VmRSS from /proc, heap from /metrics)\n\n` +
           table(
-            ['point', 'RSS', 'JS heap used', 'cache hits', 'cache misses'],
+            ['point', 'RSS 1 s after', 'RSS 20 s after', 'JS heap used (20 s)', 'cache entries', 'cache hits', 'cache misses'],
             [
-              ['idle, after one Check', fmt.mib(idle), '', '', ''],
-              [`after ${capacity.toLocaleString('en')} distinct tokens`, fmt.mib(full.rss), fmt.mib(full.counts.heap), fmt.int(full.counts.hits), fmt.int(full.counts.misses)],
-              [`after ${extra.toLocaleString('en')} more`, fmt.mib(after.rss), fmt.mib(after.counts.heap), fmt.int(after.counts.hits), fmt.int(after.counts.misses)],
+              ['idle, after one Check', fmt.mib(idle), '', '', '', '', ''],
+              [`after ${capacity.toLocaleString('en')} distinct tokens`, fmt.mib(full.peak), fmt.mib(full.rss), fmt.mib(full.counts.heap), fmt.int(full.counts.entries), fmt.int(full.counts.hits), fmt.int(full.counts.misses)],
+              [`after ${extra.toLocaleString('en')} more`, fmt.mib(after.peak), fmt.mib(after.rss), fmt.mib(after.counts.heap), fmt.int(after.counts.entries), fmt.int(after.counts.hits), fmt.int(after.counts.misses)],
             ],
           ) +
-          '\n\nThe sidecar exports no gauge of the cache\'s size, so the bound is shown by probing: hits among the newest tokens, misses just past them. ' +
-          'A gauge (e.g. `authz_token_cache_entries{issuer}`) would let this be read directly.',
+          '\n\nThe bound is read from `authz_token_cache_entries` and shown by probing: hits among the newest tokens, misses just past them.',
       ],
       commands: [],
     };
@@ -90,10 +96,17 @@ export async function memory(ctx: Context): Promise<ScenarioOutput> {
   }
 }
 
-/** RSS and counters once the process has had a moment to finish what was in flight. */
-async function settle<T>(sidecar: Target, counts: () => Promise<T>): Promise<{ rss: number; counts: T }> {
+/**
+ * RSS 1 s after a feed (`peak`: the feed's garbage is still in the heap) and 20 s after it
+ * (`rss`): V8's memory reducer runs a full GC about 8 s after allocation slows down, so by
+ * then RSS is that of a sidecar holding the tokens, not of one still digesting a flood of
+ * verifications. The target is judged on the 20 s figure; both are reported.
+ */
+async function settle<T>(sidecar: Target, counts: () => Promise<T>, settleMs: number): Promise<{ peak: number; rss: number; counts: T }> {
   await sleep(1_000);
-  return { rss: rssBytes(sidecar.pid), counts: await counts() };
+  const peak = rssBytes(sidecar.pid);
+  await sleep(Math.max(0, settleMs - 1_000));
+  return { peak, rss: rssBytes(sidecar.pid), counts: await counts() };
 }
 
 /** Re-sends tokens[from, to) one at a time; how many were cache hits and misses. */
