@@ -56,3 +56,18 @@ describe('CEL matches(): only patterns linear in the input', () => {
     assert.equal(condition.evaluate(act), false);
   });
 });
+
+describe('policy size limits', () => {
+  it('refuses more than MAX_RULES rules before validating them, naming the field', async () => {
+    const { validatePolicyDocument, MAX_RULES } = await import('../../src/policy/schema.js');
+    const rules = Array.from({ length: MAX_RULES + 1 }, (_, i) => ({ name: `r${i}`, action: 'ALLOW' }));
+    const doc = { apiVersion: 'authz-sidecar/v1', kind: 'Policy', metadata: { name: 'orders', service: 'orders' }, spec: { defaultAction: 'DENY', rules } };
+    assert.throws(() => validatePolicyDocument(doc, 'p.yaml'), { message: `p.yaml: spec.rules: has ${MAX_RULES + 1} rules (at most ${MAX_RULES})` });
+    assert.equal(validatePolicyDocument({ ...doc, spec: { ...doc.spec, rules: rules.slice(0, 2) } }, 'p.yaml').spec.rules.length, 2);
+  });
+
+  it('refuses policy text over MAX_POLICY_BYTES before parsing it', async () => {
+    const { parsePolicy, MAX_POLICY_BYTES } = await import('../../src/policy/load.js');
+    assert.throws(() => parsePolicy(`# ${'x'.repeat(MAX_POLICY_BYTES)}\n`, 'p.yaml'), /^Error: p\.yaml: \(document\): is \d+ characters \(at most 4194304\)$|p\.yaml: \(document\): is \d+ characters/);
+  });
+});
