@@ -7,11 +7,12 @@ import { keyPair, startJwksServer, type JwksServer } from '../helpers/conformanc
 import { EnvoyClient, denyBody, envoyRequest, httpStatus, type CheckResult } from '../helpers/envoy-client.js';
 import { buildAttacks, type AttackKeys, type KeySetAttack, type Via } from '../helpers/key-set-attacks.js';
 import { createBucket, kvWriter, startNatsServer, type NatsServer } from '../helpers/nats-server.js';
-import { startSidecar, tempDir, writeConfig, type SidecarProcess } from '../helpers/sidecar.js';
+import { replaceFile, startSidecar, tempDir, writeConfig, type SidecarProcess } from '../helpers/sidecar.js';
 import { mint } from '../helpers/tokens.js';
 import { until } from '../helpers/wait.js';
 import { loadSigningKey, type ControlSigningKey } from '../../src/control/signers.js';
 import { signDocument } from '../../src/control/signed.js';
+
 
 /**
  * Every hostile key set of test/helpers/key-set-attacks.ts, delivered to one running sidecar
@@ -52,7 +53,8 @@ describe('key-set attacks from files and over the control plane', () => {
     const name = ISSUERS[via].name;
     const refused = 'refused' in attack.expect;
     if (via === 'file') {
-      writeFileSync(jwksPath, attack.fileBytes ?? JSON.stringify(attack.body));
+      // Written aside, then renamed (as Kubernetes swaps files), so the poller never reads half a file.
+      replaceFile(jwksPath, attack.fileBytes ?? JSON.stringify(attack.body));
     } else {
       // Plain JSON (no undefined members), signed exactly as authzctl signs.
       const body = JSON.parse(JSON.stringify(attack.body));

@@ -6,9 +6,10 @@ import { join } from 'node:path';
 import { status } from '@grpc/grpc-js';
 import { EnvoyClient, denyBody, envoyRequest, httpStatus, type CheckResult } from '../helpers/envoy-client.js';
 import { EXAMPLES } from '../helpers/paths.js';
-import { startSidecar, tempDir, writeConfig, type SidecarProcess } from '../helpers/sidecar.js';
+import { replaceFile, startSidecar, tempDir, writeConfig, type SidecarProcess } from '../helpers/sidecar.js';
 import { mint } from '../helpers/tokens.js';
 import { until } from '../helpers/wait.js';
+
 
 /**
  * Resource limits against the real binary: gRPC message size, header limits, CEL and regex
@@ -121,7 +122,8 @@ log: { level: info }
     ];
     for (const [name, extra, reason] of cases) {
       const mark = sidecar.logs.length;
-      writeFileSync(join(dir, 'policy.yaml'), policy(extra));
+      // Written aside, then renamed (as Kubernetes swaps files), so the poller never reads half a file.
+      replaceFile(join(dir, 'policy.yaml'), policy(extra));
       let line: Record<string, unknown> | undefined;
       await until(`policy rejection: ${name}`, () => (line = sidecar.logs.slice(mark).find((l) => l.msg === 'policy rejected; keeping the previous policy')) !== undefined, 10_000);
       assert.equal(line!.code, 'policy_invalid', name);
