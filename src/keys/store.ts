@@ -137,6 +137,15 @@ export class KeyStore implements KeyProvider {
     this.#publish(set);
   }
 
+  /**
+   * A set the control plane delivered but parseJwks refused: reported like a refused file
+   * (same event, so the same log line and `authz_key_set_rejections_total{code}`); the
+   * current set stays.
+   */
+  refuseFromControlPlane(error: KeySetError): void {
+    this.#reject(error);
+  }
+
   reloadOnUnknownKey(): Promise<boolean> {
     return this.#remote?.reloadOnUnknownKey() ?? Promise.resolve(false);
   }

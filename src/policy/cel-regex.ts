@@ -1,9 +1,15 @@
 /**
  * cel-js runs `string.matches(re)` with JavaScript's backtracking RegExp, and the strings
- * it matches (headers, paths, claims) come from the caller. So a `when` may only use a
- * literal pattern, and the pattern may not backtrack exponentially: no backreferences or
- * lookarounds, and no repeated group that itself contains a repetition or an alternation
- * (`(a+)+`, `(a|a)*`). Rewrite such patterns with a character class or without the group.
+ * it matches (headers, paths, claims) come from the caller: up to `request.maxHeaderBytes`
+ * of them. So a `when` may only use a literal pattern whose worst case is linear in the input:
+ * - no backreferences or lookarounds;
+ * - no repeated group that itself contains a repetition or an alternation (`(a+)+`, `(a|a)*`),
+ *   which backtracks exponentially;
+ * - at most one variable-length quantifier (`*`, `+`, `?`, `{n,}`, `{n,m}`), and a pattern
+ *   that has one must start with `^` and have no top-level `|`. Two quantifiers (`.*a.*b`,
+ *   `[a-z]+[a-z]+x`), or one in an unanchored pattern (`a+b`, which is retried at every
+ *   offset), take time quadratic or worse in the input: seconds for one 64 KiB header.
+ * Use `startsWith`, `endsWith`, `contains` or `split` for the rest of a check.
  */
 import type { ASTNode } from '@marcbachmann/cel-js';
 
@@ -17,14 +23,15 @@ export function unsafeRegexIn(ast: ASTNode): string | null {
     const reason = regexError(pattern.args);
     if (reason !== null) return `matches(${JSON.stringify(pattern.args)}): ${reason}`;
   }
-  for (const child of children(ast)) {
+  for (const child of astChildren(ast)) {
     const reason = unsafeRegexIn(child);
     if (reason !== null) return reason;
   }
   return null;
 }
 
-function children(node: ASTNode): ASTNode[] {
+/** The AST nodes directly below `node`. */
+export function astChildren(node: ASTNode): ASTNode[] {
   const out: ASTNode[] = [];
   const visit = (value: unknown): void => {
     if (Array.isArray(value)) value.forEach(visit);
@@ -45,6 +52,8 @@ export function regexError(pattern: string): string | null {
   if (/\(\?<?[=!]/.test(pattern)) return 'lookarounds are not allowed';
   // Stack of open groups: does the group contain a repetition or an alternation?
   const groups: Array<{ risky: boolean }> = [{ risky: false }];
+  let variable = 0;
+  let topLevelAlternation = false;
   for (let i = 0; i < pattern.length; i++) {
     const c = pattern[i];
     if (c === '\\') {
@@ -53,20 +62,49 @@ export function regexError(pattern: string): string | null {
       i = classEnd(pattern, i);
     } else if (c === '(') {
       groups.push({ risky: false });
+      // `(?:` and `(?<name>` are group syntax, not a `?` quantifier.
+      if (pattern[i + 1] === '?') i = pattern[i + 2] === '<' ? pattern.indexOf('>', i) : i + 2;
     } else if (c === ')') {
       const group = groups.pop() ?? { risky: false };
-      const repeated = isRepetition(pattern[i + 1]);
-      if (repeated && group.risky) return 'a repeated group must not contain a repetition or "|"';
-      groups[groups.length - 1].risky ||= group.risky || repeated;
-    } else if (c === '|' || isRepetition(c)) {
-      groups[groups.length - 1].risky = true;
+      const q = quantifierAt(pattern, i + 1);
+      if (q.repeats && group.risky) return 'a repeated group must not contain a repetition or "|"';
+      groups[groups.length - 1]!.risky ||= group.risky || q.repeats;
+      if (q.variable) variable++;
+      i += q.length;
+    } else if (c === '|') {
+      groups[groups.length - 1]!.risky = true;
+      if (groups.length === 1) topLevelAlternation = true;
+    } else {
+      const q = quantifierAt(pattern, i);
+      if (q.length > 0) {
+        groups[groups.length - 1]!.risky ||= q.repeats;
+        if (q.variable) variable++;
+        i += q.length - 1;
+      }
     }
   }
+  if (variable > 1) return 'at most one variable-length quantifier (*, +, ?, {n,m}) is allowed; check the rest with startsWith, endsWith or contains';
+  if (variable === 1 && (pattern[0] !== '^' || topLevelAlternation)) return 'a pattern with a quantifier must start with "^" and have no top-level "|"';
   return null;
 }
 
-function isRepetition(c: string | undefined): boolean {
-  return c === '*' || c === '+' || c === '{';
+/** The quantifier starting at `i` (with its lazy `?`), if any. */
+function quantifierAt(pattern: string, i: number): { length: number; repeats: boolean; variable: boolean } {
+  const c = pattern[i];
+  let q: { length: number; repeats: boolean; variable: boolean } | undefined;
+  if (c === '*' || c === '+') q = { length: 1, repeats: true, variable: true };
+  else if (c === '?') q = { length: 1, repeats: false, variable: true };
+  else if (c === '{') {
+    const m = /^\{(\d+)(,(\d*))?\}/.exec(pattern.slice(i));
+    if (m !== null) {
+      const min = Number(m[1]);
+      const max = m[2] === undefined ? min : m[3] === '' ? Infinity : Number(m[3]);
+      q = { length: m[0].length, repeats: max > 1, variable: max !== min };
+    }
+  }
+  if (q === undefined) return { length: 0, repeats: false, variable: false };
+  if (pattern[i + q.length] === '?') q.length++;
+  return q;
 }
 
 function classEnd(pattern: string, open: number): number {

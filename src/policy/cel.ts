@@ -27,12 +27,15 @@
  * is an evaluation error, which fails closed (an ALLOW rule does not match, a DENY rule
  * does); test first with `has(request.auth.claims.tenant)` or `"x-tenant" in request.headers`.
  * Limits: 4096 characters, 1000 AST nodes, depth 32, 256 list/map literal items, 16 call
- * arguments. `matches()` takes only literal, non-backtracking-prone patterns (cel-regex.ts).
+ * arguments. `matches()` takes only literal patterns that run in linear time (cel-regex.ts).
+ * No nested or chained comprehensions, `split` only with a literal limit (≤ 1000) and not
+ * inside a comprehension, no `json()` (cel-bounds.ts): cel-js has no evaluation cost limit.
  * There is no clock: evaluation is a pure function of the request and its credentials.
  */
 import { Environment } from '@marcbachmann/cel-js';
 import type { RequestView } from '../request/types.js';
 import type { AuthContext } from '../tokens/types.js';
+import { unboundedCostIn } from './cel-bounds.js';
 import { unsafeRegexIn } from './cel-regex.js';
 
 export const CEL_LIMITS = {
@@ -139,7 +142,7 @@ export function compileCondition(source: string): CompiledCondition {
   if (checked.type !== 'bool' && checked.type !== 'dyn') {
     throw new ConditionError(`must evaluate to bool, not ${checked.type}`);
   }
-  const unsafe = unsafeRegexIn(program.ast);
+  const unsafe = unsafeRegexIn(program.ast) ?? unboundedCostIn(program.ast);
   if (unsafe !== null) throw new ConditionError(unsafe);
   return {
     source,

@@ -7,11 +7,15 @@ import { compilePolicy, type CompileOptions } from './compile.js';
 import { validatePolicyDocument, type PolicyDocument } from './schema.js';
 import type { CompiledPolicy } from './types.js';
 
+/** The largest policy text read (the same cap as a signed control-plane document). */
+export const MAX_POLICY_BYTES = 4 * 1024 * 1024;
+
 /**
  * Parses and validates a policy document. `file` names it in errors. YAML 1.2 is a
  * superset of JSON, so one parser reads both; duplicate keys are errors.
  */
 export function parsePolicy(text: string, file: string): PolicyDocument {
+  if (text.length > MAX_POLICY_BYTES) throw new DocumentError(file, '', `is ${text.length} characters (at most ${MAX_POLICY_BYTES})`);
   return validatePolicyDocument(parseYamlOrJson(text, file), file);
 }
 

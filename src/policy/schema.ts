@@ -58,6 +58,7 @@
  *    else `missing_permission`; `rule` then names that ALLOW rule.
  */
 import { z } from 'zod';
+import { DocumentError } from '../config/document-error.js';
 import { validateDocument } from '../config/document.js';
 import { conditionError } from './cel.js';
 import { pathPatternError } from './paths.js';
@@ -71,6 +72,12 @@ import {
 } from './permissions.js';
 
 export const MAX_WHEN_LENGTH = 4096;
+/**
+ * Real policies have tens of rules. Parsing and compiling run on the request thread, about
+ * 0.3 ms per rule from YAML (0.05 ms from a control-plane document), so a bound keeps a
+ * reload from stalling Checks for long; the text itself is bounded by MAX_POLICY_BYTES (load.ts).
+ */
+export const MAX_RULES = 10_000;
 
 const NAME = /^[a-z0-9][a-z0-9._-]*$/;
 const name = z.string().max(253).regex(NAME, 'must match [a-z0-9][a-z0-9._-]*');
@@ -134,7 +141,7 @@ const rule = z
     }
   });
 
-const rules = z.array(rule).superRefine((items, ctx) => {
+const rules = z.array(rule).max(MAX_RULES, `must have at most ${MAX_RULES} rules`).superRefine((items, ctx) => {
   const seen = new Map<string, number>();
   items.forEach((r, i) => {
     const first = seen.get(r.name);
@@ -177,5 +184,8 @@ export type PolicyDocumentInput = z.input<typeof policyDocumentSchema>;
  * unknown field wins over the rest, since a typo (`rule:`) usually explains them.
  */
 export function validatePolicyDocument(value: unknown, file: string): PolicyDocument {
+  // Counted before validating each rule: refusing 100,000 rules should not cost validating them.
+  const count = (value as { spec?: { rules?: unknown } } | null)?.spec?.rules;
+  if (Array.isArray(count) && count.length > MAX_RULES) throw new DocumentError(file, 'spec.rules', `has ${count.length} rules (at most ${MAX_RULES})`);
   return validateDocument(policyDocumentSchema, value, file, 'a mapping (apiVersion, kind, metadata, spec)');
 }

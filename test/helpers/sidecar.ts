@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync, cpSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, cpSync, renameSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -28,6 +28,12 @@ export function tempDir(fromDir?: string): string {
   const dir = mkdtempSync(join(tmpdir(), 'authz-test-'));
   if (fromDir) cpSync(fromDir, dir, { recursive: true });
   return dir;
+}
+
+/** Replaces a file the way Kubernetes does (write aside, then rename), so a poller never reads half of it. */
+export function replaceFile(path: string, content: string | Uint8Array): void {
+  writeFileSync(`${path}.tmp`, content);
+  renameSync(`${path}.tmp`, path);
 }
 
 export function writeConfig(dir: string, yaml: string, name = 'config.yaml'): string {
