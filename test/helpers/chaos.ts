@@ -233,6 +233,8 @@ async function prepare(fleet: Fleet, urls: string | string[], warmup: number): P
   for (let i = 0; i < warmup; i++) await publisher.publish();
   await untilApplied(fleet.members, publisher.newest, 20_000);
   await converge(fleet, `/v${publisher.newest}/x`, allowed, 10_000);
+  // The key set is watched separately from the policy: ready means both arrived.
+  for (const m of fleet.members) await m.sidecar.waitForLog((l) => l.msg === 'ready' || (l.msg === 'serving' && l.ready === true), 10_000);
   return { fleet, publisher, token: await mint({ roles: ['customer'] }, { ttlSeconds: 4 * 3600 }) };
 }
 
