@@ -194,7 +194,10 @@ export interface ScenarioReport {
   /** Revisions the server acknowledged during the scenario. */
   published: number;
   newest: number;
-  /** From the server's (or node's) return until every sidecar serves the newest revision. */
+  /**
+   * From the server's (or node's) return until every sidecar serves the newest revision (after
+   * a single-server outage: the first revision written after the server's return).
+   */
   convergeMs: number;
   /** From the newest revision's acknowledgement until every sidecar serves it. */
   lagMs: number;
@@ -239,7 +242,7 @@ async function prepare(fleet: Fleet, urls: string | string[], warmup: number): P
 }
 
 /** Finishes a scenario: every sidecar on the newest revision (by its log and by a Check), figures collected. */
-async function settle(env: Env, report: ScenarioReport, recoveredAt: number, timeoutMs: number): Promise<ScenarioReport> {
+async function settle(env: Env, report: ScenarioReport, recoveredAt: number | null, timeoutMs: number): Promise<ScenarioReport> {
   const { fleet, publisher } = env;
   const newest = publisher.newest;
   report.newest = newest;
@@ -249,7 +252,7 @@ async function settle(env: Env, report: ScenarioReport, recoveredAt: number, tim
   } catch (error) {
     report.failures.push((error as Error).message);
   }
-  report.convergeMs = Math.round(performance.now() - recoveredAt);
+  if (recoveredAt !== null) report.convergeMs = Math.round(performance.now() - recoveredAt);
   report.lagMs = Math.round(performance.now() - publisher.newestAt);
   report.publishStallMs = publisher.takeLongestStall();
   for (const m of fleet.members) {
@@ -340,6 +343,17 @@ export async function serverOutage(env: SingleServerEnv, options: OutageOptions)
   if (options.mode === 'sigstop') process.kill(pid, 'SIGCONT');
   else await nats.restart();
   const recoveredAt = performance.now();
+  // The put the burst was blocked on goes through first; once every sidecar has it, they have
+  // caught up with the outage: that is the time to converge after recovery.
+  const backlog = publisher.newest + 1;
+  while (publisher.newest < backlog) await sleep(5);
+  try {
+    await untilApplied(fleet.members, backlog, options.convergeTimeoutMs ?? 15_000);
+  } catch (error) {
+    report.failures.push((error as Error).message);
+  }
+  report.convergeMs = Math.round(performance.now() - recoveredAt);
+  // Then the burst goes on a while, and everyone must end on its last revision.
   const target = publisher.newest + options.afterOutage;
   while (publisher.newest < target) await sleep(5);
   await burst.stop();
@@ -347,7 +361,7 @@ export async function serverOutage(env: SingleServerEnv, options: OutageOptions)
   report.checks = outcome.checks;
   report.failedChecks = outcome.failures.length;
   report.failures.push(...outcome.failures.slice(0, 20));
-  return settle(env, report, recoveredAt, options.convergeTimeoutMs ?? 15_000);
+  return settle(env, report, null, options.convergeTimeoutMs ?? 15_000);
 }
 
 /** startProbe with the revision-dependent paths resolved against each member's frozen revision. */
@@ -392,6 +406,7 @@ export async function slowConsumer(env: SingleServerEnv, options: SlowConsumerOp
   const first = publisher.newest;
   publisher.takeLongestStall();
   const logBefore = nats.stderr().length;
+  const slowLogsBefore = fleet.members[0]!.sidecar.logs.length;
   const probe = startProbe(fleet.members, constantExpectations(env.token), 50, new Set([slow]));
   process.kill(slow.sidecar.child.pid!, 'SIGSTOP');
   const stoppedAt = performance.now();
@@ -415,8 +430,8 @@ export async function slowConsumer(env: SingleServerEnv, options: SlowConsumerOp
   report.checks += after.checks;
   report.failedChecks += after.failures.length;
   const slowLines = nats.stderr().slice(logBefore).split('\n').filter((l) => /slow consumer/i.test(l)).length;
-  const reconnects = slow.sidecar.logs.filter((l) => l.msg === 'nats reconnected').length;
-  report.notes.push(`server logged ${slowLines} slow-consumer line(s); the slow sidecar reconnected ${reconnects} time(s) in its life`);
+  const reconnects = slow.sidecar.logs.slice(slowLogsBefore).filter((l) => l.msg === 'nats reconnected').length;
+  report.notes.push(`server logged ${slowLines} slow-consumer line(s); the slow sidecar reconnected ${reconnects} time(s)`);
   return report;
 }
 
@@ -473,6 +488,7 @@ export async function clusterNodeRestarts(env: ClusterEnv, options: NodeRestartO
   const { fleet, publisher, cluster } = env;
   const report = newReport(`3-node cluster: kill -9 ${options.target === 'leader' ? 'the stream leader' : "a sidecar's node"} x${options.rounds}, down ${(options.downMs / 1000).toFixed(1)} s`, fleet.members.length);
   const first = publisher.newest;
+  const logsBefore = new Map(fleet.members.map((m) => [m, m.sidecar.logs.length]));
   publisher.takeLongestStall();
   const burst = startBurst(publisher, options.gapMs);
   const probe = startProbe(fleet.members, constantExpectations(env.token), 50);
@@ -505,7 +521,7 @@ export async function clusterNodeRestarts(env: ClusterEnv, options: NodeRestartO
   }
   const outcome = await probe.stop();
   report.notes.push(`killed: ${killed.join(', ')}`);
-  const failovers = fleet.members.map((m) => `${m.instance}=${m.sidecar.logs.filter((l) => l.msg === 'nats reconnected').length}`);
+  const failovers = fleet.members.map((m) => `${m.instance}=${m.sidecar.logs.slice(logsBefore.get(m)).filter((l) => l.msg === 'nats reconnected').length}`);
   report.notes.push(`reconnects per sidecar: ${failovers.join(' ')}`);
   report.published = publisher.newest - first;
   report.checks = outcome.checks;
