@@ -25,7 +25,7 @@ describe('chaos: 2 sidecars on a local 3-node JetStream cluster (bucket with 3 r
   });
 
   it('kill -9 of the node a sidecar is connected to, during a burst: it fails over, all converge, in order', async (t) => {
-    const report = await clusterNodeRestarts(env, { target: 'connected', rounds: 1, downMs: 1_000, gapMs: 10, between: 10 });
+    const report = await clusterNodeRestarts(env, { target: 'connected', rounds: 1, downMs: 500, gapMs: 10, between: 5 });
     assertClean(report, t);
     // The round killed the node orders-0 was on: it had to reconnect to another one.
     const first = env.fleet.members[0]!;
@@ -33,7 +33,7 @@ describe('chaos: 2 sidecars on a local 3-node JetStream cluster (bucket with 3 r
   });
 
   it('kill -9 of the bucket stream leader during a burst: a new leader, everyone converges, in order', async (t) => {
-    const report = await clusterNodeRestarts(env, { target: 'leader', rounds: 1, downMs: 1_000, gapMs: 10, between: 10 });
+    const report = await clusterNodeRestarts(env, { target: 'leader', rounds: 1, downMs: 500, gapMs: 10, between: 5 });
     assertClean(report, t);
     assert.deepEqual(orderViolations(env.fleet.members), []);
   });

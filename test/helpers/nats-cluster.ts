@@ -36,20 +36,28 @@ async function json(url: string): Promise<any> {
  * each, a JetStream store dir each, a monitoring port each). Resolves once JetStream has a
  * meta leader, i.e. once replicated streams can be created.
  */
-export async function startNatsCluster(size = 3, name = 'authz-chaos'): Promise<NatsCluster> {
-  const clusterPorts = await Promise.all(Array.from({ length: size }, () => freePort()));
-  const routes = clusterPorts.map((port) => `nats://127.0.0.1:${port}`);
-  const nodes: ClusterNode[] = [];
-  try {
-    for (let i = 0; i < size; i++) {
-      const serverName = `n${i + 1}`;
-      const server = await startNatsServer({ cluster: { name, port: clusterPorts[i], routes, serverName }, monitorPort: await freePort() });
-      nodes.push({ name: serverName, server });
+/** The route ports are chosen before any node starts, so another process may take one first: try again with fresh ones. */
+async function startNodes(size: number, name: string, attempts = 3): Promise<ClusterNode[]> {
+  for (let attempt = 1; ; attempt++) {
+    const clusterPorts = await Promise.all(Array.from({ length: size }, () => freePort()));
+    const routes = clusterPorts.map((port) => `nats://127.0.0.1:${port}`);
+    const nodes: ClusterNode[] = [];
+    try {
+      for (let i = 0; i < size; i++) {
+        const serverName = `n${i + 1}`;
+        const server = await startNatsServer({ cluster: { name, port: clusterPorts[i], routes, serverName }, monitorPort: await freePort() });
+        nodes.push({ name: serverName, server });
+      }
+      return nodes;
+    } catch (error) {
+      await Promise.all(nodes.map((n) => n.server.kill9()));
+      if (attempt >= attempts || !/address already in use/.test(String((error as Error).message))) throw error;
     }
-  } catch (error) {
-    await Promise.all(nodes.map((n) => n.server.kill9()));
-    throw error;
   }
+}
+
+export async function startNatsCluster(size = 3, name = 'authz-chaos'): Promise<NatsCluster> {
+  const nodes = await startNodes(size, name);
   const urls = nodes.map((n) => n.server.url);
 
   async function anyMonitor(path: string): Promise<any> {

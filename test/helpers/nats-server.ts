@@ -121,7 +121,7 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
     child.stderr!.on('data', (chunk: Buffer) => (log += chunk.toString()));
     try {
       // A clustered server's JetStream waits for its peers, so only check it alone.
-      if (cluster) await waitForPort(port, 10_000, () => log);
+      if (cluster) await waitForPort(port, 10_000, () => log, child);
       else await waitForJetStream(url, child, () => log, 10_000);
     } catch (err) {
       child.kill('SIGKILL');
@@ -153,9 +153,10 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   };
 }
 
-async function waitForPort(port: number, timeoutMs: number, stderr: () => string): Promise<void> {
+async function waitForPort(port: number, timeoutMs: number, stderr: () => string, child: ChildProcess): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`nats-server exited (${child.exitCode ?? child.signalCode}) before it was ready:\n${stderr()}`);
     try {
       const nc = await connect({ servers: `127.0.0.1:${port}`, reconnect: false, timeout: 500 });
       await nc.close();
