@@ -40,6 +40,8 @@ export class DocumentApplier {
   private readonly targets: ReadonlyMap<string, ControlTarget>;
   private readonly applied = new Map<string, { revision: number; jws: string }>();
   private readonly queues = new Map<string, Promise<void>>();
+  /** Keys whose applied document could not be written to the cache (disk full, read-only…). */
+  private readonly uncached = new Set<string>();
   private error: LastError | null = null;
 
   constructor(
@@ -125,13 +127,27 @@ export class DocumentApplier {
     this.applied.set(key, { revision: doc.revision, jws });
     this.error = this.error?.key === key ? null : this.error;
     this.onEvent({ type: 'document-applied', key, revision: doc.revision, source });
-    if (source === 'nats' && this.cache !== null) {
-      try {
-        await this.cache.write(key, jws);
-      } catch (error) {
-        const code = error instanceof ControlError ? error.code : 'cache_write_failed';
-        this.onEvent({ type: 'cache-failed', key, code, message: (error as Error).message });
+    if (source === 'nats' && this.cache !== null && (await this.persist(key, jws))) {
+      // The cache works (again): write what it missed for other keys while it did not, or a
+      // restart without NATS would find their older documents, or none, after the disk recovered.
+      for (const other of [...this.uncached]) {
+        const applied = this.applied.get(other);
+        if (applied !== undefined) await this.persist(other, applied.jws);
       }
+    }
+  }
+
+  /** Writes the key's document to the cache; a failure is reported (never thrown) and remembered. */
+  private async persist(key: string, jws: string): Promise<boolean> {
+    try {
+      await this.cache!.write(key, jws);
+      this.uncached.delete(key);
+      return true;
+    } catch (error) {
+      this.uncached.add(key);
+      const code = error instanceof ControlError ? error.code : 'cache_write_failed';
+      this.onEvent({ type: 'cache-failed', key, code, message: (error as Error).message });
+      return false;
     }
   }
 

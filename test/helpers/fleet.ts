@@ -41,23 +41,31 @@ export interface Fleet {
   close(): Promise<void>;
 }
 
+export interface FleetOptions {
+  /** Per member: its cache dir (default `<instance>/cache`) and a command wrapping the sidecar (see startSidecar). */
+  member?: (index: number, instance: string, dir: string) => { cacheDir?: string; wrap?: string[] };
+}
+
 /**
  * `count` sidecars for one service, all following a NATS bucket for their policy and the
  * idp issuer's keys, each with its own last-good cache, plus a control-plane key pair made
  * with `authzctl keygen` and an environment for authzctl.
  */
-export async function startFleet(natsUrl: string, count: number, service = 'orders'): Promise<Fleet> {
+export async function startFleet(natsUrl: string | string[], count: number, service = 'orders', options: FleetOptions = {}): Promise<Fleet> {
   const dir = tempDir();
-  const env = { AUTHZ_NATS_URL: natsUrl, AUTHZ_SIGNING_KEY: join(dir, 'cp.jwk.json') };
+  const urls = Array.isArray(natsUrl) ? natsUrl : [natsUrl];
+  const env = { AUTHZ_NATS_URL: urls.join(','), AUTHZ_SIGNING_KEY: join(dir, 'cp.jwk.json') };
   const keygen = await authzctlWith(env, 'keygen', '--out', join(dir, 'cp.jwk.json'), '--kid', 'cp-test');
   if (keygen.code !== 0) throw new Error(`keygen failed: ${keygen.stderr}`);
   const ctl = (...args: string[]) => authzctlWith(env, ...args);
   const policyFile = join(dir, 'policy.yaml');
 
   const members: FleetMember[] = [];
+  const wraps = new Map<FleetMember, string[] | undefined>();
   for (let i = 0; i < count; i++) {
     const instance = `${service}-${i}`;
     mkdirSync(join(dir, instance));
+    const custom = options.member?.(i, instance, dir) ?? {};
     const configPath = writeConfig(
       join(dir, instance),
       `service: ${service}
@@ -69,17 +77,19 @@ issuers:
     keys: { nats: true }
 policy: { nats: true }
 nats:
-  servers: ["${natsUrl}"]
+  servers: ${JSON.stringify(urls)}
   bucket: authz
   signers: [../cp.pub.jwk.json]
-  cacheDir: cache
+  cacheDir: ${JSON.stringify(custom.cacheDir ?? 'cache')}
   instance: ${instance}
   statusIntervalSeconds: 1
 log: { level: debug }
 `,
     );
-    const sidecar = await startSidecar(configPath);
-    members.push({ instance, configPath, sidecar, client: new EnvoyClient(sidecar.grpcAddress) });
+    const sidecar = await startSidecar(configPath, { wrap: custom.wrap });
+    const member = { instance, configPath, sidecar, client: new EnvoyClient(sidecar.grpcAddress) };
+    wraps.set(member, custom.wrap);
+    members.push(member);
   }
 
   return {
@@ -95,7 +105,7 @@ log: { level: debug }
     restart: async (member) => {
       member.client.close();
       await member.sidecar.stop();
-      member.sidecar = await startSidecar(member.configPath);
+      member.sidecar = await startSidecar(member.configPath, { wrap: wraps.get(member) });
       member.client = new EnvoyClient(member.sidecar.grpcAddress);
     },
     close: async () => {

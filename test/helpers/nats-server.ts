@@ -16,12 +16,16 @@ export interface NatsServerOptions {
   storeDir?: string;
   /** Joins a cluster: JetStream clustering needs a server name and a cluster name. */
   cluster?: { name: string; port?: number; routes?: string[]; serverName?: string };
+  /** HTTP monitoring port (`-m`: /connz, /jsz, /varz…); none by default. */
+  monitorPort?: number;
 }
 
 export interface NatsServer {
   readonly url: string;
   readonly port: number;
   readonly storeDir: string;
+  /** `http://127.0.0.1:<monitorPort>` when a monitoring port was asked for. */
+  readonly monitorUrl: string | undefined;
   /** The running process's pid (changes on restart). */
   readonly pid: number;
   /** The process's stderr (its log) since the last start. */
@@ -103,6 +107,7 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
     args.push('-n', cluster.serverName ?? `s-${port}`, '--cluster_name', cluster.name, '--cluster', `nats://127.0.0.1:${clusterPort}`);
     if (cluster.routes?.length) args.push('--routes', cluster.routes.join(','));
   }
+  if (options.monitorPort !== undefined) args.push('-m', String(options.monitorPort));
 
   let child!: ChildProcess;
   let log = '';
@@ -116,7 +121,7 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
     child.stderr!.on('data', (chunk: Buffer) => (log += chunk.toString()));
     try {
       // A clustered server's JetStream waits for its peers, so only check it alone.
-      if (cluster) await waitForPort(port, 10_000, () => log);
+      if (cluster) await waitForPort(port, 10_000, () => log, child);
       else await waitForJetStream(url, child, () => log, 10_000);
     } catch (err) {
       child.kill('SIGKILL');
@@ -134,6 +139,7 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
     url,
     port,
     storeDir,
+    monitorUrl: options.monitorPort === undefined ? undefined : `http://127.0.0.1:${options.monitorPort}`,
     get pid() {
       return child.pid ?? -1;
     },
@@ -147,9 +153,10 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   };
 }
 
-async function waitForPort(port: number, timeoutMs: number, stderr: () => string): Promise<void> {
+async function waitForPort(port: number, timeoutMs: number, stderr: () => string, child: ChildProcess): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`nats-server exited (${child.exitCode ?? child.signalCode}) before it was ready:\n${stderr()}`);
     try {
       const nc = await connect({ servers: `127.0.0.1:${port}`, reconnect: false, timeout: 500 });
       await nc.close();
@@ -172,7 +179,7 @@ export async function createBucket(url: string, name: string): Promise<void> {
 }
 
 /** A writer connection for tests: `put` retries until the server acknowledges. */
-export async function kvWriter(url: string, bucket: string): Promise<{ kv: KV; put(key: string, value: string): Promise<number>; close(): Promise<void> }> {
+export async function kvWriter(url: string | string[], bucket: string): Promise<{ kv: KV; put(key: string, value: string): Promise<number>; close(): Promise<void> }> {
   const nc = await connect({ servers: url, maxReconnectAttempts: -1, reconnectTimeWait: 100, reconnectJitter: 50 });
   const kv = await nc.jetstream({ timeout: 1000 }).views.kv(bucket, { bindOnly: true });
   return {

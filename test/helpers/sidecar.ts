@@ -46,8 +46,10 @@ export function writeConfig(dir: string, yaml: string, name = 'config.yaml'): st
  * Starts the real sidecar binary on free ports (addresses with port 0) and resolves once
  * it logs that it is serving. Rejects with its stderr if it exits first.
  */
-export function startSidecar(configPath: string, options: { env?: NodeJS.ProcessEnv; args?: string[] } = {}): Promise<SidecarProcess> {
-  const child = spawn(process.execPath, [SIDECAR_BIN, '--config', configPath, ...(options.args ?? [])], {
+export function startSidecar(configPath: string, options: { env?: NodeJS.ProcessEnv; args?: string[]; wrap?: string[] } = {}): Promise<SidecarProcess> {
+  // `wrap` is a command that execs its arguments (e.g. `unshare -m sh -c '…; exec "$@"' sh`), so child.pid stays the sidecar's.
+  const command = [...(options.wrap ?? []), process.execPath, SIDECAR_BIN, '--config', configPath, ...(options.args ?? [])];
+  const child = spawn(command[0]!, command.slice(1), {
     env: { ...process.env, AUTHZ_GRPC_ADDRESS: '127.0.0.1:0', AUTHZ_ADMIN_ADDRESS: '127.0.0.1:0', ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

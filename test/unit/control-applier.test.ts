@@ -363,6 +363,23 @@ describe('DocumentApplier', () => {
     assert.equal(s.applier.revisions()['policy.orders'], 2);
   });
 
+  it('once the cache can be written again, also writes the documents of other keys it missed', async () => {
+    const dir = join(root, 'recovering');
+    writeFileSync(dir, 'x'); // a regular file where the directory should be: every write fails (ENOTDIR)
+    const s = setup({ cacheDir: join(dir, 'cache') });
+    await s.applier.accept('keys.issuer.idp', await sign(KEYS, 1), 'nats');
+    await s.applier.accept('policy.orders', await sign(POLICY, 1), 'nats');
+    assert.deepEqual(s.events.filter((e) => e.type === 'cache-failed').map((e) => e.key), ['keys.issuer.idp', 'policy.orders']);
+
+    rmSync(dir);
+    // Only the policy changes after the disk recovers; the key set must be cached all the same.
+    await s.applier.accept('policy.orders', await sign(POLICY, 2), 'nats');
+    assert.equal(s.events.filter((e) => e.type === 'cache-failed').length, 2, 'no new failure');
+    const restarted = setup({ cacheDir: join(dir, 'cache') });
+    await restarted.applier.loadCache();
+    assert.deepEqual(restarted.applier.revisions(), { 'policy.orders': 2, 'keys.issuer.idp': 1, revocations: 0 });
+  });
+
   it('does not write documents loaded from the cache back to it', async () => {
     const first = setup();
     await first.applier.accept('policy.orders', await sign(POLICY, 1), 'nats');

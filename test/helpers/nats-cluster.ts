@@ -1,0 +1,148 @@
+import { connect, StorageType } from 'nats';
+import { freePort, startNatsServer, type NatsServer } from './nats-server.js';
+import { sleep } from './wait.js';
+
+/** One node of a local cluster: its server name and the server itself (restart keeps port, routes and store). */
+export interface ClusterNode {
+  readonly name: string;
+  readonly server: NatsServer;
+}
+
+export interface NatsCluster {
+  readonly nodes: ClusterNode[];
+  /** Every node's client URL: what a client's `servers` should list. */
+  readonly urls: string[];
+  /** Resolves once JetStream has a meta leader again (after a node restart, say). */
+  waitForJetStream(timeoutMs?: number): Promise<void>;
+  /** Creates a KV bucket replicated on all three nodes (history 10, file storage). */
+  createBucket(name: string, replicas?: number): Promise<void>;
+  /** The server name leading the bucket's stream, or null while it has none. */
+  streamLeader(bucket: string): Promise<string | null>;
+  /** The JetStream meta leader's server name, or null while there is none. */
+  metaLeader(): Promise<string | null>;
+  /** The node holding a client connection whose name contains `connectionName`, or null. */
+  nodeServing(connectionName: string): Promise<ClusterNode | null>;
+  stop(): Promise<void>;
+}
+
+async function json(url: string): Promise<any> {
+  const response = await fetch(url, { signal: AbortSignal.timeout(2_000) });
+  if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
+  return response.json();
+}
+
+/**
+ * `size` nats-server processes on free ports, one cluster (routes to every node, a server name
+ * each, a JetStream store dir each, a monitoring port each). Resolves once JetStream has a
+ * meta leader, i.e. once replicated streams can be created.
+ */
+/** The route ports are chosen before any node starts, so another process may take one first: try again with fresh ones. */
+async function startNodes(size: number, name: string, attempts = 3): Promise<ClusterNode[]> {
+  for (let attempt = 1; ; attempt++) {
+    const clusterPorts = await Promise.all(Array.from({ length: size }, () => freePort()));
+    const routes = clusterPorts.map((port) => `nats://127.0.0.1:${port}`);
+    const nodes: ClusterNode[] = [];
+    try {
+      for (let i = 0; i < size; i++) {
+        const serverName = `n${i + 1}`;
+        const server = await startNatsServer({ cluster: { name, port: clusterPorts[i], routes, serverName }, monitorPort: await freePort() });
+        nodes.push({ name: serverName, server });
+      }
+      return nodes;
+    } catch (error) {
+      await Promise.all(nodes.map((n) => n.server.kill9()));
+      if (attempt >= attempts || !/address already in use/.test(String((error as Error).message))) throw error;
+    }
+  }
+}
+
+export async function startNatsCluster(size = 3, name = 'authz-chaos'): Promise<NatsCluster> {
+  const nodes = await startNodes(size, name);
+  const urls = nodes.map((n) => n.server.url);
+
+  async function anyMonitor(path: string): Promise<any> {
+    let lastError: unknown;
+    for (const node of nodes) {
+      try {
+        return await json(`${node.server.monitorUrl}${path}`);
+      } catch (error) {
+        lastError = error;
+      }
+    }
+    throw lastError ?? new Error('no node answers');
+  }
+
+  const cluster: NatsCluster = {
+    nodes,
+    urls,
+    async waitForJetStream(timeoutMs = 20_000) {
+      const deadline = Date.now() + timeoutMs;
+      let lastError = '';
+      while (Date.now() < deadline) {
+        try {
+          const nc = await connect({ servers: urls, reconnect: false, timeout: 1_000 });
+          try {
+            await (await nc.jetstreamManager({ timeout: 2_000 })).getAccountInfo();
+            return;
+          } finally {
+            await nc.close();
+          }
+        } catch (error) {
+          lastError = error instanceof Error ? error.message : String(error);
+        }
+        await sleep(100);
+      }
+      throw new Error(`JetStream cluster has no meta leader after ${timeoutMs} ms (${lastError})`);
+    },
+    async createBucket(bucket, replicas = size) {
+      const deadline = Date.now() + 20_000;
+      for (;;) {
+        const nc = await connect({ servers: urls, timeout: 1_000 });
+        try {
+          await nc.jetstream({ timeout: 5_000 }).views.kv(bucket, { history: 10, storage: StorageType.File, replicas });
+          return;
+        } catch (error) {
+          // Right after start the meta layer may still be electing, or the peers not all known.
+          if (Date.now() > deadline) throw error;
+        } finally {
+          await nc.close();
+        }
+        await sleep(200);
+      }
+    },
+    async streamLeader(bucket) {
+      const nc = await connect({ servers: urls, timeout: 1_000 });
+      try {
+        const info = await (await nc.jetstreamManager({ timeout: 2_000 })).streams.info(`KV_${bucket}`);
+        return info.cluster?.leader ?? null;
+      } catch {
+        return null;
+      } finally {
+        await nc.close();
+      }
+    },
+    async metaLeader() {
+      try {
+        return ((await anyMonitor('/jsz')).meta_cluster?.leader as string | undefined) ?? null;
+      } catch {
+        return null;
+      }
+    },
+    async nodeServing(connectionName) {
+      for (const node of nodes) {
+        try {
+          const connz = await json(`${node.server.monitorUrl}/connz?limit=1024`);
+          if ((connz.connections ?? []).some((c: { name?: string }) => c.name?.includes(connectionName))) return node;
+        } catch {
+          // A node that is down or stopped serves nobody.
+        }
+      }
+      return null;
+    },
+    async stop() {
+      await Promise.all(nodes.map((n) => n.server.stop()));
+    },
+  };
+  await cluster.waitForJetStream();
+  return cluster;
+}
