@@ -181,8 +181,10 @@ log: { level: info }
     const wall = performance.now() - started;
     const slowest = Math.max(...times);
     t.diagnostic(`200 Checks with NATS down: ${wall.toFixed(0)} ms wall clock, slowest ${slowest.toFixed(0)} ms`);
-    assert.ok(wall < 3_000, `${wall} ms for 200 Checks`);
-    assert.ok(slowest < 200, `slowest Check took ${slowest} ms`);
+    // A Check that waited for NATS would wait for a reconnect attempt (seconds) or never end;
+    // the bounds leave room for a loaded 2-core machine without hiding that.
+    assert.ok(wall < 5_000, `${wall} ms for 200 Checks`);
+    assert.ok(slowest < 1_000, `slowest Check took ${slowest} ms`);
 
     // 200 denies into a ring of 50: at least 150 dropped, counted.
     const dropped = await metric(sidecar, 'authz_decision_log_dropped_total');
