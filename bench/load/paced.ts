@@ -122,7 +122,16 @@ export class PacedLoad {
     this.stopping = true;
     if (this.inFlight.size > 0) await new Promise<void>((resolve) => (this.drained = resolve));
     clearInterval(this.timer);
-    await Promise.all(this.sessions.map((s) => new Promise<void>((resolve) => (s.closed ? resolve() : s.close(() => resolve())))));
+    await Promise.all(
+      this.sessions.map(
+        (s) =>
+          new Promise<void>((resolve) => {
+            if (s.destroyed) return resolve();
+            s.once('close', () => resolve());
+            s.close();
+          }),
+      ),
+    );
     return { ...this.counts(this.total, this.totalLatency, now - this.startedAt, now), behind };
   }
 

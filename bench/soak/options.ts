@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 
 export interface SoakOptions {
   readonly smoke: boolean;
-  /** Length of the loaded run (SOAK_SECONDS, default 600; smoke 12). */
+  /** Length of the loaded run (SOAK_SECONDS, default 600; smoke 11). */
   readonly seconds: number;
   /** A policy push and a key rotation every this many seconds (SOAK_INTERVAL_SECONDS, default 30; smoke 3). */
   readonly intervalSeconds: number;
@@ -16,7 +16,7 @@ export interface SoakOptions {
   readonly sampleSeconds: number;
   /** RSS growth is measured from the end of the warm-up (SOAK_WARMUP_SECONDS, default 20 % of the run). */
   readonly warmupSeconds: number;
-  /** Length of the floor measurement (SOAK_FLOOR_SECONDS, default 5; smoke 2). */
+  /** Length of the floor measurement (SOAK_FLOOR_SECONDS, default 5; smoke 1). */
   readonly floorSeconds: number;
   /** Fixed load instead of half the measured floor (SOAK_RPS); the floor is then not measured. */
   readonly rps: number | null;
@@ -42,7 +42,7 @@ const ENVOY_TIMEOUT_MS = 250;
 
 export function parseSoakOptions(env: NodeJS.ProcessEnv = process.env): SoakOptions {
   const smoke = env.SOAK_SMOKE === '1';
-  const seconds = positive(env, 'SOAK_SECONDS', smoke ? 12 : 600);
+  const seconds = positive(env, 'SOAK_SECONDS', smoke ? 11 : 600);
   const intervalSeconds = positive(env, 'SOAK_INTERVAL_SECONDS', smoke ? 3 : 30);
   if (intervalSeconds * 1.5 > seconds) throw new TypeError(`SOAK_INTERVAL_SECONDS (${intervalSeconds}) leaves no room for one push and rotation in SOAK_SECONDS (${seconds})`);
   const warmupSeconds = env.SOAK_WARMUP_SECONDS === '0' ? 0 : positive(env, 'SOAK_WARMUP_SECONDS', seconds * 0.2);
@@ -54,7 +54,7 @@ export function parseSoakOptions(env: NodeJS.ProcessEnv = process.env): SoakOpti
     overlapSeconds: intervalSeconds / 2,
     sampleSeconds: positive(env, 'SOAK_SAMPLE_SECONDS', smoke ? 1 : 5),
     warmupSeconds,
-    floorSeconds: positive(env, 'SOAK_FLOOR_SECONDS', smoke ? 2 : 5),
+    floorSeconds: positive(env, 'SOAK_FLOOR_SECONDS', smoke ? 1 : 5),
     rps: env.SOAK_RPS ? positive(env, 'SOAK_RPS', 1) : null,
     timeoutMs: positive(env, 'SOAK_TIMEOUT_MS', smoke ? 2_000 : ENVOY_TIMEOUT_MS),
     out: env.SOAK_OUT || DEFAULT_SOAK_OUT,

@@ -8,7 +8,7 @@ import type { Machine } from '../report.js';
 import { fmt, table } from '../scenarios/context.js';
 import type { Applied, DocumentStep } from './cycle.js';
 import type { SoakOptions } from './options.js';
-import { delayFigures, ELD_RESOLUTION_MS, memoryFigures, summary, type Sample } from './samples.js';
+import { between, delayFigures, ELD_RESOLUTION_MS, memoryFigures, summary, type Sample } from './samples.js';
 
 export interface Cycle {
   readonly n: number;
@@ -53,7 +53,8 @@ export interface Figures {
 export function judge(run: SoakRun): Figures {
   const o = run.options;
   const { load } = run;
-  const memory = memoryFigures(run.samples, o.warmupSeconds);
+  const memory = memoryFigures(run.samples, o.warmupSeconds, o.seconds, o.sampleSeconds);
+  const contention = between(run.samples.find((s) => s.t >= o.warmupSeconds - o.sampleSeconds / 2) ?? run.samples[0], run.samples[run.samples.length - 1]);
   const delay = delayFigures(run.samples, o.warmupSeconds);
   const steps = run.cycles.flatMap((c) => c.steps);
   const errors = run.cycles.flatMap((c) => c.errors);
@@ -98,7 +99,9 @@ export function judge(run: SoakRun): Figures {
     },
     {
       name: 'RSS growth after warm-up',
-      measured: `${memory.growthPercent >= 0 ? '+' : ''}${memory.growthPercent.toFixed(1)} % (${fmt.mib(memory.from.rssBytes)} at ${Math.round(memory.from.t)} s → ${fmt.mib(memory.to.rssBytes)} at ${Math.round(memory.to.t)} s; peak ${fmt.mib(memory.peakRssBytes)}; trend ${memory.slopeMiBPerMinute >= 0 ? '+' : ''}${memory.slopeMiBPerMinute.toFixed(2)} MiB/min)`,
+      measured:
+        `${signed(memory.growthPercent)} % (median ${fmt.mib(memory.fromBytes)} over ${span(memory.fromAt)} → ${fmt.mib(memory.toBytes)} over ${span(memory.toAt)}; ` +
+        `heap ${signed(memory.heapGrowthPercent)} %; first to last sample ${signed(memory.pointGrowthPercent)} %; peak ${fmt.mib(memory.peakRssBytes)}; trend ${signed(memory.slopeMiBPerMinute, 2)} MiB/min)`,
       target: o.smoke ? 'not judged in a smoke run (too short to mean anything)' : `< ${o.rssGrowthPercent} %`,
       met: o.smoke ? null : memory.growthPercent < o.rssGrowthPercent,
     },
@@ -106,6 +109,12 @@ export function judge(run: SoakRun): Figures {
       name: 'event-loop delay',
       measured: `p99 ${fmt.ms(delay.p99)} (median of ${delay.windows} windows of ${o.sampleSeconds} s; worst window ${fmt.ms(delay.worstP99)}), p50 ${fmt.ms(delay.p50)}, max ${fmt.ms(delay.max)}`,
       target: `reported (includes the ${ELD_RESOLUTION_MS} ms sampling interval: idle reads ≈ ${ELD_RESOLUTION_MS} ms)`,
+      met: null,
+    },
+    {
+      name: 'sidecar CPU after warm-up',
+      measured: `${contention.cpuPercent.toFixed(0)} % of a core; event-loop thread runnable but waiting for a CPU ${contention.waitPercent.toFixed(1)} % of the time; GC ≥ ${contention.gcSeconds.toFixed(1)} s, ${contention.gcOver100ms} pause(s) over 100 ms`,
+      target: 'reported (run-queue wait = the machine, not the sidecar)',
       met: null,
     },
     {
@@ -131,7 +140,8 @@ export function judge(run: SoakRun): Figures {
     pushes: { done: pushes.length, applied: applied(pushes), applyMs: latency(pushes) },
     rotations: { added: added.length, addedApplied: applied(added), retired: retired.length, retiredApplied: applied(retired), addMs: latency(added), retireMs: latency(retired) },
     problems: [...steps.filter((s) => s.problem !== null).map((s) => `${s.step} r${s.revision}: ${s.problem}`), ...errors],
-    memory: { fromBytes: memory.from.rssBytes, toBytes: memory.to.rssBytes, growthPercent: memory.growthPercent, heapGrowthPercent: memory.heapGrowthPercent, peakBytes: memory.peakRssBytes, slopeMiBPerMinute: memory.slopeMiBPerMinute },
+    memory,
+    sidecar: contention,
     eventLoopDelayMs: delay,
     counters: { allowGrew, denyGrew, probes: run.probes, reconciled },
     samples: run.samples.length,
@@ -139,6 +149,9 @@ export function judge(run: SoakRun): Figures {
   };
   return { verdicts, failed, json };
 }
+
+const signed = (x: number, digits = 1) => `${x >= 0 ? '+' : ''}${x.toFixed(digits)}`;
+const span = ([a, b]: readonly [number, number]) => `${Math.round(a)}–${Math.round(b)} s`;
 
 function mark(met: boolean | null): string {
   return met === null ? '–' : met ? '✔' : '✘';
@@ -162,6 +175,8 @@ function timeline(run: SoakRun): string {
     const seconds = sum((s) => s.load.seconds);
     const cycle = run.cycles.find((c) => c.at >= from && c.at < from + every);
     const docs = cycle ? cycle.steps.map((s) => `${short(s.step)} ${s.problem === null ? fmt.ms(s.applyMs) : '✘'}`).join(', ') : '';
+    const before = run.samples[run.samples.indexOf(span[0]) - 1] ?? span[0];
+    const machine = between(before, end);
     rows.push([
       `${Math.round(from)}–${Math.round(end.t)} s`,
       fmt.int(sum((s) => s.load.completed) / seconds),
@@ -170,10 +185,12 @@ function timeline(run: SoakRun): string {
       fmt.mib(end.rssBytes),
       fmt.mib(end.heapUsedBytes),
       `${fmt.ms(median(span.map((s) => s.eld.p99)))} / ${fmt.ms(Math.max(...span.map((s) => s.eld.max)))}`,
+      `${machine.cpuPercent.toFixed(0)} % / ${machine.waitPercent.toFixed(1)} %`,
+      `${machine.gcSeconds.toFixed(2)} s${machine.gcOver100ms > 0 ? ` (${machine.gcOver100ms} > 100 ms)` : ''}`,
       docs,
     ]);
   }
-  return table(['span', 'rps', 'failed', 'Check p99 (worst sample)', 'RSS at end', 'heap at end', 'loop delay p99 (median) / max', 'documents applied in'], rows);
+  return table(['span', 'rps', 'failed', 'Check p99 (worst sample)', 'RSS at end', 'heap at end', 'loop delay p99 (median) / max', 'sidecar CPU / run-queue wait', 'GC', 'documents applied in'], rows);
 }
 
 const short = (step: DocumentStep) => (step === 'policy push' ? 'policy' : step === 'key added' ? 'kid+' : 'kid−');
@@ -185,13 +202,24 @@ function median(values: number[]): number {
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
+/** "at 101.3 s: timeout … (×20)": the same failure at the same moment once. */
+function grouped(failures: SoakRun['failures']['first']): string[] {
+  const lines: Array<{ text: string; times: number }> = [];
+  for (const f of failures) {
+    const text = `at ${(f.atMs / 1000).toFixed(1)} s: ${f.why}`;
+    if (lines.at(-1)?.text === text) lines.at(-1)!.times++;
+    else lines.push({ text, times: 1 });
+  }
+  return lines.map((l) => `- ${l.text}${l.times > 1 ? ` (×${l.times})` : ''}`);
+}
+
 export function renderSoakReport(run: SoakRun, figures: Figures): string {
   const o = run.options;
   const m = run.machine;
   const percent = (s: number) => `${((100 * s) / run.cpu.availableSeconds).toFixed(1)} %`;
   const judged = figures.verdicts.filter((v) => v.met !== null);
   const problems = (figures.json.problems as string[]).map((p) => `- ${p}`);
-  const firstFailures = run.failures.first.map((f) => `- at ${(f.atMs / 1000).toFixed(1)} s: ${f.why}`);
+  const firstFailures = grouped(run.failures.first);
   return `# authz-sidecar soak
 
 Written by \`npm run soak\` (bench/soak.ts) on ${run.date.toISOString()}; do not edit by hand.
@@ -217,9 +245,14 @@ time, or an answer other than allow by rule \`read-orders\`. Each cycle pushes a
 with a new kid next to the current one (once applied, the load switches to tokens of the new
 kid), and later republishes it without the old kid (a token the load sent with it must then be
 refused). Apply latency is from just before the KV put to the sidecar's \`control document
-applied\` log line (1 ms resolution). RSS is VmRSS from /proc; heap and event-loop delay come
-from the sidecar's /metrics (prom-client default metrics, reset at each scrape, so each
-sample covers its window).
+applied\` log line (1 ms resolution). RSS is VmRSS from /proc; heap, GC and event-loop delay
+come from the sidecar's /metrics (prom-client default metrics; the event-loop histogram is
+reset at each scrape, so each sample covers its window). RSS growth compares the median of
+the samples over the first ${Math.round(Math.max(0.1 * o.seconds, 2 * o.sampleSeconds))} s after the warm-up with the median over the last
+${Math.round(Math.max(0.1 * o.seconds, 2 * o.sampleSeconds))} s: the heap saw-tooths by tens of MiB between collections, so two single samples
+would measure the GC phase. The sidecar's CPU time comes from /proc/PID/stat and the time its
+event-loop thread was runnable but waiting for a CPU from /proc/PID/schedstat: on a shared
+machine, that wait is where slow answers come from when it is high.
 
 ## Over time
 
@@ -227,9 +260,12 @@ ${timeline(run)}
 
 ${problems.length > 0 ? `## Problems\n\n${problems.join('\n')}\n\n` : ''}${firstFailures.length > 0 ? `## First failed Checks\n\n${firstFailures.join('\n')}\n\n` : ''}## Samples
 
-<details><summary>Every sample (${run.samples.length}): seconds into the run, RSS, heap used, event-loop delay p50 / p99 / max over the window (ms, as exported), Checks answered and failed in the window.</summary>
+<details><summary>Every sample (${run.samples.length}): seconds into the run, RSS, heap used, event-loop delay p50 / p99 / max over the window (ms, as exported), Checks answered and failed in the window, sidecar CPU and run-queue wait over the window.</summary>
 
-${table(['t', 'RSS', 'heap', 'loop delay', 'answered', 'failed'], run.samples.map((s) => [s.t.toFixed(0), fmt.mib(s.rssBytes), fmt.mib(s.heapUsedBytes), `${s.eld.p50.toFixed(1)} / ${s.eld.p99.toFixed(1)} / ${s.eld.max.toFixed(1)}`, fmt.int(s.load.completed), fmt.int(s.load.failed)]))}
+${table(['t', 'RSS', 'heap', 'loop delay', 'answered', 'failed', 'CPU / wait'], run.samples.map((s, i) => {
+    const w = between(run.samples[Math.max(0, i - 1)], s);
+    return [s.t.toFixed(0), fmt.mib(s.rssBytes), fmt.mib(s.heapUsedBytes), `${s.eld.p50.toFixed(1)} / ${s.eld.p99.toFixed(1)} / ${s.eld.max.toFixed(1)}`, fmt.int(s.load.completed), fmt.int(s.load.failed), i === 0 ? '' : `${w.cpuPercent.toFixed(0)} % / ${w.waitPercent.toFixed(1)} %`];
+  }))}
 
 </details>
 `;
