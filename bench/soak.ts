@@ -16,7 +16,7 @@ import { startControlPlane } from './scenarios/control-plane.js';
 import { ControlCycles, initialKey, trafficFor } from './soak/cycle.js';
 import { parseSoakOptions, type SoakOptions } from './soak/options.js';
 import { consoleSummary, judge, renderSoakReport, type Cycle, type SoakRun } from './soak/result.js';
-import { takeSample, type Sample } from './soak/samples.js';
+import { OwnLoop, takeSample, type Sample } from './soak/samples.js';
 
 const started = performance.now();
 const progress = (line: string) => process.stderr.write(`[soak ${((performance.now() - started) / 1000).toFixed(0).padStart(4)} s] ${line}\n`);
@@ -63,7 +63,8 @@ async function soak(o: SoakOptions): Promise<SoakRun> {
     const cycles = new ControlCycles(plane.publisher, member.sidecar, member.client, o.tokensPerKey);
     const load = new PacedLoad({ port, connections: o.connections, rps: plannedRps, maxInFlight: o.maxInFlight, timeoutMs: o.timeoutMs, slowMs: o.envoyTimeoutMs }, cycles.traffic());
 
-    const samples: Sample[] = [await takeSample(pid, member.sidecar.adminUrl, 0, NO_LOAD)];
+    const own = new OwnLoop();
+    const samples: Sample[] = [await takeSample(pid, member.sidecar.adminUrl, 0, NO_LOAD, own)];
     load.start();
     const t0 = performance.now();
     const until = (seconds: number) => sleep(Math.max(0, t0 + seconds * 1000 - performance.now()));
@@ -72,7 +73,7 @@ async function soak(o: SoakOptions): Promise<SoakRun> {
     const sampling = (async () => {
       for (let k = 1; k * o.sampleSeconds < o.seconds - 1e-9; k++) {
         await until(k * o.sampleSeconds);
-        samples.push(await takeSample(pid, member.sidecar.adminUrl, now(), load.window()));
+        samples.push(await takeSample(pid, member.sidecar.adminUrl, now(), load.window(), own));
       }
     })();
 
@@ -103,7 +104,8 @@ async function soak(o: SoakOptions): Promise<SoakRun> {
 
     await Promise.all([until(o.seconds), sampling, cycling]);
     const total = await load.stop();
-    samples.push(await takeSample(pid, member.sidecar.adminUrl, now(), load.window()));
+    samples.push(await takeSample(pid, member.sidecar.adminUrl, now(), load.window(), own));
+    own.stop();
     measured = {
       options: o,
       machine: host,

@@ -112,8 +112,10 @@ export function judge(run: SoakRun): Figures {
       met: null,
     },
     {
-      name: 'sidecar CPU after warm-up',
-      measured: `${contention.cpuPercent.toFixed(0)} % of a core; event-loop thread runnable but waiting for a CPU ${contention.waitPercent.toFixed(1)} % of the time; GC ≥ ${contention.gcSeconds.toFixed(1)} s, ${contention.gcOver100ms} pause(s) over 100 ms`,
+      name: 'CPU after warm-up',
+      measured:
+        `sidecar ${contention.cpuPercent.toFixed(0)} % of a core, its event-loop thread runnable but waiting for a CPU ${contention.waitPercent.toFixed(1)} % of the time; ` +
+        `GC ≥ ${contention.gcSeconds.toFixed(1)} s, ${contention.gcOver100ms} pause(s) over 100 ms; load generator waiting ${contention.generatorWaitPercent.toFixed(1)} %, its loop stalled up to ${fmt.ms(Math.max(...run.samples.filter((x) => x.t >= o.warmupSeconds - o.sampleSeconds / 2).map((x) => x.generator.loopMaxMs)))}`,
       target: 'reported (run-queue wait = the machine, not the sidecar)',
       met: null,
     },
@@ -141,7 +143,7 @@ export function judge(run: SoakRun): Figures {
     rotations: { added: added.length, addedApplied: applied(added), retired: retired.length, retiredApplied: applied(retired), addMs: latency(added), retireMs: latency(retired) },
     problems: [...steps.filter((s) => s.problem !== null).map((s) => `${s.step} r${s.revision}: ${s.problem}`), ...errors],
     memory,
-    sidecar: contention,
+    contention,
     eventLoopDelayMs: delay,
     counters: { allowGrew, denyGrew, probes: run.probes, reconciled },
     samples: run.samples.length,
@@ -186,11 +188,12 @@ function timeline(run: SoakRun): string {
       fmt.mib(end.heapUsedBytes),
       `${fmt.ms(median(span.map((s) => s.eld.p99)))} / ${fmt.ms(Math.max(...span.map((s) => s.eld.max)))}`,
       `${machine.cpuPercent.toFixed(0)} % / ${machine.waitPercent.toFixed(1)} %`,
+      `${machine.generatorWaitPercent.toFixed(1)} % / ${fmt.ms(Math.max(...span.map((x) => x.generator.loopMaxMs)))}`,
       `${machine.gcSeconds.toFixed(2)} s${machine.gcOver100ms > 0 ? ` (${machine.gcOver100ms} > 100 ms)` : ''}`,
       docs,
     ]);
   }
-  return table(['span', 'rps', 'failed', 'Check p99 (worst sample)', 'RSS at end', 'heap at end', 'loop delay p99 (median) / max', 'sidecar CPU / run-queue wait', 'GC', 'documents applied in'], rows);
+  return table(['span', 'rps', 'failed', 'Check p99 (worst sample)', 'RSS at end', 'heap at end', 'loop delay p99 (median) / max', 'sidecar CPU / run-queue wait', 'generator run-queue wait / loop max', 'GC', 'documents applied in'], rows);
 }
 
 const short = (step: DocumentStep) => (step === 'policy push' ? 'policy' : step === 'key added' ? 'kid+' : 'kid−');
@@ -252,7 +255,9 @@ the samples over the first ${Math.round(Math.max(0.1 * o.seconds, 2 * o.sampleSe
 ${Math.round(Math.max(0.1 * o.seconds, 2 * o.sampleSeconds))} s: the heap saw-tooths by tens of MiB between collections, so two single samples
 would measure the GC phase. The sidecar's CPU time comes from /proc/PID/stat and the time its
 event-loop thread was runnable but waiting for a CPU from /proc/PID/schedstat: on a shared
-machine, that wait is where slow answers come from when it is high.
+machine, that wait is where slow answers come from when it is high. The load generator's own
+run-queue wait and longest event-loop stall are shown too: a stalled generator reads answers
+late (it never cancels a call on a tick that ran more than 50 ms late).
 
 ## Over time
 

@@ -10,8 +10,11 @@
  * sidecar's CPU time (/proc/PID/stat, all threads), the time its main thread (the event
  * loop) spent runnable but waiting for a CPU (/proc/PID/schedstat), and its GC time from
  * prom-client's GC histogram (which observes the first GC of each batch only: a lower bound).
+ * The load generator shares the machine too: its own event-loop delay and run-queue wait
+ * are read the same way, since a stalled generator sees answers late.
  */
 import { readFileSync } from 'node:fs';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { metricValue, readMetrics, rssBytes, type Sample as Metric } from '../processes.js';
 import type { LoadCounts } from '../load/paced.js';
 import { median, percentile } from '../stats.js';
@@ -37,6 +40,28 @@ export interface Sample {
   readonly gcSeconds: number;
   /** Cumulative count of GC pauses over 100 ms. */
   readonly gcOver100ms: number;
+  /** The load generator (this process): its longest event-loop delay over the window, ms, and its cumulative run-queue wait, s. */
+  readonly generator: { readonly loopMaxMs: number; readonly waitSeconds: number };
+}
+
+/** This process's event loop, watched the way prom-client watches the sidecar's. */
+export class OwnLoop {
+  private readonly histogram = monitorEventLoopDelay({ resolution: ELD_RESOLUTION_MS });
+
+  constructor() {
+    this.histogram.enable();
+  }
+
+  /** Since the previous read. */
+  read(): Sample['generator'] {
+    const loopMaxMs = this.histogram.max / 1e6;
+    this.histogram.reset();
+    return { loopMaxMs, waitSeconds: runQueueWaitSeconds(process.pid) };
+  }
+
+  stop(): void {
+    this.histogram.disable();
+  }
 }
 
 const TICKS_PER_SECOND = 100; // USER_HZ
@@ -57,9 +82,10 @@ function gc(m: readonly Metric[]): { seconds: number; over100ms: number } {
 }
 
 /** Window figures between two samples. */
-export function between(a: Sample, b: Sample): { readonly cpuPercent: number; readonly waitPercent: number; readonly gcSeconds: number; readonly gcOver100ms: number } {
+export function between(a: Sample, b: Sample): { readonly cpuPercent: number; readonly waitPercent: number; readonly gcSeconds: number; readonly gcOver100ms: number; readonly generatorWaitPercent: number } {
   const span = b.t - a.t;
   return {
+    generatorWaitPercent: span > 0 ? (100 * (b.generator.waitSeconds - a.generator.waitSeconds)) / span : NaN,
     cpuPercent: span > 0 ? (100 * (b.cpuSeconds - a.cpuSeconds)) / span : NaN,
     waitPercent: span > 0 ? (100 * (b.waitSeconds - a.waitSeconds)) / span : NaN,
     gcSeconds: b.gcSeconds - a.gcSeconds,
@@ -67,7 +93,7 @@ export function between(a: Sample, b: Sample): { readonly cpuPercent: number; re
   };
 }
 
-export async function takeSample(pid: number, adminUrl: string, t: number, load: LoadCounts): Promise<Sample> {
+export async function takeSample(pid: number, adminUrl: string, t: number, load: LoadCounts, own: OwnLoop): Promise<Sample> {
   const rss = rssBytes(pid);
   const cpu = cpuSeconds(pid);
   const wait = runQueueWaitSeconds(pid);
@@ -86,6 +112,7 @@ export async function takeSample(pid: number, adminUrl: string, t: number, load:
     waitSeconds: wait,
     gcSeconds: collections.seconds,
     gcOver100ms: collections.over100ms,
+    generator: own.read(),
   };
 }
 

@@ -23,7 +23,7 @@ function makeRun(rss: (t: number) => number, overrides: { smoke?: boolean; faile
   for (let t = 0; t <= 100; t += 5) {
     const load = t === 0 ? window(0) : window(1_000, t === 50 ? overrides.failed ?? 0 : 0);
     allowed += load.ok + (t === 50 ? 2 + (overrides.extraAllow ?? 0) : 0);
-    const cumulative = { cpuSeconds: t * 0.5, waitSeconds: t * 0.02, gcSeconds: t * 0.01, gcOver100ms: t >= 50 ? 1 : 0 };
+    const cumulative = { cpuSeconds: t * 0.5, waitSeconds: t * 0.02, gcSeconds: t * 0.01, gcOver100ms: t >= 50 ? 1 : 0, generator: { loopMaxMs: 12, waitSeconds: t * 0.01 } };
     samples.push({ t, rssBytes: rss(t) * MiB, heapUsedBytes: 30 * MiB, eld: { p50: 10.1, p99: 12 + t / 100, max: 20 }, allowed, denied: t >= 50 ? 4 : 0, load, ...cumulative });
   }
   const step = (s: Applied['step'], problem: string | null = null): Applied => ({ step: s, revision: 2, applyMs: 12, putMs: 2, effective: problem === null, problem });
@@ -56,7 +56,7 @@ test('soak verdict: start-up growth does not count; RSS growth compares the medi
   assert.ok(Math.abs(memory.growthPercent - (100 * 3.5) / 100.25) < 1e-9);
   assert.equal(verdict(run, 'RSS growth after warm-up').met, true);
   assert.match(renderSoakReport(run, figures), /^\| RSS growth after warm-up \| \+3\.5 % \(median 100\.3 MiB over 20–30 s → 103\.8 MiB over 90–100 s/m);
-  assert.match(verdict(run, 'sidecar CPU after warm-up').measured, /^50 % of a core; event-loop thread runnable but waiting for a CPU 2\.0 % of the time; GC ≥ 0\.8 s, 1 pause\(s\) over 100 ms$/);
+  assert.match(verdict(run, 'CPU after warm-up').measured, /^sidecar 50 % of a core, its event-loop thread runnable but waiting for a CPU 2\.0 % of the time; GC ≥ 0\.8 s, 1 pause\(s\) over 100 ms; load generator waiting 1\.0 %, its loop stalled up to 12\.0 ms$/);
 });
 
 test('soak verdict: a GC saw-tooth without a trend is not growth, though its first and last samples differ by 13 %', () => {
