@@ -64,7 +64,13 @@ async function soak(o: SoakOptions): Promise<SoakRun> {
     const load = new PacedLoad({ port, connections: o.connections, rps: plannedRps, maxInFlight: o.maxInFlight, timeoutMs: o.timeoutMs, slowMs: o.envoyTimeoutMs }, cycles.traffic());
 
     const own = new OwnLoop();
-    const samples: Sample[] = [await takeSample(pid, member.sidecar.adminUrl, 0, NO_LOAD, own)];
+    // A sidecar that died leaves nothing to sample: say so, with its exit status and stderr.
+    const sample = (t: number, counts: LoadCounts) =>
+      takeSample(pid, member.sidecar.adminUrl, t, counts, own).catch((error: Error) => {
+        const { exitCode, signalCode } = member.sidecar.child;
+        throw new Error(`sample at ${t.toFixed(1)} s failed (${error.message}); sidecar ${exitCode === null && signalCode === null ? 'running' : `exited (${exitCode ?? signalCode})`}: ${member.sidecar.stderr().slice(-2000)}`);
+      });
+    const samples: Sample[] = [await sample(0, NO_LOAD)];
     load.start();
     const t0 = performance.now();
     const until = (seconds: number) => sleep(Math.max(0, t0 + seconds * 1000 - performance.now()));
@@ -73,7 +79,7 @@ async function soak(o: SoakOptions): Promise<SoakRun> {
     const sampling = (async () => {
       for (let k = 1; k * o.sampleSeconds < o.seconds - 1e-9; k++) {
         await until(k * o.sampleSeconds);
-        samples.push(await takeSample(pid, member.sidecar.adminUrl, now(), load.window(), own));
+        samples.push(await sample(now(), load.window()));
       }
     })();
 
@@ -104,7 +110,7 @@ async function soak(o: SoakOptions): Promise<SoakRun> {
 
     await Promise.all([until(o.seconds), sampling, cycling]);
     const total = await load.stop();
-    samples.push(await takeSample(pid, member.sidecar.adminUrl, now(), load.window(), own));
+    samples.push(await sample(now(), load.window()));
     own.stop();
     measured = {
       options: o,
