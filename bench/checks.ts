@@ -6,7 +6,7 @@
  */
 import { unaryCall } from './grpc-call.js';
 import { metricValue, readMetrics, type Sample, type Target } from './processes.js';
-import { decodeCheckResponse } from './request.js';
+import { decodeCheckResponse, type CheckOutcome } from './request.js';
 
 export interface Expectation {
   /** Short label for the report: "OK", "allow allowed_by_rule"… */
@@ -22,6 +22,15 @@ export interface Expectation {
 export const ANSWERS_OK: Expectation = { label: 'status OK', code: 0 };
 export const ALLOWED_BY_RULE: Expectation = { label: 'allow, reason allowed_by_rule, rule read-orders', code: 0, decision: 'allow', reason: 'allowed_by_rule', rule: 'read-orders' };
 export const CREDENTIALS_MISSING: Expectation = { label: 'deny 401, reason credentials_missing', code: 16, decision: 'deny', reason: 'credentials_missing' };
+
+/** True when a decoded CheckResponse is the expected answer (code, and reason and rule when named). */
+export function answers(outcome: CheckOutcome, expect: Expectation): boolean {
+  return (
+    outcome.code === expect.code &&
+    (expect.reason === undefined || outcome.reason === expect.reason) &&
+    (expect.rule === undefined || outcome.rule === expect.rule)
+  );
+}
 
 interface Entry {
   prechecks: number;
@@ -48,11 +57,7 @@ export class Ledger {
       throw new Error(`${context}: HTTP ${result.httpStatus}, grpc-status ${result.grpcStatus} ${result.grpcMessage}`);
     }
     const outcome = decodeCheckResponse(result.message);
-    const wrong =
-      outcome.code !== expect.code ||
-      (expect.reason !== undefined && outcome.reason !== expect.reason) ||
-      (expect.rule !== undefined && outcome.rule !== expect.rule);
-    if (wrong) throw new Error(`${context}: expected ${expect.label}, got ${JSON.stringify(outcome)}`);
+    if (!answers(outcome, expect)) throw new Error(`${context}: expected ${expect.label}, got ${JSON.stringify(outcome)}`);
     this.entry(target, what, expect).prechecks++;
   }
 

@@ -3,16 +3,14 @@
  * bench/results.md (BENCH_OUT) and prints the results table. See bench/options.ts for the
  * knobs and bench/report.ts for what each row compares.
  */
-import { createHash } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { cpus, release, tmpdir, totalmem } from 'node:os';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Ledger } from './checks.js';
 import { startCpuMeter } from './cpu-meter.js';
-import { h2loadVersion } from './h2load.js';
+import { machine } from './machine.js';
 import { parseOptions, type BenchOptions, type Group } from './options.js';
-import { renderReport, resultsTable, type Machine, type RowId } from './report.js';
+import { renderReport, resultsTable, type RowId } from './report.js';
 import { coldStart } from './scenarios/cold-start.js';
 import type { Context, Measured, ScenarioOutput } from './scenarios/context.js';
 import { controlPlane } from './scenarios/control-plane.js';
@@ -33,31 +31,6 @@ const PLAN: ReadonlyArray<{ groups: readonly Group[]; run: Scenario; shared: boo
   { groups: ['push', 'rotation'], run: controlPlane, shared: false },
   { groups: ['cold-start'], run: coldStart, shared: false },
 ];
-
-/** Which sidecar was measured: a hash of every file under src/ (path and content), and the newest one's time. */
-function sourceFingerprint(): string {
-  const root = fileURLToPath(new URL('../../src/', import.meta.url));
-  const files = (readdirSync(root, { recursive: true }) as string[]).filter((f) => statSync(join(root, f)).isFile()).sort();
-  const hash = createHash('sha256');
-  let newest = 0;
-  for (const file of files) {
-    hash.update(`${file}\0`).update(readFileSync(join(root, file)));
-    newest = Math.max(newest, statSync(join(root, file)).mtimeMs);
-  }
-  return `src/ sha256 ${hash.digest('hex').slice(0, 16)} (${files.length} files, newest modified ${new Date(newest).toISOString()})`;
-}
-
-async function machine(): Promise<Machine> {
-  return {
-    cpu: cpus()[0]?.model.trim() ?? 'unknown CPU',
-    cores: cpus().length,
-    memory: `${(totalmem() / 1024 ** 3).toFixed(1)} GiB`,
-    node: process.version,
-    h2load: await h2loadVersion(),
-    kernel: release(),
-    source: sourceFingerprint(),
-  };
-}
 
 export async function runSuite(options: BenchOptions): Promise<{ markdown: string; table: string; failed: boolean }> {
   const started = performance.now();
