@@ -12,7 +12,9 @@ export function parseYamlOrJson(text: string, file: string): unknown {
   // there (or in a regex compiled near the stack's end, which V8 treats as fatal) must not
   // be how a deeply nested document is refused.
   if (nestingExceeds(text, MAX_NESTING)) throw new DocumentError(file, '', `nested deeper than ${MAX_NESTING} levels`);
-  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  // logLevel error: yaml would otherwise print a process warning (on stderr, outside the
+  // logger) for a collection used as a key; that key is refused as an unknown field anyway.
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true, logLevel: 'error' });
   const problem = doc.errors[0];
   if (problem !== undefined) {
     const at = problem.linePos?.[0];

@@ -62,3 +62,19 @@ describe('deeply nested documents', () => {
     assert.equal(deepCall(5_000).reason, 'nested deeper than 64 levels');
   });
 });
+
+describe('collection keys', () => {
+  it('are refused as unknown fields without a process warning on stderr', async () => {
+    const warnings: string[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning.message);
+    process.on('warning', onWarning);
+    try {
+      const error = refusal(() => compilePolicyText('apiVersion: authz-sidecar/v1\nkind: Policy\nmetadata: { name: p, service: orders }\n? [a, b]\n: 1\nspec: { defaultAction: DENY, rules: [] }\n', 'p.yaml'));
+      assert.equal(error.message, 'p.yaml: [ a, b ]: unknown field');
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.deepEqual(warnings, []);
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+});
