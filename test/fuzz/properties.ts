@@ -251,7 +251,7 @@ export const PROPERTIES: readonly FuzzProperty[] = [
   },
   {
     name: 'binary/check-config',
-    quick: 6,
+    quick: 4,
     perMillion: 40,
     async start() {
       const stats: Stats = new Map();
