@@ -1,4 +1,4 @@
-import { parseDocument } from 'yaml';
+import { Parser, parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { DocumentError, fieldPath, oneLine } from './document-error.js';
 
@@ -8,7 +8,13 @@ import { DocumentError, fieldPath, oneLine } from './document-error.js';
  * schema failures into a one-line `FILE: FIELD: REASON`.
  */
 export function parseYamlOrJson(text: string, file: string): unknown {
-  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  // Before composing: the composer and toJS recurse once per level, and a stack overflow
+  // there (or in a regex compiled near the stack's end, which V8 treats as fatal) must not
+  // be how a deeply nested document is refused.
+  if (nestingExceeds(text, MAX_NESTING)) throw new DocumentError(file, '', `nested deeper than ${MAX_NESTING} levels`);
+  // logLevel error: yaml would otherwise print a process warning (on stderr, outside the
+  // logger) for a collection used as a key; that key is refused as an unknown field anyway.
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true, logLevel: 'error' });
   const problem = doc.errors[0];
   if (problem !== undefined) {
     const at = problem.linePos?.[0];
@@ -20,6 +26,27 @@ export function parseYamlOrJson(text: string, file: string): unknown {
   } catch (error) {
     throw new DocumentError(file, '', oneLine(error instanceof Error ? error.message : String(error)));
   }
+}
+
+/** Collections inside collections; no config or policy needs more than a handful. */
+export const MAX_NESTING = 64;
+
+/**
+ * True when collections (block or flow) nest deeper than `limit` in `text`. Reads yaml's
+ * concrete syntax tree, which its parser builds without recursion, with an explicit stack.
+ */
+function nestingExceeds(text: string, limit: number): boolean {
+  const COLLECTIONS = new Set(['block-map', 'block-seq', 'flow-collection']);
+  for (const token of new Parser().parse(text)) {
+    const stack: Array<[object, number]> = [[token, 0]];
+    while (stack.length > 0) {
+      const [node, depth] = stack.pop()!;
+      const level = COLLECTIONS.has((node as { type?: string }).type ?? '') ? depth + 1 : depth;
+      if (level > limit) return true;
+      for (const child of Object.values(node)) if (typeof child === 'object' && child !== null) stack.push([child, level]);
+    }
+  }
+  return false;
 }
 
 /** Parses `value` with `schema`; the first problem becomes a DocumentError. */
