@@ -39,7 +39,7 @@ export class Targets {
       case 'sidecar-50':
         return startSidecar(name, { policy: policyText({ rules: 50 }) });
       case 'sidecar-large':
-        return startSidecar(this.label(name), { policy: policyText({ rules: this.options.largeRules }) });
+        return startSidecar(this.label(name), { policy: policyText({ rules: this.options.largeRules, json: true }) });
       case 'sidecar-50-cel':
         return startSidecar(name, { policy: policyText({ rules: 50, when: TENANT_CONDITION }) });
     }

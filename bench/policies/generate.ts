@@ -14,6 +14,8 @@ export interface PolicyOptions {
   readonly when?: string;
   /** Appended before `read-orders`, e.g. to make each pushed revision distinct. */
   readonly extraRules?: readonly Record<string, unknown>[];
+  /** Write JSON rather than YAML, as a generator of a large policy would (the sidecar reads both). */
+  readonly json?: boolean;
 }
 
 /** The condition the CEL scenario adds: the token's tenant must be the one the request names. */
@@ -57,7 +59,8 @@ export function generatePolicy(options: PolicyOptions): Record<string, unknown> 
 }
 
 export function policyText(options: PolicyOptions): string {
-  return stringify(generatePolicy(options));
+  const policy = generatePolicy(options);
+  return options.json === true ? JSON.stringify(policy, null, 1) : stringify(policy);
 }
 
 function fillerRule(i: number): Record<string, unknown> {

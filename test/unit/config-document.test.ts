@@ -33,6 +33,21 @@ describe('DocumentError and fieldPath', () => {
 });
 
 describe('parseYamlOrJson', () => {
+  it('reads a JSON document with the strict JSON parser, to the same value as the YAML path', () => {
+    const json = '{"a": [1, 2.5, -0, 1e21, "x\\u00e9"], "b": {"c": null, "d": true}, "__proto__": {"e": 1}}';
+    const fast = parseYamlOrJson(json, 'f.json') as Record<string, unknown>;
+    const slow = parseYamlOrJson(` # comment first: not JSON, so YAML\n${json}`, 'f.json');
+    assert.deepEqual(fast, slow);
+    assert.equal(Object.getPrototypeOf(fast), Object.prototype);
+    assert.ok(Object.hasOwn(fast, '__proto__'), '"__proto__" is an own member on both paths');
+  });
+
+  it('a JSON document the strict parser refuses is reported by the YAML path, with its position', () => {
+    assert.throws(() => parseYamlOrJson('{\n "a": 1,\n "a": 2\n}', 'f.json'), (e: unknown) => e instanceof DocumentError && /^f\.json: line 3/.test(e.message) && /unique|duplicate/i.test(e.message));
+    const deep = `${'{"a":'.repeat(70)}1${'}'.repeat(70)}`;
+    assert.throws(() => parseYamlOrJson(deep, 'f.json'), (e: unknown) => e instanceof DocumentError && /nested deeper than 64 levels/.test(e.message));
+  });
+
   it('reads YAML 1.2 (no "yes" booleans, no 010 octals) and JSON', () => {
     assert.deepEqual(parseYamlOrJson('flag: yes\nn: 010\noct: 0o10\nnothing: ~\n', 'f.yaml'), { flag: 'yes', n: 10, oct: 8, nothing: null });
     assert.deepEqual(parseYamlOrJson('{"a": [1, {"b": null}], "c": "x"}', 'f.json'), { a: [1, { b: null }], c: 'x' });
