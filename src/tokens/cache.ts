@@ -61,10 +61,9 @@ export class TokenCache {
   }
 
   /** The cached token when still valid under the current key set revision, else undefined. */
-  get(token: string, keyRevision: number | undefined): VerifiedToken | undefined {
+  get(token: string, keyRevision: number | undefined, key = tokenKey(token)): VerifiedToken | undefined {
     let hit: VerifiedToken | undefined;
     if (this.#lru !== undefined) {
-      const key = digest(token);
       const entry = this.#lru.get(key);
       if (entry !== undefined) {
         if (entry.keyRevision === keyRevision && entry.expiresAt * 1000 > this.#now()) hit = this.#hot!.get(key) ?? this.#revive(key, entry);
@@ -77,13 +76,15 @@ export class TokenCache {
     return hit;
   }
 
-  set(token: string, verified: VerifiedToken, keyRevision: number): void {
+  /** `key` is tokenKey(token), passed when the caller already has it (one hash per token per Check). */
+  set(token: string, verified: VerifiedToken, keyRevision: number, key = tokenKey(token)): void {
     if (this.#lru === undefined) return;
     const ttl = verified.expiresAt * 1000 - this.#now();
     if (!(ttl > 0)) return;
-    const key = digest(token);
     this.#lru.set(key, { claims: JSON.stringify(verified.claims), issuerName: verified.issuerName, expiresAt: verified.expiresAt, keyRevision });
-    this.#hot!.set(key, verified);
+    // Not into the parsed tier yet: a token seen once (a flood of fresh tokens) would only
+    // churn it; a second use revives it there.
+    this.#hot!.delete(key);
   }
 
   #revive(key: string, entry: Entry): VerifiedToken {
@@ -121,8 +122,8 @@ export class TokenCache {
   }
 }
 
-/** SHA-256 of the token text as a 32-character one-byte string (the cheapest compact key to hash and compare). */
-function digest(token: string): string {
+/** The cache key of a token: its SHA-256 as a 32-character one-byte string (cheap to hash and compare). */
+export function tokenKey(token: string): string {
   return hash('sha256', token, 'binary');
 }
 

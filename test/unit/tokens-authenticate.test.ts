@@ -124,8 +124,13 @@ describe('createAuthenticator', () => {
     const resolved = await first;
     const second = auth.authenticate(v);
     assert.ok(!(second instanceof Promise), 'a hit is not a promise');
-    assert.equal(second.user, resolved.user);
-    assert.equal(second.service, resolved.service);
+    // The cache rebuilds a token from its claims on the first hit, then keeps that object.
+    assert.deepEqual(second.user, resolved.user);
+    assert.deepEqual(second.service, resolved.service);
+    const third = auth.authenticate(v);
+    assert.ok(!(third instanceof Promise));
+    assert.equal(third.user, second.user);
+    assert.equal(third.service, second.service);
     // On the shared source, a cache hit also skips routing.
     assert.ok(!(auth.authenticate(view(bearer(userToken))) instanceof Promise));
     assert.ok(auth.cacheStats().some((s) => s.issuerName === 'a' && s.hits > 0 && s.size > 0));

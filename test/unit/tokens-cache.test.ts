@@ -5,8 +5,9 @@ import { toVerifiedToken } from '../../src/tokens/claims.js';
 
 const T0 = 1_700_000_000_000;
 
-function verified(expiresAt: number): VerifiedToken {
-  return Object.freeze({ issuerName: 'idp', issuer: 'i', subject: 's', audience: ['a'], jti: undefined, expiresAt, scopes: [], claims: {} });
+/** A token as the verifier builds it: the cache keeps its claims and rebuilds it from them. */
+function verified(expiresAt: number, sub = 's'): VerifiedToken {
+  return toVerifiedToken('idp', { iss: 'i', sub, aud: 'a', exp: expiresAt }, T0 / 1000, 30);
 }
 
 describe('TokenCache', () => {
@@ -15,9 +16,9 @@ describe('TokenCache', () => {
     const cache = new TokenCache({ maxEntries: 10, now: () => now });
     const v = verified(T0 / 1000 + 60);
     cache.set('t', v, 1);
-    assert.equal(cache.get('t', 1), v);
+    assert.deepEqual(cache.get('t', 1), v);
     now = T0 + 59_999;
-    assert.equal(cache.get('t', 1), v);
+    assert.deepEqual(cache.get('t', 1), v);
     now = T0 + 60_000;
     assert.equal(cache.get('t', 1), undefined, 'expiresAt is checked on every hit');
     assert.equal(cache.size, 0, 'and the stale entry is dropped');
@@ -55,8 +56,8 @@ describe('TokenCache', () => {
     cache.set('c', v, 1);
     assert.equal(cache.size, 2);
     assert.equal(cache.get('b', 1), undefined);
-    assert.equal(cache.get('a', 1), v);
-    assert.equal(cache.get('c', 1), v);
+    assert.deepEqual(cache.get('a', 1), v);
+    assert.deepEqual(cache.get('c', 1), v);
   });
 
   it('is disabled with maxEntries 0', () => {
