@@ -71,11 +71,16 @@ export function rolesOf(token: VerifiedToken | null, rolesFrom: string): readonl
   return token === null ? [] : readRoles(token, rolesFrom);
 }
 
-function readRoles(token: VerifiedToken, rolesFrom: string): string[] {
+function readRoles(token: VerifiedToken, rolesFrom: string): readonly string[] {
   const value = readClaim(token.claims, rolesFrom);
-  if (Array.isArray(value)) return value.filter((v): v is string => typeof v === 'string' && v !== '');
+  // The usual claim (an array of role names) is frozen with the token: used as it is.
+  if (Array.isArray(value)) return value.every(isRoleName) ? (value as readonly string[]) : value.filter(isRoleName);
   if (typeof value === 'string') return value.split(/[\s,]+/).filter((v) => v !== '');
   return [];
+}
+
+function isRoleName(v: unknown): v is string {
+  return typeof v === 'string' && v !== '';
 }
 
 function readClaim(claims: Readonly<Record<string, unknown>>, path: string): unknown {
