@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { CheckRequest__Output } from '../generated/envoy/service/auth/v3/CheckRequest.js';
 import type { CheckResponse } from '../generated/envoy/service/auth/v3/CheckResponse.js';
@@ -8,6 +7,7 @@ import { ANONYMOUS, type AuthContext } from '../tokens/types.js';
 import { TokenError } from '../tokens/errors.js';
 import type { CompiledPolicy, Decision } from '../policy/types.js';
 import type { Metrics } from '../telemetry/metrics.js';
+import { decisionId as newDecisionId } from './decision-id.js';
 import { allowResponse, denyResponse, type DecisionMetadata, type DenyKind } from './response.js';
 import type { IdentityHeaders } from './identity-headers.js';
 import type { DecisionLog } from '../control/decision-log.js';
@@ -165,7 +165,7 @@ export function createCheckHandler(deps: CheckDependencies): CheckHandler {
 
   return function check(request: CheckRequest__Output): CheckResponse | Promise<CheckResponse> {
     const started = process.hrtime.bigint();
-    const decisionId = randomUUID();
+    const decisionId = newDecisionId();
     // One snapshot per Check: a policy swap mid-Check cannot mix two revisions.
     const policy = deps.policy();
     let view: RequestView;

@@ -27,14 +27,18 @@ export function evaluatePolicy(program: PolicyProgram, request: RequestView, aut
   const { rules, ruleDecisions } = program;
   const scope = new Scope(program, request, auth);
 
-  for (const i of program.denyIndex.candidates(request.method, request.path)) {
-    const rule = rules[i];
+  const denies = program.denyIndex.candidates(request.method, request.path);
+  for (let k = 0; k < denies.length; k++) {
+    const i = denies[k]!;
+    const rule = rules[i]!;
     if (matchesTo(rule, request) && matchesFrom(rule, auth) && scope.when(rule, true)) return ruleDecisions[i];
   }
 
   let nearMiss: Decision | null = null;
-  for (const i of program.allowIndex.candidates(request.method, request.path)) {
-    const rule = rules[i];
+  const allows = program.allowIndex.candidates(request.method, request.path);
+  for (let k = 0; k < allows.length; k++) {
+    const i = allows[k]!;
+    const rule = rules[i]!;
     if (!matchesTo(rule, request) || !matchesFrom(rule, auth)) continue;
     const missing = missingScopes(rule, auth);
     const permitted = hasPermission(rule, rule.permittedRoles === null ? [] : scope.roles());

@@ -124,9 +124,24 @@ function pushAll(out: number[], items: readonly number[]): void {
 }
 
 function sortUnique(items: number[]): number[] {
-  items.sort((a, b) => a - b);
+  // Candidate lists are short and made of already-sorted runs: an in-place insertion sort
+  // beats Array.prototype.sort there and allocates nothing (sort copies into a work array).
+  if (items.length <= 64) insertionSort(items);
+  else items.sort((a, b) => a - b);
   let n = 1;
   for (let i = 1; i < items.length; i++) if (items[i] !== items[n - 1]) items[n++] = items[i];
   items.length = n;
   return items;
+}
+
+function insertionSort(items: number[]): void {
+  for (let i = 1; i < items.length; i++) {
+    const value = items[i]!;
+    let j = i - 1;
+    while (j >= 0 && items[j]! > value) {
+      items[j + 1] = items[j]!;
+      j--;
+    }
+    items[j + 1] = value;
+  }
 }

@@ -37,10 +37,21 @@ export function matchesTo(rule: CompiledRule, request: RequestView): boolean {
   if (rule.to === null) return true;
   for (const target of rule.to) {
     if (target.methods !== null && !target.methods.has(request.method)) continue;
-    if (target.paths !== null && !target.paths.some((p) => matchPath(p, request.path))) continue;
-    if (target.hosts !== null && !target.hosts.some((h) => matchHost(h, request.host))) continue;
+    if (target.paths !== null && !anyPath(target.paths, request.path)) continue;
+    if (target.hosts !== null && !anyHost(target.hosts, request.host)) continue;
     return true;
   }
+  return false;
+}
+
+// Loops rather than `.some(closure)`: a closure over the request is an allocation per rule per Check.
+function anyPath(patterns: readonly PathPattern[], path: string): boolean {
+  for (let i = 0; i < patterns.length; i++) if (matchPath(patterns[i]!, path)) return true;
+  return false;
+}
+
+function anyHost(patterns: readonly HostPattern[], host: string): boolean {
+  for (let i = 0; i < patterns.length; i++) if (matchHost(patterns[i]!, host)) return true;
   return false;
 }
 
@@ -59,9 +70,13 @@ export function matchesFrom(rule: CompiledRule, auth: AuthContext): boolean {
 }
 
 /** The required scopes the user token lacks (all of them when there is no user token). */
+const NONE_MISSING: readonly string[] = Object.freeze([]);
+
 export function missingScopes(rule: CompiledRule, auth: AuthContext): readonly string[] {
   if (rule.scopes.length === 0) return rule.scopes;
   const held = auth.user?.scopes ?? [];
+  // The usual answer (every scope held) without allocating.
+  if (rule.scopes.every((s) => held.includes(s))) return NONE_MISSING;
   return rule.scopes.filter((s) => !held.includes(s));
 }
 
