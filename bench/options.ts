@@ -69,7 +69,8 @@ export function parseOptions(env: NodeJS.ProcessEnv = process.env): BenchOptions
   });
 }
 
-function positive(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+/** A positive number from the environment, `fallback` when unset; anything else is an error naming the variable. */
+export function positive(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
   const text = env[name];
   if (text === undefined || text === '') return fallback;
   const value = Number(text);

@@ -3,6 +3,7 @@
  * variant run by `npm test`: same code, seconds instead of minutes, no RSS verdict.
  */
 import { fileURLToPath } from 'node:url';
+import { positive } from '../options.js';
 
 export interface SoakOptions {
   readonly smoke: boolean;
@@ -65,12 +66,4 @@ export function parseSoakOptions(env: NodeJS.ProcessEnv = process.env): SoakOpti
     envoyTimeoutMs: ENVOY_TIMEOUT_MS,
     rssGrowthPercent: 10,
   });
-}
-
-function positive(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
-  const text = env[name];
-  if (text === undefined || text === '') return fallback;
-  const value = Number(text);
-  if (!Number.isFinite(value) || value <= 0) throw new TypeError(`${name}: expected a positive number, got "${text}"`);
-  return value;
 }
