@@ -1,5 +1,5 @@
 import { parseStrictJson } from '../keys/strict-json.js';
-import { Parser, parseDocument } from 'yaml';
+import { Composer, LineCounter, Parser, YAMLParseError, type Document } from 'yaml';
 import type { z } from 'zod';
 import { DocumentError, fieldPath, oneLine } from './document-error.js';
 
@@ -9,9 +9,10 @@ import { DocumentError, fieldPath, oneLine } from './document-error.js';
  * schema failures into a one-line `FILE: FIELD: REASON`.
  */
 export function parseYamlOrJson(text: string, file: string): unknown {
-  // A JSON document (what generators write) is read by the strict JSON parser: same result as
-  // the YAML path (duplicate members refused, depth bounded by the same limit), at a small fraction of its time
-  // and memory (a 10,000-rule policy: 2.6 MB of YAML needs ~200 MB of heap and ~3 s to compose).
+  // A JSON document (what generators write) is read by the strict JSON parser: the same result
+  // as the YAML path (duplicate members refused, depth bounded by the same limit) at a small
+  // fraction of its time and memory (a 10,000-rule policy: 2.6 MB of YAML needs ~200 MB of
+  // heap and ~3 s to compose).
   // Anything the JSON parser refuses goes down the YAML path, which names the problem.
   if (text.trimStart().startsWith('{')) {
     try {
@@ -20,21 +21,31 @@ export function parseYamlOrJson(text: string, file: string): unknown {
       // fall through: YAML (a superset of JSON) reports where and why
     }
   }
-  // Before composing: the composer and toJS recurse once per level, and a stack overflow
-  // there (or in a regex compiled near the stack's end, which V8 treats as fatal) must not
-  // be how a deeply nested document is refused.
-  if (nestingExceeds(text, MAX_NESTING)) throw new DocumentError(file, '', `nested deeper than ${MAX_NESTING} levels`);
+  // One pass of yaml's parser (it builds the syntax tree without recursion); the nesting
+  // check and the composer both read its tokens. Before composing: the composer and toJS
+  // recurse once per level, and a stack overflow there (or in a regex compiled near the
+  // stack's end, which V8 treats as fatal) must not be how a deeply nested document is refused.
+  const lines = new LineCounter();
+  const tokens = [...new Parser(lines.addNewLine).parse(text)];
+  if (nestingExceeds(tokens, MAX_NESTING)) throw new DocumentError(file, '', `nested deeper than ${MAX_NESTING} levels`);
   // logLevel error: yaml would otherwise print a process warning (on stderr, outside the
   // logger) for a collection used as a key; that key is refused as an unknown field anyway.
-  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true, logLevel: 'error' });
-  const problem = doc.errors[0];
+  let doc: Document.Parsed | undefined;
+  for (const next of new Composer({ uniqueKeys: true, logLevel: 'error' }).compose(tokens, true, text.length)) {
+    if (doc !== undefined) {
+      doc.errors.push(new YAMLParseError([next.range[0], next.range[1]], 'MULTIPLE_DOCS', 'Source contains multiple documents; please use YAML.parseAllDocuments()'));
+      break;
+    }
+    doc = next;
+  }
+  // compose(…, forceDoc = true) always yields a document, an empty one for empty text.
+  const problem = doc!.errors[0];
   if (problem !== undefined) {
-    const at = problem.linePos?.[0];
-    const where = at ? `line ${at.line}, column ${at.col}` : '';
-    throw new DocumentError(file, where, oneLine(problem.message.replace(/ at line \d+, column \d+:[\s\S]*$/, '')));
+    const at = lines.linePos(problem.pos[0]);
+    throw new DocumentError(file, `line ${at.line}, column ${at.col}`, oneLine(problem.message));
   }
   try {
-    return doc.toJS({ maxAliasCount: 100 });
+    return doc!.toJS({ maxAliasCount: 100 });
   } catch (error) {
     throw new DocumentError(file, '', oneLine(error instanceof Error ? error.message : String(error)));
   }
@@ -44,12 +55,12 @@ export function parseYamlOrJson(text: string, file: string): unknown {
 export const MAX_NESTING = 64;
 
 /**
- * True when collections (block or flow) nest deeper than `limit` in `text`. Reads yaml's
- * concrete syntax tree, which its parser builds without recursion, with an explicit stack.
+ * True when collections (block or flow) nest deeper than `limit` in yaml's concrete syntax
+ * tree, walked with an explicit stack.
  */
-function nestingExceeds(text: string, limit: number): boolean {
+function nestingExceeds(tokens: readonly object[], limit: number): boolean {
   const COLLECTIONS = new Set(['block-map', 'block-seq', 'flow-collection']);
-  for (const token of new Parser().parse(text)) {
+  for (const token of tokens) {
     const stack: Array<[object, number]> = [[token, 0]];
     while (stack.length > 0) {
       const [node, depth] = stack.pop()!;
