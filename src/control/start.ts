@@ -1,7 +1,5 @@
 import type { Config } from '../config/schema.js';
 import type { KeyStore } from '../keys/store.js';
-import { KeySetError } from '../keys/errors.js';
-import { parseJwks } from '../keys/jwks.js';
 import { parseRevocations, type RevocationStore } from '../keys/revocations.js';
 import { compilePolicy, validatePolicyDocument } from '../policy/index.js';
 import type { PolicyStore } from '../policy/store.js';
@@ -57,17 +55,8 @@ export function controlTargets(config: Config, stores: ControlStores): ControlTa
     key: kvKeyFor('keys', target),
     kind: 'keys',
     target,
-    apply: async (doc: ControlDocument) => {
-      let set;
-      try {
-        set = await parseJwks(JSON.stringify(doc.body));
-      } catch (error) {
-        // The applier reports document_invalid_body; the store adds the key-set reason code.
-        if (error instanceof KeySetError) store.refuseFromControlPlane(error);
-        throw error;
-      }
-      store.setFromControlPlane(set);
-    },
+    // The applier reports document_invalid_body; the store adds the key-set reason code.
+    apply: (doc: ControlDocument) => store.setJwksFromControlPlane(JSON.stringify(doc.body)),
   });
   for (const [name, store] of stores.issuerKeys) targets.push(keysTarget(issuerKeysTarget(name), store));
   if (stores.trustDomainKeys && config.serviceTokens) targets.push(keysTarget(trustDomainKeysTarget(config.serviceTokens.trustDomain), stores.trustDomainKeys));

@@ -138,12 +138,20 @@ export class KeyStore implements KeyProvider {
   }
 
   /**
-   * A set the control plane delivered but parseJwks refused: reported like a refused file
-   * (same event, so the same log line and `authz_key_set_rejections_total{code}`); the
-   * current set stays.
+   * A JWKS body the control plane delivered (signature-checked there). A refused set is
+   * reported like a refused file (same event, so the same log line and
+   * `authz_key_set_rejections_total{code}`), the current set stays, and the error is thrown
+   * on so the control plane refuses the document too.
    */
-  refuseFromControlPlane(error: KeySetError): void {
-    this.#reject(error);
+  async setJwksFromControlPlane(text: string): Promise<void> {
+    let set: KeySet;
+    try {
+      set = await parseJwks(text);
+    } catch (error) {
+      if (error instanceof KeySetError) this.#reject(error);
+      throw error;
+    }
+    this.setFromControlPlane(set);
   }
 
   reloadOnUnknownKey(): Promise<boolean> {
