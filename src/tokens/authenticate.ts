@@ -89,15 +89,15 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
    * Synchronous: finds and routes the user token. Returns the cached token, the checker that
    * must verify it, or null. Nothing async starts here, so a later throw cannot orphan a promise.
    */
-  function routeUserToken(view: RequestView): VerifiedToken | { checker: Checker; token: string; missed: boolean; key?: string } | null {
+  function routeUserToken(view: RequestView): VerifiedToken | { checker: Checker; token: string; key: string; missed: boolean } | null {
     const found = userSources.find(view);
     if (found.length === 0) return null;
     if (found.length > 1) throw new TokenError('credentials_duplicated', 'tokens in more than one credential source');
     const { source, token } = found[0]!;
     const candidates = checkersBySource.get(source)!;
-    if (candidates.length === 1) return { checker: candidates[0]!, token, missed: false };
-    // A hit in an issuer's cache means that issuer verified this exact text: no need to route.
     const key = tokenKey(token);
+    if (candidates.length === 1) return { checker: candidates[0]!, token, key, missed: false };
+    // A hit in an issuer's cache means that issuer verified this exact text: no need to route.
     for (const candidate of candidates) {
       const hit = candidate.cache.get(token, candidate.store.current()?.revision, key);
       if (hit !== undefined) return hit;
@@ -105,7 +105,7 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     const iss = peekIssuer(token, Math.max(...candidates.map((c) => c.maxTokenBytes)));
     const chosen = candidates.find((c) => c.issuer === iss);
     if (chosen === undefined) throw new TokenError('token_issuer_unknown', 'no configured issuer for the token "iss"');
-    return { checker: chosen, token, missed: true, key };
+    return { checker: chosen, token, key, missed: true };
   }
 
   const revocations = options.revocations;
@@ -133,8 +133,8 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     // Every extraction (which may throw) before any verification (which may be async).
     const routed = routeUserToken(view);
     const serviceToken = service !== undefined && serviceSources !== undefined ? (serviceSources.find(view)[0]?.token ?? null) : null;
-    const user = routed === null || !('checker' in routed) ? routed : routed.missed ? verifyAndCache(routed.checker, routed.token, routed.key) : check(routed.checker, routed.token);
-    const svc = service !== undefined && serviceToken !== null ? check(service, serviceToken) : null;
+    const user = routed === null || !('checker' in routed) ? routed : routed.missed ? verifyAndCache(routed.checker, routed.token, routed.key) : check(routed.checker, routed.token, routed.key);
+    const svc = service !== undefined && serviceToken !== null ? check(service, serviceToken, tokenKey(serviceToken)) : null;
     if (user instanceof Promise || svc instanceof Promise) return Promise.all([user, svc]).then(([u, s]) => finish(view, u, s));
     return finish(view, user, svc);
   }
@@ -151,12 +151,12 @@ function requireStore(name: string, store: AuthKeyStore | undefined): AuthKeySto
   return store;
 }
 
-function check(checker: Checker, token: string): VerifiedToken | Promise<VerifiedToken> {
-  const key = tokenKey(token);
+/** `key` is tokenKey(token): one hash per token per Check, shared by lookup and store. */
+function check(checker: Checker, token: string, key: string): VerifiedToken | Promise<VerifiedToken> {
   return checker.cache.get(token, checker.store.current()?.revision, key) ?? verifyAndCache(checker, token, key);
 }
 
-async function verifyAndCache(checker: Checker, token: string, key = tokenKey(token)): Promise<VerifiedToken> {
+async function verifyAndCache(checker: Checker, token: string, key: string): Promise<VerifiedToken> {
   // The revision before verifying: if the set changes meanwhile, the entry is tagged with the
   // old revision and is never served (the cache only serves the current revision).
   const revision = checker.store.current()?.revision;
