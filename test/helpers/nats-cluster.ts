@@ -1,5 +1,5 @@
 import { connect, StorageType } from 'nats';
-import { freePort, startNatsServer, type NatsServer } from './nats-server.js';
+import { freePort, jetStreamProblem, startNatsServer, type NatsServer } from './nats-server.js';
 import { sleep } from './wait.js';
 
 /** One node of a local cluster: its server name and the server itself (restart keeps port, routes and store). */
@@ -79,17 +79,9 @@ export async function startNatsCluster(size = 3, name = 'authz-chaos'): Promise<
       const deadline = Date.now() + timeoutMs;
       let lastError = '';
       while (Date.now() < deadline) {
-        try {
-          const nc = await connect({ servers: urls, reconnect: false, timeout: 1_000 });
-          try {
-            await (await nc.jetstreamManager({ timeout: 2_000 })).getAccountInfo();
-            return;
-          } finally {
-            await nc.close();
-          }
-        } catch (error) {
-          lastError = error instanceof Error ? error.message : String(error);
-        }
+        const problem = await jetStreamProblem(urls, { connectMs: 1_000, requestMs: 2_000 });
+        if (problem === null) return;
+        lastError = problem;
         await sleep(100);
       }
       throw new Error(`JetStream cluster has no meta leader after ${timeoutMs} ms (${lastError})`);

@@ -63,6 +63,21 @@ export function freePort(): Promise<number> {
   });
 }
 
+/** Null once a server among `servers` takes a connection and JetStream answers its account info; else why not. */
+export async function jetStreamProblem(servers: string | string[], timeouts: { connectMs: number; requestMs?: number }): Promise<string | null> {
+  try {
+    const nc = await connect({ servers, reconnect: false, timeout: timeouts.connectMs });
+    try {
+      await (await nc.jetstreamManager(timeouts.requestMs === undefined ? {} : { timeout: timeouts.requestMs })).getAccountInfo();
+      return null;
+    } finally {
+      await nc.close();
+    }
+  } catch (err) {
+    return err instanceof Error ? err.message : String(err);
+  }
+}
+
 /** Resolves once the server takes connections and JetStream answers its account info. */
 async function waitForJetStream(url: string, child: ChildProcess, stderr: () => string, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -71,17 +86,9 @@ async function waitForJetStream(url: string, child: ChildProcess, stderr: () => 
     if (child.exitCode !== null || child.signalCode !== null) {
       throw new Error(`nats-server exited (${child.exitCode ?? child.signalCode}) before it was ready:\n${stderr()}`);
     }
-    try {
-      const nc = await connect({ servers: url, reconnect: false, timeout: 500 });
-      try {
-        await (await nc.jetstreamManager()).getAccountInfo();
-        return;
-      } finally {
-        await nc.close();
-      }
-    } catch (err) {
-      lastError = err instanceof Error ? err.message : String(err);
-    }
+    const problem = await jetStreamProblem(url, { connectMs: 500 });
+    if (problem === null) return;
+    lastError = problem;
     await sleep(50);
   }
   throw new Error(`nats-server at ${url} not ready within ${timeoutMs} ms (${lastError}):\n${stderr()}`);
