@@ -12,7 +12,7 @@ export function parseYamlOrJson(text: string, file: string): unknown {
   // A JSON document (what generators write) is read by the strict JSON parser: the same result
   // as the YAML path (duplicate members refused, depth bounded by the same limit) at a small
   // fraction of its time and memory (a 10,000-rule policy: 2.6 MB of YAML needs ~200 MB of
-  // heap and ~3 s to compose).
+  // heap and ~1.7 s to compose).
   // Anything the JSON parser refuses goes down the YAML path, which names the problem.
   if (text.trimStart().startsWith('{')) {
     try {
