@@ -16,6 +16,7 @@ import { startGrpcServer } from './grpc/server.js';
 import { startAdminServer, type Readiness } from './telemetry/admin.js';
 import { createLogger, type Logger } from './telemetry/logger.js';
 import { Metrics } from './telemetry/metrics.js';
+import { tuneHeapGrowth } from './runtime/heap.js';
 
 const USAGE = `usage: authz-sidecar --config FILE   (or AUTHZ_CONFIG=FILE)
 
@@ -280,6 +281,7 @@ function onPolicyEvent(log: Logger, metrics: Metrics, event: PolicyEvent): void 
   }
 }
 
+tuneHeapGrowth();
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (error: unknown) => {

@@ -46,6 +46,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
   const server = new Server({
     'grpc.max_receive_message_length': options.maxMessageBytes,
     'grpc.max_send_message_length': 64 * 1024,
+    'grpc.enable_channelz': 0,
   });
   const auth = loadAuthProto();
   const health = loadHealthProto();
