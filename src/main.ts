@@ -57,8 +57,6 @@ async function main(argv: string[]): Promise<number> {
   }
   const log = createLogger(config.log.level);
   const metrics = new Metrics();
-  const cacheHits = metrics.tokenCache.labels('hit');
-  const cacheMisses = metrics.tokenCache.labels('miss');
   // Readiness can change whenever a key set or policy lands; set once the servers exist.
   let refreshReadiness = (): void => {};
   const allKeyStores = (): KeyStore[] => [...keyStores.values(), ...(serviceKeys ? [serviceKeys] : [])];
@@ -105,7 +103,6 @@ async function main(argv: string[]): Promise<number> {
     service: config.service,
     keyStores: { issuers: keyStores, serviceTokens: serviceKeys },
     cacheMaxEntries: config.tokenCache.maxEntries,
-    onCacheLookup: (_issuer, hit) => (hit ? cacheHits : cacheMisses).inc(),
     revocations,
   });
   metrics.trackTokenCache(() => authenticator.cacheStats());

@@ -84,10 +84,10 @@ export function createCheckHandler(deps: CheckDependencies): CheckHandler {
   const failOpenLog = new LineBudget(deps.denyLinesPerSecond ?? 0);
   const failOpenIssuers = deps.failOpenIssuers ?? new Set<string>();
 
-  function finish(started: bigint, response: CheckResponse, meta: DecisionMetadata, requestId: string, view?: RequestView, auth?: AuthContext): CheckResponse {
+  function finish(started: number, response: CheckResponse, meta: DecisionMetadata, requestId: string, view?: RequestView, auth?: AuthContext): CheckResponse {
     const allow = response.ok_response !== undefined;
     metrics.countCheck(allow ? 'allow' : 'deny', meta.reason);
-    metrics.checkDuration.observe(Number(process.hrtime.bigint() - started) / 1e9);
+    metrics.checkDuration.observe((performance.now() - started) / 1000);
     if (audit !== null && audit.wants(allow)) {
       audit.record({
         decision_id: meta.decisionId,
@@ -108,7 +108,7 @@ export function createCheckHandler(deps: CheckDependencies): CheckHandler {
     return response;
   }
 
-  function deny(started: bigint, meta: DecisionMetadata, requestId: string, kind: DenyKind, extra: { invalidToken?: boolean; missingScopes?: readonly string[]; path?: string; view?: RequestView; auth?: AuthContext } = {}): CheckResponse {
+  function deny(started: number, meta: DecisionMetadata, requestId: string, kind: DenyKind, extra: { invalidToken?: boolean; missingScopes?: readonly string[]; path?: string; view?: RequestView; auth?: AuthContext } = {}): CheckResponse {
     if (denyLog.take()) {
       const suppressed = denyLog.suppressed();
       log.info({ decision_id: meta.decisionId, request_id: requestId, decision: 'deny', reason: meta.reason, rule: meta.rule, path: extra.path, ...(suppressed > 0 ? { suppressed } : {}) }, 'deny');
@@ -117,7 +117,7 @@ export function createCheckHandler(deps: CheckDependencies): CheckHandler {
     return finish(started, response, meta, requestId, extra.view, extra.auth);
   }
 
-  function decide(started: bigint, decisionId: string, view: RequestView, auth: AuthContext, policy: CompiledPolicy): CheckResponse {
+  function decide(started: number, decisionId: string, view: RequestView, auth: AuthContext, policy: CompiledPolicy): CheckResponse {
     let decision: Decision;
     try {
       decision = policy.evaluate(view, auth);
@@ -134,7 +134,7 @@ export function createCheckHandler(deps: CheckDependencies): CheckHandler {
     return finish(started, allowResponse({ set: headers.set, remove: headers.remove, metadata: meta }), meta, view.id, view, auth);
   }
 
-  function failed(started: bigint, decisionId: string, policy: CompiledPolicy | null, requestId: string, error: unknown, view?: RequestView): CheckResponse {
+  function failed(started: number, decisionId: string, policy: CompiledPolicy | null, requestId: string, error: unknown, view?: RequestView): CheckResponse {
     const meta = (reason: string): DecisionMetadata => ({ decisionId, policy: policy?.name ?? '', policyRevision: policy?.revision ?? '', rule: null, reason });
     if (error instanceof TokenError) {
       if (error.code !== 'keys_unavailable') return deny(started, meta(error.code), requestId, 'unauthenticated', { invalidToken: true, view });
@@ -153,7 +153,7 @@ export function createCheckHandler(deps: CheckDependencies): CheckHandler {
    * An opt-in allow when the decision could not be made. No identity reaches the upstream:
    * every managed identity header is removed, as for an anonymous caller.
    */
-  function failOpen(started: bigint, meta: DecisionMetadata, requestId: string, scope: 'issuer' | 'policy', name: string, cause: string, view?: RequestView): CheckResponse {
+  function failOpen(started: number, meta: DecisionMetadata, requestId: string, scope: 'issuer' | 'policy', name: string, cause: string, view?: RequestView): CheckResponse {
     metrics.failOpen.inc({ scope, name, cause });
     if (failOpenLog.take()) {
       const suppressed = failOpenLog.suppressed();
@@ -164,7 +164,7 @@ export function createCheckHandler(deps: CheckDependencies): CheckHandler {
   }
 
   return function check(request: CheckRequest__Output): CheckResponse | Promise<CheckResponse> {
-    const started = process.hrtime.bigint();
+    const started = performance.now();
     const decisionId = newDecisionId();
     // One snapshot per Check: a policy swap mid-Check cannot mix two revisions.
     const policy = deps.policy();

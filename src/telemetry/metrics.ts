@@ -1,4 +1,12 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** One token cache's figures, as the authenticator reports them. */
+export interface TokenCacheStats {
+  readonly issuerName: string;
+  readonly hits: number;
+  readonly misses: number;
+  readonly size: number;
+}
 import { DecisionCounter, FastHistogram } from './hot-metrics.js';
 
 /**
@@ -17,15 +25,26 @@ export class Metrics {
     this.registry,
   );
 
+  /** Read at scrape time from the caches themselves (see `trackTokenCache`): nothing is counted per Check. */
+  private cacheStats: () => ReadonlyArray<TokenCacheStats> = () => [];
+
   readonly tokenCache = new Counter({
     name: 'authz_token_cache_total',
     help: 'Verified-token cache lookups, by result (hit|miss).',
     labelNames: ['result'] as const,
     registers: [this.registry],
+    collect: () => {
+      let hits = 0;
+      let misses = 0;
+      for (const stats of this.cacheStats()) {
+        hits += stats.hits;
+        misses += stats.misses;
+      }
+      this.tokenCache.reset();
+      this.tokenCache.inc({ result: 'hit' }, hits);
+      this.tokenCache.inc({ result: 'miss' }, misses);
+    },
   });
-
-  /** Read at scrape time from the caches themselves (see `trackTokenCache`). */
-  private cacheSizes: () => ReadonlyArray<{ readonly issuerName: string; readonly size: number }> = () => [];
 
   readonly tokenCacheEntries = new Gauge({
     name: 'authz_token_cache_entries',
@@ -34,12 +53,12 @@ export class Metrics {
     registers: [this.registry],
     collect: () => {
       this.tokenCacheEntries.reset();
-      for (const { issuerName, size } of this.cacheSizes()) this.tokenCacheEntries.labels(issuerName).set(size);
+      for (const { issuerName, size } of this.cacheStats()) this.tokenCacheEntries.labels(issuerName).set(size);
     },
   });
 
-  trackTokenCache(sizes: () => ReadonlyArray<{ readonly issuerName: string; readonly size: number }>): void {
-    this.cacheSizes = sizes;
+  trackTokenCache(stats: () => ReadonlyArray<TokenCacheStats>): void {
+    this.cacheStats = stats;
   }
 
   readonly keySetRevision = new Gauge({

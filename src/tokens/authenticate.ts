@@ -2,7 +2,8 @@ import type { IssuerConfig, ServiceTokensConfig, TokenSource } from '../config/s
 import type { KeyProvider, KeyStore } from '../keys/store.js';
 import type { RevocationStore } from '../keys/revocations.js';
 import type { RequestView } from '../request/types.js';
-import { TokenCache, tokenKey } from './cache.js';
+import type { TokenCacheStats } from '../telemetry/metrics.js';
+import { TokenCache } from './cache.js';
 import { decodeJsonObject, splitCompact } from './compact.js';
 import { TokenError } from './errors.js';
 import { TokenSources } from './extract.js';
@@ -24,8 +25,6 @@ export interface AuthenticatorOptions {
   readonly cacheMaxEntries: number;
   /** Clock in epoch milliseconds (tests). */
   readonly now?: () => number;
-  /** Every cache lookup, for metrics (`issuerName` is "service" for service tokens). */
-  readonly onCacheLookup?: (issuerName: string, hit: boolean) => void;
   /** Revoked jtis and subjects (control plane); checked on every request, cached tokens included. */
   readonly revocations?: RevocationStore | undefined;
 }
@@ -33,7 +32,8 @@ export interface AuthenticatorOptions {
 export interface Authenticator {
   /** Synchronous when every token present is a cache hit (the hot path); throws/rejects TokenError. */
   authenticate(view: RequestView): AuthContext | Promise<AuthContext>;
-  cacheStats(): ReadonlyArray<{ readonly issuerName: string; readonly hits: number; readonly misses: number; readonly size: number }>;
+  /** Per cache (issuer, and "service" for service tokens), read by /metrics at scrape time. */
+  cacheStats(): ReadonlyArray<TokenCacheStats>;
   /** Unsubscribes from the key stores (it does not stop them). */
   stop(): void;
 }
@@ -59,8 +59,7 @@ interface Checker {
 export function createAuthenticator(options: AuthenticatorOptions): Authenticator {
   const unsubscribe: Array<() => void> = [];
   const checker = (name: string, store: AuthKeyStore, verifier: JwtVerifier, issuer: string | undefined, maxTokenBytes: number): Checker => {
-    const onLookup = options.onCacheLookup;
-    const cache = new TokenCache({ maxEntries: options.cacheMaxEntries, now: options.now, onLookup: onLookup && ((hit) => onLookup(name, hit)) });
+    const cache = new TokenCache({ maxEntries: options.cacheMaxEntries, now: options.now });
     unsubscribe.push(store.onChange(() => cache.clear()));
     return { name, verifier, cache, store, issuer, maxTokenBytes };
   };
@@ -89,23 +88,22 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
    * Synchronous: finds and routes the user token. Returns the cached token, the checker that
    * must verify it, or null. Nothing async starts here, so a later throw cannot orphan a promise.
    */
-  function routeUserToken(view: RequestView): VerifiedToken | { checker: Checker; token: string; key: string; missed: boolean } | null {
+  function routeUserToken(view: RequestView): VerifiedToken | { checker: Checker; token: string; missed: boolean } | null {
     const found = userSources.find(view);
     if (found.length === 0) return null;
     if (found.length > 1) throw new TokenError('credentials_duplicated', 'tokens in more than one credential source');
     const { source, token } = found[0]!;
     const candidates = checkersBySource.get(source)!;
-    const key = tokenKey(token);
-    if (candidates.length === 1) return { checker: candidates[0]!, token, key, missed: false };
+    if (candidates.length === 1) return { checker: candidates[0]!, token, missed: false };
     // A hit in an issuer's cache means that issuer verified this exact text: no need to route.
     for (const candidate of candidates) {
-      const hit = candidate.cache.get(token, candidate.store.current()?.revision, key);
+      const hit = candidate.cache.get(token, candidate.store.current()?.revision);
       if (hit !== undefined) return hit;
     }
     const iss = peekIssuer(token, Math.max(...candidates.map((c) => c.maxTokenBytes)));
     const chosen = candidates.find((c) => c.issuer === iss);
     if (chosen === undefined) throw new TokenError('token_issuer_unknown', 'no configured issuer for the token "iss"');
-    return { checker: chosen, token, key, missed: true };
+    return { checker: chosen, token, missed: true };
   }
 
   const revocations = options.revocations;
@@ -133,8 +131,8 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     // Every extraction (which may throw) before any verification (which may be async).
     const routed = routeUserToken(view);
     const serviceToken = service !== undefined && serviceSources !== undefined ? (serviceSources.find(view)[0]?.token ?? null) : null;
-    const user = routed === null || !('checker' in routed) ? routed : routed.missed ? verifyAndCache(routed.checker, routed.token, routed.key) : check(routed.checker, routed.token, routed.key);
-    const svc = service !== undefined && serviceToken !== null ? check(service, serviceToken, tokenKey(serviceToken)) : null;
+    const user = routed === null || !('checker' in routed) ? routed : routed.missed ? verifyAndCache(routed.checker, routed.token) : check(routed.checker, routed.token);
+    const svc = service !== undefined && serviceToken !== null ? check(service, serviceToken) : null;
     if (user instanceof Promise || svc instanceof Promise) return Promise.all([user, svc]).then(([u, s]) => finish(view, u, s));
     return finish(view, user, svc);
   }
@@ -151,17 +149,16 @@ function requireStore(name: string, store: AuthKeyStore | undefined): AuthKeySto
   return store;
 }
 
-/** `key` is tokenKey(token): one hash per token per Check, shared by lookup and store. */
-function check(checker: Checker, token: string, key: string): VerifiedToken | Promise<VerifiedToken> {
-  return checker.cache.get(token, checker.store.current()?.revision, key) ?? verifyAndCache(checker, token, key);
+function check(checker: Checker, token: string): VerifiedToken | Promise<VerifiedToken> {
+  return checker.cache.get(token, checker.store.current()?.revision) ?? verifyAndCache(checker, token);
 }
 
-async function verifyAndCache(checker: Checker, token: string, key: string): Promise<VerifiedToken> {
+async function verifyAndCache(checker: Checker, token: string): Promise<VerifiedToken> {
   // The revision before verifying: if the set changes meanwhile, the entry is tagged with the
   // old revision and is never served (the cache only serves the current revision).
   const revision = checker.store.current()?.revision;
   const verified = await checker.verifier.verify(token);
-  if (revision !== undefined) checker.cache.set(token, verified, revision, key);
+  if (revision !== undefined) checker.cache.set(token, verified, revision);
   return verified;
 }
 

@@ -8,8 +8,6 @@ export interface TokenCacheOptions {
   readonly maxEntries: number;
   /** Clock in epoch milliseconds (tests). */
   readonly now?: () => number;
-  /** Called on every lookup, for metrics. */
-  readonly onLookup?: (hit: boolean) => void;
 }
 
 /**
@@ -25,26 +23,35 @@ interface Entry {
   readonly keyRevision: number;
 }
 
-/** Parsed tokens kept for the most recently used entries, so a busy caller costs no parse. */
+/** Parsed tokens kept for the most recently used entries, so a busy caller costs no parse and no digest. */
 const HOT_ENTRIES = 1024;
 
+/** A parsed token in the hot tier, with what decides whether it may still be served. */
+interface HotEntry {
+  readonly token: VerifiedToken;
+  readonly keyRevision: number;
+}
+
 /**
- * Verified tokens by the SHA-256 of their exact text, so a hit skips the signature check.
- * The digest (32 bytes) is the key rather than the token (hundreds): collision resistance
- * means a different text can never find another token's entry. An entry is served only while
- * the token has not expired and while its issuer's key set is still the revision it was
- * verified with. The revision check makes a missed clear() harmless, and covers a
- * verification that started before a key change and finished after it. clear() (on key
- * change) frees the memory at once.
+ * Verified tokens, so a hit skips the signature check. An entry is served only while the
+ * token has not expired and while its issuer's key set is still the revision it was verified
+ * with. The revision check makes a missed clear() harmless, and covers a verification that
+ * started before a key change and finished after it. clear() (on key change) frees the
+ * memory at once.
  *
- * Two tiers: every entry as compact claims text (bounded by maxEntries), and the parsed
- * VerifiedToken for the most recent ones; a hit outside the hot tier parses the text again.
+ * Two tiers:
+ * - every entry, bounded by maxEntries, by the SHA-256 of the token's exact text and holding
+ *   the claims as compact JSON text. The digest (32 bytes) is the key rather than the token
+ *   (hundreds): collision resistance means a different text can never find another token's
+ *   entry;
+ * - the parsed VerifiedToken of the most recently used ones, by the token text itself: an
+ *   exact string match, which costs less than the digest (a hot hit computes none). A token
+ *   enters it on its second use; a hit outside it parses the text again.
  */
 export class TokenCache {
   readonly #lru: LRUCache<string, Entry> | undefined;
-  readonly #hot: LRUCache<string, VerifiedToken> | undefined;
+  readonly #hot: LRUCache<string, HotEntry> | undefined;
   readonly #now: () => number;
-  readonly #onLookup: ((hit: boolean) => void) | undefined;
   #hits = 0;
   #misses = 0;
 
@@ -54,54 +61,54 @@ export class TokenCache {
     // makes every lookup read the clock twice. Expired entries otherwise age out by LRU order.
     if (options.maxEntries > 0) {
       this.#lru = new LRUCache<string, Entry>({ max: options.maxEntries });
-      this.#hot = new LRUCache<string, VerifiedToken>({ max: Math.min(options.maxEntries, HOT_ENTRIES) });
+      this.#hot = new LRUCache<string, HotEntry>({ max: Math.min(options.maxEntries, HOT_ENTRIES) });
     }
     this.#now = options.now ?? Date.now;
-    this.#onLookup = options.onLookup;
   }
 
   /** The cached token when still valid under the current key set revision, else undefined. */
-  get(token: string, keyRevision: number | undefined, key = tokenKey(token)): VerifiedToken | undefined {
-    let hit: VerifiedToken | undefined;
-    if (this.#lru !== undefined) {
-      const entry = this.#lru.get(key);
-      if (entry !== undefined) {
-        if (entry.keyRevision === keyRevision && entry.expiresAt * 1000 > this.#now()) hit = this.#hot!.get(key) ?? this.#revive(key, entry);
-        else this.#delete(key);
-      }
-    }
+  get(token: string, keyRevision: number | undefined): VerifiedToken | undefined {
+    const hit = this.#lru === undefined ? undefined : this.#find(token, keyRevision);
     if (hit !== undefined) this.#hits++;
     else this.#misses++;
-    this.#onLookup?.(hit !== undefined);
     return hit;
   }
 
-  /** `key` is tokenKey(token), passed when the caller already has it (one hash per token per Check). */
-  set(token: string, verified: VerifiedToken, keyRevision: number, key = tokenKey(token)): void {
+  #find(token: string, keyRevision: number | undefined): VerifiedToken | undefined {
+    const now = this.#now();
+    const hot = this.#hot!.get(token);
+    if (hot !== undefined) {
+      if (hot.keyRevision === keyRevision && hot.token.expiresAt * 1000 > now) return hot.token;
+      // Its entry in the other tier has the same revision and expiry: both go.
+      this.#hot!.delete(token);
+    }
+    const key = tokenKey(token);
+    const entry = this.#lru!.get(key);
+    if (entry === undefined) return undefined;
+    if (entry.keyRevision !== keyRevision || entry.expiresAt * 1000 <= now) {
+      this.#lru!.delete(key);
+      return undefined;
+    }
+    const parsed = parse(entry);
+    this.#hot!.set(token, { token: parsed, keyRevision: entry.keyRevision });
+    return parsed;
+  }
+
+  set(token: string, verified: VerifiedToken, keyRevision: number): void {
     if (this.#lru === undefined) return;
     const ttl = verified.expiresAt * 1000 - this.#now();
     if (!(ttl > 0)) return;
-    this.#lru.set(key, { claims: JSON.stringify(verified.claims), issuerName: verified.issuerName, expiresAt: verified.expiresAt, keyRevision });
+    this.#lru.set(tokenKey(token), { claims: JSON.stringify(verified.claims), issuerName: verified.issuerName, expiresAt: verified.expiresAt, keyRevision });
     // Not into the parsed tier yet: a token seen once (a flood of fresh tokens) would only
     // churn it; a second use revives it there.
-    this.#hot!.delete(key);
-  }
-
-  #revive(key: string, entry: Entry): VerifiedToken {
-    const token = parse(entry);
-    this.#hot!.set(key, token);
-    return token;
-  }
-
-  #delete(key: string): void {
-    this.#lru!.delete(key);
-    this.#hot!.delete(key);
+    this.#hot!.delete(token);
   }
 
   /** Drops every entry whose token matches (e.g. a newly revoked jti or subject). */
   evictWhere(predicate: (token: VerifiedToken) => boolean): void {
     if (this.#lru === undefined) return;
-    for (const [key, entry] of this.#lru.entries()) if (predicate(this.#hot!.peek(key) ?? parse(entry))) this.#delete(key);
+    for (const [token, hot] of this.#hot!.entries()) if (predicate(hot.token)) this.#hot!.delete(token);
+    for (const [key, entry] of this.#lru.entries()) if (predicate(parse(entry))) this.#lru.delete(key);
   }
 
   clear(): void {

@@ -144,7 +144,8 @@ function hasWhitespace(text: string): boolean {
  */
 function fromCookie(view: RequestView, name: string): string | null {
   const header = view.headers['cookie'];
-  if (header === undefined) return null;
+  // No pair can be named `name` unless the text occurs: skip the split on the common request.
+  if (header === undefined || !header.includes(name)) return null;
   const values: string[] = [];
   for (const pair of header.split(/[;,]/)) {
     const eq = pair.indexOf('=');
