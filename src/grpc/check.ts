@@ -131,7 +131,7 @@ export function createCheckHandler(deps: CheckDependencies): CheckHandler {
     }
     if (deps.logAllows) log.info({ decision_id: decisionId, request_id: view.id, decision: 'allow', reason: decision.reason, rule: decision.rule, path: view.path }, 'allow');
     const headers = deps.identity.forCaller(auth);
-    return finish(started, allowResponse({ set: headers.set, remove: headers.remove, metadata: meta }), meta, view.id, view, auth);
+    return finish(started, allowResponse({ caller: headers, metadata: meta }), meta, view.id, view, auth);
   }
 
   function failed(started: number, decisionId: string, policy: CompiledPolicy | null, requestId: string, error: unknown, view?: RequestView): CheckResponse {
@@ -160,7 +160,7 @@ export function createCheckHandler(deps: CheckDependencies): CheckHandler {
       log.warn({ decision_id: meta.decisionId, request_id: requestId, decision: 'allow', reason: meta.reason, scope, name, cause, path: view?.path, ...(suppressed > 0 ? { suppressed } : {}) }, 'fail-open allow');
     }
     const headers = deps.identity.forCaller(ANONYMOUS);
-    return finish(started, allowResponse({ set: headers.set, remove: headers.remove, metadata: meta }), meta, requestId, view);
+    return finish(started, allowResponse({ caller: headers, metadata: meta }), meta, requestId, view);
   }
 
   return function check(request: CheckRequest__Output): CheckResponse | Promise<CheckResponse> {

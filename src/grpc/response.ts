@@ -2,6 +2,9 @@ import type { CheckResponse } from '../generated/envoy/service/auth/v3/CheckResp
 import type { HeaderValueOption } from '../generated/envoy/config/core/v3/HeaderValueOption.js';
 import type { Struct } from '../generated/google/protobuf/Struct.js';
 import type { Value } from '../generated/google/protobuf/Value.js';
+import type { OkHttpResponse } from '../generated/envoy/service/auth/v3/OkHttpResponse.js';
+import type { CallerHeaders } from './identity-headers.js';
+import { fixedOkResponse } from './wire/check-response.js';
 
 /** gRPC status codes used in CheckResponse.status (google.rpc.Code). */
 export const GrpcCode = { OK: 0, INVALID_ARGUMENT: 3, PERMISSION_DENIED: 7, INTERNAL: 13, UNAVAILABLE: 14, UNAUTHENTICATED: 16 } as const;
@@ -68,22 +71,26 @@ function bearerChallenge(options: DenyOptions): string | null {
 }
 
 export interface AllowOptions {
-  /** Identity headers to set on the upstream request (overwriting any inbound copy). */
-  readonly set: ReadonlyArray<readonly [string, string]>;
-  /** Managed identity header names not set this time: removed so a client cannot spoof them. */
-  readonly remove: readonly string[];
+  /**
+   * The caller's identity headers: `set` on the upstream request (overwriting any inbound
+   * copy), `remove` the managed names not set this time, so a client cannot spoof them.
+   * IdentityHeaders hands out one object per caller, so the OkHttpResponse is built per object.
+   */
+  readonly caller: CallerHeaders;
   readonly metadata: DecisionMetadata;
 }
 
+const OK_STATUS = Object.freeze({ code: GrpcCode.OK });
+const okResponses = new WeakMap<CallerHeaders, OkHttpResponse>();
+
 export function allowResponse(options: AllowOptions): CheckResponse {
-  return {
-    status: { code: GrpcCode.OK },
-    ok_response: {
-      headers: options.set.map(([name, value]) => overwrite(name, value)),
-      headers_to_remove: options.remove as string[],
-    },
-    dynamic_metadata: metadataStruct(options.metadata, true),
-  };
+  const { caller } = options;
+  let ok = okResponses.get(caller);
+  if (ok === undefined) {
+    ok = fixedOkResponse({ headers: caller.set.map(([name, value]) => overwrite(name, value)), headers_to_remove: [...caller.remove] });
+    okResponses.set(caller, ok);
+  }
+  return { status: OK_STATUS, ok_response: ok, dynamic_metadata: metadataStruct(options.metadata, true) };
 }
 
 function overwrite(key: string, value: string): HeaderValueOption {

@@ -145,13 +145,12 @@ function collectHeaders(http: HttpRequest, maxHeaders: number, maxBytes: number,
   const headers: Record<string, string> = Object.create(null);
   let repeated: Set<string> | undefined;
   let count = 0;
-  let bytes = 0;
-  const account = (nameLength: number, valueBytes: number): void => {
-    if (++count > maxHeaders) throw new RequestError('too_many_headers', `more than ${maxHeaders} headers`, { requestId });
-    bytes += nameLength + valueBytes;
-    if (bytes > maxBytes) throw new RequestError('header_too_large', `headers larger than ${maxBytes} bytes`, { requestId });
-  };
+  // Bytes are bounded above while counting (a UTF-16 unit is at most 3 UTF-8 bytes) and
+  // counted exactly only when the bound passes the limit: exact counting is a native call per
+  // value, and real requests are far below the limit.
+  let bound = 0;
   const add = (name: string, value: string): void => {
+    if (++count > maxHeaders) throw new RequestError('too_many_headers', `more than ${maxHeaders} headers`, { requestId });
     const previous = headers[name];
     if (previous === undefined) {
       headers[name] = value;
@@ -166,29 +165,51 @@ function collectHeaders(http: HttpRequest, maxHeaders: number, maxBytes: number,
     const name = headerName(entry.key, requestId);
     const raw = entry.raw_value;
     if (raw !== undefined && raw.length > 0) {
-      account(name.length, raw.length);
+      bound += name.length + raw.length;
       const value = raw.toString('latin1');
       checkValue(value, requestId);
       add(name, value);
     } else {
       const value = entry.value ?? '';
-      account(name.length, checkValue(value, requestId));
+      bound += name.length + 3 * value.length;
+      checkValue(value, requestId);
       add(name, value);
     }
   }
 
   const map = http.headers;
+  const fromHeaderMap = map && entries.length > 0 ? new Set(Object.keys(headers)) : undefined;
   if (map) {
-    const fromHeaderMap = entries.length > 0 ? new Set(Object.keys(headers)) : undefined;
     for (const key of Object.keys(map)) {
       const name = headerName(key, requestId);
       if (fromHeaderMap?.has(name)) continue;
       const value = map[key] ?? '';
-      account(name.length, checkValue(value, requestId));
+      bound += name.length + 3 * value.length;
+      checkValue(value, requestId);
       add(name, value);
     }
   }
+  if (bound > maxBytes && exactHeaderBytes(http, fromHeaderMap) > maxBytes) {
+    throw new RequestError('header_too_large', `headers larger than ${maxBytes} bytes`, { requestId });
+  }
   return { headers, repeatedHeaders: repeated ? new FrozenSet(repeated) : EMPTY_SET };
+}
+
+/** Sum of name and value bytes over every header collectHeaders took (names are ASCII tokens by then). */
+function exactHeaderBytes(http: HttpRequest, fromHeaderMap: ReadonlySet<string> | undefined): number {
+  let bytes = 0;
+  for (const entry of http.header_map?.headers ?? []) {
+    const raw = entry.raw_value;
+    bytes += (entry.key ?? '').length + (raw !== undefined && raw.length > 0 ? raw.length : Buffer.byteLength(entry.value ?? '', 'utf8'));
+  }
+  const map = http.headers;
+  if (map) {
+    for (const key of Object.keys(map)) {
+      if (fromHeaderMap?.has(key.toLowerCase())) continue;
+      bytes += key.length + Buffer.byteLength(map[key] ?? '', 'utf8');
+    }
+  }
+  return bytes;
 }
 
 /**
@@ -222,10 +243,9 @@ const KNOWN_NAMES = new Map<string, string>();
 
 const FORBIDDEN_IN_VALUE = /[\0\r\n]/;
 
-/** Refuses NUL, CR and LF; returns the value's UTF-8 length for the size limit. */
-function checkValue(value: string, requestId: string): number {
+/** Refuses NUL, CR and LF. */
+function checkValue(value: string, requestId: string): void {
   if (FORBIDDEN_IN_VALUE.test(value)) throw new RequestError('invalid_header', 'header value contains NUL, CR or LF', { requestId });
-  return Buffer.byteLength(value, 'utf8');
 }
 
 // RFC 9110 §5.6.2 tchar: ALPHA / DIGIT / "!#$%&'*+-.^_`|~".

@@ -12,7 +12,8 @@ export interface FoundToken {
 /** An HTTP auth-scheme followed by one space ("Bearer "): matched like RFC 9110 §11.1 credentials. */
 const AUTH_SCHEME_PREFIX = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+ $/;
 const OWS = /^[ \t]+|[ \t]+$/g;
-const WHITESPACE = /[\s]/;
+/** Whitespace and controls: ASCII ones up to space, and Unicode spaces. One native scan. */
+const WHITESPACE_OR_CONTROL = /[\x00-\x20\s]/;
 
 type HeaderSource = Extract<TokenSource, { header: string }>;
 
@@ -123,19 +124,8 @@ function stripPrefix(value: string, { prefix, scheme }: PlannedSource): string |
 function singleToken(text: string, where: string): string {
   if (text === '') throw new TokenError('credentials_malformed', `${where} carries an empty credential`);
   if (text.includes(',')) throw new TokenError('credentials_duplicated', `${where} carries more than one credential`);
-  if (hasWhitespace(text)) throw new TokenError('credentials_malformed', `${where} is not a single token`);
+  if (WHITESPACE_OR_CONTROL.test(text)) throw new TokenError('credentials_malformed', `${where} is not a single token`);
   return text;
-}
-
-/** ASCII whitespace and controls by a loop; the regex (Unicode spaces too) only for non-ASCII text. */
-function hasWhitespace(text: string): boolean {
-  let ascii = true;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c <= 0x20) return true;
-    if (c >= 0x7f) ascii = false;
-  }
-  return !ascii && WHITESPACE.test(text);
 }
 
 /**

@@ -166,7 +166,7 @@ describe('authzctl check', () => {
   });
 
   it('reports an allow with exit 0', async () => {
-    reply = allowResponse({ set: [['x-auth-subject', 'alice']], remove: ['x-auth-roles'], metadata: { ...meta, rule: 'read-orders', reason: 'allowed_by_rule' } });
+    reply = allowResponse({ caller: { set: [['x-auth-subject', 'alice']], remove: ['x-auth-roles'] }, metadata: { ...meta, rule: 'read-orders', reason: 'allowed_by_rule' } });
     const run = await authzctl('check', '--address', address, '--path', '/api/orders');
     assert.equal(run.code, 0, run.stderr);
     assert.equal(run.stdout, [

@@ -32,7 +32,7 @@ describe('summarize', () => {
   });
 
   it('shows the headers an allow sets and removes', () => {
-    const wire = overTheWire(allowResponse({ set: [['x-auth-subject', 'alice']], remove: ['x-auth-roles'], metadata: { ...meta, rule: 'read-orders', reason: 'allowed_by_rule' } }));
+    const wire = overTheWire(allowResponse({ caller: { set: [['x-auth-subject', 'alice']], remove: ['x-auth-roles'] }, metadata: { ...meta, rule: 'read-orders', reason: 'allowed_by_rule' } }));
     const summary = summarize(wire);
     assert.equal(summary.allow, true);
     assert.deepEqual(formatSummary(summary), [

@@ -87,7 +87,7 @@ describe('denyResponse', () => {
 
 describe('allowResponse', () => {
   it('sets identity headers with overwrite, removes the rest, and carries metadata', () => {
-    const response = allowResponse({ set: [['x-auth-subject', 'alice'], ['x-tenant-id', 'acme']], remove: ['x-auth-principal'], metadata: META });
+    const response = allowResponse({ caller: { set: [['x-auth-subject', 'alice'], ['x-tenant-id', 'acme']], remove: ['x-auth-principal'] }, metadata: META });
     assert.deepEqual(response.status, { code: GrpcCode.OK });
     assert.equal(response.denied_response, undefined);
     assert.deepEqual(response.ok_response, {
@@ -108,7 +108,7 @@ describe('allowResponse', () => {
   });
 
   it('a default allow has a null rule', () => {
-    const response = allowResponse({ set: [], remove: [], metadata: { ...META, rule: null, reason: 'default_allow' } });
+    const response = allowResponse({ caller: { set: [], remove: [] }, metadata: { ...META, rule: null, reason: 'default_allow' } });
     assert.deepEqual(response.dynamic_metadata?.fields?.rule, { nullValue: 'NULL_VALUE' });
     assert.deepEqual(response.dynamic_metadata?.fields?.reason, { stringValue: 'default_allow' });
   });

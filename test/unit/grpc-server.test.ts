@@ -15,7 +15,7 @@ const healthProto = loadHealthProto();
 
 /** Answers allow, echoing the request path into the metadata's rule field. */
 const echo: CheckHandler = (request: CheckRequest__Output) =>
-  allowResponse({ set: [['x-auth-subject', 'alice']], remove: ['x-auth-principal'], metadata: { decisionId: 'd', policy: 'p', policyRevision: 'r', rule: request.attributes?.request?.http?.path ?? null, reason: 'allowed_by_rule' } });
+  allowResponse({ caller: { set: [['x-auth-subject', 'alice']], remove: ['x-auth-principal'] }, metadata: { decisionId: 'd', policy: 'p', policyRevision: 'r', rule: request.attributes?.request?.http?.path ?? null, reason: 'allowed_by_rule' } });
 
 async function serve(check: CheckHandler, maxMessageBytes = 64 * 1024): Promise<{ server: GrpcServer; health: HealthService; call: (path?: string, pad?: string) => Promise<CheckResponse__Output>; close: () => void; address: string }> {
   const health = new HealthService();

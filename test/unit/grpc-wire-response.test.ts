@@ -6,7 +6,7 @@ import type { CheckResponse } from '../../src/generated/envoy/service/auth/v3/Ch
 import { loadAuthProto, LOADER_OPTIONS } from '../../src/grpc/protos.js';
 import { allowResponse, denyResponse, type DecisionMetadata, type DenyKind } from '../../src/grpc/response.js';
 import { decodeCheckRequest } from '../../src/grpc/wire/check-request.js';
-import { encodeCheckResponse } from '../../src/grpc/wire/check-response.js';
+import { encodeCheckResponse, fixedOkResponse } from '../../src/grpc/wire/check-response.js';
 import { envoyRequest } from '../helpers/envoy-client.js';
 import { ENVOY_PROTO_DIRS } from '../helpers/paths.js';
 
@@ -34,11 +34,11 @@ const KINDS: DenyKind[] = ['bad_request', 'headers_too_large', 'unauthenticated'
 
 function builtResponses(): Array<[string, CheckResponse]> {
   const cases: Array<[string, CheckResponse]> = [
-    ['allow, identity headers set and removed', allowResponse({ set: [['x-auth-subject', 'alice'], ['x-auth-issuer', 'https://idp.example.test'], ['x-tenant-id', 'acme']], remove: ['x-auth-principal', 'x-roles'], metadata: META })],
-    ['allow, nothing set or removed, rule null', allowResponse({ set: [], remove: [], metadata: { ...META, rule: null, reason: 'default_allow' } })],
-    ['allow, empty strings everywhere', allowResponse({ set: [['x-a', '']], remove: [''], metadata: { decisionId: '', policy: '', policyRevision: '', rule: '', reason: '' } })],
-    ['allow, JSON and unicode header values', allowResponse({ set: [['x-claims', '{"roles":["a","b"],"name":"Zoë 😀"}'], ['x-name', '日本語']], remove: [], metadata: META })],
-    ['allow, a 20 KiB header value (multi-byte length prefixes)', allowResponse({ set: [['x-big', 'v'.repeat(20_000)]], remove: ['x-a'], metadata: META })],
+    ['allow, identity headers set and removed', allowResponse({ caller: { set: [['x-auth-subject', 'alice'], ['x-auth-issuer', 'https://idp.example.test'], ['x-tenant-id', 'acme']], remove: ['x-auth-principal', 'x-roles'] }, metadata: META })],
+    ['allow, nothing set or removed, rule null', allowResponse({ caller: { set: [], remove: [] }, metadata: { ...META, rule: null, reason: 'default_allow' } })],
+    ['allow, empty strings everywhere', allowResponse({ caller: { set: [['x-a', '']], remove: [''] }, metadata: { decisionId: '', policy: '', policyRevision: '', rule: '', reason: '' } })],
+    ['allow, JSON and unicode header values', allowResponse({ caller: { set: [['x-claims', '{"roles":["a","b"],"name":"Zoë 😀"}'], ['x-name', '日本語']], remove: [] }, metadata: META })],
+    ['allow, a 20 KiB header value (multi-byte length prefixes)', allowResponse({ caller: { set: [['x-big', 'v'.repeat(20_000)]], remove: ['x-a'] }, metadata: META })],
   ];
   for (const kind of KINDS) {
     const metadata = { ...META, rule: null, reason: `reason_${kind}` };
@@ -113,15 +113,35 @@ describe('encodeCheckResponse ≡ protobufjs', () => {
     assert.throws(() => encodeCheckResponse({ status: { code: 2, details: [{ type_url: 'x', value: Buffer.alloc(0) }] } }), TypeError);
     assert.throws(() => encodeCheckResponse({ dynamic_metadata: { fields: { a: null as never } } }), TypeError);
     // and the encoder is usable afterwards
-    const ok = allowResponse({ set: [], remove: [], metadata: META });
+    const ok = allowResponse({ caller: { set: [], remove: [] }, metadata: META });
     assert.deepEqual(encodeCheckResponse(ok), referenceEncode(ok));
   });
 
+  it('an OkHttpResponse declared fixed is frozen, and its copied bytes are the ones it would encode to', () => {
+    const ok = fixedOkResponse({ headers: [{ header: { key: 'x-auth-subject', value: 'alice' }, append_action: 'OVERWRITE_IF_EXISTS_OR_ADD' }], headers_to_remove: ['x-auth-principal'] });
+    assert.ok(Object.isFrozen(ok) && Object.isFrozen(ok.headers) && Object.isFrozen(ok.headers![0]!.header) && Object.isFrozen(ok.headers_to_remove));
+    assert.throws(() => (ok.headers_to_remove as string[]).push('x'), TypeError);
+    for (const id of ['d1', 'a-much-longer-decision-id-' + 'x'.repeat(200)]) {
+      const response: CheckResponse = { status: { code: 0 }, ok_response: ok, dynamic_metadata: { fields: { decision_id: { stringValue: id } } } };
+      assert.deepEqual(encodeCheckResponse(response), referenceEncode(response));
+    }
+  });
+
+  it('allowResponse builds one OkHttpResponse per caller object, shared by every Check of that caller', () => {
+    const caller = { set: [['x-auth-subject', 'alice']] as const, remove: ['x-auth-principal'] };
+    const a = allowResponse({ caller, metadata: META });
+    const b = allowResponse({ caller, metadata: { ...META, decisionId: 'other' } });
+    assert.equal(a.ok_response, b.ok_response);
+    assert.notEqual(a.dynamic_metadata, b.dynamic_metadata);
+    assert.notEqual(allowResponse({ caller: { ...caller }, metadata: META }).ok_response, a.ok_response);
+    assert.deepEqual(encodeCheckResponse(b), referenceEncode(b));
+  });
+
   it('never rewrites bytes it handed out, across slabs and after a response larger than a slab', () => {
-    const first = allowResponse({ set: [['x-a', 'first']], remove: [], metadata: META });
+    const first = allowResponse({ caller: { set: [['x-a', 'first']], remove: [] }, metadata: META });
     const kept = encodeCheckResponse(first);
     const copy = Buffer.from(kept);
-    const huge = allowResponse({ set: [['x-huge', 'h'.repeat(200_000)]], remove: [], metadata: META });
+    const huge = allowResponse({ caller: { set: [['x-huge', 'h'.repeat(200_000)]], remove: [] }, metadata: META });
     assert.deepEqual(encodeCheckResponse(huge), referenceEncode(huge));
     for (let i = 0; i < 2_000; i++) {
       const response = denyResponse({ kind: 'forbidden', reason: `r${i}`, requestId: String(i), realm: 'orders', metadata: META });
@@ -169,7 +189,7 @@ describe('codec micro-benchmark', () => {
     const headers = decodeCheckRequest(bytes).attributes?.request?.http?.headers ?? {};
     assert.equal(Object.keys(headers).length, 10);
 
-    const allow = allowResponse({ set: [['x-auth-subject', 'alice'], ['x-auth-issuer', 'https://idp.example.test'], ['x-tenant-id', 'acme']], remove: ['x-auth-principal', 'x-roles'], metadata: META });
+    const allow = allowResponse({ caller: { set: [['x-auth-subject', 'alice'], ['x-auth-issuer', 'https://idp.example.test'], ['x-tenant-id', 'acme']], remove: ['x-auth-principal', 'x-roles'] }, metadata: META });
     const deny = denyResponse({ kind: 'forbidden', reason: 'missing_scope', requestId: '0f6c1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b', realm: 'orders', metadata: { ...META, reason: 'missing_scope' }, missingScopes: ['orders:write'] });
 
     const ns = bench({

@@ -39,7 +39,7 @@ describe('Authorization/Check with the wire codec', () => {
       const path = request.attributes?.request?.http?.path ?? '';
       return path === '/deny'
         ? denyResponse({ kind: 'forbidden', reason: 'default_deny', requestId: request.attributes?.request?.http?.id ?? '', realm: 'orders', metadata: { ...META, reason: 'default_deny' } })
-        : allowResponse({ set: [['x-auth-subject', 'alice']], remove: ['x-auth-principal'], metadata: META });
+        : allowResponse({ caller: { set: [['x-auth-subject', 'alice']], remove: ['x-auth-principal'] }, metadata: META });
     });
     const envoy = new EnvoyClient(address);
     try {
@@ -70,7 +70,7 @@ describe('Authorization/Check with the wire codec', () => {
     let calls = 0;
     const { server, send, close } = await serve(() => {
       calls++;
-      return allowResponse({ set: [], remove: [], metadata: META });
+      return allowResponse({ caller: { set: [], remove: [] }, metadata: META });
     });
     try {
       const garbage = [

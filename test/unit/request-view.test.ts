@@ -167,6 +167,10 @@ describe('buildRequestView: limits', () => {
     rejects(basic({ headers: { a: 'éé' } }), 'header_too_large', { maxHeaderBytes: 4 });
     assert.equal(buildRequestView(basic({ headers: { a: 'é😀' } }), { maxHeaderBytes: 7 }).headers['a'], 'é😀');
     rejects(basic({ headers: { a: 'é😀' } }), 'header_too_large', { maxHeaderBytes: 6 });
+    // A map entry shadowed by header_map is not counted; the rest are, exactly.
+    const mixed = basic({ header_map: entries(['A', Buffer.from('x')]), headers: { a: 'éééé', b: 'é' } });
+    assert.equal(buildRequestView(mixed, { maxHeaderBytes: 5 }).headers['b'], 'é');
+    rejects(mixed, 'header_too_large', { maxHeaderBytes: 4 });
   });
 
   it('applies maxPathBytes', () => {

@@ -36,11 +36,41 @@ export function encodeCheckResponse(response: CheckResponse): Buffer {
 
 let idle: WireWriter | null = null;
 
+/** OkHttpResponse messages encoded once, by fixedOkResponse. */
+const fixedOk = new WeakMap<OkHttpResponse, Buffer>();
+
+/**
+ * Declares an OkHttpResponse that will be sent many times (one per caller identity): it is
+ * deep-frozen and encoded here once, and every CheckResponse carrying this very object copies
+ * those bytes instead of encoding it again. Freezing is what makes the copy safe.
+ */
+export function fixedOkResponse(m: OkHttpResponse): OkHttpResponse {
+  deepFreeze(m);
+  const w = new WireWriter();
+  w.reset();
+  okResponse(w, m);
+  fixedOk.set(m, Buffer.from(w.finish()));
+  return m;
+}
+
+function deepFreeze(value: unknown): void {
+  if (typeof value !== 'object' || value === null || Object.isFrozen(value)) return;
+  Object.freeze(value);
+  for (const member of Object.values(value)) deepFreeze(member);
+}
+
 function checkResponse(w: WireWriter, m: CheckResponse): void {
   message(m, 'CheckResponse');
   if (m.status != null) sub(w, 0x0a /* 1 */, m.status, status);
   if (m.denied_response != null) sub(w, 0x12 /* 2 */, m.denied_response, deniedResponse);
-  if (m.ok_response != null) sub(w, 0x1a /* 3 */, m.ok_response, okResponse);
+  if (m.ok_response != null) {
+    const fixed = fixedOk.get(m.ok_response);
+    if (fixed === undefined) sub(w, 0x1a /* 3 */, m.ok_response, okResponse);
+    else {
+      w.tag(0x1a /* 3 */);
+      w.bytes(fixed);
+    }
+  }
   if (m.dynamic_metadata != null) sub(w, 0x22 /* 4 */, m.dynamic_metadata, struct);
 }
 
