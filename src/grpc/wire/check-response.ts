@@ -22,19 +22,23 @@ import { WireWriter } from './writer.js';
  * caller; grpc-js answers that call INTERNAL) where protobufjs drops or throws on some of them.
  */
 export function encodeCheckResponse(response: CheckResponse): Buffer {
+  return encode(response, checkResponse);
+}
+
+let idle: WireWriter | null = null;
+
+function encode<T>(m: T, write: (w: WireWriter, m: T) => void): Buffer {
   // Borrowed, so that a re-entrant call (a value's toString calling back) gets its own writer.
   const w = idle ?? new WireWriter();
   idle = null;
   try {
     w.reset();
-    checkResponse(w, response);
+    write(w, m);
     return w.finish();
   } finally {
     idle = w;
   }
 }
-
-let idle: WireWriter | null = null;
 
 /** OkHttpResponse messages encoded once, by fixedOkResponse. */
 const fixedOk = new WeakMap<OkHttpResponse, Buffer>();
@@ -46,10 +50,7 @@ const fixedOk = new WeakMap<OkHttpResponse, Buffer>();
  */
 export function fixedOkResponse(m: OkHttpResponse): OkHttpResponse {
   deepFreeze(m);
-  const w = new WireWriter();
-  w.reset();
-  okResponse(w, m);
-  fixedOk.set(m, Buffer.from(w.finish()));
+  fixedOk.set(m, encode(m, okResponse));
   return m;
 }
 

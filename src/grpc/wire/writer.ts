@@ -1,27 +1,27 @@
 /**
- * A protobuf writer for small messages. It bump-allocates out of a shared slab, like Node's
- * own Buffer pool: a message is written in place and handed out as a view, so there is no
- * copy at the end, and bytes once handed out are never written again. Length prefixes are
+ * A protobuf writer for small messages. A message is written into a scratch buffer the
+ * writer keeps, then copied out into a buffer of its exact size from Node's pool: the copy of
+ * a few hundred bytes costs less than what handing out views of a shared slab did (a slab
+ * stays allocated, outside the JS heap, until the last message cut from it is collected,
+ * which under load grew the process's malloc heap by tens of MiB). Length prefixes are
  * back-patched when a sub-message ends (one byte reserved; the body is moved right in the
  * rare case it needs more), so lengths and varints come out minimal, as protobufjs writes them.
  */
 export class WireWriter {
   private buf: Buffer = EMPTY;
-  /** Where the current message starts in `buf`. */
-  private start = 0;
   private pos = 0;
 
   /** Starts a new message (dropping anything written since the last `finish`). */
   reset(): void {
-    if (this.buf.length - this.start < MIN_FREE) this.replace(SLAB_BYTES, 0);
-    this.pos = this.start;
+    // A scratch buffer grown for a large message is not kept.
+    if (this.buf.length !== SCRATCH_BYTES) this.buf = Buffer.allocUnsafeSlow(SCRATCH_BYTES);
+    this.pos = 0;
   }
 
-  /** The message written since `reset`; a view the writer will never touch again. */
+  /** A copy of the message written since `reset`: the writer never touches it again. */
   finish(): Buffer {
-    const out = this.buf.subarray(this.start, this.pos);
-    // Keep the next message 8-byte aligned, as Node's pool does.
-    this.start = Math.min(this.buf.length, (this.pos + 7) & ~7);
+    const out = Buffer.allocUnsafe(this.pos);
+    this.buf.copy(out, 0, 0, this.pos);
     return out;
   }
 
@@ -110,12 +110,11 @@ export class WireWriter {
   /** Opens a length-delimited sub-message (after its tag); pass the result to `end`. */
   begin(): number {
     this.ensure(1);
-    // Relative to the message start: a slab change moves the message.
-    return this.pos++ - this.start;
+    return this.pos++;
   }
 
   end(mark: number): void {
-    const start = this.start + mark;
+    const start = mark;
     const length = this.pos - start - 1;
     if (length < 0x80) {
       this.buf[start] = length;
@@ -138,26 +137,18 @@ export class WireWriter {
     if (this.pos + count > this.buf.length) this.grow(count);
   }
 
-  /** The message outgrew what is left of the slab: moves it to the start of a new one. */
+  /** The message outgrew the scratch buffer: moves it to one at least twice as large. */
   private grow(count: number): void {
-    const used = this.pos - this.start;
-    let size = SLAB_BYTES;
-    while (size < used + count) size *= 2;
-    this.replace(size, used);
-  }
-
-  private replace(size: number, keep: number): void {
-    const slab = Buffer.allocUnsafeSlow(size);
-    this.buf.copy(slab, 0, this.start, this.start + keep);
-    this.buf = slab;
-    this.start = 0;
-    this.pos = keep;
+    let size = this.buf.length * 2;
+    while (size < this.pos + count) size *= 2;
+    const larger = Buffer.allocUnsafeSlow(size);
+    this.buf.copy(larger, 0, 0, this.pos);
+    this.buf = larger;
   }
 }
 
-const SLAB_BYTES = 64 * 1024;
-/** A message starts in a fresh slab unless this much is left (most responses are < 1 KiB). */
-const MIN_FREE = 4 * 1024;
+/** Most responses are < 1 KiB; a deny with every header Envoy allows fits too. */
+const SCRATCH_BYTES = 16 * 1024;
 const EMPTY = Buffer.alloc(0);
 
 function varintSize(value: number): number {
