@@ -10,6 +10,7 @@ import { CompactSign, compactVerify } from 'jose';
 import { parseStrictJson, StrictJsonError } from '../keys/strict-json.js';
 import { ControlError, quoteShort, type ControlErrorCode } from './errors.js';
 import { kvKeyFor } from './kv-keys.js';
+import { deepFreeze } from '../shared/deep-freeze.js';
 import type { ControlAlgorithm, ControlSigningKey, Signer, SignerSet } from './signers.js';
 import { DOCUMENT_TYP, type ControlDocument, type DocumentKind } from './types.js';
 
@@ -176,10 +177,3 @@ function fail(code: ControlErrorCode, key: string | undefined, reason: string): 
   return new ControlError(code, key === undefined ? reason : `${key}: ${reason}`, key === undefined ? {} : { key });
 }
 
-function deepFreeze<T>(value: T): T {
-  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const member of Object.values(value)) deepFreeze(member);
-  }
-  return value;
-}

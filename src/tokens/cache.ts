@@ -1,6 +1,7 @@
 import { hash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
-import { deepFreeze, verifiedTokenOf } from './claims.js';
+import { deepFreeze } from '../shared/deep-freeze.js';
+import { verifiedTokenOf } from './claims.js';
 import type { VerifiedToken } from './types.js';
 
 export interface TokenCacheOptions {

@@ -1,4 +1,5 @@
 import { TokenError } from './errors.js';
+import { deepFreeze } from '../shared/deep-freeze.js';
 import type { VerifiedToken } from './types.js';
 
 /**
@@ -69,13 +70,4 @@ function optionalString(payload: Readonly<Record<string, unknown>>, claim: strin
 
 function invalid(what: string): TokenError {
   return new TokenError('token_claims_invalid', `token claim ${what}`);
-}
-
-/** Depth is bounded by the strict JSON parse, so the recursion is too. */
-export function deepFreeze<T>(value: T): T {
-  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const member of Object.values(value)) deepFreeze(member);
-  }
-  return value;
 }

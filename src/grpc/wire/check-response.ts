@@ -7,6 +7,7 @@ import type { Status } from '../../generated/google/rpc/Status.js';
 import type { Struct } from '../../generated/google/protobuf/Struct.js';
 import type { Value } from '../../generated/google/protobuf/Value.js';
 import type { ListValue } from '../../generated/google/protobuf/ListValue.js';
+import { deepFreeze } from '../../shared/deep-freeze.js';
 import { WireWriter } from './writer.js';
 
 /**
@@ -52,12 +53,6 @@ export function fixedOkResponse(m: OkHttpResponse): OkHttpResponse {
   deepFreeze(m);
   fixedOk.set(m, encode(m, okResponse));
   return m;
-}
-
-function deepFreeze(value: unknown): void {
-  if (typeof value !== 'object' || value === null || Object.isFrozen(value)) return;
-  Object.freeze(value);
-  for (const member of Object.values(value)) deepFreeze(member);
 }
 
 function checkResponse(w: WireWriter, m: CheckResponse): void {
