@@ -2,6 +2,7 @@ import { hash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { deepFreeze } from '../shared/deep-freeze.js';
 import { verifiedTokenOf } from './claims.js';
+import { segmentText } from './compact.js';
 import type { VerifiedToken } from './types.js';
 
 export interface TokenCacheOptions {
@@ -152,6 +153,6 @@ export function tokenKey(token: string): string {
 function revive(token: string, entry: Entry): VerifiedToken {
   const start = token.indexOf('.') + 1;
   const payload = token.slice(start, token.indexOf('.', start));
-  const claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as Record<string, unknown>;
+  const claims = JSON.parse(segmentText(payload)) as Record<string, unknown>;
   return verifiedTokenOf(entry.issuerName, deepFreeze(claims), entry.expiresAt);
 }

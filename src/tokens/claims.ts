@@ -2,10 +2,48 @@ import { TokenError } from './errors.js';
 import { deepFreeze } from '../shared/deep-freeze.js';
 import type { VerifiedToken } from './types.js';
 
+export interface ClaimRules {
+  /** Required `iss`; undefined accepts any. */
+  readonly issuer: string | undefined;
+  /** Accepted when any `aud` value is one of these. */
+  readonly audiences: ReadonlySet<string>;
+  readonly nowSeconds: number;
+  readonly skewSeconds: number;
+}
+
 /**
- * Checks jose leaves to the caller, run after signature and jose's claim checks, then the
- * frozen VerifiedToken. jose checks `iat` against the clock only with `maxTokenAge`, accepts
- * any `aud` shape as long as one value matches, and does not type `sub`, `jti` or scopes.
+ * The registered claims (RFC 7519 §4.1), checked after the signature: `iss`, `aud` and `exp`
+ * present, `iss` exact, any `aud` value accepted, `exp` after now − skew, `nbf` not after
+ * now + skew, the time claims numbers. Then toVerifiedToken adds `iat`, shapes and types.
+ * Presence is checked first and in that order (iss, aud, exp), so a token missing several is
+ * always refused with the same code.
+ */
+export function checkRegisteredClaims(payload: Readonly<Record<string, unknown>>, rules: ClaimRules): void {
+  if (rules.issuer !== undefined && !Object.hasOwn(payload, 'iss')) throw new TokenError('token_issuer_invalid', 'token has no "iss" claim');
+  if (!Object.hasOwn(payload, 'aud')) throw new TokenError('token_audience_invalid', 'token has no "aud" claim');
+  if (!Object.hasOwn(payload, 'exp')) throw invalid('"exp" is missing');
+  if (rules.issuer !== undefined && payload.iss !== rules.issuer) throw new TokenError('token_issuer_invalid', 'token issuer is not accepted');
+  if (!audienceAccepted(payload.aud, rules.audiences)) throw new TokenError('token_audience_invalid', 'token audience is not accepted');
+  const { nowSeconds, skewSeconds } = rules;
+  if (payload.iat !== undefined && typeof payload.iat !== 'number') throw invalid('"iat" is not a number');
+  const nbf = payload.nbf;
+  if (nbf !== undefined) {
+    if (typeof nbf !== 'number') throw invalid('"nbf" is not a number');
+    if (nbf > nowSeconds + skewSeconds) throw new TokenError('token_not_yet_valid', 'token is not valid yet');
+  }
+  const exp = payload.exp;
+  if (typeof exp !== 'number') throw invalid('"exp" is not a number');
+  if (exp <= nowSeconds - skewSeconds) throw new TokenError('token_expired', 'token has expired');
+}
+
+function audienceAccepted(aud: unknown, accepted: ReadonlySet<string>): boolean {
+  if (typeof aud === 'string') return accepted.has(aud);
+  return Array.isArray(aud) && aud.some((a) => typeof a === 'string' && accepted.has(a));
+}
+
+/**
+ * Checks beyond checkRegisteredClaims, then the frozen VerifiedToken: `iat` not in the
+ * future, a well-formed `aud`, and the types of `sub`, `jti` and scopes.
  */
 export function toVerifiedToken(issuerName: string, payload: Record<string, unknown>, nowSeconds: number, skewSeconds: number): VerifiedToken {
   const exp = payload.exp;

@@ -25,13 +25,22 @@ export function splitCompact(token: string, maxBytes: number): [header: string, 
 }
 
 /**
+ * A segment's text: base64url, then UTF-8 (fatal on invalid sequences; a leading BOM is
+ * dropped, as WHATWG decoders do). The token cache reads cached claims back with this too,
+ * so it sees exactly the text the verifier parsed.
+ */
+export function segmentText(segment: string): string {
+  return utf8.decode(Buffer.from(segment, 'base64url'));
+}
+
+/**
  * A header or payload segment as a JSON object: UTF-8, no duplicate member names, bounded
  * depth. `code` is the error for this segment (header or claims).
  */
 export function decodeJsonObject(segment: string, code: TokenErrorCode, what: 'header' | 'payload'): Record<string, unknown> {
   let value: unknown;
   try {
-    value = parseStrictJson(utf8.decode(Buffer.from(segment, 'base64url')), MAX_JSON_DEPTH);
+    value = parseStrictJson(segmentText(segment), MAX_JSON_DEPTH);
   } catch (error) {
     const reason = error instanceof StrictJsonError && error.problem === 'duplicate_key' ? 'has duplicate member names' : error instanceof StrictJsonError && error.problem === 'too_deep' ? 'is nested too deeply' : 'is not UTF-8 JSON';
     throw new TokenError(code, `token ${what} ${reason}`);
