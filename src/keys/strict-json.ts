@@ -54,7 +54,9 @@ function scanMembers(text: string, maxDepth: number): void {
       const end = endOfString(text, i);
       const top = stack[stack.length - 1];
       if (top?.names && top.expectName) {
-        const name = JSON.parse(text.slice(i, end + 1)) as string;
+        // Only an escaped name needs unescaping; most have no backslash.
+        const raw = text.slice(i + 1, end);
+        const name = raw.includes('\\') ? (JSON.parse(`"${raw}"`) as string) : raw;
         if (top.names.has(name)) throw new StrictJsonError('duplicate_key', 'duplicate member name');
         top.names.add(name);
         top.expectName = false;

@@ -132,7 +132,14 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     const routed = routeUserToken(view);
     const serviceToken = service !== undefined && serviceSources !== undefined ? (serviceSources.find(view)[0]?.token ?? null) : null;
     const user = routed === null || !('checker' in routed) ? routed : routed.missed ? verifyAndCache(routed.checker, routed.token) : check(routed.checker, routed.token);
-    const svc = service !== undefined && serviceToken !== null ? check(service, serviceToken) : null;
+    let svc: VerifiedToken | Promise<VerifiedToken> | null;
+    try {
+      svc = service !== undefined && serviceToken !== null ? check(service, serviceToken) : null;
+    } catch (error) {
+      // The request is refused with this error; a user token still verifying must not end as an unhandled rejection.
+      if (user instanceof Promise) user.catch(() => {});
+      throw error;
+    }
     if (user instanceof Promise || svc instanceof Promise) return Promise.all([user, svc]).then(([u, s]) => finish(view, u, s));
     return finish(view, user, svc);
   }
@@ -153,13 +160,17 @@ function check(checker: Checker, token: string): VerifiedToken | Promise<Verifie
   return checker.cache.get(token, checker.store.current()?.revision) ?? verifyAndCache(checker, token);
 }
 
-async function verifyAndCache(checker: Checker, token: string): Promise<VerifiedToken> {
+/** Synchronous when the token's key is at hand (see JwtVerifier.check); throws or rejects TokenError. */
+function verifyAndCache(checker: Checker, token: string): VerifiedToken | Promise<VerifiedToken> {
   // The revision before verifying: if the set changes meanwhile, the entry is tagged with the
   // old revision and is never served (the cache only serves the current revision).
   const revision = checker.store.current()?.revision;
-  const verified = await checker.verifier.verify(token);
-  if (revision !== undefined) checker.cache.set(token, verified, revision);
-  return verified;
+  const store = (verified: VerifiedToken): VerifiedToken => {
+    if (revision !== undefined) checker.cache.set(token, verified, revision);
+    return verified;
+  };
+  const verified = checker.verifier.check(token);
+  return verified instanceof Promise ? verified.then(store) : store(verified);
 }
 
 function context(view: RequestView, user: VerifiedToken | null, service: VerifiedToken | null): AuthContext {

@@ -57,6 +57,9 @@ export class TokenCache {
   readonly #now: () => number;
   #hits = 0;
   #misses = 0;
+  /** The last digest computed: a miss is looked up, verified, then stored, and needs one. */
+  #digestOf: string | undefined;
+  #digest = '';
 
   constructor(options: TokenCacheOptions) {
     if (!Number.isInteger(options.maxEntries) || options.maxEntries < 0) throw new TypeError('token cache maxEntries must be a non-negative integer');
@@ -85,7 +88,7 @@ export class TokenCache {
       // Its entry in the other tier has the same revision and expiry: both go.
       this.#hot!.delete(token);
     }
-    const key = tokenKey(token);
+    const key = this.#keyOf(token);
     const entry = this.#lru!.get(key);
     if (entry === undefined) return undefined;
     if (entry.keyRevision !== keyRevision || entry.expiresAt * 1000 <= now) {
@@ -101,10 +104,18 @@ export class TokenCache {
     if (this.#lru === undefined) return;
     const ttl = verified.expiresAt * 1000 - this.#now();
     if (!(ttl > 0)) return;
-    this.#lru.set(tokenKey(token), { issuerName: verified.issuerName, expiresAt: verified.expiresAt, keyRevision });
+    this.#lru.set(this.#keyOf(token), { issuerName: verified.issuerName, expiresAt: verified.expiresAt, keyRevision });
     // Not into the parsed tier yet: a token seen once (a flood of fresh tokens) would only
     // churn it; a second use revives it there.
     this.#hot!.delete(token);
+  }
+
+  #keyOf(token: string): string {
+    if (token !== this.#digestOf) {
+      this.#digest = tokenKey(token);
+      this.#digestOf = token;
+    }
+    return this.#digest;
   }
 
   /**
@@ -118,11 +129,12 @@ export class TokenCache {
     for (const [token, hot] of this.#hot!.entries()) {
       if (!predicate(hot.token)) continue;
       this.#hot!.delete(token);
-      this.#lru.delete(tokenKey(token));
+      this.#lru.delete(this.#keyOf(token));
     }
   }
 
   clear(): void {
+    this.#digestOf = undefined;
     this.#lru?.clear();
     this.#hot?.clear();
   }

@@ -18,10 +18,30 @@ export function splitCompact(token: string, maxBytes: number): [header: string, 
   const parts = token.split('.');
   if (parts.length !== 3) throw new TokenError('token_malformed', `token has ${parts.length} segments, not 3`);
   for (const part of parts) {
-    if (part === '' || !B64URL.test(part) || part.length % 4 === 1 || Buffer.from(part, 'base64url').toString('base64url') !== part)
-      throw new TokenError('token_malformed', 'token segment is not canonical base64url');
+    if (part === '' || !B64URL.test(part) || !canonicalTail(part)) throw new TokenError('token_malformed', 'token segment is not canonical base64url');
   }
   return parts as [string, string, string];
+}
+
+/**
+ * Unpadded base64url is canonical when its length is not 1 mod 4 and the bits the last
+ * character carries beyond the final byte are zero (RFC 4648 §3.5): 4 bits when 2 characters
+ * encode the last byte, 2 when 3 encode the last two. The same test as decoding and
+ * re-encoding, without either. `part` is already known to be in the alphabet.
+ */
+function canonicalTail(part: string): boolean {
+  const rest = part.length % 4;
+  if (rest === 0) return true;
+  if (rest === 1) return false;
+  const value = sextet(part.charCodeAt(part.length - 1));
+  return (value & (rest === 2 ? 0x0f : 0x03)) === 0;
+}
+
+function sextet(c: number): number {
+  if (c >= 0x41 && c <= 0x5a) return c - 0x41; // A-Z
+  if (c >= 0x61 && c <= 0x7a) return c - 0x61 + 26; // a-z
+  if (c >= 0x30 && c <= 0x39) return c - 0x30 + 52; // 0-9
+  return c === 0x2d /* - */ ? 62 : 63; // _
 }
 
 /**

@@ -1,6 +1,7 @@
 import type { ServiceTokensConfig } from '../config/schema.js';
 import type { KeyProvider } from '../keys/store.js';
 import { TokenError } from './errors.js';
+import type { VerifiedToken } from './types.js';
 import { createJwtVerifier, type JwtVerifier } from './verify.js';
 
 export const SERVICE_ISSUER_NAME = 'service';
@@ -34,15 +35,16 @@ export function createServiceTokenVerifier(options: ServiceTokenVerifierOptions)
     keys: options.keys,
     now: options.now,
   });
-  return Object.freeze({
-    issuerName: SERVICE_ISSUER_NAME,
-    async verify(token: string) {
-      const verified = await base.verify(token);
-      if (!isSpiffeIdInTrustDomain(verified.subject, config.trustDomain))
-        throw new TokenError('token_claims_invalid', 'service token "sub" is not a SPIFFE id of the trust domain');
-      return verified;
-    },
-  });
+  const spiffe = (verified: VerifiedToken): VerifiedToken => {
+    if (!isSpiffeIdInTrustDomain(verified.subject, config.trustDomain))
+      throw new TokenError('token_claims_invalid', 'service token "sub" is not a SPIFFE id of the trust domain');
+    return verified;
+  };
+  const check = (token: string): VerifiedToken | Promise<VerifiedToken> => {
+    const verified = base.check(token);
+    return verified instanceof Promise ? verified.then(spiffe) : spiffe(verified);
+  };
+  return Object.freeze({ issuerName: SERVICE_ISSUER_NAME, check, verify: async (token: string) => check(token) });
 }
 
 /**

@@ -29,6 +29,12 @@ export interface JwtVerifier {
   readonly issuerName: string;
   /** Resolves the verified token, or rejects with a TokenError (never anything else). */
   verify(token: string): Promise<VerifiedToken>;
+  /**
+   * The same checks, synchronous whenever the token's key is in the issuer's current set (no
+   * promise, no microtask on the request path): returns the token or throws TokenError. Only
+   * an unknown kid on a remote set, which may refetch, returns a promise.
+   */
+  check(token: string): VerifiedToken | Promise<VerifiedToken>;
 }
 
 const KNOWN_ALGORITHMS = new Set<string>([...ASYMMETRIC_ALGORITHMS, ...HMAC_ALGORITHMS]);
@@ -66,16 +72,16 @@ export function createJwtVerifier(options: JwtVerifierOptions): JwtVerifier {
     return toVerifiedToken(issuerName, payload, nowSeconds, clockSkewSeconds);
   }
 
-  async function verify(token: string): Promise<VerifiedToken> {
+  function check(token: string): VerifiedToken | Promise<VerifiedToken> {
     const [headerSegment, payloadSegment, signature] = splitCompact(token, maxTokenBytes);
     const header = checkProtectedHeader(decodeJsonObject(headerSegment, 'token_header_invalid', 'header'), allowed, typ);
     const payload = decodeJsonObject(payloadSegment, 'token_claims_invalid', 'payload');
-    // The current set answers synchronously; only an unknown kid on a remote set waits for a refetch.
-    const key = keys.current()?.select(header.alg, header.kid) ?? (await selectKeyAfterReload(keys, header.alg, header.kid, issuerName));
-    return verifyWith(key, header.alg, token, payload, signature);
+    const key = keys.current()?.select(header.alg, header.kid);
+    if (key !== undefined) return verifyWith(key, header.alg, token, payload, signature);
+    return selectKeyAfterReload(keys, header.alg, header.kid, issuerName).then((found) => verifyWith(found, header.alg, token, payload, signature));
   }
 
-  return Object.freeze({ issuerName, verify });
+  return Object.freeze({ issuerName, check, verify: async (token: string) => check(token) });
 }
 
 /** Not in the current set: a remote set may refetch once (cooldown-bound), then we look again. */

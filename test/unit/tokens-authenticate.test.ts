@@ -116,12 +116,13 @@ describe('createAuthenticator', () => {
     assert.equal(await outcome(auth, view({ 'x-service-token': `Bearer ${legitToken(mesh.ctx)}` })), 'credentials_malformed');
   });
 
-  it('returns synchronously on a cache hit', async () => {
+  it('returns synchronously when the keys are at hand, verifying or on a cache hit', async () => {
     const userToken = legitToken(a.ctx, { sub: 'cached' });
     const v = view({ ...bearer(userToken), 'x-service-token': legitToken(mesh.ctx, { sub: 'spiffe://cluster.local/ns/a/sa/c' }) });
-    const first = auth.authenticate(v);
-    assert.ok(first instanceof Promise);
-    const resolved = await first;
+    const misses = auth.cacheStats().find((s) => s.issuerName === 'a')!.misses;
+    const resolved = auth.authenticate(v);
+    assert.ok(!(resolved instanceof Promise), 'verified against the current set: no promise');
+    assert.equal(auth.cacheStats().find((s) => s.issuerName === 'a')!.misses, misses + 1, 'it was a miss');
     const second = auth.authenticate(v);
     assert.ok(!(second instanceof Promise), 'a hit is not a promise');
     // The cache rebuilds a token from its claims on the first hit, then keeps that object.
@@ -143,20 +144,21 @@ describe('createAuthenticator', () => {
     const extra = await signer(a.ctx.issuer, 'orders', 'a2');
     stores.a.setFromControlPlane(await parseJwks(JSON.stringify({ keys: [a.jwk, extra.jwk] })));
     assert.equal(auth.cacheStats().find((s) => s.issuerName === 'a')?.size, 0, 'cleared');
-    const again = auth.authenticate(v);
-    assert.ok(again instanceof Promise, 'verified again after the change');
-    await again;
+    const misses = auth.cacheStats().find((s) => s.issuerName === 'a')!.misses;
+    await auth.authenticate(v);
+    assert.equal(auth.cacheStats().find((s) => s.issuerName === 'a')!.misses, misses + 1, 'verified again after the change');
     stores.a.setFromControlPlane(await parseJwks(JSON.stringify({ keys: [extra.jwk] })));
     assert.equal(await outcome(auth, v), 'token_key_unknown', 'the removed key no longer verifies');
     stores.a.setFromControlPlane(await parseJwks(JSON.stringify({ keys: [a.jwk] })));
   });
 
-  it('does not cache a verification that straddles a key change', async () => {
+  it('a token cached before a key change is verified again after it', async () => {
     const v = view(bearer(legitToken(a.ctx, { sub: 'straddle' })));
-    const pending = auth.authenticate(v);
+    await auth.authenticate(v);
     stores.a.setFromControlPlane(await parseJwks(JSON.stringify({ keys: [a.jwk, (await signer(a.ctx.issuer, 'orders', 'a3')).jwk] })));
-    await pending;
-    assert.ok(auth.authenticate(v) instanceof Promise, 'tagged with the old revision, so not served');
+    const misses = auth.cacheStats().find((s) => s.issuerName === 'a')!.misses;
+    await auth.authenticate(v);
+    assert.equal(auth.cacheStats().find((s) => s.issuerName === 'a')!.misses, misses + 1, 'not served from before the change');
   });
 
   it('rejects misconfiguration', () => {
