@@ -11,11 +11,11 @@ export type Group = (typeof GROUPS)[number];
 export interface BenchOptions {
   /** BENCH_SMOKE=1: tiny counts, one round; proves the harness works, figures mean nothing. */
   readonly smoke: boolean;
-  /** Length of one measured h2load throughput run, whole seconds (BENCH_SECONDS, default 10). */
+  /** Length of one measured h2load throughput run, whole seconds (BENCH_SECONDS, default 6). */
   readonly seconds: number;
   /** Length of one fixed-rate latency run, whole seconds: as long as a throughput run, since a p99 needs samples. */
   readonly latencySeconds: number;
-  /** Alternating rounds per comparison (BENCH_ROUNDS, default 3; smoke 1). */
+  /** Alternating rounds per comparison (BENCH_ROUNDS, default 5; smoke 1). */
   readonly rounds: number;
   readonly only: ReadonlySet<Group>;
   /** Where the markdown report goes (BENCH_OUT, default bench/results.md). */
@@ -46,12 +46,14 @@ export const DEFAULT_OUT = fileURLToPath(new URL('../../bench/results.md', impor
 
 export function parseOptions(env: NodeJS.ProcessEnv = process.env): BenchOptions {
   const smoke = env.BENCH_SMOKE === '1';
-  const seconds = Math.max(1, Math.round(positive(env, 'BENCH_SECONDS', 10)));
+  // Five rounds of 6 s rather than three of 10: the same time per comparison, and a median
+  // that one disturbed round (a neighbour on the host taking a core for seconds) cannot move.
+  const seconds = Math.max(1, Math.round(positive(env, 'BENCH_SECONDS', 6)));
   return Object.freeze({
     smoke,
     seconds,
     latencySeconds: seconds,
-    rounds: positive(env, 'BENCH_ROUNDS', smoke ? 1 : 3),
+    rounds: positive(env, 'BENCH_ROUNDS', smoke ? 1 : 5),
     only: parseOnly(env.BENCH_ONLY),
     out: env.BENCH_OUT || DEFAULT_OUT,
     connections: 4,
