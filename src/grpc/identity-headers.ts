@@ -1,3 +1,4 @@
+import { LRUCache } from 'lru-cache';
 import type { AuthContext } from '../tokens/types.js';
 import type { IssuerConfig } from '../config/schema.js';
 
@@ -6,6 +7,9 @@ export const ISSUER_HEADER = 'x-auth-issuer';
 export const PRINCIPAL_HEADER = 'x-auth-principal';
 
 type Mapping = ReadonlyArray<readonly [path: readonly string[], header: string]>;
+
+/** Distinct caller identities whose headers (and encoded allow) are kept for reuse. */
+const INTERNED_IDENTITIES = 4096;
 
 /**
  * The headers the sidecar tells the upstream about the caller. Every managed name is
@@ -52,6 +56,14 @@ export class IdentityHeaders {
 
   private readonly byToken = new WeakMap<object, CallerHeaders>();
 
+  /**
+   * One CallerHeaders object per distinct identity (the headers and their values), recently
+   * used ones kept. Callers downstream memoise per object (the encoded OkHttpResponse), so a
+   * new token of a known caller, or an mTLS caller whose headers are computed per request,
+   * reuses that work instead of building and encoding it again.
+   */
+  private readonly byContent = new LRUCache<string, CallerHeaders>({ max: INTERNED_IDENTITIES });
+
   private compute(auth: AuthContext): CallerHeaders {
     const set: Array<readonly [string, string]> = [];
     const user = auth.user;
@@ -64,8 +76,15 @@ export class IdentityHeaders {
       }
     }
     if (auth.principal !== null) pushHeader(set, PRINCIPAL_HEADER, auth.principal);
+    // Names are tokens and values never hold NUL (pushHeader), so NUL-joining is unambiguous.
+    let key = '';
+    for (const [name, value] of set) key += `${name}\0${value}\0`;
+    const known = this.byContent.get(key);
+    if (known !== undefined) return known;
     const remove = this.managed.filter((name) => !set.some(([setName]) => setName === name));
-    return Object.freeze({ set: Object.freeze(set), remove: Object.freeze(remove) });
+    const headers: CallerHeaders = Object.freeze({ set: Object.freeze(set), remove: Object.freeze(remove) });
+    this.byContent.set(key, headers);
+    return headers;
   }
 }
 
