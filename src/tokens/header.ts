@@ -37,7 +37,7 @@ export function checkProtectedHeader(header: Record<string, unknown>, algorithms
   if (requiredTyp !== undefined && (typ === undefined || normalizeMediaType(typ) !== normalizeMediaType(requiredTyp)))
     throw new TokenError('token_type_invalid', 'token "typ" is not the required type');
 
-  return { alg, kid };
+  return Object.freeze({ alg, kid });
 }
 
 /** RFC 7515 §4.1.9: compare case-insensitively, "application/" may be omitted. */

@@ -4,7 +4,7 @@ import type { VerificationKey } from '../keys/key-set.js';
 import { checkRegisteredClaims, toVerifiedToken } from './claims.js';
 import { decodeJsonObject, splitCompact } from './compact.js';
 import { TokenError } from './errors.js';
-import { checkProtectedHeader } from './header.js';
+import { checkProtectedHeader, type CheckedHeader } from './header.js';
 import { signatureValid } from './signature.js';
 import type { VerifiedToken } from './types.js';
 
@@ -36,6 +36,9 @@ export interface JwtVerifier {
    */
   check(token: string): VerifiedToken | Promise<VerifiedToken>;
 }
+
+/** Distinct protected-header texts remembered per verifier once checked. */
+const HEADER_MEMO = 64;
 
 const KNOWN_ALGORITHMS = new Set<string>([...ASYMMETRIC_ALGORITHMS, ...HMAC_ALGORITHMS]);
 
@@ -72,9 +75,22 @@ export function createJwtVerifier(options: JwtVerifierOptions): JwtVerifier {
     return toVerifiedToken(issuerName, payload, nowSeconds, clockSkewSeconds);
   }
 
+  // An issuer's tokens share a few header texts (one per kid and alg): each is decoded and
+  // checked once. Only headers that passed are kept, and only the first HEADER_MEMO ones, so
+  // a stream of distinct headers costs what it always did and cannot grow this.
+  const checkedHeaders = new Map<string, CheckedHeader>();
+  function headerOf(segment: string): CheckedHeader {
+    let header = checkedHeaders.get(segment);
+    if (header === undefined) {
+      header = checkProtectedHeader(decodeJsonObject(segment, 'token_header_invalid', 'header'), allowed, typ);
+      if (checkedHeaders.size < HEADER_MEMO) checkedHeaders.set(segment, header);
+    }
+    return header;
+  }
+
   function check(token: string): VerifiedToken | Promise<VerifiedToken> {
     const [headerSegment, payloadSegment, signature] = splitCompact(token, maxTokenBytes);
-    const header = checkProtectedHeader(decodeJsonObject(headerSegment, 'token_header_invalid', 'header'), allowed, typ);
+    const header = headerOf(headerSegment);
     const payload = decodeJsonObject(payloadSegment, 'token_claims_invalid', 'payload');
     const key = keys.current()?.select(header.alg, header.kid);
     if (key !== undefined) return verifyWith(key, header.alg, token, payload, signature);
