@@ -17,6 +17,7 @@ import { startAdminServer, type Readiness } from './telemetry/admin.js';
 import { createLogger, type Logger } from './telemetry/logger.js';
 import { Metrics } from './telemetry/metrics.js';
 import { tuneHeapGrowth } from './runtime/heap.js';
+import { collectWhenIdle } from './runtime/idle-gc.js';
 
 const USAGE = `usage: authz-sidecar --config FILE   (or AUTHZ_CONFIG=FILE)
 
@@ -162,6 +163,7 @@ async function main(argv: string[]): Promise<number> {
     log.fatal({ err: error }, 'cannot listen');
     return 1;
   }
+  const idleCollection = collectWhenIdle({ activity: () => metrics.checks.total() });
   let wasReady: boolean | undefined;
   refreshReadiness = () => {
     const { ready, reasons } = readiness();
@@ -184,6 +186,7 @@ async function main(argv: string[]): Promise<number> {
       await admin.close();
       await control?.stop();
       authenticator.stop();
+      idleCollection.stop();
       for (const store of allKeyStores()) store.stop();
       stopPolicy?.stop();
       log.info({ outcome }, 'stopped');

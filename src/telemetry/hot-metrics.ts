@@ -44,6 +44,13 @@ export class DecisionCounter {
     else series.set(reason, { labels: { decision, reason }, value: 1 });
   }
 
+  /** Checks counted so far, every decision and reason. */
+  total(): number {
+    let sum = 0;
+    for (const series of [this.allows, this.denies]) for (const entry of series.values()) sum += entry.value;
+    return sum;
+  }
+
   get(): MetricSnapshot {
     return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values: [...this.allows.values(), ...this.denies.values()].map((s) => ({ labels: { ...s.labels }, value: s.value })) };
   }

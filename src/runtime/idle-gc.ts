@@ -1,0 +1,84 @@
+import { PerformanceObserver, constants } from 'node:perf_hooks';
+import { getHeapStatistics, setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+
+/**
+ * How long Checks must have stopped before the idle collection runs. Long enough that a
+ * sidecar with steady traffic never sees it; a Check arriving during it waits for it (tens of
+ * milliseconds with a full token cache).
+ */
+export const IDLE_MS = 5_000;
+
+/** Heap growth since the last full collection below which an idle collection is not worth it. */
+export const MIN_GROWTH_BYTES = 16 * 1024 * 1024;
+
+export interface IdleCollection {
+  /** Full collections run because the sidecar went quiet. */
+  readonly runs: () => number;
+  stop(): void;
+}
+
+export interface IdleCollectionOptions {
+  /** A number that changes whenever a Check is answered (the Checks counter). */
+  readonly activity: () => number;
+  readonly idleMs?: number;
+  readonly minGrowthBytes?: number;
+  /** The collection to run; default: V8's memory-reducing full collection. */
+  readonly collect?: () => void;
+}
+
+/**
+ * Returns memory once a burst of Checks is over. V8 collects the old generation only when
+ * it reaches the limit heap.ts sets, and its memory reducer (which in a browser collects
+ * when the page goes idle) waits for idle-time tasks that Node does not run. So after a
+ * burst, the garbage it left — and the malloc'd backing stores of its dead Buffers, freed
+ * only with them — stayed resident until the next burst: measured after 100,000 fresh-token
+ * Checks, 105 MiB of committed heap for 49 MiB in use and 39 MiB of malloc arena.
+ *
+ * Every `idleMs`, if no Check was answered during the whole interval while some were before
+ * it, and the heap grew by `minGrowthBytes` since the last full collection, one
+ * memory-reducing full collection runs. Then nothing until Checks resume: one per burst.
+ */
+export function collectWhenIdle(options: IdleCollectionOptions): IdleCollection {
+  const idleMs = options.idleMs ?? IDLE_MS;
+  const minGrowth = options.minGrowthBytes ?? MIN_GROWTH_BYTES;
+  const collect = options.collect ?? memoryReducingCollection();
+  let liveAfterMajor = getHeapStatistics().used_heap_size;
+  const observer = new PerformanceObserver((list) => {
+    if (list.getEntries().some((entry) => (entry as { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR))
+      liveAfterMajor = getHeapStatistics().used_heap_size;
+  });
+  observer.observe({ entryTypes: ['gc'] });
+
+  let seen = options.activity();
+  let busy = false;
+  let runs = 0;
+  const timer = setInterval(() => {
+    const now = options.activity();
+    if (now !== seen) {
+      seen = now;
+      busy = true;
+      return;
+    }
+    if (!busy) return;
+    busy = false;
+    if (Math.max(0, getHeapStatistics().used_heap_size - liveAfterMajor) < minGrowth) return;
+    collect();
+    runs++;
+  }, idleMs);
+  timer.unref();
+  return { runs: () => runs, stop: () => { clearInterval(timer); observer.disconnect(); } };
+}
+
+/**
+ * V8's `gc` function without `--expose-gc` on the command line: the flag is set at run time
+ * and the function taken from a fresh context (the main context never gets a `gc` global).
+ * Called without arguments it is a full, memory-reducing collection (it also shrinks the
+ * young generation and releases freed pages); measured on node 20, the option forms
+ * (`{ type: 'major', … }`) released nothing.
+ */
+function memoryReducingCollection(): () => void {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  return () => gc();
+}

@@ -1,0 +1,77 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { collectWhenIdle } from '../../src/runtime/idle-gc.js';
+
+/** Waits until `condition` holds, polling; fails after `ms`. */
+async function until(condition: () => boolean, ms = 2_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > end) assert.fail('condition not reached');
+    await sleep(5);
+  }
+}
+
+describe('collectWhenIdle', () => {
+  it('collects once after a burst of Checks ends, then not again until Checks resume', async () => {
+    let checks = 0;
+    let collections = 0;
+    const idle = collectWhenIdle({ activity: () => checks, idleMs: 20, minGrowthBytes: 0, collect: () => collections++ });
+    try {
+      await sleep(100);
+      assert.equal(collections, 0, 'never busy: nothing to give back');
+      checks += 10;
+      await until(() => collections === 1);
+      await sleep(100);
+      assert.equal(collections, 1, 'one collection per burst');
+      assert.equal(idle.runs(), 1);
+      checks += 1;
+      await until(() => collections === 2);
+    } finally {
+      idle.stop();
+    }
+  });
+
+  it('does not collect while Checks keep coming', async () => {
+    let checks = 0;
+    let collections = 0;
+    const idle = collectWhenIdle({ activity: () => checks, idleMs: 20, minGrowthBytes: 0, collect: () => collections++ });
+    const busy = setInterval(() => checks++, 2);
+    try {
+      await sleep(150);
+      assert.equal(collections, 0);
+    } finally {
+      clearInterval(busy);
+      idle.stop();
+    }
+  });
+
+  it('skips the collection when the heap has not grown enough since the last full one', async () => {
+    let checks = 0;
+    let collections = 0;
+    const idle = collectWhenIdle({ activity: () => checks, idleMs: 20, minGrowthBytes: 1024 ** 4, collect: () => collections++ });
+    try {
+      checks++;
+      await sleep(150);
+      assert.equal(collections, 0);
+    } finally {
+      idle.stop();
+    }
+  });
+
+  it('by default runs a real full collection that frees the garbage of a burst', async () => {
+    let checks = 0;
+    const idle = collectWhenIdle({ activity: () => checks, idleMs: 20, minGrowthBytes: 0 });
+    try {
+      let garbage: unknown[] | null = Array.from({ length: 300_000 }, (_, i) => ({ i, s: `x${i}` }));
+      checks++;
+      garbage = null;
+      const before = process.memoryUsage().heapUsed;
+      await until(() => idle.runs() === 1);
+      assert.equal(garbage, null);
+      assert.ok(process.memoryUsage().heapUsed < before - 8 * 1024 * 1024, 'the burst garbage is gone');
+    } finally {
+      idle.stop();
+    }
+  });
+});
