@@ -94,6 +94,8 @@ async function main(argv: string[]): Promise<number> {
   if (args['check-config']) {
     for (const store of allKeyStores()) store.stop();
     stopPolicy?.stop();
+    // The log lines of the load go first: pino may still hold some when stdout is busy.
+    await new Promise<void>((resolve) => log.flush(() => resolve()));
     process.stdout.write(`${configPath}: ok\n`);
     return 0;
   }
