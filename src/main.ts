@@ -6,7 +6,7 @@ import { createAuthenticator, SERVICE_ISSUER_NAME } from './tokens/index.js';
 import { buildRequestView } from './request/index.js';
 import { PolicyStore } from './policy/store.js';
 import { startLocalPolicy, type PolicyEvent } from './control/local-policy.js';
-import { startControl, type ControlRun, type ControlRunEvent } from './control/start.js';
+import type { ControlRun, ControlRunEvent } from './control/start.js';
 import { loadSigners, type SignerSet } from './control/signers.js';
 import { RevocationStore } from './keys/revocations.js';
 import { createCheckHandler } from './grpc/check.js';
@@ -122,6 +122,8 @@ async function main(argv: string[]): Promise<number> {
   let control: ControlRun | undefined;
   if (config.nats && signers) {
     const nats = config.nats;
+    // Loaded only when configured: the NATS client is a fifth of start-up's module loading.
+    const { startControl } = await import('./control/start.js');
     control = await startControl({
       config: { ...config, nats },
       stores: {
