@@ -14,7 +14,7 @@ import { HealthService } from './grpc/health.js';
 import { IdentityHeaders } from './grpc/identity-headers.js';
 import { startGrpcServer } from './grpc/server.js';
 import { startAdminServer, type Readiness } from './telemetry/admin.js';
-import { createLogger, type Logger } from './telemetry/logger.js';
+import { createLogger, synchronousStdout, type Logger } from './telemetry/logger.js';
 import { Metrics } from './telemetry/metrics.js';
 import { tuneHeapGrowth } from './runtime/heap.js';
 import { collectWhenIdle } from './runtime/idle-gc.js';
@@ -56,7 +56,9 @@ async function main(argv: string[]): Promise<number> {
   } catch (error) {
     return startupFailure(error);
   }
-  const log = createLogger(config.log.level);
+  // --check-config prints its verdict on stdout after the load's log lines: those must be
+  // written synchronously, or pino's asynchronous writes can land after the verdict.
+  const log = createLogger(config.log.level, args['check-config'] ? synchronousStdout() : undefined);
   const metrics = new Metrics();
   // Readiness can change whenever a key set or policy lands; set once the servers exist.
   let refreshReadiness = (): void => {};
@@ -94,8 +96,6 @@ async function main(argv: string[]): Promise<number> {
   if (args['check-config']) {
     for (const store of allKeyStores()) store.stop();
     stopPolicy?.stop();
-    // The log lines of the load go first: pino may still hold some when stdout is busy.
-    await new Promise<void>((resolve) => log.flush(() => resolve()));
     process.stdout.write(`${configPath}: ok\n`);
     return 0;
   }

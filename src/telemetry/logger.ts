@@ -19,7 +19,15 @@ export const REDACT_PATHS = [
   '*.secret',
 ];
 
-export function createLogger(level: LevelWithSilent, destination?: NodeJS.WritableStream): Logger {
+/**
+ * Standard output written synchronously, for a run that prints its own verdict on stdout
+ * after its log lines (--check-config): pino's default writes asynchronously.
+ */
+export function synchronousStdout(): pino.DestinationStream {
+  return pino.destination({ dest: 1, sync: true });
+}
+
+export function createLogger(level: LevelWithSilent, destination?: NodeJS.WritableStream | pino.DestinationStream): Logger {
   return pino(
     {
       level,
