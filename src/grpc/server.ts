@@ -1,8 +1,8 @@
-import { Server, ServerCredentials, status, type ServerUnaryCall, type ServiceDefinition, type sendUnaryData } from '@grpc/grpc-js';
+import { Server, ServerCredentials, status, type ServerUnaryCall, type ServiceDefinition, type UntypedServiceImplementation, type sendUnaryData } from '@grpc/grpc-js';
 import type { CheckRequest__Output } from '../generated/envoy/service/auth/v3/CheckRequest.js';
 import type { CheckResponse } from '../generated/envoy/service/auth/v3/CheckResponse.js';
-import { loadAuthProto, loadHealthProto } from './protos.js';
 import { decodeCheckRequest, encodeCheckResponse } from './wire/index.js';
+import { decodeHealthCheckRequest, decodeHealthCheckResponse, encodeHealthCheckRequest, encodeHealthCheckResponse } from './wire/health.js';
 import type { CheckHandler } from './check.js';
 import type { HealthService } from './health.js';
 
@@ -19,28 +19,54 @@ export interface GrpcServer {
   drain(timeoutMs: number): Promise<'drained' | 'forced'>;
 }
 
-type GenericCheck = ReturnType<typeof loadAuthProto>['envoy']['service']['auth']['v3']['Authorization']['service']['Check'];
-
-/**
- * Authorization/Check with the hand-written codec on the server side (the generic protobufjs
- * decode builds every field of Envoy's CheckRequest and was a quarter of a call's cost). The
- * client-side functions stay protobufjs: the server never calls them. A request that does not
- * decode throws WireError in the deserializer, which grpc-js answers INTERNAL for that call only.
- */
-function authorizationService(generic: GenericCheck): ServiceDefinition {
-  return {
-    Check: {
-      path: '/envoy.service.auth.v3.Authorization/Check',
-      requestStream: false,
-      responseStream: false,
-      requestSerialize: generic.requestSerialize,
-      requestDeserialize: decodeCheckRequest,
-      responseSerialize: encodeCheckResponse,
-      responseDeserialize: generic.responseDeserialize,
-      originalName: 'check',
-    },
+/** The client half of a server-side method definition: grpc-js's server never calls it. */
+function serverOnly(what: string): () => never {
+  return () => {
+    throw new TypeError(`${what}: this definition only serves; clients use the generated protos`);
   };
 }
+
+/**
+ * Authorization/Check with the hand-written codec (the generic protobufjs decode builds every
+ * field of Envoy's CheckRequest and was a quarter of a call's cost). A request that does not
+ * decode throws WireError in the deserializer, which grpc-js answers INTERNAL for that call only.
+ */
+const AUTHORIZATION: ServiceDefinition = {
+  Check: {
+    path: '/envoy.service.auth.v3.Authorization/Check',
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: serverOnly('CheckRequest serializer'),
+    requestDeserialize: decodeCheckRequest,
+    responseSerialize: encodeCheckResponse,
+    responseDeserialize: serverOnly('CheckResponse deserializer'),
+    originalName: 'check',
+  },
+};
+
+/** grpc.health.v1.Health, also by hand (wire/health.ts): the server loads no .proto file. */
+const HEALTH: ServiceDefinition = {
+  Check: {
+    path: '/grpc.health.v1.Health/Check',
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: encodeHealthCheckRequest,
+    requestDeserialize: decodeHealthCheckRequest,
+    responseSerialize: encodeHealthCheckResponse,
+    responseDeserialize: decodeHealthCheckResponse,
+    originalName: 'check',
+  },
+  Watch: {
+    path: '/grpc.health.v1.Health/Watch',
+    requestStream: false,
+    responseStream: true,
+    requestSerialize: encodeHealthCheckRequest,
+    requestDeserialize: decodeHealthCheckRequest,
+    responseSerialize: encodeHealthCheckResponse,
+    responseDeserialize: decodeHealthCheckResponse,
+    originalName: 'watch',
+  },
+};
 
 export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcServer> {
   const server = new Server({
@@ -48,16 +74,14 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
     'grpc.max_send_message_length': 64 * 1024,
     'grpc.enable_channelz': 0,
   });
-  const auth = loadAuthProto();
-  const health = loadHealthProto();
-  server.addService(authorizationService(auth.envoy.service.auth.v3.Authorization.service.Check), {
+  server.addService(AUTHORIZATION, {
     Check: (call: ServerUnaryCall<CheckRequest__Output, CheckResponse>, callback: sendUnaryData<CheckResponse>) => {
       const result = options.check(call.request);
       if (result instanceof Promise) result.then((response) => callback(null, response), (error: Error) => callback({ code: status.INTERNAL, details: error.message }));
       else callback(null, result);
     },
   });
-  server.addService(health.grpc.health.v1.Health.service, options.health.handlers);
+  server.addService(HEALTH, options.health.handlers as unknown as UntypedServiceImplementation);
 
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(options.address, ServerCredentials.createInsecure(), (error, boundPort) => (error ? reject(error) : resolve(boundPort)));

@@ -9,8 +9,11 @@ import { runInNewContext } from 'node:vm';
  */
 export const IDLE_MS = 5_000;
 
-/** Heap growth since the last full collection below which an idle collection is not worth it. */
-export const MIN_GROWTH_BYTES = 16 * 1024 * 1024;
+/**
+ * Heap committed beyond the live heap (as the last full collection left it) below which an
+ * idle collection is not worth it: idle, the sidecar commits ~8 MiB beyond its live heap.
+ */
+export const MIN_SLACK_BYTES = 16 * 1024 * 1024;
 
 export interface IdleCollection {
   /** Full collections run because the sidecar went quiet. */
@@ -22,7 +25,7 @@ export interface IdleCollectionOptions {
   /** A number that changes whenever a Check is answered (the Checks counter). */
   readonly activity: () => number;
   readonly idleMs?: number;
-  readonly minGrowthBytes?: number;
+  readonly minSlackBytes?: number;
   /** The collection to run; default: V8's memory-reducing full collection. */
   readonly collect?: () => void;
 }
@@ -36,12 +39,12 @@ export interface IdleCollectionOptions {
  * Checks, 105 MiB of committed heap for 49 MiB in use and 39 MiB of malloc arena.
  *
  * Every `idleMs`, if no Check was answered during the whole interval while some were before
- * it, and the heap grew by `minGrowthBytes` since the last full collection, one
- * memory-reducing full collection runs. Then nothing until Checks resume: one per burst.
+ * it, and V8 holds `minSlackBytes` more heap than was live after the last full collection,
+ * one memory-reducing full collection runs. Then nothing until Checks resume: one per burst.
  */
 export function collectWhenIdle(options: IdleCollectionOptions): IdleCollection {
   const idleMs = options.idleMs ?? IDLE_MS;
-  const minGrowth = options.minGrowthBytes ?? MIN_GROWTH_BYTES;
+  const minSlack = options.minSlackBytes ?? MIN_SLACK_BYTES;
   const collect = options.collect ?? memoryReducingCollection();
   let liveAfterMajor = getHeapStatistics().used_heap_size;
   const observer = new PerformanceObserver((list) => {
@@ -62,7 +65,9 @@ export function collectWhenIdle(options: IdleCollectionOptions): IdleCollection 
     }
     if (!busy) return;
     busy = false;
-    if (Math.max(0, getHeapStatistics().used_heap_size - liveAfterMajor) < minGrowth) return;
+    // Committed, not used: a full collection late in the burst leaves little garbage in use
+    // but the heap it grew to stays committed (measured: 35 MiB used, 82 MiB committed).
+    if (Math.max(0, getHeapStatistics().total_heap_size - liveAfterMajor) < minSlack) return;
     collect();
     runs++;
   }, idleMs);
@@ -73,12 +78,16 @@ export function collectWhenIdle(options: IdleCollectionOptions): IdleCollection 
 /**
  * V8's `gc` function without `--expose-gc` on the command line: the flag is set at run time
  * and the function taken from a fresh context (the main context never gets a `gc` global).
- * Called without arguments it is a full, memory-reducing collection (it also shrinks the
- * young generation and releases freed pages); measured on node 20, the option forms
- * (`{ type: 'major', … }`) released nothing.
+ * Called without arguments it is a full collection; the option forms (`{ type: 'major', … }`)
+ * collected nothing on node 20. Twice: the first one learns which pages are sparse, the
+ * second evacuates them and releases the pages. Measured with 10 % of a 90 MiB heap
+ * surviving: one collection left 85 MiB committed, two left 43 MiB.
  */
 function memoryReducingCollection(): () => void {
   setFlagsFromString('--expose-gc');
   const gc = runInNewContext('gc') as () => void;
-  return () => gc();
+  return () => {
+    gc();
+    gc();
+  };
 }

@@ -16,7 +16,7 @@ describe('collectWhenIdle', () => {
   it('collects once after a burst of Checks ends, then not again until Checks resume', async () => {
     let checks = 0;
     let collections = 0;
-    const idle = collectWhenIdle({ activity: () => checks, idleMs: 20, minGrowthBytes: 0, collect: () => collections++ });
+    const idle = collectWhenIdle({ activity: () => checks, idleMs: 20, minSlackBytes: 0, collect: () => collections++ });
     try {
       await sleep(100);
       assert.equal(collections, 0, 'never busy: nothing to give back');
@@ -35,7 +35,7 @@ describe('collectWhenIdle', () => {
   it('does not collect while Checks keep coming', async () => {
     let checks = 0;
     let collections = 0;
-    const idle = collectWhenIdle({ activity: () => checks, idleMs: 20, minGrowthBytes: 0, collect: () => collections++ });
+    const idle = collectWhenIdle({ activity: () => checks, idleMs: 20, minSlackBytes: 0, collect: () => collections++ });
     const busy = setInterval(() => checks++, 2);
     try {
       await sleep(150);
@@ -46,10 +46,10 @@ describe('collectWhenIdle', () => {
     }
   });
 
-  it('skips the collection when the heap has not grown enough since the last full one', async () => {
+  it('skips the collection when the heap holds little beyond the live heap', async () => {
     let checks = 0;
     let collections = 0;
-    const idle = collectWhenIdle({ activity: () => checks, idleMs: 20, minGrowthBytes: 1024 ** 4, collect: () => collections++ });
+    const idle = collectWhenIdle({ activity: () => checks, idleMs: 20, minSlackBytes: 1024 ** 4, collect: () => collections++ });
     try {
       checks++;
       await sleep(150);
@@ -61,7 +61,7 @@ describe('collectWhenIdle', () => {
 
   it('by default runs a real full collection that frees the garbage of a burst', async () => {
     let checks = 0;
-    const idle = collectWhenIdle({ activity: () => checks, idleMs: 20, minGrowthBytes: 0 });
+    const idle = collectWhenIdle({ activity: () => checks, idleMs: 20, minSlackBytes: 0 });
     try {
       let garbage: unknown[] | null = Array.from({ length: 300_000 }, (_, i) => ({ i, s: `x${i}` }));
       checks++;
