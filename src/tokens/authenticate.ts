@@ -160,17 +160,32 @@ function check(checker: Checker, token: string): VerifiedToken | Promise<Verifie
   return checker.cache.get(token, checker.store.current()?.revision) ?? verifyAndCache(checker, token);
 }
 
-/** Synchronous when the token's key is at hand (see JwtVerifier.check); throws or rejects TokenError. */
+/**
+ * Synchronous when the token's key is at hand (see JwtVerifier.check); throws or rejects
+ * TokenError. A lasting refusal of this exact token under the current key set is answered
+ * from the cache: a client retrying an expired or forged token costs no signature check.
+ */
 function verifyAndCache(checker: Checker, token: string): VerifiedToken | Promise<VerifiedToken> {
   // The revision before verifying: if the set changes meanwhile, the entry is tagged with the
   // old revision and is never served (the cache only serves the current revision).
   const revision = checker.store.current()?.revision;
+  const refused = checker.cache.refusal(token, revision);
+  if (refused !== undefined) throw refused;
   const store = (verified: VerifiedToken): VerifiedToken => {
     if (revision !== undefined) checker.cache.set(token, verified, revision);
     return verified;
   };
-  const verified = checker.verifier.check(token);
-  return verified instanceof Promise ? verified.then(store) : store(verified);
+  const remember = (error: unknown): never => {
+    if (error instanceof TokenError && revision !== undefined) checker.cache.refuse(token, error, revision);
+    throw error;
+  };
+  let verified: VerifiedToken | Promise<VerifiedToken>;
+  try {
+    verified = checker.verifier.check(token);
+  } catch (error) {
+    return remember(error);
+  }
+  return verified instanceof Promise ? verified.then(store, remember) : store(verified);
 }
 
 function context(view: RequestView, user: VerifiedToken | null, service: VerifiedToken | null): AuthContext {

@@ -3,6 +3,7 @@ import { LRUCache } from 'lru-cache';
 import { deepFreeze } from '../shared/deep-freeze.js';
 import { verifiedTokenOf } from './claims.js';
 import { segmentText } from './compact.js';
+import { TokenError, type TokenErrorCode } from './errors.js';
 import type { VerifiedToken } from './types.js';
 
 export interface TokenCacheOptions {
@@ -27,6 +28,23 @@ interface Entry {
 
 /** Parsed tokens kept for the most recently used entries, so a busy caller costs no parse and no digest. */
 const HOT_ENTRIES = 1024;
+
+/** Refused tokens remembered (by digest), so a client retrying a bad token costs no signature check. */
+const REFUSED_ENTRIES = 1024;
+
+/**
+ * Refusals that stay true for the same token text while the key set stays the same: what
+ * the signature and the claims decided. Not remembered: a missing or unknown key (a reload
+ * may bring it), not-yet-valid and future `iat` (time fixes them), and anything decided before
+ * the signature (as cheap to decide again as to look up).
+ */
+const LASTING_REFUSALS: ReadonlySet<TokenErrorCode> = new Set<TokenErrorCode>(['token_signature_invalid', 'token_expired', 'token_issuer_invalid', 'token_audience_invalid', 'token_claims_invalid']);
+
+interface Refusal {
+  readonly code: TokenErrorCode;
+  readonly message: string;
+  readonly keyRevision: number;
+}
 
 /** A parsed token in the hot tier, with what decides whether it may still be served. */
 interface HotEntry {
@@ -54,6 +72,7 @@ interface HotEntry {
 export class TokenCache {
   readonly #lru: LRUCache<string, Entry> | undefined;
   readonly #hot: LRUCache<string, HotEntry> | undefined;
+  readonly #refused: LRUCache<string, Refusal> | undefined;
   readonly #now: () => number;
   #hits = 0;
   #misses = 0;
@@ -68,6 +87,7 @@ export class TokenCache {
     if (options.maxEntries > 0) {
       this.#lru = new LRUCache<string, Entry>({ max: options.maxEntries });
       this.#hot = new LRUCache<string, HotEntry>({ max: Math.min(options.maxEntries, HOT_ENTRIES) });
+      this.#refused = new LRUCache<string, Refusal>({ max: Math.min(options.maxEntries, REFUSED_ENTRIES) });
     }
     this.#now = options.now ?? Date.now;
   }
@@ -133,8 +153,25 @@ export class TokenCache {
     }
   }
 
+  /**
+   * Remembers that the verifier refused this exact token under this key set revision, when
+   * the reason is a lasting one (LASTING_REFUSALS); anything else is ignored.
+   */
+  refuse(token: string, error: TokenError, keyRevision: number): void {
+    if (this.#refused === undefined || !LASTING_REFUSALS.has(error.code)) return;
+    this.#refused.set(this.#keyOf(token), Object.freeze({ code: error.code, message: error.message, keyRevision }));
+  }
+
+  /** The refusal remembered for this token under the current key set revision: a new TokenError with the same code. */
+  refusal(token: string, keyRevision: number | undefined): TokenError | undefined {
+    const refused = this.#refused?.get(this.#keyOf(token));
+    if (refused === undefined || refused.keyRevision !== keyRevision) return undefined;
+    return new TokenError(refused.code, refused.message);
+  }
+
   clear(): void {
     this.#digestOf = undefined;
+    this.#refused?.clear();
     this.#lru?.clear();
     this.#hot?.clear();
   }

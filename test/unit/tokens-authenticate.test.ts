@@ -161,6 +161,17 @@ describe('createAuthenticator', () => {
     assert.equal(auth.cacheStats().find((s) => s.issuerName === 'a')!.misses, misses + 1, 'not served from before the change');
   });
 
+  it('remembers a lasting refusal of the exact token until the key set changes', async () => {
+    const forger = await signer(a.ctx.issuer, 'orders', 'a1'); // a's kid, another key
+    const v = view(bearer(legitToken(forger.ctx, { sub: 'forged' })));
+    assert.equal(await outcome(auth, v), 'token_signature_invalid');
+    assert.equal(await outcome(auth, v), 'token_signature_invalid', 'answered from the refusal, same code');
+    stores.a.setFromControlPlane(await parseJwks(JSON.stringify({ keys: [forger.jwk] })));
+    const now = await outcome(auth, v);
+    assert.ok(typeof now !== 'string' && now.user?.subject === 'forged', 'a new key set: verified again, not refused from memory');
+    stores.a.setFromControlPlane(await parseJwks(JSON.stringify({ keys: [a.jwk] })));
+  });
+
   it('rejects misconfiguration', () => {
     const keys = { nats: true as const };
     const cfg = issuerSchema.parse({ name: 'x', issuer: 'https://x', audiences: ['o'], algorithms: ['ES256'], keys });

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { TokenCache, type VerifiedToken } from '../../src/tokens/index.js';
+import { TokenCache, TokenError, type VerifiedToken } from '../../src/tokens/index.js';
 import { toVerifiedToken } from '../../src/tokens/claims.js';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -159,6 +159,34 @@ describe('TokenCache', () => {
     assert.equal(cache.get(texts[2], 1), undefined);
     assert.equal(cache.get(texts[1], 1)?.subject, 'odd');
     assert.equal(cache.get(texts[4], 1)?.subject, 'even', 'held by digest only: not inspected (the revocation check after the cache refuses it)');
+  });
+
+  it('remembers lasting refusals only, per key set revision, until cleared', () => {
+    const cache = new TokenCache({ maxEntries: 10, now: () => T0 });
+    const t = text(EXP, 'forged');
+    assert.equal(cache.refusal(t, 1), undefined);
+    cache.refuse(t, new TokenError('token_signature_invalid', 'token signature is not valid'), 1);
+    const again = cache.refusal(t, 1);
+    assert.ok(again instanceof TokenError && again.code === 'token_signature_invalid' && again.message === 'token signature is not valid');
+    assert.notEqual(cache.refusal(t, 1), again, 'a new error each time');
+    assert.equal(cache.refusal(t, 2), undefined, 'another key set revision may verify it');
+    assert.equal(cache.refusal(`${t} `, 1), undefined, 'another text');
+    assert.equal(cache.get(t, 1), undefined, 'never a hit in the verified tiers');
+    for (const code of ['token_key_unknown', 'keys_unavailable', 'token_not_yet_valid', 'token_issued_in_future', 'token_malformed'] as const) {
+      const u = text(EXP, code);
+      cache.refuse(u, new TokenError(code, code), 1);
+      assert.equal(cache.refusal(u, 1), undefined, `${code} is not lasting`);
+    }
+    for (const code of ['token_expired', 'token_issuer_invalid', 'token_audience_invalid', 'token_claims_invalid'] as const) {
+      const u = text(EXP, code);
+      cache.refuse(u, new TokenError(code, code), 1);
+      assert.equal(cache.refusal(u, 1)?.code, code);
+    }
+    cache.clear();
+    assert.equal(cache.refusal(t, 1), undefined, 'a key change forgets refusals');
+    const off = new TokenCache({ maxEntries: 0, now: () => T0 });
+    off.refuse(t, new TokenError('token_expired', 'x'), 1);
+    assert.equal(off.refusal(t, 1), undefined, 'disabled with the cache');
   });
 
   it('stores no claims per entry: 10,000 entries with 2 KiB of claims each cost little heap', () => {
