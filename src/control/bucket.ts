@@ -112,6 +112,12 @@ export async function updateKey(kv: KV, key: string, build: (current: Latest | n
 export async function history(kv: KV, key: string): Promise<KvEntry[]> {
   const entries: KvEntry[] = [];
   const iterator = await kv.history({ key });
-  for await (const entry of iterator) entries.push(entry);
+  for await (const entry of iterator) {
+    // nats.js 2.x queues its end-of-history callback again, already cleared, when a second
+    // message with nothing pending arrives (a concurrent write): that slot reads `undefined`.
+    // Seen as authzctl's "Cannot read properties of undefined (reading 'operation')" when two
+    // publishers raced.
+    if (entry !== undefined && entry !== null) entries.push(entry);
+  }
   return entries;
 }
