@@ -1,5 +1,5 @@
-import { PerformanceObserver, constants } from 'node:perf_hooks';
 import { getHeapStatistics, setFlagsFromString } from 'node:v8';
+import { afterMajorCollection } from './major-gc.js';
 
 /**
  * How large V8 may let the heap grow before a full (mark-compact) collection, in bytes, as
@@ -54,10 +54,6 @@ export function tuneHeapGrowth(execArgv: readonly string[] = process.execArgv): 
     current = percent;
   };
   apply(growingPercentFor(getHeapStatistics().used_heap_size));
-  const observer = new PerformanceObserver((list) => {
-    const major = list.getEntries().some((entry) => (entry as { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR);
-    if (major) apply(growingPercentFor(getHeapStatistics().used_heap_size));
-  });
-  observer.observe({ entryTypes: ['gc'] });
-  return { percent: () => current, stop: () => observer.disconnect() };
+  const stop = afterMajorCollection((live) => apply(growingPercentFor(live)));
+  return { percent: () => current, stop };
 }

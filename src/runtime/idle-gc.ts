@@ -1,6 +1,6 @@
-import { PerformanceObserver, constants } from 'node:perf_hooks';
 import { getHeapStatistics, setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { afterMajorCollection } from './major-gc.js';
 
 /**
  * How long Checks must have stopped before the idle collection runs. Long enough that a
@@ -47,11 +47,7 @@ export function collectWhenIdle(options: IdleCollectionOptions): IdleCollection 
   const minSlack = options.minSlackBytes ?? MIN_SLACK_BYTES;
   const collect = options.collect ?? memoryReducingCollection();
   let liveAfterMajor = getHeapStatistics().used_heap_size;
-  const observer = new PerformanceObserver((list) => {
-    if (list.getEntries().some((entry) => (entry as { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR))
-      liveAfterMajor = getHeapStatistics().used_heap_size;
-  });
-  observer.observe({ entryTypes: ['gc'] });
+  const stopListening = afterMajorCollection((live) => (liveAfterMajor = live));
 
   let seen = options.activity();
   let busy = false;
@@ -72,7 +68,7 @@ export function collectWhenIdle(options: IdleCollectionOptions): IdleCollection 
     runs++;
   }, idleMs);
   timer.unref();
-  return { runs: () => runs, stop: () => { clearInterval(timer); observer.disconnect(); } };
+  return { runs: () => runs, stop: () => { clearInterval(timer); stopListening(); } };
 }
 
 /**

@@ -60,11 +60,10 @@ interface HotEntry {
  * memory at once.
  *
  * Two tiers:
- * - every entry, bounded by maxEntries, by the SHA-256 of the token's exact text and holding
- *   the claims as compact JSON text. The digest (32 bytes) is the key rather than the token
- *   (hundreds): collision resistance means a different text can never find another token's
- *   entry. It holds the expiry and key set revision only; the claims are decoded again from
- *   the token's payload segment on a hit;
+ * - every entry, bounded by maxEntries, by the SHA-256 of the token's exact text. The digest
+ *   (32 bytes) is the key rather than the token (hundreds): collision resistance means a
+ *   different text can never find another token's entry. It holds the expiry and key set
+ *   revision only; the claims are decoded again from the token's payload segment on a hit;
  * - the parsed VerifiedToken of the most recently used ones, by the token text itself: an
  *   exact string match, which costs less than the digest (a hot hit computes none). A token
  *   enters it on its second use; a hit outside it parses the text again.
@@ -170,7 +169,6 @@ export class TokenCache {
   }
 
   clear(): void {
-    this.#digestOf = undefined;
     this.#refused?.clear();
     this.#lru?.clear();
     this.#hot?.clear();
