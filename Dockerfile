@@ -32,6 +32,10 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends tini \
  && rm -rf /var/lib/apt/lists/*
 ENV NODE_ENV=production
+# A fixed new space (two 16 MiB semi-spaces): left to size itself, V8 ran the sidecar under
+# load promoting every scavenge's survivors (README, "Performance"). k8s/base/deployment.yaml
+# replaces NODE_OPTIONS to add the heap cap, and keeps these two flags.
+ENV NODE_OPTIONS="--min-semi-space-size=16 --max-semi-space-size=16"
 WORKDIR /app
 COPY package.json package-lock.json ./
 # Production dependencies only, from the lock file; the npm cache goes with the layer.

@@ -12,7 +12,7 @@ import { isBuiltin } from 'node:module';
 import { dirname, join, posix, relative, resolve } from 'node:path';
 import ts from 'typescript';
 import { ROOT } from '../helpers/paths.js';
-import { copyArgs, dockerIgnored, dockerignorePatterns, envOf, execForm, parseDockerfile, workdirAt, type Stage } from '../helpers/k8s-dockerfile.js';
+import { copyArgs, dockerIgnored, dockerignorePatterns, envOf, execForm, nodeOptionFlags, parseDockerfile, workdirAt, type Stage } from '../helpers/k8s-dockerfile.js';
 
 const DOCKERFILE = readFileSync(`${ROOT}Dockerfile`, 'utf8');
 const stages = parseDockerfile(DOCKERFILE);
@@ -72,6 +72,14 @@ test('the runtime stage runs as a numeric non-root user with NODE_ENV=production
   assert.match(user, /^\d+(:\d+)?$/, `USER must be numeric (uid[:gid]) so Kubernetes can check runAsNonRoot: ${user}`);
   assert.notEqual(Number(user.split(':')[0]), 0, 'USER must not be root');
   assert.equal(envOf(runtime).get('NODE_ENV'), 'production');
+});
+
+test('the runtime stage fixes V8\'s new space: NODE_OPTIONS sets the same minimum and maximum semi-space', () => {
+  const flags = nodeOptionFlags(envOf(runtime).get('NODE_OPTIONS') ?? '');
+  const [min, max] = [flags.get('min-semi-space-size'), flags.get('max-semi-space-size')];
+  assert.ok(min !== undefined && max !== undefined, `NODE_OPTIONS sets both semi-space sizes: ${[...flags.keys()].join(', ')}`);
+  assert.equal(min, max, 'a new space V8 may resize ran the sidecar promoting every scavenge\'s survivors (README, Performance)');
+  assert.ok(Number(max) >= 8 && Number(max) <= 32, `semi-space ${max} MiB`);
 });
 
 test('ENTRYPOINT runs dist/src/main.js, from the build output, under tini', () => {

@@ -15,6 +15,7 @@ import { parseConfig, type Config } from '../../src/config/index.js';
 import { loadSigners } from '../../src/control/signers.js';
 import { compilePolicyText } from '../../src/policy/index.js';
 import { ROOT } from '../helpers/paths.js';
+import { envOf, nodeOptionFlags, parseDockerfile } from '../helpers/k8s-dockerfile.js';
 import { FieldChecker, validateObjects, type K8sObject } from '../helpers/k8s-validate.js';
 import {
   container,
@@ -334,6 +335,15 @@ describe('k8s manifests', { skip: SKIP }, () => {
         assert.ok(heap, `NODE_OPTIONS sets --max-old-space-size: "${options}"`);
         const limitMiB = quantity(sidecar.resources!.limits!.memory!) / 1024 ** 2;
         assert.ok(Number(heap[1]) <= limitMiB * 0.75, `heap ${heap[1]} MiB leaves room below the ${limitMiB} MiB limit`);
+      });
+
+      test('the sidecar\'s NODE_OPTIONS keeps every V8 flag the image sets (it replaces the image\'s NODE_OPTIONS)', () => {
+        const { sidecar } = sidecarView(objects());
+        const runtime = parseDockerfile(readFileSync(`${ROOT}Dockerfile`, 'utf8')).at(-1)!;
+        const image = nodeOptionFlags(envOf(runtime).get('NODE_OPTIONS') ?? '');
+        const pod = nodeOptionFlags(sidecar.env?.find((e) => e.name === 'NODE_OPTIONS')?.value ?? '');
+        assert.ok(image.size > 0, 'the image sets NODE_OPTIONS');
+        for (const [flag, value] of image) assert.equal(pod.get(flag), value, `--${flag} as in the image`);
       });
 
       test('shutdown is ordered: Envoy drains, then the app and the sidecar stop, within the grace period', () => {

@@ -113,3 +113,10 @@ export function dockerignorePatterns(text: string): string[] {
     .map((l) => l.trim())
     .filter((l) => l !== '' && !l.startsWith('#'));
 }
+
+/** The `--flag=value` options in a NODE_OPTIONS string, by flag name (V8's `_` spelled `-`). */
+export function nodeOptionFlags(options: string): Map<string, string> {
+  const flags = new Map<string, string>();
+  for (const [, name, value] of options.matchAll(/--([\w-]+)(?:=(\S+))?/g)) flags.set(name!.replaceAll('_', '-'), value ?? '');
+  return flags;
+}
