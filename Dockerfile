@@ -32,10 +32,6 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends tini \
  && rm -rf /var/lib/apt/lists/*
 ENV NODE_ENV=production
-# A fixed new space (two 16 MiB semi-spaces): left to size itself, V8 ran the sidecar under
-# load promoting every scavenge's survivors (README, "Performance"). k8s/base/deployment.yaml
-# replaces NODE_OPTIONS to add the heap cap, and keeps these two flags.
-ENV NODE_OPTIONS="--min-semi-space-size=16 --max-semi-space-size=16"
 WORKDIR /app
 COPY package.json package-lock.json ./
 # Production dependencies only, from the lock file; the npm cache goes with the layer.
@@ -55,5 +51,9 @@ USER 10001:10001
 # gRPC ext_authz + health (127.0.0.1 by default), admin /healthz /readyz /metrics.
 EXPOSE 9191 9192
 # No HEALTHCHECK: Kubernetes probes /healthz and /readyz on the admin port.
-ENTRYPOINT ["/usr/bin/tini", "--", "node", "dist/src/main.js"]
+# A fixed new space, two 16 MiB semi-spaces: left to size itself, V8 ran the sidecar under
+# load promoting every scavenge's survivors (README, "Performance"). On the command line
+# because Node refuses --min-semi-space-size in NODE_OPTIONS; the heap cap stays in the
+# deployment's NODE_OPTIONS, next to the memory limit it is derived from.
+ENTRYPOINT ["/usr/bin/tini", "--", "node", "--min-semi-space-size=16", "--max-semi-space-size=16", "dist/src/main.js"]
 CMD ["--config", "/etc/authz-sidecar/config.yaml"]

@@ -14,6 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parse as parseYaml } from 'yaml';
 import { EXAMPLES, ROOT, SIDECAR_BIN } from '../test/helpers/paths.js';
 import { freePort } from '../test/helpers/nats-server.js';
+import { imageNodeFlags } from '../test/helpers/k8s-dockerfile.js';
 
 export type ServerKind = 'floor' | 'limit' | 'floor-verify';
 
@@ -111,7 +112,8 @@ export interface SidecarTarget extends Target {
 
 /**
  * The sidecar runs with the V8 options it ships with: the NODE_OPTIONS of the authz-sidecar
- * container in k8s/base/deployment.yaml (heap caps that decide its memory figures).
+ * container in k8s/base/deployment.yaml (the heap cap, which decides its memory figures) and
+ * the node options of the image's ENTRYPOINT (the fixed new space, which decides its rate).
  */
 export const SHIPPED_NODE_OPTIONS: string = (() => {
   const doc = parseYaml(readFileSync(`${ROOT}k8s/base/deployment.yaml`, 'utf8')) as {
@@ -120,6 +122,9 @@ export const SHIPPED_NODE_OPTIONS: string = (() => {
   const sidecar = doc.spec.template.spec.containers.find((c) => c.name === 'authz-sidecar');
   return sidecar?.env?.find((e) => e.name === 'NODE_OPTIONS')?.value ?? '';
 })();
+
+/** node's options in the Dockerfile's ENTRYPOINT, before the sidecar's script. */
+export const SHIPPED_NODE_FLAGS: readonly string[] = imageNodeFlags(readFileSync(`${ROOT}Dockerfile`, 'utf8'));
 
 /** Extra node flags for every server started (BENCH_NODE_ARGS, space-separated), e.g. `--cpu-prof` to profile. */
 export function nodeArgs(): string[] {
@@ -135,7 +140,7 @@ export async function startSidecarProcess(name: string, configPath: string, poll
   const adminUrl = `http://127.0.0.1:${adminPort}`;
   const logFd = openSync(`${configPath}.${grpcPort}.log`, 'a');
   const spawned = performance.now();
-  const child = spawn(process.execPath, [...nodeArgs(), SIDECAR_BIN, '--config', configPath], {
+  const child = spawn(process.execPath, [...SHIPPED_NODE_FLAGS, ...nodeArgs(), SIDECAR_BIN, '--config', configPath], {
     env: { ...process.env, NODE_OPTIONS: SHIPPED_NODE_OPTIONS, AUTHZ_GRPC_ADDRESS: `127.0.0.1:${grpcPort}`, AUTHZ_ADMIN_ADDRESS: `127.0.0.1:${adminPort}` },
     stdio: ['ignore', logFd, 'pipe'],
   });

@@ -3,7 +3,7 @@
  * row whose scenario did not run says so, and a missed target shows ✘, never disappears.
  * Renders bench/results.md and the table printed at the end of `npm run bench`.
  */
-import { SHIPPED_NODE_OPTIONS } from './processes.js';
+import { SHIPPED_NODE_FLAGS, SHIPPED_NODE_OPTIONS } from './processes.js';
 import type { CpuShare } from './cpu-meter.js';
 import type { BenchOptions, Group } from './options.js';
 import { table, type Measured } from './scenarios/context.js';
@@ -110,7 +110,7 @@ Written by \`npm run bench\` (bench/run.ts) on ${r.date.toISOString()}; do not e
 ${o.smoke ? '\n**SMOKE RUN (BENCH_SMOKE=1): tiny counts, one round. These figures prove the harness runs; they measure nothing.**\n' : ''}
 Sidecar measured: ${r.machine.source}.
 Machine: ${r.machine.cpu}, ${r.machine.cores} cores, ${r.machine.memory} RAM, Linux ${r.machine.kernel}; Node ${r.machine.node}; h2load ${r.machine.h2load}.
-Sidecars run with NODE_OPTIONS="${SHIPPED_NODE_OPTIONS}", as shipped (k8s/base/deployment.yaml).
+Sidecars run as shipped: \`node ${SHIPPED_NODE_FLAGS.join(' ')}\` (the image's ENTRYPOINT) with NODE_OPTIONS="${SHIPPED_NODE_OPTIONS}" (k8s/base/deployment.yaml).
 ${contention(r.cpu)}
 Settings: ${o.smoke ? `${o.smokeRequests} requests per h2load run` : `${o.seconds} s per throughput run, ${o.latencySeconds} s per latency run`}, ${o.rounds} alternating round(s), ${o.connections} connections × ${o.streams} streams; suite took ${Math.round(r.seconds)} s.
 

@@ -12,7 +12,7 @@ import { isBuiltin } from 'node:module';
 import { dirname, join, posix, relative, resolve } from 'node:path';
 import ts from 'typescript';
 import { ROOT } from '../helpers/paths.js';
-import { copyArgs, dockerIgnored, dockerignorePatterns, envOf, execForm, nodeOptionFlags, parseDockerfile, workdirAt, type Stage } from '../helpers/k8s-dockerfile.js';
+import { copyArgs, dockerIgnored, dockerignorePatterns, envOf, execForm, nodeInvocation, parseDockerfile, workdirAt, type Stage } from '../helpers/k8s-dockerfile.js';
 
 const DOCKERFILE = readFileSync(`${ROOT}Dockerfile`, 'utf8');
 const stages = parseDockerfile(DOCKERFILE);
@@ -33,9 +33,9 @@ function serverScript(): string {
   const index = lastIndex(runtime, 'ENTRYPOINT');
   const entrypoint = execForm(runtime.instructions[index]!);
   assert.ok(entrypoint, 'ENTRYPOINT must use the exec (JSON) form, so signals reach the process tree without a shell in between');
-  const node = entrypoint.findIndex((word) => word === 'node' || word.endsWith('/node'));
-  assert.ok(node >= 0 && entrypoint[node + 1], `ENTRYPOINT must run node with a script: ${JSON.stringify(entrypoint)}`);
-  return absolute(runtime, index, entrypoint[node + 1]!);
+  const node = nodeInvocation(entrypoint);
+  assert.ok(node, `ENTRYPOINT must run node with a script: ${JSON.stringify(entrypoint)}`);
+  return absolute(runtime, index, node.script);
 }
 
 test('the Dockerfile has a build stage and a runtime stage, both on node:20-bookworm-slim', () => {
@@ -74,10 +74,10 @@ test('the runtime stage runs as a numeric non-root user with NODE_ENV=production
   assert.equal(envOf(runtime).get('NODE_ENV'), 'production');
 });
 
-test('the runtime stage fixes V8\'s new space: NODE_OPTIONS sets the same minimum and maximum semi-space', () => {
-  const flags = nodeOptionFlags(envOf(runtime).get('NODE_OPTIONS') ?? '');
+test('ENTRYPOINT fixes V8\'s new space: node gets the same minimum and maximum semi-space size', () => {
+  const flags = new Map(nodeInvocation(execForm(runtime.instructions[lastIndex(runtime, 'ENTRYPOINT')]!)!)!.flags.map((f) => f.replace(/^--/, '').split('=') as [string, string]));
   const [min, max] = [flags.get('min-semi-space-size'), flags.get('max-semi-space-size')];
-  assert.ok(min !== undefined && max !== undefined, `NODE_OPTIONS sets both semi-space sizes: ${[...flags.keys()].join(', ')}`);
+  assert.ok(min !== undefined && max !== undefined, `node's options set both semi-space sizes: ${[...flags.keys()].join(', ')}`);
   assert.equal(min, max, 'a new space V8 may resize ran the sidecar promoting every scavenge\'s survivors (README, Performance)');
   assert.ok(Number(max) >= 8 && Number(max) <= 32, `semi-space ${max} MiB`);
 });
