@@ -57,23 +57,54 @@ class CelAuth {
   ) {}
 }
 
+/**
+ * `request`: each field read from the view when the expression reads it, so a condition that
+ * never reads `request.query` does not make the view parse the query string.
+ */
 class CelRequest {
+  readonly #view: RequestView;
+
   constructor(
-    readonly id: string,
-    readonly method: string,
-    readonly host: string,
-    readonly path: string,
-    readonly query: Readonly<Record<string, string>>,
-    readonly headers: Readonly<Record<string, string>>,
+    view: RequestView,
     readonly auth: CelAuth,
-  ) {}
+  ) {
+    this.#view = view;
+  }
+
+  get id(): string {
+    return this.#view.id;
+  }
+  get method(): string {
+    return this.#view.method;
+  }
+  get host(): string {
+    return this.#view.host;
+  }
+  get path(): string {
+    return this.#view.path;
+  }
+  get query(): Readonly<Record<string, string>> {
+    return this.#view.query;
+  }
+  get headers(): Readonly<Record<string, string>> {
+    return this.#view.headers;
+  }
 }
 
+/** `source`, read from the view on demand (formatting the address costs a string). */
 class CelSource {
-  constructor(
-    readonly address: string,
-    readonly principal: string,
-  ) {}
+  readonly #view: RequestView;
+
+  constructor(view: RequestView) {
+    this.#view = view;
+  }
+
+  get address(): string {
+    return this.#view.sourceAddress;
+  }
+  get principal(): string {
+    return this.#view.sourcePrincipal;
+  }
 }
 
 /** The variables of one evaluation, built at most once per Check. */
@@ -175,28 +206,27 @@ function describe(error: unknown): string {
   return detail.range ? `${summary} (at character ${detail.range.start + 1})` : summary;
 }
 
+/** The variables of one evaluation; `context` (Envoy's context extensions) too is read only if used. */
+class Activation implements CelActivation {
+  readonly #view: RequestView;
+
+  constructor(
+    view: RequestView,
+    readonly request: CelRequest,
+    readonly source: CelSource,
+  ) {
+    this.#view = view;
+  }
+
+  get context(): Readonly<Record<string, string>> {
+    return this.#view.contextExtensions;
+  }
+}
+
 export function buildActivation(request: RequestView, auth: AuthContext, roles: readonly string[]): CelActivation {
   const user = auth.user;
-  return {
-    request: new CelRequest(
-      request.id,
-      request.method,
-      request.host,
-      request.path,
-      request.query,
-      request.headers,
-      new CelAuth(
-        user?.subject ?? '',
-        user?.issuer ?? '',
-        user ? celClaims(user.claims) : EMPTY,
-        user?.scopes ?? [],
-        roles,
-        auth.principal ?? '',
-      ),
-    ),
-    source: new CelSource(request.sourceAddress, request.sourcePrincipal),
-    context: request.contextExtensions,
-  };
+  const celAuth = new CelAuth(user?.subject ?? '', user?.issuer ?? '', user ? celClaims(user.claims) : EMPTY, user?.scopes ?? [], roles, auth.principal ?? '');
+  return new Activation(request, new CelRequest(request, celAuth), new CelSource(request));
 }
 
 const EMPTY: Readonly<Record<string, unknown>> = Object.freeze({});

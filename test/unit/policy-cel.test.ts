@@ -47,6 +47,21 @@ function run(source: string, user: VerifiedToken | null = token({}), req = reque
 }
 
 describe('CEL variables', () => {
+  it('reads the query, the source address and the context extensions from the view only when the expression does', () => {
+    const reads: string[] = [];
+    const lazy = (name: keyof RequestView, value: unknown) => ({ get: () => (reads.push(name), value), enumerable: true });
+    const view = Object.defineProperties(request(), {
+      query: lazy('query', { x: '1' }),
+      sourceAddress: lazy('sourceAddress', '10.0.0.9:41000'),
+      contextExtensions: lazy('contextExtensions', { route: 'orders' }),
+    });
+    const activation = buildActivation(view, auth(token({ tenant: 't1' })), []);
+    assert.equal(compileCondition('request.auth.claims.tenant == request.headers["x-tenant-id"] && request.method == "GET"').evaluate(activation), true);
+    assert.deepEqual(reads, []);
+    assert.equal(compileCondition('request.query.x == "1" && source.address.startsWith("10.") && context.route == "orders"').evaluate(activation), true);
+    assert.deepEqual(reads.sort(), ['contextExtensions', 'query', 'sourceAddress']);
+  });
+
   it('exposes request, request.auth, source and context', () => {
     const user = token({ tenant: 't1' });
     const roles = ['customer'];
