@@ -51,7 +51,13 @@ export class TokenError extends Error {
   readonly issuerName: string | undefined;
 
   constructor(code: TokenErrorCode, message: string, options?: { cause?: unknown; issuerName?: string }) {
+    // A refusal is an answer, not a fault, and its stack is never shown (deny bodies and log
+    // lines carry the code and message): not capturing one was a third of the cost of
+    // answering a client that retries a bad token.
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     super(message, options);
+    Error.stackTraceLimit = limit;
     this.code = code;
     this.issuerName = options?.issuerName;
   }
