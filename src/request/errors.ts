@@ -1,3 +1,5 @@
+import { StacklessError } from '../shared/stackless-error.js';
+
 /**
  * Why a CheckRequest could not be turned into a RequestView. The code is stable: it is
  * the deny body's `reason`, the metrics label and the log field, and tests assert on it.
@@ -45,7 +47,7 @@ export interface RequestErrorOptions {
  * Bad input, never misconfiguration (that is a TypeError). Messages never echo header
  * values or the path: they may carry credentials, and deny bodies must stay small.
  */
-export class RequestError extends Error {
+export class RequestError extends StacklessError {
   override readonly name = 'RequestError';
   readonly code: RequestErrorCode;
   readonly requestId: string;

@@ -1,3 +1,5 @@
+import { StacklessError } from '../shared/stackless-error.js';
+
 /**
  * Why a request's credentials were refused (always a 401). The code is stable: it is the
  * deny body's `reason`, the metrics label and the log field, and tests assert on it.
@@ -44,20 +46,14 @@ export type TokenErrorCode =
    */
   | 'keys_unavailable';
 
-export class TokenError extends Error {
+export class TokenError extends StacklessError {
   override readonly name = 'TokenError';
   readonly code: TokenErrorCode;
   /** The issuer (config name, or "service") whose verifier refused; set for `keys_unavailable`. */
   readonly issuerName: string | undefined;
 
   constructor(code: TokenErrorCode, message: string, options?: { cause?: unknown; issuerName?: string }) {
-    // A refusal is an answer, not a fault, and its stack is never shown (deny bodies and log
-    // lines carry the code and message): not capturing one was a third of the cost of
-    // answering a client that retries a bad token.
-    const limit = Error.stackTraceLimit;
-    Error.stackTraceLimit = 0;
     super(message, options);
-    Error.stackTraceLimit = limit;
     this.code = code;
     this.issuerName = options?.issuerName;
   }
