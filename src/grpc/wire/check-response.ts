@@ -8,7 +8,7 @@ import type { Struct } from '../../generated/google/protobuf/Struct.js';
 import type { Value } from '../../generated/google/protobuf/Value.js';
 import type { ListValue } from '../../generated/google/protobuf/ListValue.js';
 import { deepFreeze } from '../../shared/deep-freeze.js';
-import { WireWriter } from './writer.js';
+import { encodeMessage, type WireWriter } from './writer.js';
 
 /**
  * Encodes a CheckResponse by hand, byte for byte as @grpc/proto-loader (protobufjs) would
@@ -23,22 +23,7 @@ import { WireWriter } from './writer.js';
  * caller; grpc-js answers that call INTERNAL) where protobufjs drops or throws on some of them.
  */
 export function encodeCheckResponse(response: CheckResponse): Buffer {
-  return encode(response, checkResponse);
-}
-
-let idle: WireWriter | null = null;
-
-function encode<T>(m: T, write: (w: WireWriter, m: T) => void): Buffer {
-  // Borrowed, so that a re-entrant call (a value's toString calling back) gets its own writer.
-  const w = idle ?? new WireWriter();
-  idle = null;
-  try {
-    w.reset();
-    write(w, m);
-    return w.finish();
-  } finally {
-    idle = w;
-  }
+  return encodeMessage(response, checkResponse);
 }
 
 /** OkHttpResponse messages encoded once, by fixedOkResponse. */
@@ -51,7 +36,7 @@ const fixedOk = new WeakMap<OkHttpResponse, Buffer>();
  */
 export function fixedOkResponse(m: OkHttpResponse): OkHttpResponse {
   deepFreeze(m);
-  fixedOk.set(m, encode(m, okResponse));
+  fixedOk.set(m, encodeMessage(m, okResponse));
   return m;
 }
 

@@ -1,7 +1,7 @@
 import type { HealthCheckRequest, HealthCheckRequest__Output } from '../../generated/grpc/health/v1/HealthCheckRequest.js';
 import type { HealthCheckResponse, HealthCheckResponse__Output } from '../../generated/grpc/health/v1/HealthCheckResponse.js';
 import { declaredFields, WireReader, WireType } from './reader.js';
-import { WireWriter } from './writer.js';
+import { encodeMessage } from './writer.js';
 
 export { WireError } from './reader.js';
 
@@ -31,25 +31,21 @@ export function decodeHealthCheckRequest(buf: Buffer): HealthCheckRequest__Outpu
 }
 
 export function encodeHealthCheckRequest(request: HealthCheckRequest): Buffer {
-  const w = new WireWriter();
-  w.reset();
-  if (request.service != null) {
+  return encodeMessage(request, (w, m) => {
+    if (m.service == null) return;
     w.tag(0x0a);
-    w.string(String(request.service));
-  }
-  return w.finish();
+    w.string(String(m.service));
+  });
 }
 
 export function encodeHealthCheckResponse(response: HealthCheckResponse): Buffer {
-  const w = new WireWriter();
-  w.reset();
-  if (response.status != null) {
-    const code = typeof response.status === 'number' ? response.status : STATUS_NAMES.indexOf(response.status as StatusName);
-    if (code < 0) throw new TypeError(`HealthCheckResponse.status: unknown value ${String(response.status)}`);
+  return encodeMessage(response, (w, m) => {
+    if (m.status == null) return;
+    const code = typeof m.status === 'number' ? m.status : STATUS_NAMES.indexOf(m.status as StatusName);
+    if (code < 0) throw new TypeError(`HealthCheckResponse.status: unknown value ${String(m.status)}`);
     w.tag(0x08 /* 1:VARINT */);
     w.int32(code);
-  }
-  return w.finish();
+  });
 }
 
 export function decodeHealthCheckResponse(buf: Buffer): HealthCheckResponse__Output {

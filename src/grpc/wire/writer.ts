@@ -7,6 +7,24 @@
  * back-patched when a sub-message ends (one byte reserved; the body is moved right in the
  * rare case it needs more), so lengths and varints come out minimal, as protobufjs writes them.
  */
+let idle: WireWriter | null = null;
+
+/**
+ * `m` written by `write` into a pooled writer and copied out. Borrowed, so that a re-entrant
+ * call (a value's toString calling back) gets its own writer.
+ */
+export function encodeMessage<T>(m: T, write: (w: WireWriter, m: T) => void): Buffer {
+  const w = idle ?? new WireWriter();
+  idle = null;
+  try {
+    w.reset();
+    write(w, m);
+    return w.finish();
+  } finally {
+    idle = w;
+  }
+}
+
 export class WireWriter {
   private buf: Buffer = EMPTY;
   private pos = 0;
