@@ -115,8 +115,6 @@ export function dockerignorePatterns(text: string): string[] {
 }
 
 export interface NodeInvocation {
-  /** Where `node` is among the words. */
-  readonly at: number;
   /** node's own options, before the script. */
   readonly flags: string[];
   readonly script: string;
@@ -127,7 +125,7 @@ export function nodeInvocation(words: readonly string[]): NodeInvocation | undef
   const at = words.findIndex((w) => w === 'node' || w.endsWith('/node'));
   const script = words.findIndex((w, i) => i > at && !w.startsWith('-'));
   if (at < 0 || script < 0) return undefined;
-  return { at, flags: words.slice(at + 1, script), script: words[script]! };
+  return { flags: words.slice(at + 1, script), script: words[script]! };
 }
 
 /** The node options of the image's ENTRYPOINT (the last stage's), as the container runs them. */
