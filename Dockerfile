@@ -17,9 +17,11 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json ./
+COPY scripts/bundle.mjs ./scripts/
 COPY src ./src
 # tsconfig also includes test/ and bench/; they are not in the context, so only src/ is
-# compiled, to dist/src.
+# compiled, to dist/src. Then scripts/bundle.mjs bundles the sidecar into one file,
+# dist/authz-sidecar.mjs: it starts ~0.2 s sooner than from ~200 modules (README, "Performance").
 RUN npm run build
 
 # ---------------------------------------------------------------- runtime
@@ -34,11 +36,12 @@ RUN apt-get update \
 ENV NODE_ENV=production
 WORKDIR /app
 COPY package.json package-lock.json ./
-# Production dependencies only, from the lock file; the npm cache goes with the layer.
+# Production dependencies only, from the lock file; the npm cache goes with the layer. The
+# sidecar's bundle needs none of them; authzctl (dist/src/cli/authzctl.js) does.
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
  && npm cache clean --force
 COPY --from=build /app/dist ./dist
-# Loaded at run time: dist/src/grpc/protos.js reads ../../../proto, i.e. /app/proto.
+# Loaded at run time by authzctl check: dist/src/grpc/protos.js reads ../../../proto, i.e. /app/proto.
 COPY proto ./proto
 # The only directory the sidecar writes (nats.cacheDir). Everything else is read-only to
 # uid 10001, so the container runs with a read-only root filesystem; in Kubernetes an
@@ -55,5 +58,5 @@ EXPOSE 9191 9192
 # load promoting every scavenge's survivors (README, "Performance"). On the command line
 # because Node refuses --min-semi-space-size in NODE_OPTIONS; the heap cap stays in the
 # deployment's NODE_OPTIONS, next to the memory limit it is derived from.
-ENTRYPOINT ["/usr/bin/tini", "--", "node", "--min-semi-space-size=16", "--max-semi-space-size=16", "dist/src/main.js"]
+ENTRYPOINT ["/usr/bin/tini", "--", "node", "--min-semi-space-size=16", "--max-semi-space-size=16", "dist/authz-sidecar.mjs"]
 CMD ["--config", "/etc/authz-sidecar/config.yaml"]

@@ -104,7 +104,7 @@ async function story() {
   }
   output(readFileSync(join(dir, 'orders', 'config.yaml'), 'utf8').trimEnd());
   for (const service of SERVICES) {
-    command(`AUTHZ_GRPC_ADDRESS=127.0.0.1:0 AUTHZ_ADMIN_ADDRESS=127.0.0.1:0 node dist/src/main.js --config $DEMO/${service}/config.yaml &`);
+    command(`AUTHZ_GRPC_ADDRESS=127.0.0.1:0 AUTHZ_ADMIN_ADDRESS=127.0.0.1:0 node dist/authz-sidecar.mjs --config $DEMO/${service}/config.yaml &`);
     const sidecar = await startSidecar(service, join(dir, service, 'config.yaml'));
     sidecars[service] = { ...sidecar, variable: service.toUpperCase(), address: sidecar.grpcAddress };
     output(`pid ${sidecar.pid}, gRPC ${sidecar.grpcAddress}, admin ${sidecar.adminUrl}`);

@@ -11,7 +11,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-export const SIDECAR_BIN = `${ROOT}dist/src/main.js`;
+export const SIDECAR_BIN = `${ROOT}dist/authz-sidecar.mjs`;
 export const AUTHZCTL_BIN = `${ROOT}dist/src/cli/authzctl.js`;
 export const NATS_SERVER_BIN = process.env.NATS_SERVER || 'nats-server';
 

@@ -82,13 +82,13 @@ test('ENTRYPOINT fixes V8\'s new space: node gets the same minimum and maximum s
   assert.ok(Number(max) >= 8 && Number(max) <= 32, `semi-space ${max} MiB`);
 });
 
-test('ENTRYPOINT runs dist/src/main.js, from the build output, under tini', () => {
+test('ENTRYPOINT runs dist/authz-sidecar.mjs, from the build output, under tini', () => {
   const script = serverScript();
-  assert.equal(posix.relative(workdirAt(runtime), script), 'dist/src/main.js');
+  assert.equal(posix.relative(workdirAt(runtime), script), 'dist/authz-sidecar.mjs');
   const dist = runtime.instructions.findIndex((i) => i.keyword === 'COPY' && copyArgs(i).from !== undefined);
   const copy = copyArgs(runtime.instructions[dist]!);
   assert.ok(script.startsWith(`${absolute(runtime, dist, copy.destination)}/`), `${script} is inside the copied build output (${copy.destination})`);
-  // The build stage's tsc writes dist/ under its WORKDIR (tsconfig outDir "dist").
+  // The build stage's tsc and bundler write dist/ under its WORKDIR (tsconfig outDir "dist").
   const build = stages.find((s) => s.name === copy.from)!;
   assert.deepEqual(copy.sources.map((s) => posix.resolve(workdirAt(build), s)), [posix.join(workdirAt(build), 'dist')]);
 
@@ -101,9 +101,19 @@ test('ENTRYPOINT runs dist/src/main.js, from the build output, under tini', () =
   assert.deepEqual(cmd && execForm(cmd), ['--config', '/etc/authz-sidecar/config.yaml']);
 });
 
-test('the runtime stage has the protos where dist/src/grpc/protos.js loads them', () => {
+test('the build stage has every script npm run build runs', () => {
+  const scripts = [...(JSON.parse(readFileSync(`${ROOT}package.json`, 'utf8')) as { scripts: Record<string, string> }).scripts.build.matchAll(/\bnode (scripts\/\S+)/g)].map((m) => m[1]!);
+  assert.ok(scripts.includes('scripts/bundle.mjs'), `npm run build bundles the sidecar: ${scripts.join(', ')}`);
+  const build = stages.find((s) => s.name === copies(runtime).find((c) => c.from)?.from)!;
+  const copied = copies(build).filter((c) => c.from === undefined);
+  for (const script of scripts) {
+    assert.ok(copied.some((c) => c.sources.includes(script) && posix.resolve(workdirAt(build), c.destination, posix.basename(script)) === posix.resolve(workdirAt(build), script)), `the build stage copies ${script} to where npm run build runs it`);
+  }
+});
+
+test('the runtime stage has the protos where dist/src/grpc/protos.js (authzctl check) loads them', () => {
   // protos.ts: PROTO_ROOT = new URL('../../../proto', import.meta.url)
-  const protoRoot = posix.resolve(posix.dirname(serverScript()), 'grpc', '../../../proto');
+  const protoRoot = posix.resolve(workdirAt(runtime), 'dist/src/grpc', '../../../proto');
   const destinations = runtime.instructions.flatMap((instruction, index) => {
     if (instruction.keyword !== 'COPY') return [];
     const copy = copyArgs(instruction);
@@ -120,7 +130,7 @@ test('ports 9191 and 9192 are exposed and there is no HEALTHCHECK (Kubernetes pr
 
 test('.dockerignore keeps local state out and every copied path in', () => {
   const patterns = dockerignorePatterns(readFileSync(`${ROOT}.dockerignore`, 'utf8'));
-  for (const path of ['node_modules', 'dist', '.git', 'test', 'node_modules/jose/package.json', 'dist/src/main.js'])
+  for (const path of ['node_modules', 'dist', '.git', 'test', 'node_modules/jose/package.json', 'dist/src/main.js', 'scripts/demo.mjs'])
     assert.ok(dockerIgnored(patterns, path), `${path} is excluded from the build context`);
   const fromContext = stages.flatMap((s) => copies(s).filter((c) => c.from === undefined).flatMap((c) => c.sources));
   assert.ok(fromContext.length > 0);
@@ -165,6 +175,30 @@ test('every package dist/src imports is a production dependency', () => {
   for (const [name, file] of used) {
     assert.ok(Object.hasOwn(pkg.dependencies, name), `${file} imports "${name}", which is not in package.json "dependencies"${Object.hasOwn(pkg.devDependencies, name) ? ' (only in devDependencies: npm ci --omit=dev leaves it out of the image)' : ''}`);
   }
+});
+
+/**
+ * Every module the bundle loads at run time: its static imports, and what esbuild left as
+ * require() calls, i.e. not bundled (written `__require("x")` inside the bundle).
+ */
+function bundleLoads(text: string): string[] {
+  const found = [...text.matchAll(/^import\s*(?:[^'"\n]*?\bfrom\s*)?["']([^"']+)["']|\b__require\(\s*["']([^"']+)["']\s*\)|\bimport\(\s*["']([^"']+)["']\s*\)/gm)];
+  return [...new Set(found.map((m) => (m[1] ?? m[2] ?? m[3])!))].sort();
+}
+
+test('the sidecar\'s bundle (dist/authz-sidecar.mjs) loads nothing but node\'s built-in modules', () => {
+  const bundle = readFileSync(`${ROOT}dist/authz-sidecar.mjs`, 'utf8');
+  const loads = bundleLoads(bundle);
+  // The scan must see what the bundle does load, or it proves nothing.
+  for (const expected of ['node:module', 'http2', 'crypto']) assert.ok(loads.some((l) => l.replace(/^node:/, '') === expected.replace(/^node:/, '')), `scan found ${expected}: ${loads.join(', ')}`);
+  assert.deepEqual(loads.filter((l) => !isBuiltin(l)), [], 'the bundle loads only built-in modules: the sidecar needs no node_modules');
+  // It holds the dependencies themselves, not references to them.
+  for (const inside of ['node_modules/@grpc/grpc-js/', 'node_modules/jose/', 'node_modules/nats/', 'node_modules/pino/']) assert.ok(bundle.includes(`// ${inside}`), `${inside} is bundled`);
+});
+
+test('the bundle scan sees each form a bundle loads a module in (control)', () => {
+  const text = ['import { createRequire as a } from "node:module";', 'var b = __require("http2");', "const c = await import('pkg-c');", 'import "side-effect";', 'x = "__require(not-a-call)";'].join('\n');
+  assert.deepEqual(bundleLoads(text), ['http2', 'node:module', 'pkg-c', 'side-effect']);
 });
 
 test('the import scan sees every form a module can be loaded in (control)', () => {

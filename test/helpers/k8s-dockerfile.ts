@@ -97,14 +97,19 @@ export function envOf(stage: Stage): Map<string, string> {
   return env;
 }
 
-/** Whether a .dockerignore pattern list excludes a context path (no `!` re-includes used). */
+/** Whether a .dockerignore pattern list excludes a context path. */
 export function dockerIgnored(patterns: readonly string[], path: string): boolean {
   const segments = path.replace(/^\.?\//, '').split('/');
-  return patterns.some((pattern) => {
+  // As Docker reads them: the last pattern that matches decides, and `!pattern` lets back in.
+  let ignored = false;
+  for (const line of patterns) {
+    const negated = line.startsWith('!');
+    const pattern = negated ? line.slice(1) : line;
     const glob = new RegExp(`^${pattern.replace(/^\//, '').replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]')}$`);
-    // A pattern excludes the path itself or any folder above it.
-    return segments.some((_, i) => glob.test(segments.slice(0, i + 1).join('/')));
-  });
+    // A pattern matches the path itself or any folder above it.
+    if (segments.some((_, i) => glob.test(segments.slice(0, i + 1).join('/')))) ignored = !negated;
+  }
+  return ignored;
 }
 
 export function dockerignorePatterns(text: string): string[] {
