@@ -1,17 +1,21 @@
-import { getHeapStatistics, setFlagsFromString } from 'node:v8';
+import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { afterMajorCollection } from './major-gc.js';
 
 /**
- * How long Checks must have stopped before the idle collection runs. Long enough that a
- * sidecar with steady traffic never sees it; a Check arriving during it waits for it (tens of
- * milliseconds with a full token cache).
+ * How long Checks must have stopped before the idle collection runs: a whole interval of
+ * this length with no Check answered (so 1–2 × this after the last one). Short, because the
+ * garbage a burst leaves is collected either now, while nothing waits, or later by V8 in the
+ * middle of the next burst: measured, a first full collection of 95–122 ms at 2,000 Checks/s
+ * after a throughput burst (README, "Performance"). A Check arriving during the idle one waits
+ * for it (tens of milliseconds); it runs once per burst, and only with MIN_SLACK_BYTES to free.
  */
-export const IDLE_MS = 5_000;
+export const IDLE_MS = 1_000;
 
 /**
- * Heap committed beyond the live heap (as the last full collection left it) below which an
- * idle collection is not worth it: idle, the sidecar commits ~8 MiB beyond its live heap.
+ * Old-generation heap committed beyond the live heap (as the last full collection left it)
+ * below which an idle collection is not worth it. The new space is left out: it is fixed
+ * (the image's --min/max-semi-space-size) and a full collection does not shrink it.
  */
 export const MIN_SLACK_BYTES = 16 * 1024 * 1024;
 
@@ -38,16 +42,20 @@ export interface IdleCollectionOptions {
  * only with them — stayed resident until the next burst: measured after 100,000 fresh-token
  * Checks, 105 MiB of committed heap for 49 MiB in use and 39 MiB of malloc arena.
  *
+ * Most of that garbage is the header values node:http2 hands over as external strings: they
+ * end in the old generation, and each holds the malloc'd header buffer it points into until
+ * a full collection finalizes it, which is also what makes a late first collection long.
+ *
  * Every `idleMs`, if no Check was answered during the whole interval while some were before
- * it, and V8 holds `minSlackBytes` more heap than was live after the last full collection,
- * one memory-reducing full collection runs. Then nothing until Checks resume: one per burst.
+ * it, and V8 holds `minSlackBytes` more old-generation heap than was live after the last full
+ * collection, one full collection runs. Then nothing until Checks resume: one per burst.
  */
 export function collectWhenIdle(options: IdleCollectionOptions): IdleCollection {
   const idleMs = options.idleMs ?? IDLE_MS;
   const minSlack = options.minSlackBytes ?? MIN_SLACK_BYTES;
   const collect = options.collect ?? memoryReducingCollection();
-  let liveAfterMajor = getHeapStatistics().used_heap_size;
-  const stopListening = afterMajorCollection((live) => (liveAfterMajor = live));
+  let liveAfterMajor = oldGenerationUsed();
+  const stopListening = afterMajorCollection(() => (liveAfterMajor = oldGenerationUsed()));
 
   let seen = options.activity();
   let busy = false;
@@ -63,12 +71,23 @@ export function collectWhenIdle(options: IdleCollectionOptions): IdleCollection 
     busy = false;
     // Committed, not used: a full collection late in the burst leaves little garbage in use
     // but the heap it grew to stays committed (measured: 35 MiB used, 82 MiB committed).
-    if (Math.max(0, getHeapStatistics().total_heap_size - liveAfterMajor) < minSlack) return;
+    if (Math.max(0, oldGenerationCommitted() - liveAfterMajor) < minSlack) return;
     collect();
     runs++;
   }, idleMs);
   timer.unref();
   return { runs: () => runs, stop: () => { clearInterval(timer); stopListening(); } };
+}
+
+/** The spaces a scavenge never empties: all but the new space and its large objects. */
+const isOldGeneration = (space: string) => space !== 'new_space' && space !== 'new_large_object_space';
+
+function oldGenerationCommitted(): number {
+  return getHeapSpaceStatistics().reduce((sum, space) => (isOldGeneration(space.space_name) ? sum + space.space_size : sum), 0);
+}
+
+function oldGenerationUsed(): number {
+  return getHeapSpaceStatistics().reduce((sum, space) => (isOldGeneration(space.space_name) ? sum + space.space_used_size : sum), 0);
 }
 
 /**

@@ -1,7 +1,10 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { pathToFileURL } from 'node:url';
 import { collectWhenIdle } from '../../src/runtime/idle-gc.js';
+import { ROOT } from '../helpers/paths.js';
 
 /** Waits until `condition` holds, polling; fails after `ms`. */
 async function until(condition: () => boolean, ms = 2_000): Promise<void> {
@@ -73,5 +76,32 @@ describe('collectWhenIdle', () => {
     } finally {
       idle.stop();
     }
+  });
+
+  it('counts old-generation slack only: a large fixed new space full of garbage starts no collection', () => {
+    // In a node started as the image starts it: 32 MiB of new space, committed for good.
+    // With no slack required (the control), the same burst ends in a collection.
+    const module = pathToFileURL(`${ROOT}dist/src/runtime/idle-gc.js`).href;
+    const script = `
+      import { collectWhenIdle } from ${JSON.stringify(module)};
+      import { getHeapStatistics } from 'node:v8';
+      import { setTimeout as sleep } from 'node:timers/promises';
+      const burst = async (minSlackBytes) => {
+        let checks = 0;
+        let collections = 0;
+        const idle = collectWhenIdle({ activity: () => checks, idleMs: 20, minSlackBytes, collect: () => collections++ });
+        let sink = 0;
+        for (let i = 0; i < 2e6; i++) sink += [i, String(i)].length; // young garbage only
+        checks++;
+        const heap = getHeapStatistics();
+        await sleep(200);
+        idle.stop();
+        return { collections, slackIncludingNewSpace: heap.total_heap_size - heap.used_heap_size > 16 * 1024 * 1024 };
+      };
+      process.stdout.write(JSON.stringify({ byDefault: await burst(undefined), control: (await burst(0)).collections }));
+    `;
+    const out = execFileSync(process.execPath, ['--min-semi-space-size=16', '--max-semi-space-size=16', '--input-type=module', '-e', script], { encoding: 'utf8' });
+    // What the whole heap's slack would have said: collect.
+    assert.deepEqual(JSON.parse(out), { byDefault: { collections: 0, slackIncludingNewSpace: true }, control: 1 });
   });
 });
