@@ -1,5 +1,5 @@
 /**
- * Cold start: from spawning `node dist/src/main.js` to the first 200 from /readyz, polled
+ * Cold start: from spawning `node dist/authz-sidecar.mjs` (the bundled sidecar the image runs) to the first 200 from /readyz, polled
  * every 5 ms. Once from local files (the 50-rule policy, the example keys), once with a NATS
  * config whose server is down but whose cacheDir holds signed documents from an earlier run.
  */

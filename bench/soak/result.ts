@@ -238,7 +238,7 @@ ${judged.filter((v) => v.met).length} of ${judged.length} judged checks met.
 
 ${verdictTable(figures.verdicts)}
 
-What was run: a real nats-server (JetStream, temp dir) and one real sidecar (\`dist/src/main.js\`)
+What was run: a real nats-server (JetStream, temp dir) and one real sidecar (\`dist/authz-sidecar.mjs\`)
 taking the idp issuer's keys and its policy from the control-plane bucket (signed documents,
 bench/publisher.ts). The load generator (bench/load/paced.ts) starts calls on a fixed schedule
 over HTTP/2, with Envoy-shaped CheckRequests (bench/request.ts) carrying ES256 bearer tokens,

@@ -1,5 +1,5 @@
 /**
- * The real binary (dist/src/main.js) under fuzzed gRPC traffic: raw bytes through a
+ * The real binary (dist/authz-sidecar.mjs) under fuzzed gRPC traffic: raw bytes through a
  * pass-through serializer, so garbage and oversized messages reach the server as they are.
  * Every call must end in a well-formed CheckResponse or a clean gRPC status, and which one is
  * decided independently: bytes the sidecar's own decoder refuses get INTERNAL, messages over
@@ -123,7 +123,7 @@ export async function startBinaryUnderFuzz(): Promise<BinaryUnderFuzz> {
 
 export const GRPC_STATUS_NAME: Record<number, string> = Object.fromEntries(Object.entries(status).filter(([, v]) => typeof v === 'number').map(([k, v]) => [v, k]));
 
-/** Runs `dist/src/main.js --check-config --config FILE`: exit code, stdout and stderr. */
+/** Runs `dist/authz-sidecar.mjs --check-config --config FILE`: exit code, stdout and stderr. */
 export function checkConfig(configPath: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [SIDECAR_BIN, '--check-config', '--config', configPath], { stdio: ['ignore', 'pipe', 'pipe'] });

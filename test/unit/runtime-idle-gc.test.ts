@@ -35,6 +35,39 @@ describe('collectWhenIdle', () => {
     }
   });
 
+  it('runs a second collection once Checks have stayed stopped settleMs after the first; a Check starts over', async () => {
+    let checks = 0;
+    const at: number[] = [];
+    const idle = collectWhenIdle({ activity: () => checks, idleMs: 20, minSlackBytes: 0, settleMs: 400, collect: () => at.push(performance.now()) });
+    try {
+      checks++;
+      await until(() => at.length === 1);
+      await sleep(100);
+      assert.equal(at.length, 1, 'not before settleMs');
+      checks++; // before settleMs: this spell ends without its second collection
+      await until(() => at.length === 2);
+      await until(() => at.length === 3);
+      assert.ok(at[2]! - at[1]! >= 400, `the second collection ${Math.round(at[2]! - at[1]!)} ms after the first of its spell`);
+      await sleep(600);
+      assert.equal(at.length, 3, 'two per quiet spell at most');
+    } finally {
+      idle.stop();
+    }
+  });
+
+  it('runs no second collection when the first was skipped (too little to free)', async () => {
+    let checks = 0;
+    let collections = 0;
+    const idle = collectWhenIdle({ activity: () => checks, idleMs: 20, minSlackBytes: 1024 ** 4, settleMs: 50, collect: () => collections++ });
+    try {
+      checks++;
+      await sleep(300);
+      assert.equal(collections, 0);
+    } finally {
+      idle.stop();
+    }
+  });
+
   it('does not collect while Checks keep coming', async () => {
     let checks = 0;
     let collections = 0;
