@@ -17,6 +17,12 @@ export interface BenchOptions {
   readonly latencySeconds: number;
   /** Alternating rounds per comparison (BENCH_ROUNDS, default 5; smoke 1). */
   readonly rounds: number;
+  /**
+   * Pause before each measured HTTP run (smoke: none). A sidecar runs its idle collection
+   * 1–2 s after its own run ends (src/runtime/idle-gc.ts): without the pause it lands in the
+   * next server's run, which then pays for another process's ~0.1–0.2 s of collection.
+   */
+  readonly quietMs: number;
   readonly only: ReadonlySet<Group>;
   /** Where the markdown report goes (BENCH_OUT, default bench/results.md). */
   readonly out: string;
@@ -54,6 +60,7 @@ export function parseOptions(env: NodeJS.ProcessEnv = process.env): BenchOptions
     seconds,
     latencySeconds: seconds,
     rounds: positive(env, 'BENCH_ROUNDS', smoke ? 1 : 5),
+    quietMs: smoke ? 0 : 2_500,
     only: parseOnly(env.BENCH_ONLY),
     out: env.BENCH_OUT || DEFAULT_OUT,
     connections: 4,

@@ -4,6 +4,7 @@
  * floor-verify (the floor plus one node:crypto verify) under the same client and bodies.
  * Tokens are minted and bodies built before anything is timed.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ALLOWED_BY_RULE, ANSWERS_OK } from '../checks.js';
 import { runRotating, type RotatingResult } from '../load/rotating.js';
 import type { Target } from '../processes.js';
@@ -28,6 +29,7 @@ export async function freshTokens(ctx: Context): Promise<ScenarioOutput> {
 
   const run = async (t: Target, bodies: Buffer[], measured: boolean): Promise<RotatingResult> => {
     const expect = t.adminUrl === null ? ANSWERS_OK : ALLOWED_BY_RULE;
+    if (measured) await sleep(o.quietMs);
     await ledger.precheck(t, spare(), expect, 'fresh tokens');
     const before = await ledger.snapshot(t);
     const result = await runRotating({ port: t.port, connections: o.connections, streams: o.streams, requests: bodies.length, body: (i) => bodies[i] });

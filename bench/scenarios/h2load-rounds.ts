@@ -5,6 +5,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ALLOWED_BY_RULE, ANSWERS_OK, CREDENTIALS_MISSING, type Expectation } from '../checks.js';
 import { runH2load, type H2loadOptions, type H2loadResult } from '../h2load.js';
 import type { Group } from '../options.js';
@@ -77,6 +78,7 @@ export async function h2loadRounds(ctx: Context): Promise<ScenarioOutput> {
       const t = await targets.get(s.target);
       const expect = expectation(t, s.body);
       ctx.progress(`round ${round}/${o.rounds}: ${s.kind} ${t.name} (${s.body.what})`);
+      await sleep(o.quietMs);
       await ledger.precheck(t, s.body.bytes, expect, s.body.what);
       const before = await ledger.snapshot(t);
       const result = await runH2load(settings(t, s.kind, s.body));

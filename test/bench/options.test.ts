@@ -1,0 +1,20 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { GROUPS, parseOptions } from '../../bench/options.js';
+
+test('bench options: 5 rounds with a pause before each measured run; a smoke run has one round and no pause', () => {
+  const full = parseOptions({});
+  assert.equal(full.rounds, 5);
+  assert.ok(full.quietMs >= 2_000, `the pause (${full.quietMs} ms) outlasts a sidecar's idle interval and its collection`);
+  assert.deepEqual([...full.only], [...GROUPS]);
+  const smoke = parseOptions({ BENCH_SMOKE: '1' });
+  assert.equal(smoke.rounds, 1);
+  assert.equal(smoke.quietMs, 0);
+});
+
+test('bench options: BENCH_ONLY and BENCH_ROUNDS are checked, naming the variable', () => {
+  assert.deepEqual([...parseOptions({ BENCH_ONLY: 'deny, memory' }).only], ['deny', 'memory']);
+  assert.throws(() => parseOptions({ BENCH_ONLY: 'allow,nope' }), /BENCH_ONLY: unknown scenario "nope"/);
+  assert.equal(parseOptions({ BENCH_ROUNDS: '3' }).rounds, 3);
+  assert.throws(() => parseOptions({ BENCH_ROUNDS: '-1' }), /BENCH_ROUNDS: expected a positive number/);
+});
