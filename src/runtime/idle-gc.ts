@@ -24,7 +24,7 @@ export const MIN_SLACK_BYTES = 16 * 1024 * 1024;
  * gives back the idle half of the new space (16 of its 32 MiB) only in a full collection that
  * finds the allocation rate low, and it measures that rate over its last ~5 s: the first idle
  * collection, a second after a burst, still sees the burst's rate. Measured 20 s after caching
- * 100,000 tokens: 143–157 MiB RSS with the first collection only, 113 MiB with both.
+ * 100,000 tokens: 143–157 MiB RSS with the first collection only, 109–134 MiB with both.
  */
 export const SETTLE_MS = 8_000;
 
