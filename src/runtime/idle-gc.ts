@@ -66,14 +66,13 @@ export function collectWhenIdle(options: IdleCollectionOptions): IdleCollection 
   const minSlack = options.minSlackBytes ?? MIN_SLACK_BYTES;
   const settleMs = options.settleMs ?? SETTLE_MS;
   const collect = options.collect ?? memoryReducingCollection();
-  let liveAfterMajor = oldGenerationUsed();
-  const stopListening = afterMajorCollection(() => (liveAfterMajor = oldGenerationUsed()));
+  let liveAfterMajor = oldGeneration().used;
+  const stopListening = afterMajorCollection(() => (liveAfterMajor = oldGeneration().used));
 
   let seen = options.activity();
   let busy = false;
-  /** When the quiet spell's first collection ran (undefined: none yet in this spell). */
+  /** When this quiet spell's first collection ran; undefined before it and after the second. */
   let collectedAt: number | undefined;
-  let settled = false;
   let runs = 0;
   const run = (): void => {
     collect();
@@ -85,11 +84,10 @@ export function collectWhenIdle(options: IdleCollectionOptions): IdleCollection 
       seen = now;
       busy = true;
       collectedAt = undefined;
-      settled = false;
       return;
     }
-    if (collectedAt !== undefined && !settled && performance.now() - collectedAt >= settleMs) {
-      settled = true;
+    if (collectedAt !== undefined && performance.now() - collectedAt >= settleMs) {
+      collectedAt = undefined;
       run();
       return;
     }
@@ -97,7 +95,7 @@ export function collectWhenIdle(options: IdleCollectionOptions): IdleCollection 
     busy = false;
     // Committed, not used: a full collection late in the burst leaves little garbage in use
     // but the heap it grew to stays committed (measured: 35 MiB used, 82 MiB committed).
-    if (Math.max(0, oldGenerationCommitted() - liveAfterMajor) < minSlack) return;
+    if (Math.max(0, oldGeneration().committed - liveAfterMajor) < minSlack) return;
     run();
     collectedAt = performance.now();
   }, idleMs);
@@ -105,15 +103,16 @@ export function collectWhenIdle(options: IdleCollectionOptions): IdleCollection 
   return { runs: () => runs, stop: () => { clearInterval(timer); stopListening(); } };
 }
 
-/** The spaces a scavenge never empties: all but the new space and its large objects. */
-const isOldGeneration = (space: string) => space !== 'new_space' && space !== 'new_large_object_space';
-
-function oldGenerationCommitted(): number {
-  return getHeapSpaceStatistics().reduce((sum, space) => (isOldGeneration(space.space_name) ? sum + space.space_size : sum), 0);
-}
-
-function oldGenerationUsed(): number {
-  return getHeapSpaceStatistics().reduce((sum, space) => (isOldGeneration(space.space_name) ? sum + space.space_used_size : sum), 0);
+/** Committed and used bytes of the spaces a scavenge never empties: all but the new space and its large objects. */
+function oldGeneration(): { committed: number; used: number } {
+  let committed = 0;
+  let used = 0;
+  for (const space of getHeapSpaceStatistics()) {
+    if (space.space_name === 'new_space' || space.space_name === 'new_large_object_space') continue;
+    committed += space.space_size;
+    used += space.space_used_size;
+  }
+  return { committed, used };
 }
 
 /**

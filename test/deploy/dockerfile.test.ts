@@ -12,7 +12,7 @@ import { isBuiltin } from 'node:module';
 import { dirname, join, posix, relative, resolve } from 'node:path';
 import ts from 'typescript';
 import { ROOT } from '../helpers/paths.js';
-import { copyArgs, dockerIgnored, dockerignorePatterns, envOf, execForm, nodeInvocation, parseDockerfile, workdirAt, type Stage } from '../helpers/k8s-dockerfile.js';
+import { copyArgs, dockerIgnored, dockerignorePatterns, envOf, execForm, imageNodeFlags, nodeInvocation, parseDockerfile, workdirAt, type Stage } from '../helpers/k8s-dockerfile.js';
 
 const DOCKERFILE = readFileSync(`${ROOT}Dockerfile`, 'utf8');
 const stages = parseDockerfile(DOCKERFILE);
@@ -75,7 +75,7 @@ test('the runtime stage runs as a numeric non-root user with NODE_ENV=production
 });
 
 test('ENTRYPOINT fixes V8\'s new space: node gets the same minimum and maximum semi-space size', () => {
-  const flags = new Map(nodeInvocation(execForm(runtime.instructions[lastIndex(runtime, 'ENTRYPOINT')]!)!)!.flags.map((f) => f.replace(/^--/, '').split('=') as [string, string]));
+  const flags = new Map(imageNodeFlags(DOCKERFILE).map((f) => f.replace(/^--/, '').split('=') as [string, string]));
   const [min, max] = [flags.get('min-semi-space-size'), flags.get('max-semi-space-size')];
   assert.ok(min !== undefined && max !== undefined, `node's options set both semi-space sizes: ${[...flags.keys()].join(', ')}`);
   assert.equal(min, max, 'a new space V8 may resize ran the sidecar promoting every scavenge\'s survivors (README, Performance)');

@@ -1,9 +1,11 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
 import { collectWhenIdle } from '../../src/runtime/idle-gc.js';
+import { imageNodeFlags } from '../helpers/k8s-dockerfile.js';
 import { ROOT } from '../helpers/paths.js';
 
 /** Waits until `condition` holds, polling; fails after `ms`. */
@@ -112,7 +114,7 @@ describe('collectWhenIdle', () => {
   });
 
   it('counts old-generation slack only: a large fixed new space full of garbage starts no collection', () => {
-    // In a node started as the image starts it: 32 MiB of new space, committed for good.
+    // In a node started with the image's flags: 32 MiB of new space, all committed while busy.
     // With no slack required (the control), the same burst ends in a collection.
     const module = pathToFileURL(`${ROOT}dist/src/runtime/idle-gc.js`).href;
     const script = `
@@ -133,7 +135,7 @@ describe('collectWhenIdle', () => {
       };
       process.stdout.write(JSON.stringify({ byDefault: await burst(undefined), control: (await burst(0)).collections }));
     `;
-    const out = execFileSync(process.execPath, ['--min-semi-space-size=16', '--max-semi-space-size=16', '--input-type=module', '-e', script], { encoding: 'utf8' });
+    const out = execFileSync(process.execPath, [...imageNodeFlags(readFileSync(`${ROOT}Dockerfile`, 'utf8')), '--input-type=module', '-e', script], { encoding: 'utf8' });
     // What the whole heap's slack would have said: collect.
     assert.deepEqual(JSON.parse(out), { byDefault: { collections: 0, slackIncludingNewSpace: true }, control: 1 });
   });
