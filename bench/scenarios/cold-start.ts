@@ -1,7 +1,8 @@
 /**
- * Cold start: from spawning `node dist/authz-sidecar.mjs` (the bundled sidecar the image runs) to the first 200 from /readyz, polled
- * every 5 ms. Once from local files (the 50-rule policy, the example keys), once with a NATS
- * config whose server is down but whose cacheDir holds signed documents from an earlier run.
+ * Cold start: from spawning `node dist/authz-sidecar.mjs` (the bundled sidecar the image
+ * runs) to the first 200 from /readyz, polled every 5 ms. Once from local files (the 50-rule
+ * policy, the example keys), once with a NATS config whose server is down but whose cacheDir
+ * holds signed documents from an earlier run.
  */
 import { join } from 'node:path';
 import { existsSync, rmSync } from 'node:fs';
