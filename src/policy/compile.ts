@@ -26,7 +26,8 @@ export interface CompileOptions {
 export function compilePolicy(doc: PolicyDocument, options: CompileOptions): CompiledPolicy {
   const file = options.file ?? 'policy';
   const { spec } = doc;
-  const rules = spec.rules.map((rule, i) => compileRule(rule, i, spec.roles, file));
+  const shared = new Shared(spec.roles);
+  const rules = spec.rules.map((rule, i) => compileRule(rule, i, shared, file));
   const denyIndex = new RuleIndex();
   const allowIndex = new RuleIndex();
   for (const rule of rules) indexRule(rule.action === 'DENY' ? denyIndex : allowIndex, rule);
@@ -50,36 +51,65 @@ export function compilePolicy(doc: PolicyDocument, options: CompileOptions): Com
   } satisfies CompiledPolicy);
 }
 
-function compileRule(
-  rule: PolicyRule,
-  index: number,
-  roles: Readonly<Record<string, readonly string[]>>,
-  file: string,
-): CompiledRule {
+/**
+ * The values many rules repeat, built once per policy and shared: most rules name the same
+ * few methods, issuers, scopes and permissions. Measured on the benchmark's 10,000-rule
+ * policy, a Set per rule per field was ~300 bytes of each rule's ~2.3 KiB.
+ */
+class Shared {
+  private readonly sets = new Map<string, ReadonlySet<string>>();
+  private readonly lists = new Map<string, readonly string[]>();
+  private readonly granting = new Map<string, ReadonlySet<string>>();
+
+  constructor(private readonly roles: Readonly<Record<string, readonly string[]>>) {}
+
+  set(values: readonly string[]): ReadonlySet<string> {
+    const key = JSON.stringify(values);
+    let set = this.sets.get(key);
+    if (set === undefined) this.sets.set(key, (set = new Set(values)));
+    return set;
+  }
+
+  list(values: readonly string[]): readonly string[] {
+    const key = JSON.stringify(values);
+    let list = this.lists.get(key);
+    if (list === undefined) this.lists.set(key, (list = Object.freeze([...values])));
+    return list;
+  }
+
+  /** The roles that grant `permission`. */
+  rolesGranting(permission: string): ReadonlySet<string> {
+    let set = this.granting.get(permission);
+    if (set === undefined) this.granting.set(permission, (set = rolesGranting(this.roles, permission)));
+    return set;
+  }
+}
+
+function compileRule(rule: PolicyRule, index: number, shared: Shared, file: string): CompiledRule {
   return {
     index,
     name: rule.name,
     action: rule.action,
-    to: rule.to?.map(compileTarget) ?? null,
-    from: rule.from?.map(compileSource) ?? null,
-    scopes: rule.require?.scopes ?? [],
-    permittedRoles: rule.require?.permission === undefined ? null : rolesGranting(roles, rule.require.permission),
+    to: rule.to?.map((to) => compileTarget(to, shared)) ?? null,
+    from: rule.from?.map((from) => compileSource(from, shared)) ?? null,
+    scopes: shared.list(rule.require?.scopes ?? []),
+    permittedRoles: rule.require?.permission === undefined ? null : shared.rolesGranting(rule.require.permission),
     when: rule.when === undefined ? null : compileWhen(rule.when, `spec.rules[${index}].when`, file),
   };
 }
 
-function compileTarget(to: NonNullable<PolicyRule['to']>[number]): CompiledTarget {
+function compileTarget(to: NonNullable<PolicyRule['to']>[number], shared: Shared): CompiledTarget {
   return {
-    methods: to.methods ? new Set(to.methods) : null,
+    methods: to.methods ? shared.set(to.methods) : null,
     paths: to.paths?.map(parsePathPattern) ?? null,
     hosts: to.hosts?.map(parseHostPattern) ?? null,
   };
 }
 
-function compileSource(from: NonNullable<PolicyRule['from']>[number]): CompiledSource {
+function compileSource(from: NonNullable<PolicyRule['from']>[number], shared: Shared): CompiledSource {
   return {
-    issuers: from.issuers ? new Set(from.issuers) : null,
-    subjects: from.subjects ? new Set(from.subjects) : null,
+    issuers: from.issuers ? shared.set(from.issuers) : null,
+    subjects: from.subjects ? shared.set(from.subjects) : null,
     principals: from.principals?.map(parsePrincipalPattern) ?? null,
   };
 }
@@ -100,11 +130,13 @@ function indexRule(index: RuleIndex, rule: CompiledRule): void {
   }
 }
 
+const NONE_MISSING: readonly string[] = Object.freeze([]);
+
 function ruleDecision(rule: CompiledRule): Decision {
   return rule.action === 'ALLOW'
-    ? Object.freeze({ allow: true, rule: rule.name, reason: 'allowed_by_rule', missingScopes: [] })
-    : Object.freeze({ allow: false, rule: rule.name, reason: 'denied_by_rule', missingScopes: [] });
+    ? Object.freeze({ allow: true, rule: rule.name, reason: 'allowed_by_rule', missingScopes: NONE_MISSING })
+    : Object.freeze({ allow: false, rule: rule.name, reason: 'denied_by_rule', missingScopes: NONE_MISSING });
 }
 
-const DEFAULT_ALLOW: Decision = Object.freeze({ allow: true, rule: null, reason: 'default_allow', missingScopes: [] });
-const DEFAULT_DENY: Decision = Object.freeze({ allow: false, rule: null, reason: 'default_deny', missingScopes: [] });
+const DEFAULT_ALLOW: Decision = Object.freeze({ allow: true, rule: null, reason: 'default_allow', missingScopes: NONE_MISSING });
+const DEFAULT_DENY: Decision = Object.freeze({ allow: false, rule: null, reason: 'default_deny', missingScopes: NONE_MISSING });

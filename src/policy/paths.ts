@@ -7,8 +7,8 @@
 export type PathPattern =
   | { readonly kind: 'any' }
   | { readonly kind: 'exact'; readonly path: string }
-  /** `prefix` ends with "/"; `segments` are the non-empty segments before it. */
-  | { readonly kind: 'prefix'; readonly prefix: string; readonly segments: readonly string[] }
+  /** `prefix` ends with "/". */
+  | { readonly kind: 'prefix'; readonly prefix: string }
   | { readonly kind: 'suffix'; readonly suffix: string };
 
 /** RFC 3986 pchar plus "/" and "*", without "%" and ";" (see the checks below). */
@@ -44,8 +44,7 @@ export function parsePathPattern(pattern: string): PathPattern {
   if (pattern === '*') return { kind: 'any' };
   if (pattern[0] === '*') return { kind: 'suffix', suffix: pattern.slice(1) };
   if (pattern.endsWith('/*')) {
-    const prefix = pattern.slice(0, -1);
-    return { kind: 'prefix', prefix, segments: prefix.split('/').filter((s) => s !== '') };
+    return { kind: 'prefix', prefix: pattern.slice(0, -1) };
   }
   return { kind: 'exact', path: pattern };
 }
