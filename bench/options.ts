@@ -5,7 +5,7 @@
 import { fileURLToPath } from 'node:url';
 
 /** Scenario groups, in the order they run; BENCH_ONLY takes these names. */
-export const GROUPS = ['allow', 'deny', 'latency', 'rules-10k', 'cel', 'fresh-tokens', 'policy-eval', 'memory', 'push', 'rotation', 'cold-start'] as const;
+export const GROUPS = ['allow', 'deny', 'latency', 'rules-10k', 'cel', 'fresh-tokens', 'sustained', 'policy-eval', 'memory', 'push', 'rotation', 'cold-start'] as const;
 export type Group = (typeof GROUPS)[number];
 
 export interface BenchOptions {
@@ -17,6 +17,10 @@ export interface BenchOptions {
   readonly latencySeconds: number;
   /** Alternating rounds per comparison (BENCH_ROUNDS, default 5; smoke 1). */
   readonly rounds: number;
+  /** Length of one sustained-load window, whole seconds (BENCH_SUSTAINED_SECONDS, default 30). */
+  readonly sustainedSeconds: number;
+  /** Alternating rounds of sustained windows (3; smoke 1). */
+  readonly sustainedRounds: number;
   /**
    * Pause before each measured HTTP run (smoke: none). A sidecar runs its idle collection
    * 1–2 s after its own run ends (src/runtime/idle-gc.ts): without the pause it lands in the
@@ -60,6 +64,8 @@ export function parseOptions(env: NodeJS.ProcessEnv = process.env): BenchOptions
     seconds,
     latencySeconds: seconds,
     rounds: positive(env, 'BENCH_ROUNDS', smoke ? 1 : 5),
+    sustainedSeconds: Math.max(1, Math.round(positive(env, 'BENCH_SUSTAINED_SECONDS', 30))),
+    sustainedRounds: smoke ? 1 : 3,
     quietMs: smoke ? 0 : 2_500,
     only: parseOnly(env.BENCH_ONLY),
     out: env.BENCH_OUT || DEFAULT_OUT,

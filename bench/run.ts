@@ -18,6 +18,7 @@ import { freshTokens } from './scenarios/fresh-tokens.js';
 import { h2loadRounds } from './scenarios/h2load-rounds.js';
 import { memory } from './scenarios/memory.js';
 import { policyEval } from './scenarios/policy-eval.js';
+import { sustained } from './scenarios/sustained.js';
 import { Targets } from './targets.js';
 
 type Scenario = (ctx: Context) => Promise<ScenarioOutput>;
@@ -26,6 +27,7 @@ type Scenario = (ctx: Context) => Promise<ScenarioOutput>;
 const PLAN: ReadonlyArray<{ groups: readonly Group[]; run: Scenario; shared: boolean }> = [
   { groups: ['allow', 'deny', 'latency', 'rules-10k', 'cel'], run: h2loadRounds, shared: true },
   { groups: ['fresh-tokens'], run: freshTokens, shared: true },
+  { groups: ['sustained'], run: sustained, shared: true },
   { groups: ['policy-eval'], run: policyEval, shared: false },
   { groups: ['memory'], run: memory, shared: false },
   { groups: ['push', 'rotation'], run: controlPlane, shared: false },

@@ -14,10 +14,10 @@ export interface Context {
   progress(line: string): void;
 }
 
-/** One table cell pair: what was measured (text) and whether it met the target. */
+/** One table cell pair: what was measured (text) and whether it met the target (null: the row has none). */
 export interface Measured {
   readonly text: string;
-  readonly met: boolean;
+  readonly met: boolean | null;
 }
 
 export interface ScenarioOutput {
