@@ -112,9 +112,11 @@ export class RuleIndex {
 }
 
 /**
- * Lists start empty and shared, and a list's first rule makes an array of exactly one:
- * pushing onto an empty array reserves 17 slots, which across the two lists a typical rule
- * gets (an exact path and a prefix) was ~300 bytes per rule of a 10,000-rule policy.
+ * Lists start as this shared empty one, and a list's first rule makes an array of exactly
+ * one: pushing onto an empty array reserves 17 slots, which across the two lists a typical
+ * rule gets (an exact path and a prefix) was ~300 bytes per rule of a 10,000-rule policy.
+ * `withRule` never pushes onto an empty list; frozen, a push would throw rather than leak
+ * a rule into every table.
  */
 const NO_RULES: number[] = Object.freeze([]) as unknown as number[];
 
