@@ -14,6 +14,16 @@ export function sortedPercentile(sorted: ArrayLike<number>, p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, rank - 1))];
 }
 
+/**
+ * The order in which round `round` (1-based) visits the servers it compares: as listed in odd
+ * rounds, reversed in even ones, so that no server always runs first, or always right after
+ * the same neighbour, and a drift within a round (the host's load rising or falling over a
+ * minute) weighs on every server alike over a pair of rounds.
+ */
+export function inRoundOrder<T>(items: readonly T[], round: number): readonly T[] {
+  return round % 2 === 1 ? items : [...items].reverse();
+}
+
 export function median(samples: ArrayLike<number>): number {
   if (samples.length === 0) return NaN;
   const sorted = Float64Array.from(samples).sort();

@@ -9,7 +9,7 @@ import { ALLOWED_BY_RULE, ANSWERS_OK } from '../checks.js';
 import { runRotating, type RotatingResult } from '../load/rotating.js';
 import type { Target } from '../processes.js';
 import { checkRequestBody } from '../request.js';
-import { median } from '../stats.js';
+import { inRoundOrder, median } from '../stats.js';
 import { minterFor } from '../tokens.js';
 import { fmt, table, type Context, type ScenarioOutput } from './context.js';
 
@@ -44,9 +44,9 @@ export async function freshTokens(ctx: Context): Promise<ScenarioOutput> {
   const floorRuns: RotatingResult[] = [];
   const sidecarRuns: RotatingResult[] = [];
   for (let r = 0; r < o.rounds; r++) {
-    ctx.progress(`round ${r + 1}/${o.rounds}: fresh tokens, floor-verify then sidecar-50 (${perRound.toLocaleString('en')} requests each)`);
-    floorRuns.push(await run(floorVerify, rounds[r], true));
-    sidecarRuns.push(await run(sidecar, rounds[r], true));
+    const order = inRoundOrder([floorVerify, sidecar], r + 1);
+    ctx.progress(`round ${r + 1}/${o.rounds}: fresh tokens, ${order.map((t) => t.name).join(' then ')} (${perRound.toLocaleString('en')} requests each)`);
+    for (const t of order) (t === sidecar ? sidecarRuns : floorRuns).push(await run(t, rounds[r], true));
   }
 
   const ratio = median(sidecarRuns.map((s, i) => s.rps / floorRuns[i].rps));

@@ -11,7 +11,7 @@ import { runH2load, type H2loadOptions, type H2loadResult } from '../h2load.js';
 import type { Group } from '../options.js';
 import type { Target } from '../processes.js';
 import { checkRequestBody } from '../request.js';
-import { median, spread } from '../stats.js';
+import { inRoundOrder, median, spread } from '../stats.js';
 import type { TargetName } from '../targets.js';
 import { minterFor } from '../tokens.js';
 import { fmt, table, type Context, type Measured, type ScenarioOutput } from './context.js';
@@ -74,7 +74,7 @@ export async function h2loadRounds(ctx: Context): Promise<ScenarioOutput> {
 
   const commands = new Set<string>();
   for (let round = 1; round <= o.rounds; round++) {
-    for (const s of series) {
+    for (const s of inRoundOrder(series, round)) {
       const t = await targets.get(s.target);
       const expect = expectation(t, s.body);
       ctx.progress(`round ${round}/${o.rounds}: ${s.kind} ${t.name} (${s.body.what})`);

@@ -15,7 +15,7 @@ import { ALLOWED_BY_RULE, ANSWERS_OK } from '../checks.js';
 import { runH2load, type H2loadResult } from '../h2load.js';
 import { metricValue, readMetrics, type Target } from '../processes.js';
 import { checkRequestBody } from '../request.js';
-import { median } from '../stats.js';
+import { inRoundOrder, median } from '../stats.js';
 import type { TargetName } from '../targets.js';
 import { minterFor } from '../tokens.js';
 import { fmt, table, type Context, type ScenarioOutput } from './context.js';
@@ -55,7 +55,7 @@ export async function sustained(ctx: Context): Promise<ScenarioOutput> {
     await runH2load({ ...base, port: t.port, ...(o.smoke ? { requests: o.smokeRequests } : { seconds: 2 }) });
   }
   for (let round = 1; round <= o.sustainedRounds; round++) {
-    for (const name of NAMES) {
+    for (const name of inRoundOrder(NAMES, round)) {
       const t = await targets.get(name);
       const expect = t.adminUrl === null ? ANSWERS_OK : ALLOWED_BY_RULE;
       ctx.progress(`sustained round ${round}/${o.sustainedRounds}: ${t.name}`);

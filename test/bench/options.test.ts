@@ -1,10 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { GROUPS, parseOptions } from '../../bench/options.js';
+import { inRoundOrder } from '../../bench/stats.js';
 
-test('bench options: 5 rounds with a pause before each measured run; a smoke run has one round and no pause', () => {
+test('bench options: 9 rounds with a pause before each measured run; a smoke run has one round and no pause', () => {
   const full = parseOptions({});
-  assert.equal(full.rounds, 5);
+  assert.equal(full.rounds, 9);
   assert.ok(full.quietMs >= 2_000, `the pause (${full.quietMs} ms) outlasts a sidecar's idle interval and its collection`);
   assert.deepEqual([...full.only], [...GROUPS]);
   const smoke = parseOptions({ BENCH_SMOKE: '1' });
@@ -27,4 +28,12 @@ test('bench options: sustained windows are 30 s in 3 rounds (BENCH_SUSTAINED_SEC
   assert.equal(parseOptions({ BENCH_SUSTAINED_SECONDS: '45' }).sustainedSeconds, 45);
   assert.throws(() => parseOptions({ BENCH_SUSTAINED_SECONDS: 'x' }), /BENCH_SUSTAINED_SECONDS: expected a positive number/);
   assert.equal(parseOptions({ BENCH_SMOKE: '1' }).sustainedRounds, 1);
+});
+
+test('bench rounds: odd rounds visit the servers as listed, even rounds in reverse, and the list is left as it was', () => {
+  const servers = Object.freeze(['floor', 'limit', 'sidecar-50']);
+  assert.deepEqual(inRoundOrder(servers, 1), ['floor', 'limit', 'sidecar-50']);
+  assert.deepEqual(inRoundOrder(servers, 2), ['sidecar-50', 'limit', 'floor']);
+  assert.deepEqual(inRoundOrder(servers, 3), ['floor', 'limit', 'sidecar-50']);
+  assert.deepEqual(servers, ['floor', 'limit', 'sidecar-50']);
 });
