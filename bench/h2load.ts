@@ -55,6 +55,11 @@ export function commandLine(args: readonly string[]): string {
   return ['h2load', ...args.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`))].join(' ');
 }
 
+/** A run's command line for the report: port, work directory and latency-log name made generic. */
+export function reportedCommand(result: H2loadResult, port: number, workDir: string): string {
+  return result.command.replace(`127.0.0.1:${port}`, '127.0.0.1:$PORT').replaceAll(workDir, '$WORK').replace(/latency-[\w-]+\.log/, 'latency.log');
+}
+
 export async function runH2load(o: H2loadOptions): Promise<H2loadResult> {
   const args = h2loadArgs(o);
   const { stdout } = await run(H2LOAD, args, { maxBuffer: 16 * 1024 * 1024 });

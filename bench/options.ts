@@ -87,6 +87,11 @@ export function parseOptions(env: NodeJS.ProcessEnv = process.env): BenchOptions
   });
 }
 
+/** How long an unmeasured warm-up run lasts: 2 s, or the smoke run's fixed request count. */
+export function warmUpLength(o: BenchOptions): { seconds: number } | { requests: number } {
+  return o.smoke ? { requests: o.smokeRequests } : { seconds: 2 };
+}
+
 /** A positive number from the environment, `fallback` when unset; anything else is an error naming the variable. */
 export function positive(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
   const text = env[name];

@@ -53,7 +53,7 @@ export function rowSpecs(o: BenchOptions): RowSpec[] {
     {
       id: 'sustained-rps',
       group: 'sustained',
-      scenario: `allow, cached token, 50-rule policy: throughput in ${n(o.sustainedSeconds)} s windows`,
+      scenario: `allow, cached token, 50-rule policy: throughput in ${o.smoke ? `${n(o.smokeRequests)}-request` : `${n(o.sustainedSeconds)} s`} windows`,
       target: 'none (informational: steady state under sustained load)',
       informational: true,
     },

@@ -7,8 +7,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ALLOWED_BY_RULE, ANSWERS_OK, CREDENTIALS_MISSING, type Expectation } from '../checks.js';
-import { runH2load, type H2loadOptions, type H2loadResult } from '../h2load.js';
-import type { Group } from '../options.js';
+import { reportedCommand, runH2load, type H2loadOptions, type H2loadResult } from '../h2load.js';
+import { warmUpLength, type Group } from '../options.js';
 import type { Target } from '../processes.js';
 import { checkRequestBody } from '../request.js';
 import { inRoundOrder, median, spread } from '../stats.js';
@@ -55,7 +55,7 @@ export async function h2loadRounds(ctx: Context): Promise<ScenarioOutput> {
   let runs = 0;
   const settings = (t: Target, kind: Kind, body: Body, warmUp = false): H2loadOptions => {
     const base = { port: t.port, bodyFile: body.file, clients: o.connections, streams: o.streams };
-    if (warmUp) return { ...base, ...(o.smoke ? { requests: o.smokeRequests } : { seconds: 2 }) };
+    if (warmUp) return { ...base, ...warmUpLength(o) };
     const length = o.smoke ? { requests: o.smokeRequests } : { seconds: kind === 'latency' ? o.latencySeconds : o.seconds };
     if (kind === 'throughput') return { ...base, ...length };
     return { ...base, ...length, rpsPerClient: o.latencyRps / o.connections, logFile: join(ctx.workDir, `latency-${t.name}-${++runs}.log`) };
@@ -84,7 +84,7 @@ export async function h2loadRounds(ctx: Context): Promise<ScenarioOutput> {
       const result = await runH2load(settings(t, s.kind, s.body));
       await ledger.counted(t, before, expect, s.body.what, result.done, o.connections * o.streams);
       s.runs.push(result);
-      commands.add(result.command.replace(`127.0.0.1:${t.port}`, '127.0.0.1:$PORT').replaceAll(ctx.workDir, '$WORK').replace(/latency-[\w-]+\.log/, 'latency.log'));
+      commands.add(reportedCommand(result, t.port, ctx.workDir));
     }
   }
   return { rows: rows(ctx, series), raw: raw(ctx, series, [allow, deny]), commands: [...commands] };

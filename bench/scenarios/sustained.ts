@@ -12,7 +12,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ALLOWED_BY_RULE, ANSWERS_OK } from '../checks.js';
-import { runH2load, type H2loadResult } from '../h2load.js';
+import { reportedCommand, runH2load, type H2loadResult } from '../h2load.js';
+import { warmUpLength } from '../options.js';
 import { metricValue, readMetrics, type Target } from '../processes.js';
 import { checkRequestBody } from '../request.js';
 import { inRoundOrder, median } from '../stats.js';
@@ -52,7 +53,7 @@ export async function sustained(ctx: Context): Promise<ScenarioOutput> {
   for (const name of NAMES) {
     const t = await targets.get(name);
     ctx.progress(`warm-up ${t.name} (${WHAT})`);
-    await runH2load({ ...base, port: t.port, ...(o.smoke ? { requests: o.smokeRequests } : { seconds: 2 }) });
+    await runH2load({ ...base, port: t.port, ...warmUpLength(o) });
   }
   for (let round = 1; round <= o.sustainedRounds; round++) {
     for (const name of inRoundOrder(NAMES, round)) {
@@ -70,7 +71,7 @@ export async function sustained(ctx: Context): Promise<ScenarioOutput> {
       if (gcBefore !== null && gcAfter !== null && result.done > 0) {
         sidecarGc.push({ majors: gcAfter.majors - gcBefore.majors, usPerCheck: ((gcAfter.seconds - gcBefore.seconds) * 1e6) / result.done });
       }
-      commands.add(result.command.replace(`127.0.0.1:${t.port}`, '127.0.0.1:$PORT').replaceAll(ctx.workDir, '$WORK'));
+      commands.add(reportedCommand(result, t.port, ctx.workDir));
     }
   }
 
