@@ -87,9 +87,17 @@ export function parseOptions(env: NodeJS.ProcessEnv = process.env): BenchOptions
   });
 }
 
-/** How long an unmeasured warm-up run lasts: 2 s, or the smoke run's fixed request count. */
-export function warmUpLength(o: BenchOptions): { seconds: number } | { requests: number } {
-  return o.smoke ? { requests: o.smokeRequests } : { seconds: 2 };
+/** How long an unmeasured warm-up run lasts. */
+export const WARM_UP_SECONDS = 2;
+
+/** A load run of `seconds`, or in a smoke run the fixed request count instead. */
+export function runLength(o: BenchOptions, seconds: number): { seconds: number } | { requests: number } {
+  return o.smoke ? { requests: o.smokeRequests } : { seconds };
+}
+
+/** The same length as the report words it: "30 s", or "300 requests" in a smoke run. */
+export function runLengthText(o: BenchOptions, seconds: number): string {
+  return o.smoke ? `${o.smokeRequests} requests` : `${seconds} s`;
 }
 
 /** A positive number from the environment, `fallback` when unset; anything else is an error naming the variable. */

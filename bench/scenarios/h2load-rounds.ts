@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ALLOWED_BY_RULE, ANSWERS_OK, CREDENTIALS_MISSING, type Expectation } from '../checks.js';
 import { reportedCommand, runH2load, type H2loadOptions, type H2loadResult } from '../h2load.js';
-import { warmUpLength, type Group } from '../options.js';
+import { runLength, WARM_UP_SECONDS, type Group } from '../options.js';
 import type { Target } from '../processes.js';
 import { checkRequestBody } from '../request.js';
 import { inRoundOrder, median, spread } from '../stats.js';
@@ -55,8 +55,8 @@ export async function h2loadRounds(ctx: Context): Promise<ScenarioOutput> {
   let runs = 0;
   const settings = (t: Target, kind: Kind, body: Body, warmUp = false): H2loadOptions => {
     const base = { port: t.port, bodyFile: body.file, clients: o.connections, streams: o.streams };
-    if (warmUp) return { ...base, ...warmUpLength(o) };
-    const length = o.smoke ? { requests: o.smokeRequests } : { seconds: kind === 'latency' ? o.latencySeconds : o.seconds };
+    if (warmUp) return { ...base, ...runLength(o, WARM_UP_SECONDS) };
+    const length = runLength(o, kind === 'latency' ? o.latencySeconds : o.seconds);
     if (kind === 'throughput') return { ...base, ...length };
     return { ...base, ...length, rpsPerClient: o.latencyRps / o.connections, logFile: join(ctx.workDir, `latency-${t.name}-${++runs}.log`) };
   };

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ALLOWED_BY_RULE, ANSWERS_OK } from '../checks.js';
 import { reportedCommand, runH2load, type H2loadResult } from '../h2load.js';
-import { warmUpLength } from '../options.js';
+import { runLength, runLengthText, WARM_UP_SECONDS } from '../options.js';
 import { metricValue, readMetrics, type Target } from '../processes.js';
 import { checkRequestBody } from '../request.js';
 import { inRoundOrder, median } from '../stats.js';
@@ -44,7 +44,7 @@ export async function sustained(ctx: Context): Promise<ScenarioOutput> {
   const bytes = checkRequestBody({ token: minterFor().mint() });
   const file = join(ctx.workDir, 'sustained.bin');
   writeFileSync(file, bytes);
-  const length = o.smoke ? { requests: o.smokeRequests } : { seconds: o.sustainedSeconds };
+  const length = runLength(o, o.sustainedSeconds);
   const base = { bodyFile: file, clients: o.connections, streams: o.streams };
 
   const runs = new Map<TargetName, H2loadResult[]>(NAMES.map((name) => [name, []]));
@@ -53,7 +53,7 @@ export async function sustained(ctx: Context): Promise<ScenarioOutput> {
   for (const name of NAMES) {
     const t = await targets.get(name);
     ctx.progress(`warm-up ${t.name} (${WHAT})`);
-    await runH2load({ ...base, port: t.port, ...warmUpLength(o) });
+    await runH2load({ ...base, port: t.port, ...runLength(o, WARM_UP_SECONDS) });
   }
   for (let round = 1; round <= o.sustainedRounds; round++) {
     for (const name of inRoundOrder(NAMES, round)) {
@@ -80,7 +80,7 @@ export async function sustained(ctx: Context): Promise<ScenarioOutput> {
   const ratio = median(sidecar.map((run, i) => run.rps / floor[i].rps));
   const majors = median(sidecarGc.map((g) => g.majors));
   const gcUs = median(sidecarGc.map((g) => g.usPerCheck));
-  const window = o.smoke ? `${o.smokeRequests} requests` : `${o.sustainedSeconds} s`;
+  const window = runLengthText(o, o.sustainedSeconds);
   return {
     rows: {
       'sustained-rps': {
