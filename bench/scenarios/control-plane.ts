@@ -7,12 +7,13 @@
  * set with a new kid added; afterwards (untimed) a token signed with the new key must be
  * allowed by every sidecar.
  */
-import { generateKeyPairSync, type JsonWebKey } from 'node:crypto';
+import type { JsonWebKey } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { envoyRequest } from '../../test/helpers/envoy-client.js';
 import { startFleet, type Fleet, type FleetMember } from '../../test/helpers/fleet.js';
+import { nodeKeyPair } from '../../test/helpers/key-pair.js';
 import { startNatsServer, type NatsServer } from '../../test/helpers/nats-server.js';
 import type { Group } from '../options.js';
 import { generatePolicy } from '../policies/generate.js';
@@ -98,7 +99,7 @@ export async function controlPlane(ctx: Context): Promise<ScenarioOutput> {
       let accepted = 0;
       for (let i = 0; i < o.rotations; i++) {
         const kid = `idp-rot-${i + 1}`;
-        const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+        const { publicKey, privateKey } = nodeKeyPair('ec', { namedCurve: 'P-256' });
         const fresh = { ...publicKey.export({ format: 'jwk' }), kid, alg: 'ES256', use: 'sig' };
         const put = await publisher.publish('keys', 'issuer/idp', { keys: [previous, fresh] });
         rotations.push(await appliedEverywhere(fleet, put));

@@ -10,8 +10,9 @@
  * allows and the previous revision's no longer does; after a retirement a token the load
  * sent with the old key is refused (the token cache must not keep serving it).
  */
-import { generateKeyPairSync, type JsonWebKey } from 'node:crypto';
+import type { JsonWebKey } from 'node:crypto';
 import { envoyRequest, type EnvoyClient } from '../../test/helpers/envoy-client.js';
+import { nodeKeyPair } from '../../test/helpers/key-pair.js';
 import type { SidecarProcess } from '../../test/helpers/sidecar.js';
 import { ALLOWED_BY_RULE } from '../checks.js';
 import type { Traffic } from '../load/paced.js';
@@ -51,7 +52,7 @@ export function initialKey(): SigningKey {
 }
 
 export function newKey(kid: string): SigningKey {
-  const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const { publicKey, privateKey } = nodeKeyPair('ec', { namedCurve: 'P-256' });
   return {
     kid,
     publicJwk: { ...publicKey.export({ format: 'jwk' }), kid, alg: 'ES256', use: 'sig' } as JsonWebKey,

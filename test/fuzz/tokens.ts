@@ -4,7 +4,7 @@
  * after a JSON edit (refused exactly when an independent reading of the claims says so).
  * Driven through the real authenticator (src/tokens/authenticate.ts) and real jose.
  */
-import { generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
+import { randomBytes, type KeyObject } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
@@ -14,6 +14,7 @@ import { KeyStore } from '../../src/keys/index.js';
 import { buildRequestView, RequestError } from '../../src/request/index.js';
 import { createAuthenticator, TokenError, type Authenticator } from '../../src/tokens/index.js';
 import { signCompact, type SigningAlgorithm } from '../helpers/hostile-tokens.js';
+import { nodeKeyPair } from '../helpers/key-pair.js';
 import { tempDir } from '../helpers/sidecar.js';
 import { EXAMPLES } from '../helpers/paths.js';
 import { IDP_PRIVATE_JWK } from '../helpers/tokens.js';
@@ -48,8 +49,8 @@ export async function startTokenWorld(): Promise<TokenWorld> {
   const dir = tempDir();
   mkdirSync(join(dir, 'keys'));
   const nowSeconds = Math.floor(Date.now() / 1000);
-  const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  const ed = generateKeyPairSync('ed25519');
+  const rsa = nodeKeyPair('rsa', { modulusLength: 2048 });
+  const ed = nodeKeyPair('ed25519');
   const secret = randomBytes(32);
   const jwks = (key: KeyObject, kid: string, alg: string) => JSON.stringify({ keys: [{ ...key.export({ format: 'jwk' }), kid, alg, use: 'sig' }] });
   writeFileSync(join(dir, 'keys', 'rs.jwks.json'), jwks(rsa.publicKey, 'rs-1', 'RS256'));

@@ -9,8 +9,9 @@
  * HS*), `ctx.typ` as its required typ (if any), and is the only issuer reading the source
  * the token is sent in (with several issuers on one source, "wrong iss" is `token_issuer_unknown`).
  */
-import { createHmac, generateKeyPairSync, KeyObject, constants, sign as cryptoSign } from 'node:crypto';
+import { createHmac, KeyObject, constants, sign as cryptoSign } from 'node:crypto';
 import type { TokenErrorCode } from '../../src/tokens/errors.js';
+import { nodeKeyPair } from './key-pair.js';
 
 export type SigningAlgorithm = 'ES256' | 'ES384' | 'ES512' | 'RS256' | 'RS384' | 'RS512' | 'PS256' | 'PS384' | 'PS512' | 'EdDSA' | 'Ed25519';
 
@@ -74,9 +75,9 @@ export function legitToken(ctx: HostileTokenContext, claims: Record<string, unkn
 }
 
 function attackerKeyFor(alg: SigningAlgorithm): KeyObject {
-  if (alg.startsWith('ES')) return generateKeyPairSync('ec', { namedCurve: { ES256: 'P-256', ES384: 'P-384', ES512: 'P-521' }[alg as 'ES256'] }).privateKey;
-  if (alg === 'EdDSA' || alg === 'Ed25519') return generateKeyPairSync('ed25519').privateKey;
-  return generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
+  if (alg.startsWith('ES')) return nodeKeyPair('ec', { namedCurve: { ES256: 'P-256', ES384: 'P-384', ES512: 'P-521' }[alg as 'ES256'] }).privateKey;
+  if (alg === 'EdDSA' || alg === 'Ed25519') return nodeKeyPair('ed25519').privateKey;
+  return nodeKeyPair('rsa', { modulusLength: 2048 }).privateKey;
 }
 
 const SIGNATURE_BYTES: Record<string, number> = { ES256: 64, ES384: 96, ES512: 132, EdDSA: 64, Ed25519: 64 };

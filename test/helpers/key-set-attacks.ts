@@ -3,10 +3,11 @@
  * sidecar must refuse it with (or `accepted` with the kids it must end up holding), and
  * optionally a token signed by the refused key, which must never be allowed.
  */
-import { createHmac, generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
+import { createHmac, randomBytes, sign, type KeyObject } from 'node:crypto';
 import type { JWK } from 'jose';
 import type { KeySetErrorCode } from '../../src/keys/errors.js';
 import { keyPair } from './conformance-env.js';
+import { nodeKeyPair } from './key-pair.js';
 import { mint, AUDIENCE } from './tokens.js';
 
 export type Via = 'file' | 'nats';
@@ -36,7 +37,7 @@ const rsaToken = (kid: string, key: KeyObject) => async (issuer: string) => rawJ
 const hmacToken = (kid: string, secret: Buffer) => async (issuer: string) => rawJwt({ alg: 'HS256', kid }, issuer, (input) => createHmac('sha256', secret).update(input).digest());
 
 function rsa(bits: number, kid: string): { publicJwk: JWK; privateKey: KeyObject; privateJwk: JWK } {
-  const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: bits });
+  const { publicKey, privateKey } = nodeKeyPair('rsa', { modulusLength: bits });
   return { publicJwk: { ...(publicKey.export({ format: 'jwk' }) as JWK), kid, alg: 'RS256', use: 'sig' }, privateKey, privateJwk: { ...(privateKey.export({ format: 'jwk' }) as JWK), kid } };
 }
 

@@ -1,8 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { generateKeyPairSync } from 'node:crypto';
 import { exportJWK, generateKeyPair, type JWK } from 'jose';
 import { createSecretKeySet, KeySetError, parseJwks, type KeySetErrorCode } from '../../src/keys/index.js';
+import { nodeKeyPair } from '../helpers/key-pair.js';
 
 async function publicJwk(alg: 'ES256' | 'ES384' | 'ES512' | 'RS256' | 'EdDSA', extra: Record<string, unknown> = {}): Promise<JWK> {
   const { publicKey } = await generateKeyPair(alg, { extractable: true });
@@ -102,7 +102,7 @@ describe('parseJwks: refused sets', () => {
   });
 
   it('refuses weak RSA keys', async () => {
-    const weak = generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ format: 'jwk' });
+    const weak = nodeKeyPair('rsa', { modulusLength: 1024 }).publicKey.export({ format: 'jwk' });
     await refused(jwks({ ...weak, kid: 'w' }), 'jwks_weak_key');
     await refused(jwks(await publicJwk('RS256', { e: 'AQ' })), 'jwks_weak_key');
     await refused(jwks(await publicJwk('RS256', { e: 'Ag' })), 'jwks_weak_key');
@@ -110,7 +110,7 @@ describe('parseJwks: refused sets', () => {
 
   it('refuses unsupported key types and curves', async () => {
     await refused(jwks({ kty: 'EC', crv: 'secp256k1', x: 'AA', y: 'AA' }), 'jwks_unsupported_key');
-    const x25519 = generateKeyPairSync('x25519').publicKey.export({ format: 'jwk' });
+    const x25519 = nodeKeyPair('x25519').publicKey.export({ format: 'jwk' });
     await refused(jwks(x25519), 'jwks_unsupported_key');
     await refused(jwks({ kty: 'PQ', x: 'AA' }), 'jwks_unsupported_key');
     const ec = await publicJwk('ES256');
@@ -126,7 +126,7 @@ describe('parseJwks: refused sets', () => {
     const set = await parseJwks(jwks(await publicJwk('RS256', { kid: 'enc-1', use: 'enc', alg: 'RSA-OAEP' }), sig));
     assert.deepEqual([...set.kids], ['sig-1']);
     await refused(jwks(await publicJwk('RS256', { use: 'enc' })), 'jwks_empty');
-    const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const { privateKey } = nodeKeyPair('rsa', { modulusLength: 2048 });
     await refused(jwks({ ...privateKey.export({ format: 'jwk' }), use: 'enc' }, sig), 'jwks_private_key');
   });
 

@@ -1,8 +1,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { constants, createHmac, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
+import { constants, createHmac, sign, type KeyObject } from 'node:crypto';
 import { importJWK, type JWK } from 'jose';
 import { signatureValid } from '../../src/tokens/signature.js';
+import { nodeKeyPair } from '../helpers/key-pair.js';
 
 const INPUT = 'eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ1In0';
 
@@ -12,8 +13,7 @@ interface Pair {
 }
 
 function pair(type: 'ec' | 'rsa' | 'ed25519', namedCurve?: string): Pair {
-  const { privateKey, publicKey } =
-    type === 'ec' ? generateKeyPairSync('ec', { namedCurve: namedCurve! }) : type === 'rsa' ? generateKeyPairSync('rsa', { modulusLength: 2048 }) : generateKeyPairSync('ed25519');
+  const { privateKey, publicKey } = nodeKeyPair(type, type === 'ec' ? { namedCurve } : type === 'rsa' ? { modulusLength: 2048 } : {});
   return { privateKey, publicJwk: publicKey.export({ format: 'jwk' }) as JWK };
 }
 
