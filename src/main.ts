@@ -116,7 +116,8 @@ async function main(argv: string[]): Promise<number> {
     if (draining) reasons.push('draining');
     if (policies.current() === null) reasons.push('policy not loaded');
     for (const store of allKeyStores()) if (!store.ready) reasons.push(`keys not loaded: ${store.name}`);
-    return { ready: reasons.length === 0, reasons };
+    const unconfirmed = control?.freshness().unconfirmed;
+    return { ready: reasons.length === 0, reasons, ...(unconfirmed && { control: { unconfirmed } }) };
   };
 
   let control: ControlRun | undefined;
@@ -140,6 +141,8 @@ async function main(argv: string[]): Promise<number> {
       },
       onDecisionDrop: (count) => metrics.decisionsDropped.inc(count),
     });
+    const run = control;
+    metrics.trackControlFreshness(() => run.freshness().ageSeconds);
   }
 
   const health = new HealthService();
@@ -267,10 +270,14 @@ function onControlEvent(log: Logger, metrics: Metrics, event: ControlRunEvent): 
     case 'nats-error':
       log.warn({ server: event.server, reason: event.message }, 'nats error');
       return;
+    case 'kv-stale-watch':
+      metrics.controlStaleWatches.labels(event.key).inc();
+      log.warn({ kv_key: event.key, delivered: event.delivered, newest: event.newest }, 'watch behind the bucket; applying the newest revision and re-creating the watch');
+      return;
     default: {
       // KV feed events; `key` is renamed because the logger redacts any field called key.
       const { key, type, ...rest } = event as { key?: string; type: string };
-      const warn = type === 'kv-watch-error' || type === 'kv-apply-error' || type === 'kv-bucket-missing';
+      const warn = type === 'kv-watch-error' || type === 'kv-apply-error' || type === 'kv-bucket-missing' || type === 'kv-check-failed';
       log[warn ? 'warn' : 'info']({ ...rest, kv_key: key }, type);
     }
   }

@@ -127,6 +127,8 @@ export const configSchema = z.strictObject({
   nats: z
     .strictObject({
       servers: z.array(z.string().min(1)).min(1),
+      /** false: dial the servers in the listed order (e.g. the zone-local node first). */
+      randomizeServers: z.boolean().default(true),
       bucket: z.string().regex(/^[A-Za-z0-9_-]+$/).default('authz'),
       signers: z.array(z.string().min(1)).min(1),
       cacheDir: z.string().min(1).default('/var/lib/authz-sidecar'),
@@ -135,6 +137,12 @@ export const configSchema = z.strictObject({
       /** This sidecar's name in fleet status; default POD_NAME, else HOSTNAME, else host-pid. */
       instance: z.string().regex(/^[A-Za-z0-9_-]{1,128}$/, 'must be letters, digits, "_" or "-"').optional(),
       statusIntervalSeconds: z.number().min(1).max(3_600).default(10),
+      /**
+       * How often each followed key's newest revision is read to confirm the watch delivered
+       * it; a key behind on two checks in a row is applied from the check. Bounds how long a
+       * watch that died with a NATS node can go unnoticed.
+       */
+      checkIntervalMs: z.number().int().min(100).max(60_000).default(500),
       decisions: z
         .strictObject({
           enabled: z.boolean().default(false),

@@ -88,11 +88,25 @@ export class DocumentApplier {
     this.onEvent({ type: 'document-ignored', key, reason: 'deleted' });
   }
 
+  /**
+   * A key read from scratch (a fresh start, a re-created bucket): of every value the bucket
+   * holds for it (oldest first), applies the highest revision that verifies and applies, not
+   * the newest by position. A validly signed old document put back by anyone with publish
+   * rights is then refused as stale by a new sidecar too, not only by running ones.
+   */
+  acceptBest(key: string, values: ReadonlyArray<string | Uint8Array>, source: 'nats' | 'cache'): Promise<void> {
+    return this.enqueue(key, () => this.acceptBestNow(key, values.map(asText), source));
+  }
+
   /** Serialised per key, so two deliveries for one key never apply out of order. */
   accept(key: string, value: string | Uint8Array, source: 'nats' | 'cache'): Promise<void> {
+    return this.enqueue(key, () => this.acceptNow(key, asText(value), source));
+  }
+
+  private enqueue(key: string, fn: () => Promise<void>): Promise<void> {
     // Chained past a failure, so one throw (from a listener, say) never blocks the key for good.
     const previous = (this.queues.get(key) ?? Promise.resolve()).catch(() => undefined);
-    const next = previous.then(() => this.acceptNow(key, typeof value === 'string' ? value : Buffer.from(value).toString('utf8'), source));
+    const next = previous.then(fn);
     this.queues.set(key, next);
     return next;
   }
@@ -117,12 +131,42 @@ export class DocumentApplier {
       this.reject(key, new ControlError('document_stale', `revision ${doc.revision} is not newer than the applied ${current.revision}`), source);
       return;
     }
+    await this.apply(key, target, doc, jws, source);
+  }
+
+  private async acceptBestNow(key: string, values: readonly string[], source: 'nats' | 'cache'): Promise<void> {
+    const target = this.targets.get(key);
+    if (target === undefined || values.length === 0) return;
+    const verified: Array<{ doc: ControlDocument; jws: string }> = [];
+    let newestError: unknown;
+    for (const [index, jws] of values.entries()) {
+      try {
+        verified.push({ doc: await verifyDocument(jws, this.signers, { kind: target.kind, target: target.target }), jws });
+      } catch (error) {
+        if (index === values.length - 1) newestError = error;
+      }
+    }
+    const best = [...verified].sort((a, b) => b.doc.revision - a.doc.revision);
+    const applied = this.applied.get(key)?.revision ?? 0;
+    const highest = Math.max(best[0]?.doc.revision ?? 0, applied);
+    const newest = verified.at(-1);
+    if (newestError !== undefined) this.reject(key, newestError, source);
+    else if (newest !== undefined && newest.jws === values.at(-1) && newest.doc.revision < highest)
+      this.reject(key, new ControlError('document_stale', `the newest value is revision ${newest.doc.revision}, older than revision ${highest} (a replayed document)`), source);
+    for (const { doc, jws } of best) {
+      if (!isNewer(doc, applied)) return;
+      if (await this.apply(key, target, doc, jws, source)) return;
+    }
+  }
+
+  /** Compiles and swaps a verified document in, then caches it; false when its body is unusable. */
+  private async apply(key: string, target: ControlTarget, doc: ControlDocument, jws: string, source: 'nats' | 'cache'): Promise<boolean> {
     try {
       await target.apply(doc);
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       this.reject(key, new ControlError('document_invalid_body', `revision ${doc.revision}: ${message}`), source);
-      return;
+      return false;
     }
     this.applied.set(key, { revision: doc.revision, jws });
     this.error = this.error?.key === key ? null : this.error;
@@ -135,6 +179,7 @@ export class DocumentApplier {
         if (applied !== undefined) await this.persist(other, applied.jws);
       }
     }
+    return true;
   }
 
   /** Writes the key's document to the cache; a failure is reported (never thrown) and remembered. */
@@ -157,4 +202,8 @@ export class DocumentApplier {
     this.error = { key, code, message, at: new Date().toISOString() };
     this.onEvent({ type: 'document-rejected', key, code, message, source });
   }
+}
+
+function asText(value: string | Uint8Array): string {
+  return typeof value === 'string' ? value : Buffer.from(value).toString('utf8');
 }

@@ -18,13 +18,18 @@ export type ControlPlaneListener = (event: ControlPlaneEvent) => void;
 
 export interface ControlPlaneOptions {
   readonly servers: readonly string[];
+  /** Try servers in random order (default), or in the listed order (e.g. the zone-local node first). */
+  readonly randomize?: boolean;
   /** Connection name shown by the server (`nats server report connections`). */
   readonly name: string;
   readonly onEvent?: ControlPlaneListener;
   /** Wait between dial attempts to a server (default 250 ms) plus up to `reconnectJitterMs` (default 250 ms). */
   readonly reconnectTimeWaitMs?: number;
   readonly reconnectJitterMs?: number;
-  /** A server that answers no ping for `pingIntervalMs × maxPingOut` is treated as gone (default 2 s × 2). */
+  /**
+   * A server that answers no ping for `pingIntervalMs × maxPingOut` is treated as gone (default
+   * 500 ms × 2): a frozen node is left within 1–1.5 s, inside the control plane's 2 s promise.
+   */
   readonly pingIntervalMs?: number;
   readonly maxPingOut?: number;
   /** Dial timeout per attempt (default 2 s), so an unroutable server does not stall the loop. */
@@ -64,11 +69,12 @@ export function connectControlPlane(options: ControlPlaneOptions): ControlPlane 
   const jitter = positive('reconnectJitterMs', options.reconnectJitterMs, 250);
   const connectOptions: ConnectionOptions = {
     servers: [...options.servers],
+    noRandomize: options.randomize === false,
     name: options.name,
     maxReconnectAttempts: -1,
     reconnectTimeWait: timeWait,
     reconnectJitter: jitter,
-    pingInterval: positive('pingIntervalMs', options.pingIntervalMs, 2000),
+    pingInterval: positive('pingIntervalMs', options.pingIntervalMs, 500),
     maxPingOut: positive('maxPingOut', options.maxPingOut, 2),
     timeout: positive('dialTimeoutMs', options.dialTimeoutMs, 2000),
     waitOnFirstConnect: false,

@@ -24,10 +24,19 @@ export interface ControlStores {
 
 export type ControlRunEvent = ApplierEvent | KvFeedEvent | ControlPlaneEvent;
 
+/** Whether each followed key is known to be current (see KvFeed.confirmedAt). */
+export interface Freshness {
+  /** Keys not confirmed current within `unconfirmedAfterMs`, sorted. */
+  readonly unconfirmed: readonly string[];
+  /** Per key, seconds since it was last confirmed current (Infinity: never). */
+  readonly ageSeconds: Readonly<Record<string, number>>;
+}
+
 export interface ControlRun {
   readonly instance: string;
   readonly decisionLog: DecisionLog | null;
   revisions(): Record<string, number>;
+  freshness(): Freshness;
   /** Readiness or revisions changed: republish status. */
   statusChanged(): void;
   stop(): Promise<void>;
@@ -94,14 +103,33 @@ export async function startControl(options: {
   });
   await applier.loadCache();
 
-  const control = connectControlPlane({ servers: nats.servers, name: `authz-sidecar ${config.service} ${instance}`, onEvent });
+  const control = connectControlPlane({
+    servers: nats.servers,
+    randomize: nats.randomizeServers,
+    name: `authz-sidecar ${config.service} ${instance}`,
+    onEvent,
+  });
   const feed = startKvFeed({
     control,
     bucket: nats.bucket,
     keys: applier.keys,
     onEntry: (entry) => (entry.operation === 'PUT' ? applier.accept(entry.key, entry.value, 'nats') : applier.deleted(entry.key)),
+    onHistory: (key, entries) => applier.acceptBest(key, entries.filter((e) => e.operation === 'PUT').map((e) => e.value), 'nats'),
+    checkIntervalMs: nats.checkIntervalMs,
     onEvent,
   });
+  // Two missed checks and a request timeout: later than that, something is wrong.
+  const unconfirmedAfterMs = Math.max(2 * nats.checkIntervalMs + 2000, 3000);
+  const freshness = (): Freshness => {
+    const now = Date.now();
+    const ageSeconds: Record<string, number> = {};
+    for (const key of applier.keys) {
+      const at = feed.confirmedAt(key);
+      ageSeconds[key] = at === 0 ? Infinity : (now - at) / 1000;
+    }
+    const unconfirmed = applier.keys.filter((key) => ageSeconds[key]! * 1000 > unconfirmedAfterMs).sort();
+    return { unconfirmed, ageSeconds };
+  };
   const report = (): StatusReport => ({
     service: config.service,
     instance,
@@ -109,6 +137,7 @@ export async function startControl(options: {
     revisions: applier.revisions(),
     lastError: applier.lastError(),
     connected: control.connected,
+    unconfirmed: [...freshness().unconfirmed],
     at: new Date().toISOString(),
   });
   reporter = startStatusReporter({ control, prefix: nats.subjectPrefix, service: config.service, instance, report, intervalMs: nats.statusIntervalSeconds * 1000 });
@@ -133,6 +162,7 @@ export async function startControl(options: {
     instance,
     decisionLog,
     revisions: () => applier.revisions(),
+    freshness,
     statusChanged: () => reporter?.changed(),
     stop: async () => {
       reporter?.stop();

@@ -60,5 +60,10 @@ export interface StatusReport {
   readonly revisions: Readonly<Record<string, number>>;
   readonly lastError: { readonly key: string; readonly code: string; readonly message: string; readonly at: string } | null;
   readonly connected: boolean;
+  /**
+   * KV keys this sidecar cannot confirm it holds the newest revision of (NATS unreachable, or
+   * the bucket's newest revision unreadable for a while). Absent in reports of older sidecars.
+   */
+  readonly unconfirmed?: readonly string[];
   readonly at: string;
 }

@@ -6,6 +6,12 @@ export interface Readiness {
   readonly ready: boolean;
   /** Why not ready, e.g. ["policy not loaded", "keys not loaded: idp"]; empty when ready. */
   readonly reasons: readonly string[];
+  /**
+   * With a NATS control plane: the followed KV keys the sidecar cannot confirm are current.
+   * Informational: serving the last good state is the point of the control plane's design, so
+   * it does not make the sidecar unready.
+   */
+  readonly control?: { readonly unconfirmed: readonly string[] };
 }
 
 export interface AdminServerOptions {
@@ -33,7 +39,7 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
       const readiness = options.readiness();
       res
         .writeHead(readiness.ready ? 200 : 503, { 'content-type': 'application/json' })
-        .end(JSON.stringify({ ready: readiness.ready, reasons: readiness.reasons }) + '\n');
+        .end(JSON.stringify({ ready: readiness.ready, reasons: readiness.reasons, ...(readiness.control && { control: readiness.control }) }) + '\n');
     } else if (path === '/metrics') {
       options.registry.metrics().then(
         (text) => res.writeHead(200, { 'content-type': options.registry.contentType }).end(text),

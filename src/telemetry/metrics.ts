@@ -102,6 +102,30 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  private freshness: () => Readonly<Record<string, number>> = () => ({});
+
+  readonly controlUnconfirmedSeconds = new Gauge({
+    name: 'authz_control_unconfirmed_seconds',
+    help: 'Seconds since each followed KV key was last confirmed to be at the bucket\'s newest revision (+Inf: never). Alert when it stays above a few seconds.',
+    labelNames: ['key'] as const,
+    registers: [this.registry],
+    collect: () => {
+      this.controlUnconfirmedSeconds.reset();
+      for (const [key, age] of Object.entries(this.freshness())) this.controlUnconfirmedSeconds.labels(key).set(age);
+    },
+  });
+
+  trackControlFreshness(ages: () => Readonly<Record<string, number>>): void {
+    this.freshness = ages;
+  }
+
+  readonly controlStaleWatches = new Counter({
+    name: 'authz_control_stale_watches_total',
+    help: 'Watches found behind the bucket (their consumer gone, e.g. with a NATS node) and re-created; the newest document was applied from the check.',
+    labelNames: ['key'] as const,
+    registers: [this.registry],
+  });
+
   readonly natsConnected = new Gauge({
     name: 'authz_nats_connected',
     help: '1 while connected to NATS.',

@@ -443,12 +443,18 @@ export interface ClusterEnv extends Env {
   close(): Promise<void>;
 }
 
-export async function startClusterEnv(sidecars: number): Promise<ClusterEnv> {
+/**
+ * `pinned`: sidecar i dials node i mod 3 first (servers in that order, not randomized), so
+ * every node serves a sidecar whichever one is faulted.
+ */
+export async function startClusterEnv(sidecars: number, options: { pinned?: boolean } = {}): Promise<ClusterEnv> {
   const cluster = await startNatsCluster(3);
   let fleet: Fleet | undefined;
   try {
     await cluster.createBucket('authz', 3);
-    fleet = await startFleet(cluster.urls, sidecars);
+    const urls = cluster.urls;
+    const rotated = (i: number) => [...urls.slice(i % urls.length), ...urls.slice(0, i % urls.length)];
+    fleet = await startFleet(urls, sidecars, 'orders', { member: (i) => (options.pinned ? { servers: rotated(i) } : {}) });
     const env = await prepare(fleet, cluster.urls, 3);
     return {
       ...env,

@@ -42,8 +42,11 @@ export interface Fleet {
 }
 
 export interface FleetOptions {
-  /** Per member: its cache dir (default `<instance>/cache`) and a command wrapping the sidecar (see startSidecar). */
-  member?: (index: number, instance: string, dir: string) => { cacheDir?: string; wrap?: string[] };
+  /**
+   * Per member: its cache dir (default `<instance>/cache`), a command wrapping the sidecar (see
+   * startSidecar), and its NATS servers in the order it must dial them (default: all, randomized).
+   */
+  member?: (index: number, instance: string, dir: string) => { cacheDir?: string; wrap?: string[]; servers?: string[] };
 }
 
 /**
@@ -77,7 +80,8 @@ issuers:
     keys: { nats: true }
 policy: { nats: true }
 nats:
-  servers: ${JSON.stringify(urls)}
+  servers: ${JSON.stringify(custom.servers ?? urls)}
+  randomizeServers: ${custom.servers === undefined}
   bucket: authz
   signers: [../cp.pub.jwk.json]
   cacheDir: ${JSON.stringify(custom.cacheDir ?? 'cache')}

@@ -187,7 +187,8 @@ export async function createBucket(url: string, name: string): Promise<void> {
 
 /** A writer connection for tests: `put` retries until the server acknowledges. */
 export async function kvWriter(url: string | string[], bucket: string): Promise<{ kv: KV; put(key: string, value: string): Promise<number>; close(): Promise<void> }> {
-  const nc = await connect({ servers: url, maxReconnectAttempts: -1, reconnectTimeWait: 100, reconnectJitter: 50 });
+  // Pings as often as the sidecar's, so a frozen server is left within ~1.5 s, not minutes.
+  const nc = await connect({ servers: url, maxReconnectAttempts: -1, reconnectTimeWait: 100, reconnectJitter: 50, pingInterval: 500, maxPingOut: 2 });
   const kv = await nc.jetstream({ timeout: 1000 }).views.kv(bucket, { bindOnly: true });
   return {
     kv,
