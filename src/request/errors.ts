@@ -15,6 +15,8 @@ export type RequestErrorCode =
   | 'encoded_separator'
   /** A `;` (or `%3B`) in the path: Tomcat/Spring-style path parameters (`/admin..;/`). */
   | 'path_parameters'
+  /** `%25` followed by two hex digits (`%252e`, `%252F`): a second decode upstream would see another escape. */
+  | 'double_encoded_path'
   /** A header name that is not an RFC 9110 token, or a value with NUL, CR or LF. */
   | 'invalid_header'
   /** More header entries than `maxHeaders`. */
@@ -32,6 +34,7 @@ export const REQUEST_ERROR_STATUS: Readonly<Record<RequestErrorCode, 400 | 431>>
   path_traversal: 400,
   encoded_separator: 400,
   path_parameters: 400,
+  double_encoded_path: 400,
   invalid_header: 400,
   too_many_headers: 431,
   header_too_large: 431,
