@@ -7,6 +7,8 @@ import { StacklessError } from '../shared/stackless-error.js';
 export type RequestErrorCode =
   /** `attributes.request.http`, the method or the path is missing, or the method/host is not valid. */
   | 'malformed_request'
+  /** The method has a lower-case letter (`get`, `Delete`): backends disagree on whether it is GET / DELETE. */
+  | 'lowercase_method'
   /** Path not origin-form, too long, a control/non-ASCII/space character, or a malformed `%` escape. */
   | 'invalid_path'
   /** A `..` segment would climb above `/`. */
@@ -30,6 +32,7 @@ export type RequestErrorCode =
  */
 export const REQUEST_ERROR_STATUS: Readonly<Record<RequestErrorCode, 400 | 431>> = Object.freeze({
   malformed_request: 400,
+  lowercase_method: 400,
   invalid_path: 400,
   path_traversal: 400,
   encoded_separator: 400,
