@@ -13,7 +13,7 @@ export const DEFAULT_HOST = 'localhost';
 export const SERVICE_TOKEN_HEADER = 'x-service-token';
 
 export interface RequestSpec {
-  /** Default GET. */
+  /** Default GET. Sent as given, not upper-cased: the sidecar refuses `get`, and a test should see that. */
   readonly method?: string;
   /** Path as on the request line, query included. Default "/". */
   readonly path?: string;
@@ -34,7 +34,7 @@ export interface RequestSpec {
 }
 
 export function buildCheckRequest(spec: RequestSpec = {}): EnvoyCheckRequest {
-  const method = (spec.method ?? 'GET').toUpperCase();
+  const method = spec.method ?? 'GET';
   const path = spec.path ?? '/';
   const extra = headerEntries(spec);
   const host = spec.host ?? extra.find(([name]) => name === 'host')?.[1] ?? DEFAULT_HOST;

@@ -6,7 +6,7 @@
  * | variable | type | value |
  * | --- | --- | --- |
  * | `request.id` | string | request id (`x-request-id`, else Envoy's stream id) |
- * | `request.method` | string | upper-case method |
+ * | `request.method` | string | method as sent (never with lower-case letters) |
  * | `request.host` | string | lower-case host, port as sent |
  * | `request.path` | string | normalised path, no query |
  * | `request.query` | map(string, string) | decoded query; a repeated key keeps its first value |

@@ -6,9 +6,17 @@
 /** RFC 9110 token characters, without "*" (omit `methods` to match any method). */
 const METHOD = /^[!#$%&'+.^_`|~0-9A-Za-z-]+$/;
 
+/**
+ * Methods match exactly, and the sidecar refuses a request whose method has a lower-case
+ * letter, so such an entry could never match. Refused rather than upper-cased: earlier
+ * versions upper-cased it, and reading `[delete]` as the method `delete` now would quietly
+ * turn a DENY rule into one that matches nothing.
+ */
 export function methodError(method: string): string | null {
   if (method === '*') return 'omit "methods" to match any method';
-  return METHOD.test(method) ? null : 'must be an HTTP method token (e.g. GET)';
+  if (!METHOD.test(method)) return 'must be an HTTP method token (e.g. GET)';
+  if (method !== method.toUpperCase()) return `must be upper-case ("${method.toUpperCase()}"): methods are case-sensitive and requests with lower-case ones are refused`;
+  return null;
 }
 
 /** A host pattern: exact (`api.example.test`, `api.example.test:8443`) or `*.example.test`. */

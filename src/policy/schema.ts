@@ -24,7 +24,8 @@
  * A rule matches when `to`, `from`, `require` and `when` all hold.
  * - `to`: alternatives (any one may match); absent = any request. Inside one entry the
  *   present fields must all match (and at least one must be present):
- *   - `methods`: upper-cased tokens, exact (`GET` does not imply `HEAD`).
+ *   - `methods`: upper-case tokens, compared exactly (`GET` does not imply `HEAD`); an entry
+ *     with a lower-case letter is an error (requests with one are refused, see view.ts).
  *   - `paths`, matched case-sensitively against the normalised path (no query):
  *     `*` any path; `/api/orders` exact; `/api/orders/*` prefix — matches `/api/orders/`
  *     and everything below, NOT `/api/orders` itself (list both for "collection and
@@ -97,7 +98,7 @@ const atLeastOne = (fields: string[]) => (entry: Record<string, unknown>) =>
 
 const target = z
   .strictObject({
-    methods: list(checked(methodError).transform((m) => m.toUpperCase())).optional(),
+    methods: list(checked(methodError)).optional(),
     paths: list(checked(pathPatternError)).optional(),
     hosts: list(checked(hostPatternError).transform((h) => h.toLowerCase())).optional(),
   })

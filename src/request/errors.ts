@@ -7,6 +7,8 @@ import { StacklessError } from '../shared/stackless-error.js';
 export type RequestErrorCode =
   /** `attributes.request.http`, the method or the path is missing, or the method/host is not valid. */
   | 'malformed_request'
+  /** The method has a lower-case letter (`get`, `Delete`): backends disagree on whether it is GET / DELETE. */
+  | 'lowercase_method'
   /** Path not origin-form, too long, a control/non-ASCII/space character, or a malformed `%` escape. */
   | 'invalid_path'
   /** A `..` segment would climb above `/`. */
@@ -15,6 +17,8 @@ export type RequestErrorCode =
   | 'encoded_separator'
   /** A `;` (or `%3B`) in the path: Tomcat/Spring-style path parameters (`/admin..;/`). */
   | 'path_parameters'
+  /** `%25` followed by two hex digits (`%252e`, `%252F`): a second decode upstream would see another escape. */
+  | 'double_encoded_path'
   /** A header name that is not an RFC 9110 token, or a value with NUL, CR or LF. */
   | 'invalid_header'
   /** More header entries than `maxHeaders`. */
@@ -28,10 +32,12 @@ export type RequestErrorCode =
  */
 export const REQUEST_ERROR_STATUS: Readonly<Record<RequestErrorCode, 400 | 431>> = Object.freeze({
   malformed_request: 400,
+  lowercase_method: 400,
   invalid_path: 400,
   path_traversal: 400,
   encoded_separator: 400,
   path_parameters: 400,
+  double_encoded_path: 400,
   invalid_header: 400,
   too_many_headers: 431,
   header_too_large: 431,

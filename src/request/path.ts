@@ -31,7 +31,13 @@ const DEL = 0x7f;
  *   decoded or not. Other escapes stay, hex upper-cased, so `/a%3ab` matches `/a%3Ab`.
  * - What backends disagree on is rejected rather than guessed: encoded `/` and `\`,
  *   literal `\`, `;` and `%3B` (path parameters), NUL/control/space/non-ASCII, `..`
- *   above root. `%25` is kept as `%25`: a backend that decodes twice is out of scope.
+ *   above root.
+ * - `%25` (an escaped "%") is kept as `%25`, but not when two hex digits follow it in the
+ *   segment (`%252e`, `%25%32%65`, `%25252F`): a backend that decodes twice would see an
+ *   escape there, so the path it serves is not the one policy matched. Which second-level
+ *   escapes are harmless depends on the backend, so all of them are refused, not only those
+ *   of `.`, `/`, `\`, `;` and `%`. The check runs on the decoded segment, before `..` is
+ *   resolved: a segment a `..` removes here may not be removed by the backend.
  * - `//` merges into `/`; `.`/`..` follow remove_dot_segments (RFC 3986 §5.2.4), so a
  *   trailing slash is kept and a trailing dot-segment leaves one (`/a/b/..` → `/a/`).
  * - The length limit applies to the path part only; the query is bounded by the header
@@ -65,12 +71,18 @@ function normalizeSegments(raw: string, end: number): string {
   let trailingSlash = false;
   let segment = '';
   let runStart = 1;
+  // Set when the segment holds a kept `%25`, so only those segments are scanned.
+  let escapedPercent = false;
   // `end` acts as a final "/" so the last segment is handled by the same branch.
   for (let i = 1; i <= end; i++) {
     const c = i < end ? raw.charCodeAt(i) : SLASH;
     if (c === SLASH) {
       segment += raw.slice(runStart, i);
       runStart = i + 1;
+      if (escapedPercent) {
+        checkDoubleEncoding(segment);
+        escapedPercent = false;
+      }
       if (segment === '' || segment === '.') {
         trailingSlash = true;
       } else if (segment === '..') {
@@ -82,7 +94,9 @@ function normalizeSegments(raw: string, end: number): string {
       }
       segment = '';
     } else if (c === PERCENT) {
-      segment += raw.slice(runStart, i) + decodeEscape(raw, i, end);
+      const decoded = decodeEscape(raw, i, end);
+      if (decoded === ESCAPED_PERCENT) escapedPercent = true;
+      segment += raw.slice(runStart, i) + decoded;
       i += 2;
       runStart = i + 1;
     } else {
@@ -97,6 +111,22 @@ function checkLiteral(c: number): void {
   if (c <= 0x20 || c >= DEL) throw new RequestError('invalid_path', 'path contains a control, space or non-ASCII character');
   if (c === BACKSLASH) throw new RequestError('encoded_separator', 'path contains "\\"');
   if (c === SEMICOLON) throw new RequestError('path_parameters', 'path contains ";"');
+}
+
+const ESCAPED_PERCENT = '%25';
+
+/**
+ * Refuses a `%25` followed by two hex digits: what a second decode would turn into an escape.
+ * `segment` is decoded (unreserved escapes) so `%25%32%65` is seen as `%252e` here.
+ */
+function checkDoubleEncoding(segment: string): void {
+  let at = segment.indexOf(ESCAPED_PERCENT);
+  while (at >= 0) {
+    if (hexValue(segment.charCodeAt(at + 3)) >= 0 && hexValue(segment.charCodeAt(at + 4)) >= 0) {
+      throw new RequestError('double_encoded_path', 'path contains an escaped "%" that forms another escape');
+    }
+    at = segment.indexOf(ESCAPED_PERCENT, at + 3);
+  }
 }
 
 /** The escape at `raw[i]` ("%XY"), either decoded (unreserved) or re-spelt with upper-case hex. */

@@ -2,7 +2,7 @@
 export interface RequestView {
   /** `x-request-id` when present, else Envoy's stream id (`attributes.request.http.id`). */
   readonly id: string;
-  /** Upper-case HTTP method. */
+  /** HTTP method as sent: an RFC 9110 token without lower-case letters (those are refused). */
   readonly method: string;
   /** `:authority` / host, lower-case, port kept as sent. */
   readonly host: string;

@@ -38,6 +38,7 @@ export function buildRequestView(req: CheckRequest__Output, limits: RequestLimit
 
   const method = http.method || headers[':method'] || '';
   if (!isToken(method, 0)) throw new RequestError('malformed_request', 'missing or invalid method', { requestId: id });
+  if (hasLowerAscii(method)) throw new RequestError('lowercase_method', 'method has a lower-case letter', { requestId: id });
   const rawPath = http.path || headers[':path'] || '';
   if (!rawPath) throw new RequestError('malformed_request', 'missing path', { requestId: id });
   const host = http.host || headers[':authority'] || headers['host'] || '';
@@ -80,7 +81,7 @@ class View implements RequestView {
     address: Address__Output | undefined, sourcePrincipal: string, extensions: Record<string, string> | undefined,
   ) {
     this.id = id;
-    this.method = upperAscii(method);
+    this.method = method;
     this.host = lowerAscii(host);
     this.path = path;
     this.rawPath = rawPath;
@@ -106,15 +107,22 @@ class View implements RequestView {
   }
 }
 
-/** Methods and hosts are already checked to be ASCII tokens; skip the copy when nothing changes. */
-function upperAscii(text: string): string {
+/**
+ * Methods are case-sensitive (RFC 9110 §9.1), yet some backends upper-case them (Django,
+ * Werkzeug) and others do not, so `delete` is DELETE to one and an unknown method to the
+ * other. Refusing a method with a lower-case letter leaves only spellings every backend
+ * reads alike: a DENY rule for DELETE cannot be skirted with `delete`, and an ALLOW rule
+ * for GET never approves a `get` that a backend treats as something else.
+ */
+function hasLowerAscii(text: string): boolean {
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
-    if (c >= 0x61 && c <= 0x7a) return text.toUpperCase();
+    if (c >= 0x61 && c <= 0x7a) return true;
   }
-  return text;
+  return false;
 }
 
+/** Hosts are already checked to be visible ASCII; skip the copy when nothing changes. */
 function lowerAscii(text: string): string {
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);

@@ -110,6 +110,16 @@ describe('ext_authz Check against the real sidecar, driven with Envoy\'s protos'
     assertDenied(await env.client.check(envoyRequest({ path: '/legacy/x', headers: { authorization: `Bearer ${admin}` } })), 7, 403, 'denied_by_rule');
   });
 
+  it('compares methods exactly: a lower-case method is refused, never read as its upper-case twin', async () => {
+    assertAllowed(await env.client.check(envoyRequest({ path: '/public/x' })), 'public');
+    for (const method of ['get', 'Get', 'gET']) {
+      assertDenied(await env.client.check(envoyRequest({ method, path: '/public/x' })), 3, 400, 'lowercase_method');
+    }
+    const admin = await mint({ ...CUSTOMER, roles: ['admin'] });
+    assertDenied(await env.client.check(envoyRequest({ method: 'delete', path: '/legacy/x', headers: { authorization: `Bearer ${admin}` } })), 3, 400, 'lowercase_method');
+    assertDenied(await env.client.check(envoyRequest({ method: 'PROPFIND', path: '/public/x' })), 16, 401, 'credentials_missing');
+  });
+
   it('takes the caller principal from a service token or from mTLS source.principal', async () => {
     const checkout = 'spiffe://cluster.local/ns/shop/sa/checkout';
     const serviceToken = await mintService(checkout);

@@ -30,6 +30,13 @@ const REFUSED: Array<[string, string]> = [
   ['/public/../../admin', 'path_traversal'],
   ['/..', 'path_traversal'],
   ['/public/%2e/../../admin', 'path_traversal'],
+  // A backend that percent-decodes twice would see "..", "/" or "\\" in these.
+  ['/public/%252e%252e/admin', 'double_encoded_path'],
+  ['/public/%252E%252E/admin', 'double_encoded_path'],
+  ['/public/..%252fadmin', 'double_encoded_path'],
+  ['/public/..%255Cadmin', 'double_encoded_path'],
+  ['/public/%25%32%65%25%32%65/admin', 'double_encoded_path'],
+  ['/public/%25252e%25252e/admin', 'double_encoded_path'],
   ['/public/%00/../admin', 'invalid_path'],
   ['/public/%zz', 'invalid_path'],
   ['public/x', 'invalid_path'],
@@ -68,6 +75,12 @@ describe('path confusion never reaches a rule it should not', () => {
 
   it('decodes unreserved escapes, so /%70ublic/x is /public/x', async () => {
     const result = await env.client.check(envoyRequest({ path: '/%70ublic/x' }));
+    assert.equal(result.status.code, 0);
+    assert.equal(result.dynamic_metadata?.fields.rule?.stringValue, 'public');
+  });
+
+  it('keeps an escaped "%" that forms no other escape: /public/100%25 is under /public/*', async () => {
+    const result = await env.client.check(envoyRequest({ path: '/public/100%25' }));
     assert.equal(result.status.code, 0);
     assert.equal(result.dynamic_metadata?.fields.rule?.stringValue, 'public');
   });

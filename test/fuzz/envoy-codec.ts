@@ -39,7 +39,7 @@ const TOKEN_CODES: readonly TokenErrorCode[] = [
   'token_issuer_invalid', 'token_audience_invalid', 'token_issuer_unknown', 'credentials_duplicated', 'credentials_malformed', 'token_revoked',
 ];
 const REQUEST_CODES: readonly RequestErrorCode[] = [
-  'malformed_request', 'invalid_path', 'path_traversal', 'encoded_separator', 'path_parameters', 'invalid_header', 'too_many_headers', 'header_too_large',
+  'malformed_request', 'lowercase_method', 'invalid_path', 'path_traversal', 'encoded_separator', 'path_parameters', 'double_encoded_path', 'invalid_header', 'too_many_headers', 'header_too_large',
 ];
 const POLICY_CODES: readonly DecisionReason[] = ['denied_by_rule', 'default_deny', 'missing_scope', 'missing_permission'];
 

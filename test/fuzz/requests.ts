@@ -302,7 +302,8 @@ const decodedLower = (path: string) => {
 export function checkAllowIsJustified(judged: Judged, request: unknown, token: string): void {
   if (!judged.allow) return;
   const facts = requestFacts(request);
-  const get = facts.methods.some((m) => m.toUpperCase() === 'GET');
+  // Exactly GET: a lower-case spelling is refused, never matched against a GET rule.
+  const get = facts.methods.some((m) => m === 'GET');
   const about = (word: string) => facts.paths.some((p) => decodedLower(p).includes(word));
   const carriesToken = facts.pairs.some(([k, v]) => ['authorization', 'cookie'].includes(k.toLowerCase()) && v.includes(token));
   if (judged.rule === 'public' && get && about('/public')) return;

@@ -139,7 +139,7 @@ describe('authzctl check', () => {
 
   it('sends the request the way Envoy does and reports a deny with exit 1', async () => {
     reply = denyResponse({ kind: 'unauthenticated', reason: 'token_expired', requestId: 'r-1', realm: 'orders', invalidToken: true, metadata: meta });
-    const run = await authzctl('check', '--address', address, '--method', 'post', '--path', '/api/orders?x=1', '--host', 'orders.example.test',
+    const run = await authzctl('check', '--address', address, '--method', 'POST', '--path', '/api/orders?x=1', '--host', 'orders.example.test',
       '-H', 'X-Tenant-Id: acme', '--token', 'aaa.bbb.ccc', '--service-token', 'sss.ttt.uuu',
       '--principal', 'spiffe://cluster.local/ns/shop/sa/checkout', '--context', 'route=orders');
     assert.equal(run.code, 1, run.stderr);

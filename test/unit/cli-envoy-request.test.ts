@@ -12,7 +12,7 @@ const check = loadSync('envoy/service/auth/v3/external_auth.proto', { ...LOADER_
 
 describe('buildCheckRequest', () => {
   it('builds the http attributes and pseudo headers the way Envoy does', () => {
-    const req = buildCheckRequest({ method: 'post', path: '/api/orders?x=1', host: 'orders.example.test' });
+    const req = buildCheckRequest({ method: 'POST', path: '/api/orders?x=1', host: 'orders.example.test' });
     const http = req.attributes?.request?.http;
     assert.equal(http?.method, 'POST');
     assert.equal(http?.path, '/api/orders?x=1');
@@ -27,6 +27,13 @@ describe('buildCheckRequest', () => {
     assert.equal(headers[':authority'], 'orders.example.test');
     assert.match(headers['x-request-id'], /^[0-9a-f-]{36}$/);
     assert.equal(req.attributes?.source?.principal, '');
+  });
+
+  it('sends the method as given, so a lower-case one meets the sidecar\'s refusal', () => {
+    const req = buildCheckRequest({ method: 'post' });
+    assert.equal(req.attributes?.request?.http?.method, 'post');
+    assert.equal(req.attributes?.request?.http?.headers?.[':method'], 'post');
+    assert.throws(() => buildRequestView(req), { code: 'lowercase_method' });
   });
 
   it('defaults to GET / on localhost', () => {

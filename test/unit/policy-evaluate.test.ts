@@ -111,7 +111,7 @@ describe('the example policy (orders.yaml)', () => {
     assert.deepEqual(check(post, ANON), DEFAULT_DENY);
   });
 
-  it('matches subjects, suffix paths and upper-cased methods; no `from` lets anonymous in', () => {
+  it('matches subjects, suffix paths and exact methods; no `from` lets anonymous in', () => {
     const support = auth({ user: token({ subject: 'user-support', scopes: [] }) });
     assert.deepEqual(check({ path: '/exports/day.json' }, support), allowedBy('support-user'));
     assert.deepEqual(check({ path: '/exports/day.json' }), DEFAULT_DENY);
@@ -196,6 +196,33 @@ describe('from, to and roles', () => {
     assert.equal(p.evaluate(request({ path: '/b', method: 'GET' }), alice).allow, false, 'GET /b mixes two entries');
     assert.equal(p.evaluate(request({ path: '/b', method: 'POST' }), auth({ user: token({ subject: 'bob' }) })).allow, false);
     assert.equal(p.evaluate(request({ path: '/b', method: 'POST' }), { user: null, service: null, principal: CHECKOUT }).allow, true);
+  });
+
+  it('compares methods exactly: extension methods match only their own spelling', () => {
+    const p = policy({
+      defaultAction: 'DENY',
+      rules: [
+        { name: 'read', action: 'ALLOW', to: [{ methods: ['GET'] }] },
+        { name: 'webdav', action: 'ALLOW', to: [{ methods: ['PROPFIND', 'M-SEARCH'] }] },
+        { name: 'any', action: 'ALLOW', to: [{ paths: ['/open'] }] },
+      ],
+    });
+    const decide = (method: string, path = '/x') => p.evaluate(request({ method, path }), ANON);
+    assert.deepEqual(decide('GET'), allowedBy('read'));
+    assert.deepEqual(decide('PROPFIND'), allowedBy('webdav'));
+    assert.deepEqual(decide('M-SEARCH'), allowedBy('webdav'));
+    assert.deepEqual(decide('GETX'), DEFAULT_DENY);
+    assert.deepEqual(decide('HEAD'), DEFAULT_DENY, 'GET does not imply HEAD');
+    assert.deepEqual(decide('BREW', '/open'), allowedBy('any'), 'a rule without methods matches any method');
+  });
+
+  it('refuses a methods entry with a lower-case letter instead of upper-casing it', () => {
+    for (const method of ['get', 'Delete', 'propFind']) {
+      assert.throws(
+        () => policy({ defaultAction: 'ALLOW', rules: [{ name: 'no', action: 'DENY', to: [{ methods: [method] }] }] }),
+        { message: `t.yaml: spec.rules[0].to[0].methods[0]: must be upper-case ("${method.toUpperCase()}"): methods are case-sensitive and requests with lower-case ones are refused` },
+      );
+    }
   });
 
   it('matches issuers on the user token only', () => {

@@ -59,8 +59,44 @@ describe('normalizePath: percent-escapes', () => {
     assert.equal(path('/a%3ab'), '/a%3Ab');
     assert.equal(path('/caf%c3%a9'), '/caf%C3%A9');
     assert.equal(path('/a%20b'), '/a%20b');
-    assert.equal(path('/a%252Fb'), '/a%252Fb');
     assert.equal(path('/a%3fb'), '/a%3Fb');
+  });
+
+  it('rejects an escaped "%" that forms another escape, in any spelling', () => {
+    for (const raw of [
+      '/public/%252e%252e/admin', // a second decode gives "/public/../admin"
+      '/public/%252E%252E/admin',
+      '/public/%252f..%252fadmin',
+      '/public/..%252Fadmin',
+      '/public/..%255cadmin',
+      '/admin%253b/x',
+      '/public/%25%32%65%25%32%65/admin', // "%32" and "%65" are unreserved: decoded, they make "%252e"
+      '/public/%25%32%45',
+      '/public/%25252e', // triple encoding
+      '/public/%2525',
+      '/api/%2569nternal', // not a separator, but still another path after a second decode
+      '/a/%2500',
+      '/100%2541',
+    ]) {
+      rejects(raw, 'double_encoded_path');
+    }
+  });
+
+  it('checks a segment for double encoding before ".." removes it', () => {
+    rejects('/public/%252e%252e/../x', 'double_encoded_path');
+    rejects('/a/%252f/..', 'double_encoded_path');
+  });
+
+  it('keeps an escaped "%" that no second decode can turn into an escape', () => {
+    assert.equal(path('/files/100%25'), '/files/100%25');
+    assert.equal(path('/files/100%25/'), '/files/100%25/');
+    assert.equal(path('/a%25zz'), '/a%25zz');
+    assert.equal(path('/a%252'), '/a%252');
+    assert.equal(path('/a%252z'), '/a%252z');
+    assert.equal(path('/a%25/2e'), '/a%25/2e');
+    assert.equal(path('/a%25%20b'), '/a%25%20b');
+    assert.equal(path('/a%25%3Ab'), '/a%25%3Ab');
+    assert.equal(path('/a%25-%25'), '/a%25-%25');
   });
 
   it('rejects encoded separators and a literal backslash', () => {

@@ -12,7 +12,7 @@ function request(http: Http, extra: Partial<NonNullable<CheckRequest__Output['at
 }
 
 function basic(overrides: Partial<Http> = {}): CheckRequest__Output {
-  return request({ id: '123', method: 'get', path: '/api/orders?id=7', host: 'Shop.Example:8443', headers: {}, ...overrides });
+  return request({ id: '123', method: 'GET', path: '/api/orders?id=7', host: 'Shop.Example:8443', headers: {}, ...overrides });
 }
 
 function rejects(req: CheckRequest__Output, code: RequestErrorCode, limits?: RequestLimits): RequestError {
@@ -29,7 +29,7 @@ function entries(...pairs: Array<[string, string | Buffer]>): { headers: HeaderV
 }
 
 describe('buildRequestView: request line', () => {
-  it('normalises method, host and path', () => {
+  it('keeps the method, normalises host and path', () => {
     const view = buildRequestView(basic({ path: '/api/%2e%2e/admin//x?q=a+b' }));
     assert.equal(view.method, 'GET');
     assert.equal(view.host, 'shop.example:8443');
@@ -39,7 +39,7 @@ describe('buildRequestView: request line', () => {
   });
 
   it('falls back to pseudo-headers', () => {
-    const view = buildRequestView(request({ headers: { ':method': 'post', ':path': '/p', ':authority': 'A.test' } }));
+    const view = buildRequestView(request({ headers: { ':method': 'POST', ':path': '/p', ':authority': 'A.test' } }));
     assert.equal(view.method, 'POST');
     assert.equal(view.path, '/p');
     assert.equal(view.host, 'a.test');
@@ -58,6 +58,21 @@ describe('buildRequestView: request line', () => {
     rejects(basic({ path: undefined }), 'malformed_request');
     rejects(basic({ path: '' }), 'malformed_request');
     rejects(basic({ host: 'a\u212A.test' }), 'malformed_request');
+  });
+
+  it('keeps the method exactly as sent, extension methods included', () => {
+    for (const method of ['GET', 'DELETE', 'PROPFIND', 'M-SEARCH', 'X_CUSTOM.1']) {
+      assert.equal(buildRequestView(basic({ method })).method, method);
+    }
+  });
+
+  it('refuses a method with a lower-case letter instead of upper-casing it', () => {
+    for (const method of ['get', 'Get', 'gET', 'delete', 'propfind', 'm-search']) {
+      const error = rejects(basic({ method, headers: { 'x-request-id': 'rid-m' } }), 'lowercase_method');
+      assert.equal(error.status, 400);
+      assert.equal(error.requestId, 'rid-m');
+    }
+    rejects(request({ headers: { ':method': 'get', ':path': '/p' } }), 'lowercase_method');
   });
 
   it('rejects missing attributes, request or http without a TypeError', () => {

@@ -15,7 +15,7 @@ set or remove, and the decision metadata (decision id, policy, revision, rule).
 
 Options:
   --address HOST:PORT   the sidecar's gRPC address (default 127.0.0.1:9191)
-  --method METHOD       HTTP method (default GET)
+  --method METHOD       HTTP method, sent as given (default GET)
   --path PATH           request path, query allowed (default /)
   --host HOST           :authority (default: a -H host header, else ${DEFAULT_HOST})
   -H, --header "n: v"   request header; repeatable
