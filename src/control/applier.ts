@@ -149,14 +149,16 @@ export class DocumentApplier {
     const best = [...verified].sort((a, b) => b.doc.revision - a.doc.revision);
     const applied = this.applied.get(key)?.revision ?? 0;
     const highest = Math.max(best[0]?.doc.revision ?? 0, applied);
+    for (const { doc, jws } of best) {
+      if (!isNewer(doc, applied)) break;
+      if (await this.apply(key, target, doc, jws, source)) break;
+    }
+    // Reported after the apply, so it stays the key's lastError (authzctl status shows it)
+    // until a newer revision is published.
     const newest = verified.at(-1);
     if (newestError !== undefined) this.reject(key, newestError, source);
     else if (newest !== undefined && newest.jws === values.at(-1) && newest.doc.revision < highest)
       this.reject(key, new ControlError('document_stale', `the newest value is revision ${newest.doc.revision}, older than revision ${highest} (a replayed document)`), source);
-    for (const { doc, jws } of best) {
-      if (!isNewer(doc, applied)) return;
-      if (await this.apply(key, target, doc, jws, source)) return;
-    }
   }
 
   /** Compiles and swaps a verified document in, then caches it; false when its body is unusable. */

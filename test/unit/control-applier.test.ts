@@ -394,3 +394,46 @@ describe('DocumentApplier', () => {
     assert.notEqual(statSync(file).ino, before, 'a NATS document is written');
   });
 });
+
+describe('DocumentApplier.acceptBest (a key read from scratch: its whole history)', () => {
+  it('applies the highest revision that verifies, not the newest by position, and flags the replay', async () => {
+    const s = setup();
+    const history = [await sign(POLICY, 1), await sign(POLICY, 2), await sign(POLICY, 3), await sign(POLICY, 1)];
+    await s.applier.acceptBest(POLICY.key, history, 'nats');
+    assert.deepEqual(s.policy.got.map((d) => d.revision), [3]);
+    assert.equal(s.applier.revisions()[POLICY.key], 3);
+    const rejected = s.events.find((e) => e.type === 'document-rejected');
+    assert.equal(rejected?.type === 'document-rejected' && rejected.code, 'document_stale');
+    assert.match(String(rejected?.type === 'document-rejected' && rejected.message), /newest value is revision 1, older than revision 3/);
+    assert.equal(s.applier.lastError()?.code, 'document_stale');
+  });
+
+  it('skips what does not verify (unsigned, another signer) and a body the target refuses, taking the next best', async () => {
+    const s = setup();
+    const forged = await sign(POLICY, 9, undefined, unpinned);
+    const history = [await sign(POLICY, 4), await sign(POLICY, 5, { bad: true }), forged];
+    await s.applier.acceptBest(POLICY.key, history, 'nats');
+    assert.deepEqual(s.policy.got.map((d) => d.revision), [4]);
+    const codes = s.events.filter((e) => e.type === 'document-rejected').map((e) => e.type === 'document-rejected' && e.code);
+    // The refused body of revision 5 is reported, and so is the newest value (forged), last.
+    assert.deepEqual(codes, ['document_invalid_body', 'document_signature_invalid']);
+    assert.equal(s.applier.lastError()?.code, 'document_signature_invalid');
+  });
+
+  it('never goes below what is applied (from the cache): a history holding only older revisions changes nothing', async () => {
+    const s = setup();
+    await s.applier.accept(POLICY.key, await sign(POLICY, 7), 'cache');
+    const before = s.events.length;
+    await s.applier.acceptBest(POLICY.key, [await sign(POLICY, 5), await sign(POLICY, 6)], 'nats');
+    assert.deepEqual(s.policy.got.map((d) => d.revision), [7]);
+    assertRejected(s, before, POLICY.key, 'document_stale');
+  });
+
+  it('is quiet when the newest value is the best one', async () => {
+    const s = setup();
+    await s.applier.acceptBest(KEYS.key, [await sign(KEYS, 1, { keys: [] }), await sign(KEYS, 2, { keys: [] })], 'nats');
+    assert.deepEqual(s.keys.got.map((d) => d.revision), [2]);
+    assert.deepEqual(s.events.map((e) => e.type), ['document-applied']);
+    assert.equal(s.applier.lastError(), null);
+  });
+});

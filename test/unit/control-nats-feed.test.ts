@@ -5,12 +5,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
 import { connectControlPlane, type ControlPlane, type ControlPlaneEvent } from '../../src/control/nats-connect.js';
 import { startKvFeed, type KvFeed, type KvFeedEntry, type KvFeedEvent } from '../../src/control/nats-feed.js';
+import { connect } from 'nats';
 import { createBucket, freePort, kvWriter, startNatsServer, type NatsServer } from '../helpers/nats-server.js';
 
 const text = (entry: KvFeedEntry) => new TextDecoder().decode(entry.value);
 
 /** A feed on its own control-plane connection, recording everything it hands out. */
-function follow(url: string, bucket: string, keys: string[]) {
+function follow(url: string, bucket: string, keys: string[], extra: { onHistory?: (key: string, entries: readonly KvFeedEntry[]) => void; checkIntervalMs?: number } = {}) {
   const entries: KvFeedEntry[] = [];
   const events: Array<(KvFeedEvent | ControlPlaneEvent) & { at: number }> = [];
   const record = (event: KvFeedEvent | ControlPlaneEvent) => events.push({ ...event, at: Date.now() });
@@ -21,6 +22,7 @@ function follow(url: string, bucket: string, keys: string[]) {
     bucket,
     keys,
     onEvent: record,
+    ...extra,
     async onEntry(entry) {
       assert.ok(!applying.has(entry.key), 'onEntry overlapped itself for one key');
       applying.add(entry.key);
@@ -192,5 +194,53 @@ describe('startKvFeed against a real nats-server', () => {
     if (code === 'hung') child.kill('SIGKILL');
     assert.equal(code, 0, output);
     assert.match(output, /stopped/);
+  });
+
+  it('reads a key from scratch as its whole history (onHistory), then follows it', async () => {
+    await createBucket(server.url, 'history');
+    const writer = await kvWriter(server.url, 'history');
+    for (const v of ['h1', 'h2', 'h3']) await writer.put('policy.orders', v);
+    const histories: string[][] = [];
+    const f = follow(server.url, 'history', ['policy.orders'], { onHistory: (_key, entries) => histories.push(entries.map(text)) });
+    try {
+      await f.until('history', () => histories.length === 1);
+      assert.deepEqual(histories, [['h1', 'h2', 'h3']]);
+      await writer.put('policy.orders', 'h4');
+      await f.until('the next change', () => f.values('policy.orders').includes('h4'));
+      assert.deepEqual(f.values('policy.orders'), ['h4']);
+    } finally {
+      await f.close();
+      await writer.close();
+    }
+  });
+
+  it('notices a watch whose consumer is gone (deleted on the server) within about a second and applies from the check', async () => {
+    await createBucket(server.url, 'stale');
+    const writer = await kvWriter(server.url, 'stale');
+    await writer.put('revocations', 'r1');
+    const f = follow(server.url, 'stale', ['revocations'], { checkIntervalMs: 200 });
+    const nc = await connect({ servers: server.url });
+    try {
+      await f.until('the first value', () => f.values('revocations').includes('r1'));
+      const jsm = await nc.jetstreamManager();
+      const consumers = await jsm.consumers.list('KV_stale').next();
+      assert.ok(consumers.length > 0, 'the watch has a consumer');
+      for (const c of consumers) await jsm.consumers.delete('KV_stale', c.name);
+      await writer.put('revocations', 'r2');
+      const written = Date.now();
+      // nats.js alone would notice only after two missed 5 s heartbeats.
+      await f.until('r2 from the check', () => f.values('revocations').includes('r2'), 3000);
+      const took = Date.now() - written;
+      assert.ok(f.events.some((e) => e.type === 'kv-stale-watch'), 'a kv-stale-watch event');
+      assert.ok(took < 2000, `took ${took} ms`);
+      await f.until('a re-created watch', () => f.events.filter((e) => e.type === 'kv-watching').length >= 2);
+      await writer.put('revocations', 'r3');
+      await f.until('r3 from the new watch', () => f.values('revocations').includes('r3'));
+      assert.ok(f.feed.confirmedAt('revocations') > written);
+    } finally {
+      await nc.close();
+      await f.close();
+      await writer.close();
+    }
   });
 });
