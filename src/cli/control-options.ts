@@ -5,7 +5,9 @@
  * one that waits for NATS).
  */
 import { createConnection } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { connect, type NatsConnection } from 'nats';
+import { ControlBucket } from '../control/bucket.js';
 import { loadSigners, loadSigningKey, type ControlSigningKey, type Signer, type SignerSet } from '../control/signers.js';
 import { UsageError } from './command.js';
 
@@ -18,6 +20,8 @@ export const CONTROL_OPTIONS = {
   signers: { type: 'string', multiple: true },
   'subject-prefix': { type: 'string', default: 'authz' },
   timeout: { type: 'string', default: '5s' },
+  'retry-for': { type: 'string', default: '20s' },
+  replicas: { type: 'string' },
 } as const;
 
 /** The help text block describing CONTROL_OPTIONS, appended to each command's help. */
@@ -30,7 +34,12 @@ export const CONTROL_HELP = `Control-plane options:
                        trust what these or the signing key itself signed; history and
                        revoke --list verify with them (without them they only decode)
   --subject-prefix P   NATS subject prefix (default authz)
-  --timeout DURATION   connect and request timeout: 500ms, 5s, 1m (default 5s)`;
+  --timeout DURATION   connect and request timeout: 500ms, 5s, 1m (default 5s)
+  --retry-for DURATION keep retrying what a lost NATS node makes fail for a while (a
+                       timeout, no JetStream leader yet) this long before giving up
+                       (default 20s); every command ends within about this plus --timeout
+  --replicas N         when the bucket does not exist yet: create it with N replicas.
+                       Required on a NATS cluster (use 3); a single server gets 1`;
 
 export interface ControlSettings {
   readonly servers: readonly string[];
@@ -39,6 +48,9 @@ export interface ControlSettings {
   readonly signerFiles: readonly string[];
   readonly subjectPrefix: string;
   readonly timeoutMs: number;
+  readonly retryForMs: number;
+  /** Replica count for a bucket created by this command; undefined: none given. */
+  readonly replicas: number | undefined;
 }
 
 interface ControlValues {
@@ -48,6 +60,8 @@ interface ControlValues {
   signers?: string[];
   'subject-prefix'?: string;
   timeout?: string;
+  'retry-for'?: string;
+  replicas?: string;
 }
 
 /** The settings from parsed flags, with the environment as the fallback (read here, not at import). */
@@ -63,8 +77,11 @@ export function controlSettings(values: ControlValues, env: NodeJS.ProcessEnv = 
   if (!/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/.test(subjectPrefix)) throw new UsageError(`--subject-prefix: "${subjectPrefix}" is not a subject prefix (dot-separated tokens, no wildcards)`);
   const timeoutMs = parseMillis(values.timeout ?? '5s', '--timeout');
   if (timeoutMs <= 0) throw new UsageError('--timeout: must be positive');
+  const retryForMs = parseMillis(values['retry-for'] ?? '20s', '--retry-for');
+  const replicas = values.replicas === undefined ? undefined : Number(values.replicas);
+  if (replicas !== undefined && !(/^\d+$/.test(values.replicas!) && replicas >= 1 && replicas <= 5)) throw new UsageError(`--replicas: "${values.replicas}" must be a whole number from 1 to 5`);
   const signingKeyFile = values['signing-key'] ?? (env.AUTHZ_SIGNING_KEY || undefined);
-  return { servers, bucket, signingKeyFile, signerFiles: values.signers ?? [], subjectPrefix, timeoutMs };
+  return { servers, bucket, signingKeyFile, signerFiles: values.signers ?? [], subjectPrefix, timeoutMs, retryForMs, replicas };
 }
 
 const MS_PER_UNIT: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
@@ -108,17 +125,25 @@ export async function publishingSigners(settings: ControlSettings, signingKey: C
   return new Map([...extra, [own.kid, own]]);
 }
 
-/** One dial with the timeout; an unreachable server is a UsageError (exit 2, one line). */
+/**
+ * Dials the servers that greeted the probe first, so a dead or frozen one costs nothing; an
+ * unreachable cluster is a UsageError (exit 2, one line). Once connected, the client moves to
+ * another server if its own one dies or stops answering pings (about 2 s), for as long as the
+ * command runs.
+ */
 export async function connectNats(settings: ControlSettings): Promise<NatsConnection> {
   const where = settings.servers.join(',');
   try {
-    await probe(settings.servers, settings.timeoutMs);
+    const greeted = await probe(settings.servers, settings.timeoutMs);
     return await connect({
-      servers: [...settings.servers],
+      servers: [...greeted, ...settings.servers.filter((url) => !greeted.includes(url))],
+      noRandomize: true,
       name: 'authzctl',
       timeout: settings.timeoutMs,
-      reconnect: false,
-      maxReconnectAttempts: 0,
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 250,
+      pingInterval: 1000,
+      maxPingOut: 2,
     });
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
@@ -133,52 +158,86 @@ export function hostPort(url: string): { host: string; port: number } {
 }
 
 /**
- * Resolves once one server greets with NATS's INFO line within the timeout. nats.js gives up
- * on a dial at its timeout but leaves the socket open, which keeps the CLI alive long after
- * the error; this probe destroys its sockets, so an unreachable server fails fast.
+ * The servers that greet with NATS's INFO line: all that do within a short moment of the
+ * first, or within the timeout if none has yet. A frozen node accepts the TCP connection but
+ * never greets. The probe destroys its sockets, so an unreachable server fails fast (nats.js
+ * gives up on a dial at its timeout but leaves the socket open, keeping the CLI alive).
  */
-function probe(servers: readonly string[], timeoutMs: number): Promise<void> {
+function probe(servers: readonly string[], timeoutMs: number): Promise<string[]> {
   return new Promise((resolve, reject) => {
+    const greeted: string[] = [];
     let pending = servers.length;
     let lastError = 'unreachable';
-    const failed = (reason: string) => {
-      lastError = reason;
-      if (--pending === 0) finish(new Error(lastError));
+    let grace: NodeJS.Timeout | undefined;
+    const settled = () => {
+      if (--pending === 0) finish();
     };
     const sockets = servers.map((url) => {
       const { host, port } = hostPort(url);
       const socket = createConnection({ host, port });
       let greeting = '';
       socket.on('data', (chunk: Buffer) => {
+        if (greeting.startsWith('INFO ')) return;
         greeting += chunk.toString('latin1');
-        if (greeting.startsWith('INFO ')) finish(null);
-        else if (greeting.length >= 5 || !'INFO '.startsWith(greeting)) {
+        if (greeting.startsWith('INFO ')) {
+          greeted.push(url);
           socket.destroy();
-          failed('not a NATS server (no INFO greeting)');
+          grace ??= setTimeout(finish, Math.min(250, timeoutMs));
+          settled();
+        } else if (greeting.length >= 5 || !'INFO '.startsWith(greeting)) {
+          socket.destroy();
+          lastError = 'not a NATS server (no INFO greeting)';
+          settled();
         }
       });
-      socket.once('error', (error: NodeJS.ErrnoException) => failed(error.code ?? error.message));
+      socket.once('error', (error: NodeJS.ErrnoException) => {
+        lastError = error.code ?? error.message;
+        settled();
+      });
       return socket;
     });
-    const timer = setTimeout(() => finish(new Error(`no NATS greeting within ${timeoutMs} ms`)), timeoutMs);
+    const timer = setTimeout(finish, timeoutMs);
     let done = false;
-    function finish(error: Error | null) {
+    function finish() {
       if (done) return;
       done = true;
       clearTimeout(timer);
+      clearTimeout(grace);
       for (const socket of sockets) socket.destroy();
-      if (error === null) resolve();
-      else reject(error);
+      if (greeted.length > 0) resolve(greeted);
+      else reject(new Error(pending === 0 ? lastError : `no NATS greeting within ${timeoutMs} ms`));
     }
   });
 }
 
-/** Runs `fn` with a connection and always closes it (drained, so published messages are flushed). */
+/** How long closing may take: a frozen server never acknowledges a drain. */
+const CLOSE_MS = 1000;
+
+/** Runs `fn` with a connection and always closes it: drained (flushing what was published) if that is quick, else dropped. */
 export async function withNats<T>(settings: ControlSettings, fn: (nc: NatsConnection) => Promise<T>): Promise<T> {
   const nc = await connectNats(settings);
   try {
     return await fn(nc);
   } finally {
-    await nc.drain().catch(() => nc.close());
+    const timer = new AbortController();
+    await Promise.race([nc.drain().catch(() => undefined), sleep(CLOSE_MS, undefined, { signal: timer.signal }).catch(() => undefined)]);
+    timer.abort();
+    if (!nc.isClosed()) void nc.close().catch(() => undefined);
   }
+}
+
+/**
+ * Runs `fn` with the bucket open. `create`: whether a missing bucket is created (publishing
+ * commands), with --replicas when given (see OpenBucketOptions.create).
+ */
+export function withBucket<T>(settings: ControlSettings, create: boolean, fn: (bucket: ControlBucket, nc: NatsConnection) => Promise<T>): Promise<T> {
+  const deadline = Date.now() + settings.retryForMs;
+  return withNats(settings, async (nc) => {
+    const bucket = await ControlBucket.open(nc, settings.bucket, {
+      create: create && settings.replicas !== undefined ? { replicas: settings.replicas } : create,
+      timeoutMs: settings.timeoutMs,
+      deadline,
+    });
+    return fn(bucket, nc);
+  });
 }

@@ -13,6 +13,8 @@ export interface KvRecord {
   readonly revision: number;
   readonly operation: 'PUT' | 'DEL' | 'PURGE';
   readonly value: Uint8Array;
+  /** When the server stored it. */
+  readonly time: Date;
 }
 
 /** Where to read: the bucket's stream and whether its replicas answer direct gets. */
@@ -42,7 +44,7 @@ async function getMessage(source: KvSource, query: Query): Promise<StoredMsg | n
 
 function toRecord(msg: StoredMsg): KvRecord {
   const operation = msg.header?.get('KV-Operation');
-  return { revision: msg.seq, operation: operation === 'DEL' || operation === 'PURGE' ? operation : 'PUT', value: msg.data };
+  return { revision: msg.seq, operation: operation === 'DEL' || operation === 'PURGE' ? operation : 'PUT', value: msg.data, time: msg.time };
 }
 
 function subjectOf(source: KvSource, key: string): string {

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from 'jose';
 import { connect, type KV, type NatsConnection } from 'nats';
-import { BucketError, latest, putIfUnchanged, updateKey } from '../../src/control/bucket.js';
+import { BucketError, ControlBucket, latest, updateKey } from '../../src/control/bucket.js';
 import { decodeUnverified, signDocument, verifyDocument } from '../../src/control/signed.js';
 import { loadSigners, loadSigningKey } from '../../src/control/signers.js';
 import type { RevocationEntry, StatusReport } from '../../src/control/types.js';
@@ -121,14 +121,16 @@ describe('authzctl control-plane commands against nats-server', () => {
 
   it('does not let a stale writer win: a CAS on an old KV revision is refused', async () => {
     const entry = (await kv.get('policy.orders'))!;
-    assert.equal(await putIfUnchanged(kv, 'policy.orders', 'x', entry.revision - 1), null);
-    assert.equal(await putIfUnchanged(kv, 'policy.orders', 'x', null), null);
+    const bucket = await ControlBucket.open(nc, 'authz', { create: false });
+    assert.equal(await bucket.putIfUnchanged('policy.orders', 'x', entry.revision - 1), null);
+    assert.equal(await bucket.putIfUnchanged('policy.orders', 'x', null), null);
     assert.equal((await kv.get('policy.orders'))!.revision, entry.revision);
   });
 
   it('updateKey re-reads and rebuilds when someone wrote in between, and gives up after 3 retries', async () => {
+    const bucket = await ControlBucket.open(nc, 'authz', { create: false });
     const seen: (string | null)[] = [];
-    const written = await updateKey(kv, 'policy.race', async (current) => {
+    const written = await updateKey(bucket, 'policy.race', async (current) => {
       seen.push(current?.jws ?? null);
       if (seen.length === 1) await kv.put('policy.race', 'theirs');
       return `mine-${seen.length}`;
@@ -139,7 +141,7 @@ describe('authzctl control-plane commands against nats-server', () => {
 
     let attempts = 0;
     await assert.rejects(
-      updateKey(kv, 'policy.race', async () => {
+      updateKey(bucket, 'policy.race', async () => {
         attempts++;
         await kv.put('policy.race', `theirs-${attempts}`);
         return 'never';
@@ -153,8 +155,9 @@ describe('authzctl control-plane commands against nats-server', () => {
     const put = await kv.put('policy.gone', 'last-doc');
     const marker = (await kv.delete('policy.gone'), (await kv.get('policy.gone'))!.revision);
     assert.ok(marker > put);
-    assert.deepEqual(await latest(kv, 'policy.gone'), { jws: 'last-doc', kvRevision: marker });
-    assert.equal(await latest(kv, 'policy.never'), null);
+    const bucket = await ControlBucket.open(nc, 'authz', { create: false });
+    assert.deepEqual(await latest(bucket, 'policy.gone'), { jws: 'last-doc', kvRevision: marker });
+    assert.equal(await latest(bucket, 'policy.never'), null);
   });
 
   it('two publishers racing both land, on distinct consecutive revisions', async () => {

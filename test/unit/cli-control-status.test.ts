@@ -16,7 +16,7 @@ function report(overrides: Partial<StatusReport> = {}): StatusReport {
   };
 }
 
-const LATEST = new Map([['policy.orders', 4], ['keys.issuer.idp', 2]]);
+const LATEST = new Map([['policy.orders', { highest: 4, newest: 4 }], ['keys.issuer.idp', { highest: 2, newest: 2 }]]);
 
 describe('parseStatusReport', () => {
   it('accepts a StatusReport and ignores anything else', () => {
@@ -40,8 +40,8 @@ describe('statusRows', () => {
   it('marks a key lagging when its applied revision is below the bucket latest', () => {
     const [row] = statusRows([report({ revisions: { 'policy.orders': 3, 'keys.issuer.idp': 2 } })], LATEST);
     assert.deepEqual(row.keys, [
-      { key: 'keys.issuer.idp', applied: 2, latest: 2, lagging: false },
-      { key: 'policy.orders', applied: 3, latest: 4, lagging: true },
+      { key: 'keys.issuer.idp', applied: 2, latest: 2, lagging: false, rollback: false },
+      { key: 'policy.orders', applied: 3, latest: 4, lagging: true, rollback: false },
     ]);
     assert.equal(row.converged, false);
   });
@@ -68,14 +68,35 @@ describe('formatStatus and exitCodeFor', () => {
       report({ service: 'billing', instance: 'b-1', ready: false, revisions: {} }),
     ], LATEST);
     assert.equal(formatStatus(rows), [
-      'SERVICE  INSTANCE       READY  CONNECTED  REVISIONS                                   LAST ERROR',
-      'billing  b-1            NO     yes        -                                           -',
-      'orders   orders-7c9f-1  yes    yes        keys.issuer.idp 2/2, policy.orders 4/4      -',
-      'orders   orders-7c9f-2  yes    NO         keys.issuer.idp 2/2, policy.orders 3/4 LAG  document_stale policy.orders',
+      'SERVICE  INSTANCE       READY  CONNECTED  CURRENT  REVISIONS                                   LAST ERROR',
+      'billing  b-1            NO     yes        yes      -                                           -',
+      'orders   orders-7c9f-1  yes    yes        yes      keys.issuer.idp 2/2, policy.orders 4/4      -',
+      'orders   orders-7c9f-2  yes    NO         yes      keys.issuer.idp 2/2, policy.orders 3/4 LAG  document_stale policy.orders',
       '',
       '1/3 sidecars converged',
     ].join('\n'));
     assert.equal(exitCodeFor(rows), 1);
+  });
+
+  it('names a rolled-back key (newest value older than the history holds) and exits 1 for it alone', () => {
+    const bucket = new Map([...LATEST, ['policy.orders', { highest: 4, newest: 2 }]]);
+    const rows = statusRows([report()], bucket);
+    assert.deepEqual(rows[0].keys.find((k) => k.key === 'policy.orders'), { key: 'policy.orders', applied: 4, latest: 4, lagging: false, rollback: true });
+    assert.equal(rows[0].converged, true, 'the sidecar itself is fine');
+    assert.match(formatStatus(rows), /policy\.orders 4\/4 ROLLBACK/);
+    assert.match(formatStatus(rows), /\nROLLBACK policy\.orders: the bucket's newest value is an older revision than revision 4 in its history/);
+    assert.equal(exitCodeFor(rows), 1);
+    // A newest value that does not read at all (unsigned, another signer) is flagged too.
+    assert.equal(statusRows([report()], new Map([['policy.orders', { highest: 4, newest: null }]]))[0].keys[1]!.rollback, true);
+  });
+
+  it('is not converged while a sidecar cannot confirm a key is current', () => {
+    const rows = statusRows([report({ unconfirmed: ['revocations'] })], LATEST);
+    assert.deepEqual(rows[0].unconfirmed, ['revocations']);
+    assert.equal(rows[0].converged, false);
+    assert.match(formatStatus(rows), /NO \(revocations\)/);
+    assert.equal(exitCodeFor(rows), 1);
+    assert.equal(parseStatusReport(JSON.stringify({ ...report(), unconfirmed: [1] })), null);
   });
 
   it('exits 0 when all converged, 2 when none answered', () => {

@@ -1,11 +1,10 @@
 /** `authzctl history KEY`: what the bucket still holds for one KV key, newest last. */
-import type { KvEntry } from 'nats';
-import { history, openBucket } from '../../control/bucket.js';
+import type { KvRecord } from '../../control/kv-reads.js';
 import { parseKvKey, type KvTarget } from '../../control/kv-keys.js';
 import { decodeUnverified, verifyDocument } from '../../control/signed.js';
 import type { SignerSet } from '../../control/signers.js';
 import { EXIT, UsageError, parseOptions, type Command } from '../command.js';
-import { CONTROL_HELP, CONTROL_OPTIONS, controlSettings, optionalSigners, withNats } from '../control-options.js';
+import { CONTROL_HELP, CONTROL_OPTIONS, controlSettings, optionalSigners, withBucket } from '../control-options.js';
 
 const help = `Usage: authzctl history KEY [--signers FILE ...] [--json]
 
@@ -35,10 +34,10 @@ export interface HistoryRow {
 }
 
 /** One entry → one row; a value that does not even decode shows its error code. */
-export async function historyRow(entry: KvEntry, expected: KvTarget, signers: SignerSet | null): Promise<HistoryRow> {
-  const base = { kvRevision: entry.revision, operation: entry.operation, time: entry.created.toISOString() };
+export async function historyRow(entry: KvRecord, expected: KvTarget, signers: SignerSet | null): Promise<HistoryRow> {
+  const base = { kvRevision: entry.revision, operation: entry.operation, time: entry.time.toISOString() };
   if (entry.operation !== 'PUT') return { ...base, revision: null, kind: null, target: null, kid: null, signature: '-' };
-  const jws = entry.string();
+  const jws = Buffer.from(entry.value).toString('utf8');
   let decoded;
   try {
     decoded = decodeUnverified(jws);
@@ -79,10 +78,7 @@ const command: Command = {
     if (expected === null) throw new UsageError(`"${key}" is not a control-plane key (policy.<service>, keys.issuer.<name>, keys.trust-domain.<domain>, revocations)`);
     const settings = controlSettings(values);
     const signers = await optionalSigners(settings);
-    const rows = await withNats(settings, async (nc) => {
-      const kv = await openBucket(nc, settings.bucket, { create: false, timeoutMs: settings.timeoutMs });
-      return Promise.all((await history(kv, key)).map((entry) => historyRow(entry, expected, signers)));
-    });
+    const rows = await withBucket(settings, false, async (bucket) => Promise.all((await bucket.history(key)).map((entry) => historyRow(entry, expected, signers))));
     if (values.json) output.out(JSON.stringify(rows, null, 2));
     else output.out(rows.length === 0 ? `no history for ${key}` : formatHistory(rows));
     return EXIT.OK;

@@ -4,9 +4,8 @@
  * flow that rotate and revoke share (publishDocument).
  */
 import { readFileSync } from 'node:fs';
-import type { KV } from 'nats';
 import { parseYamlOrJson } from '../../config/document.js';
-import { history, latest, openBucket, updateKey } from '../../control/bucket.js';
+import { ControlBucket, latest, storedValues, updateKey } from '../../control/bucket.js';
 import { issuerKeysTarget, kvKeyFor, policyTarget, trustDomainKeysTarget } from '../../control/kv-keys.js';
 import { decodeUnverified, signDocument, verifyDocument } from '../../control/signed.js';
 import type { ControlSigningKey, SignerSet } from '../../control/signers.js';
@@ -15,7 +14,7 @@ import { parseJwks } from '../../keys/index.js';
 import { DocumentError } from '../../config/document-error.js';
 import { compilePolicy, parsePolicy } from '../../policy/index.js';
 import { EXIT, UsageError, parseOptions, type Command } from '../command.js';
-import { CONTROL_HELP, CONTROL_OPTIONS, controlSettings, publishingSigners, requireSigningKey, withNats } from '../control-options.js';
+import { CONTROL_HELP, CONTROL_OPTIONS, controlSettings, publishingSigners, requireSigningKey, withBucket } from '../control-options.js';
 
 const help = `Usage: authzctl publish policy FILE --service NAME [options]
        authzctl publish keys FILE (--issuer NAME | --trust-domain DOMAIN) [options]
@@ -41,24 +40,24 @@ const OPTIONS = {
 } as const;
 
 export interface PublishContext {
-  readonly kv: KV;
+  readonly bucket: ControlBucket;
   readonly signingKey: ControlSigningKey;
   /** When set, the current document must verify; else it is only decoded for its revision and body. */
   readonly signers: SignerSet | null;
 }
 
 /** The document a key's newest usable entry holds (verified when signers are given), or null. */
-export async function currentDocument(kv: KV, kind: DocumentKind, target: string, signers: SignerSet | null, jws?: string | null): Promise<ControlDocument | null> {
+export async function currentDocument(bucket: ControlBucket, kind: DocumentKind, target: string, signers: SignerSet | null, jws?: string | null): Promise<ControlDocument | null> {
   const key = kvKeyFor(kind, target);
   const read = async (value: string) =>
     signers === null ? decodeUnverified(value).document : await verifyDocument(value, signers, { kind, target });
-  const newest = jws === undefined ? (await latest(kv, key))?.jws ?? null : jws;
+  const newest = jws === undefined ? (await latest(bucket, key))?.jws ?? null : jws;
   if (newest === null) return null;
   // Entries sidecars would refuse do not count, and a replayed old signed entry can follow
   // newer ones: the current document is the highest revision that reads, wherever it is.
   let best: ControlDocument | null = null;
   let firstError: unknown;
-  for (const value of [newest, ...(await history(kv, key)).filter((e) => e.operation === 'PUT').map((e) => e.string())]) {
+  for (const value of [newest, ...(await storedValues(bucket, key))]) {
     try {
       const doc = await read(value);
       if (best === null || doc.revision > best.revision) best = doc;
@@ -82,8 +81,8 @@ export async function publishDocument(
 ): Promise<{ key: string; revision: number; kvRevision: number; document: ControlDocument }> {
   const key = kvKeyFor(kind, target);
   let document!: ControlDocument;
-  const { kvRevision } = await updateKey(ctx.kv, key, async (entry) => {
-    const current = entry === null ? null : await currentDocument(ctx.kv, kind, target, ctx.signers, entry.jws);
+  const { kvRevision } = await updateKey(ctx.bucket, key, async (entry) => {
+    const current = entry === null ? null : await currentDocument(ctx.bucket, kind, target, ctx.signers, entry.jws);
     const body = await makeBody(current);
     document = { kind, target, revision: (current?.revision ?? 0) + 1, issuedAt: Math.floor(Date.now() / 1000), body };
     return signDocument(document, ctx.signingKey);
@@ -164,10 +163,7 @@ const command: Command = {
     const signingKey = await requireSigningKey(settings);
     const signers = await publishingSigners(settings, signingKey);
 
-    const result = await withNats(settings, async (nc) => {
-      const kv = await openBucket(nc, settings.bucket, { create: true, timeoutMs: settings.timeoutMs });
-      return publishDocument({ kv, signingKey, signers }, kind, target, () => body);
-    });
+    const result = await withBucket(settings, true, (bucket) => publishDocument({ bucket, signingKey, signers }, kind, target, () => body));
     output.out(`published ${result.key} revision ${result.revision}`);
     return EXIT.OK;
   },

@@ -1,10 +1,10 @@
 /** `authzctl revoke`: add a token id or subject to the signed revocation list, or list it. */
-import { latest, openBucket } from '../../control/bucket.js';
+import { latest } from '../../control/bucket.js';
 import { REVOCATIONS_TARGET } from '../../control/kv-keys.js';
 import { REVOCATIONS_KEY, type ControlDocument, type RevocationEntry } from '../../control/types.js';
 import { parseRevocations } from '../../keys/revocations.js';
 import { EXIT, UsageError, parseOptions, type Command } from '../command.js';
-import { CONTROL_HELP, CONTROL_OPTIONS, controlSettings, optionalSigners, publishingSigners, requireSigningKey, withNats } from '../control-options.js';
+import { CONTROL_HELP, CONTROL_OPTIONS, controlSettings, optionalSigners, publishingSigners, requireSigningKey, withBucket } from '../control-options.js';
 import { currentDocument, publishDocument } from './publish.js';
 
 const help = `Usage: authzctl revoke (--jti ID | --sub SUBJECT [--iss ISSUER]) --until WHEN [options]
@@ -103,10 +103,9 @@ const command: Command = {
     if (values.list) {
       if (values.jti !== undefined || values.sub !== undefined || values.until !== undefined) throw new UsageError('--list takes no --jti/--sub/--until');
       const signers = await optionalSigners(settings);
-      const entries = await withNats(settings, async (nc) => {
-        const kv = await openBucket(nc, settings.bucket, { create: false, timeoutMs: settings.timeoutMs });
-        const entry = await latest(kv, REVOCATIONS_KEY);
-        return currentEntries(await currentDocument(kv, 'revocations', REVOCATIONS_TARGET, signers, entry?.jws ?? null));
+      const entries = await withBucket(settings, false, async (bucket) => {
+        const entry = await latest(bucket, REVOCATIONS_KEY);
+        return currentEntries(await currentDocument(bucket, 'revocations', REVOCATIONS_TARGET, signers, entry?.jws ?? null));
       });
       output.out(formatEntries(entries, now).join('\n'));
       return EXIT.OK;
@@ -118,9 +117,8 @@ const command: Command = {
     const signers = await publishingSigners(settings, signingKey);
     let pruned = 0;
     let count = 0;
-    const result = await withNats(settings, async (nc) => {
-      const kv = await openBucket(nc, settings.bucket, { create: true, timeoutMs: settings.timeoutMs });
-      return publishDocument({ kv, signingKey, signers }, 'revocations', REVOCATIONS_TARGET, (current) => {
+    const result = await withBucket(settings, true, async (bucket) => {
+      return publishDocument({ bucket, signingKey, signers }, 'revocations', REVOCATIONS_TARGET, (current) => {
         const next = appendRevocation(currentEntries(current), entry, Math.floor(Date.now() / 1000));
         pruned = next.pruned;
         count = next.entries.length;

@@ -5,11 +5,10 @@
  */
 import { unlinkSync } from 'node:fs';
 import type { JWK } from 'jose';
-import { openBucket } from '../../control/bucket.js';
 import type { ControlDocument } from '../../control/types.js';
 import { parseJwks } from '../../keys/index.js';
 import { EXIT, UsageError, parseOptions, type Command } from '../command.js';
-import { CONTROL_HELP, CONTROL_OPTIONS, controlSettings, publishingSigners, requireSigningKey, withNats } from '../control-options.js';
+import { CONTROL_HELP, CONTROL_OPTIONS, controlSettings, publishingSigners, requireSigningKey, withBucket } from '../control-options.js';
 import { generateJwkPair, parseKeyAlgorithm, timestamp, writeJwkFile } from './keygen.js';
 import { keysTarget, publishDocument } from './publish.js';
 
@@ -117,10 +116,9 @@ const command: Command = {
 
     if (values.retire !== undefined) {
       const kid = values.retire;
-      const result = await withNats(settings, async (nc) => {
-        const kv = await openBucket(nc, settings.bucket, { create: false, timeoutMs: settings.timeoutMs });
-        return publishDocument({ kv, signingKey, signers }, 'keys', target, async (current) => checkedBody(removeKey(currentKeys(current), kid)));
-      });
+      const result = await withBucket(settings, false, (bucket) =>
+        publishDocument({ bucket, signingKey, signers }, 'keys', target, async (current) => checkedBody(removeKey(currentKeys(current), kid))),
+      );
       output.out(`published ${result.key} revision ${result.revision} without kid ${kid}`);
       return EXIT.OK;
     }
@@ -133,9 +131,8 @@ const command: Command = {
     writeJwkFile(out, privateJwk, { private: true, force: values.force });
     let rotated!: RotatedSet;
     try {
-      const result = await withNats(settings, async (nc) => {
-        const kv = await openBucket(nc, settings.bucket, { create: true, timeoutMs: settings.timeoutMs });
-        return publishDocument({ kv, signingKey, signers }, 'keys', target, async (current) => {
+      const result = await withBucket(settings, true, async (bucket) => {
+        return publishDocument({ bucket, signingKey, signers }, 'keys', target, async (current) => {
           rotated = addKey(currentKeys(current), publicJwk, keep);
           return checkedBody(rotated.keys);
         });

@@ -4,15 +4,15 @@
  * signed revision of the same keys.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ErrorCode, RequestStrategy, type KV, type Msg, type NatsConnection } from 'nats';
-import { BucketError, openBucket } from '../../control/bucket.js';
+import { ErrorCode, RequestStrategy, type Msg, type NatsConnection } from 'nats';
+import { BucketError, ControlBucket, storedValues } from '../../control/bucket.js';
+import { decodeUnverified, verifyDocument } from '../../control/signed.js';
 import { parseKvKey } from '../../control/kv-keys.js';
 import { SUBJECTS, type StatusReport } from '../../control/types.js';
 import { EXIT, parseOptions, type Command } from '../command.js';
 import type { SignerSet } from '../../control/signers.js';
-import { CONTROL_HELP, CONTROL_OPTIONS, controlSettings, optionalSigners, parseMillis, withNats, type ControlSettings } from '../control-options.js';
+import { CONTROL_HELP, CONTROL_OPTIONS, controlSettings, optionalSigners, parseMillis, withNats } from '../control-options.js';
 import { table } from './history.js';
-import { currentDocument } from './publish.js';
 
 const help = `Usage: authzctl status [--wait DURATION] [--json]
 
@@ -21,8 +21,14 @@ plus the reports they publish on <prefix>.status.>) and prints one row per sidec
 service, instance, ready, connected, for each KV key the applied revision against
 the bucket's latest signed revision (policy.orders 4/4; behind: LAG), last error.
 
-Exit status: 0 every reporting sidecar is ready and converged, 1 one lags, is not
-ready or reports an error, 2 no sidecar answered (or a usage/connection error).
+A key whose newest value in the bucket is an older revision than one its history
+still holds (someone put back an old signed document) is marked ROLLBACK and named:
+sidecars refuse that value, and publishing a new revision supersedes it.
+
+Exit status: 0 every reporting sidecar is ready, converged and current, and no key
+is rolled back; 1 one lags, is not ready, cannot confirm it is current (NATS out of
+reach) or reports an error, or a key is rolled back; 2 no sidecar answered (or a
+usage/connection error).
 
 Options:
   --wait DURATION   how long to collect replies: 500ms, 1s, 5s (default 1s)
@@ -36,9 +42,18 @@ const OPTIONS = { ...CONTROL_OPTIONS, wait: { type: 'string', default: '1s' }, j
 export interface KeyState {
   readonly key: string;
   readonly applied: number;
-  /** The bucket's latest signed revision; null when the bucket holds no (readable) document. */
+  /** The bucket's highest signed revision of the key; null when it holds no (readable) document. */
   readonly latest: number | null;
   readonly lagging: boolean;
+  /** The newest value is an older revision than `latest` (a replayed document). */
+  readonly rollback: boolean;
+}
+
+/** What the bucket holds for a key: its highest readable revision, and the newest value's. */
+export interface BucketKeyState {
+  readonly highest: number;
+  /** The revision of the newest value; null when it does not read (unsigned, another signer). */
+  readonly newest: number | null;
 }
 
 export interface StatusRow {
@@ -48,6 +63,8 @@ export interface StatusRow {
   readonly connected: boolean;
   readonly keys: readonly KeyState[];
   readonly lastError: StatusReport['lastError'];
+  /** Keys the sidecar cannot confirm are current (it lost NATS, or cannot read the bucket). */
+  readonly unconfirmed: readonly string[];
   readonly converged: boolean;
 }
 
@@ -66,6 +83,7 @@ export function parseStatusReport(data: Uint8Array | string): StatusReport | nul
   const { revisions, lastError } = value;
   if (!isObject(revisions) || Object.values(revisions).some((r) => typeof r !== 'number')) return null;
   if (lastError !== null && !(isObject(lastError) && typeof lastError.code === 'string' && typeof lastError.key === 'string')) return null;
+  if (value.unconfirmed !== undefined && !(Array.isArray(value.unconfirmed) && value.unconfirmed.every((k) => typeof k === 'string'))) return null;
   return value as unknown as StatusReport;
 }
 
@@ -80,36 +98,49 @@ export function newestReports(reports: readonly StatusReport[]): StatusReport[] 
   return [...byInstance.values()].sort((a, b) => a.service.localeCompare(b.service) || a.instance.localeCompare(b.instance));
 }
 
-/** Rows from reports and the bucket's latest revisions (key → revision; absent = unknown). */
-export function statusRows(reports: readonly StatusReport[], latest: ReadonlyMap<string, number>): StatusRow[] {
+/** Rows from reports and what the bucket holds (key → state; absent = unknown). */
+export function statusRows(reports: readonly StatusReport[], bucket: ReadonlyMap<string, BucketKeyState>): StatusRow[] {
   return newestReports(reports).map((report) => {
     const keys = Object.keys(report.revisions).sort().map((key): KeyState => {
       const applied = report.revisions[key];
-      const newest = latest.get(key) ?? null;
-      return { key, applied, latest: newest, lagging: newest !== null && applied < newest };
+      const state = bucket.get(key);
+      const latest = state?.highest ?? null;
+      return { key, applied, latest, lagging: latest !== null && applied < latest, rollback: state !== undefined && state.newest !== state.highest };
     });
-    const converged = report.ready && report.lastError === null && keys.every((k) => !k.lagging);
-    return { service: report.service, instance: report.instance, ready: report.ready, connected: report.connected, keys, lastError: report.lastError, converged };
+    const unconfirmed = [...(report.unconfirmed ?? [])];
+    const converged = report.ready && report.lastError === null && unconfirmed.length === 0 && keys.every((k) => !k.lagging);
+    return { service: report.service, instance: report.instance, ready: report.ready, connected: report.connected, keys, lastError: report.lastError, unconfirmed, converged };
   });
 }
 
+/** Keys whose newest value is not their highest revision, once each. */
+export function rolledBackKeys(rows: readonly StatusRow[]): KeyState[] {
+  const seen = new Map<string, KeyState>();
+  for (const key of rows.flatMap((r) => r.keys)) if (key.rollback && !seen.has(key.key)) seen.set(key.key, key);
+  return [...seen.values()];
+}
+
 export function formatStatus(rows: readonly StatusRow[]): string {
-  const header = ['SERVICE', 'INSTANCE', 'READY', 'CONNECTED', 'REVISIONS', 'LAST ERROR'];
+  const header = ['SERVICE', 'INSTANCE', 'READY', 'CONNECTED', 'CURRENT', 'REVISIONS', 'LAST ERROR'];
   const cells = rows.map((r) => [
     r.service,
     r.instance,
     r.ready ? 'yes' : 'NO',
     r.connected ? 'yes' : 'NO',
-    r.keys.map((k) => `${k.key} ${k.applied}/${k.latest ?? '-'}${k.lagging ? ' LAG' : ''}`).join(', ') || '-',
+    r.unconfirmed.length === 0 ? 'yes' : `NO (${r.unconfirmed.join(', ')})`,
+    r.keys.map((k) => `${k.key} ${k.applied}/${k.latest ?? '-'}${k.lagging ? ' LAG' : ''}${k.rollback ? ' ROLLBACK' : ''}`).join(', ') || '-',
     r.lastError === null ? '-' : `${r.lastError.code} ${r.lastError.key}`,
   ]);
   const converged = rows.filter((r) => r.converged).length;
-  return `${table([header, ...cells])}\n\n${converged}/${rows.length} sidecar${rows.length === 1 ? '' : 's'} converged`;
+  const rollbacks = rolledBackKeys(rows).map(
+    (k) => `\nROLLBACK ${k.key}: the bucket's newest value is ${k.latest === null ? 'not a readable document' : 'an older revision than'} revision ${k.latest} in its history (a replayed document); sidecars refuse it: publish a new revision to supersede it`,
+  );
+  return `${table([header, ...cells])}\n\n${converged}/${rows.length} sidecar${rows.length === 1 ? '' : 's'} converged${rollbacks.join('')}`;
 }
 
 export function exitCodeFor(rows: readonly StatusRow[]): number {
   if (rows.length === 0) return EXIT.ERROR;
-  return rows.every((r) => r.converged) ? EXIT.OK : EXIT.DENIED_OR_FAILED;
+  return rows.every((r) => r.converged) && rolledBackKeys(rows).length === 0 ? EXIT.OK : EXIT.DENIED_OR_FAILED;
 }
 
 /** Every report heard within `waitMs`: replies to one ping and the periodic broadcasts. */
@@ -132,23 +163,24 @@ async function collectReports(nc: NatsConnection, prefix: string, waitMs: number
   return reports;
 }
 
-/** The bucket's latest signed revision of every key the sidecars reported. */
-async function latestRevisions(nc: NatsConnection, settings: ControlSettings, signers: SignerSet | null, keys: readonly string[]): Promise<Map<string, number>> {
-  const latest = new Map<string, number>();
-  let kv: KV;
-  try {
-    kv = await openBucket(nc, settings.bucket, { create: false, timeoutMs: settings.timeoutMs });
-  } catch (error) {
-    if (error instanceof BucketError && error.code === 'bucket_not_found') return latest;
-    throw error;
-  }
+/** For every key the sidecars reported: its highest readable revision and its newest value's. */
+async function bucketStates(bucket: ControlBucket, signers: SignerSet | null, keys: readonly string[]): Promise<Map<string, BucketKeyState>> {
+  const states = new Map<string, BucketKeyState>();
   for (const key of keys) {
-    const parsed = parseKvKey(key);
-    if (parsed === null) continue;
-    const doc = await currentDocument(kv, parsed.kind, parsed.target, signers).catch(() => null);
-    if (doc !== null) latest.set(key, doc.revision);
+    const expected = parseKvKey(key);
+    if (expected === null) continue;
+    const revisions: Array<number | null> = [];
+    for (const value of await storedValues(bucket, key)) {
+      try {
+        revisions.push(signers === null ? decodeUnverified(value).document.revision : (await verifyDocument(value, signers, expected)).revision);
+      } catch {
+        revisions.push(null);
+      }
+    }
+    const readable = revisions.filter((r): r is number => r !== null);
+    if (readable.length > 0) states.set(key, { highest: Math.max(...readable), newest: revisions.at(-1) ?? null });
   }
-  return latest;
+  return states;
 }
 
 const command: Command = {
@@ -159,10 +191,19 @@ const command: Command = {
     const settings = controlSettings(values);
     const waitMs = parseMillis(values.wait, '--wait');
     const signers = await optionalSigners(settings);
+    const deadline = Date.now() + settings.retryForMs;
     const rows = await withNats(settings, async (nc) => {
       const reports = await collectReports(nc, settings.subjectPrefix, waitMs);
+      if (reports.length === 0) return [];
       const keys = [...new Set(reports.flatMap((r) => Object.keys(r.revisions)))];
-      return statusRows(reports, reports.length === 0 ? new Map() : await latestRevisions(nc, settings, signers, keys));
+      let bucket: ControlBucket;
+      try {
+        bucket = await ControlBucket.open(nc, settings.bucket, { create: false, timeoutMs: settings.timeoutMs, deadline });
+      } catch (error) {
+        if (error instanceof BucketError && error.code === 'bucket_not_found') return statusRows(reports, new Map());
+        throw error;
+      }
+      return statusRows(reports, await bucketStates(bucket, signers, keys));
     });
     if (rows.length === 0) {
       output.err(`authzctl: no sidecar answered on ${SUBJECTS.statusPing(settings.subjectPrefix)} within ${values.wait}`);
