@@ -164,7 +164,17 @@ async function main(argv: string[]): Promise<number> {
   let grpc;
   let admin;
   try {
-    grpc = await startGrpcServer({ address: config.grpc.address, maxMessageBytes: config.grpc.maxMessageBytes, check, health });
+    const { address, maxMessageBytes, handshakeTimeoutMs, maxConnections, maxConcurrentStreams } = config.grpc;
+    grpc = await startGrpcServer({
+      address,
+      maxMessageBytes,
+      transport: { handshakeTimeoutMs, maxConnections, maxConcurrentStreams },
+      check,
+      health,
+      onConnectionRefused: (reason) => metrics.grpcConnectionsRefused.inc({ reason }),
+    });
+    const server = grpc;
+    metrics.trackGrpcConnections(() => server.connections);
     admin = await startAdminServer({ address: config.admin.address, registry: metrics.registry, readiness });
   } catch (error) {
     log.fatal({ err: error }, 'cannot listen');

@@ -92,6 +92,12 @@ export const configSchema = z.strictObject({
       address: hostPort.default('127.0.0.1:9191'),
       /** Largest CheckRequest accepted (bytes). */
       maxMessageBytes: z.number().int().min(4_096).max(16 * 1024 * 1024).default(1024 * 1024),
+      /** From accept to the client's HTTP/2 preface (magic and SETTINGS); a connection still without it is closed. */
+      handshakeTimeoutMs: z.number().int().min(100).max(120_000).default(10_000),
+      /** Open connections (in handshake or established); one more is closed on accept. */
+      maxConnections: z.number().int().min(1).max(65_536).default(1_024),
+      /** SETTINGS_MAX_CONCURRENT_STREAMS advertised on each connection. */
+      maxConcurrentStreams: z.number().int().min(1).max(100_000).default(1_000),
     })
     .prefault({}),
   admin: z.strictObject({ address: hostPort.default('127.0.0.1:9192') }).prefault({}),

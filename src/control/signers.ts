@@ -7,6 +7,7 @@
 import { open } from 'node:fs/promises';
 import { importJWK, type CryptoKey, type JWK } from 'jose';
 import { DocumentError } from '../config/document-error.js';
+import { ed25519KeyProblem } from '../keys/ed25519.js';
 import { parseStrictJson, StrictJsonError } from '../keys/strict-json.js';
 import { quoteShort } from './errors.js';
 
@@ -103,7 +104,7 @@ function checkKey(jwk: Record<string, unknown>, file: string, op: 'verify' | 'si
   let members: JWK;
   if (kty === 'OKP' && crv === 'Ed25519') {
     alg = 'EdDSA';
-    members = { kty, crv, x: b64(jwk, 'x', file) };
+    members = { kty, crv, x: ed25519X(jwk, file) };
   } else if (kty === 'EC' && crv === 'P-256') {
     alg = 'ES256';
     members = { kty, crv, x: b64(jwk, 'x', file), y: b64(jwk, 'y', file) };
@@ -130,6 +131,22 @@ async function importAs(jwk: JWK, alg: ControlAlgorithm, file: string, type: 'pu
   }
   if (key instanceof Uint8Array || key.type !== type) throw new DocumentError(file, '', `not an ${alg} ${type} key`);
   return key;
+}
+
+/**
+ * node:crypto imports any 32 bytes as an Ed25519 public key, including a small-order point
+ * that verifies a signature made without the private key (keys/ed25519.ts): pinning one
+ * would let anyone sign control documents.
+ */
+function ed25519X(jwk: Record<string, unknown>, file: string): string {
+  const x = b64(jwk, 'x', file);
+  const bytes = Buffer.from(x, 'base64url');
+  const problem = ed25519KeyProblem(bytes);
+  if (problem === 'wrong_length') throw new DocumentError(file, '', `member "x" is ${bytes.length} bytes; an Ed25519 key is 32`);
+  if (problem === 'small_order') throw new DocumentError(file, '', 'member "x" is a small-order Ed25519 point; it would verify documents signed without a private key');
+  if (problem === 'non_canonical') throw new DocumentError(file, '', 'member "x" is not a canonical Ed25519 encoding (y ≥ 2^255 − 19)');
+  if (problem === 'not_on_curve') throw new DocumentError(file, '', 'member "x" is not a point on Ed25519');
+  return x;
 }
 
 function b64(jwk: Record<string, unknown>, member: string, file: string): string {

@@ -5,16 +5,22 @@ import { decodeCheckRequest, encodeCheckResponse } from './wire/index.js';
 import { decodeHealthCheckRequest, decodeHealthCheckResponse, encodeHealthCheckRequest, encodeHealthCheckResponse } from './wire/health.js';
 import type { CheckHandler } from './check.js';
 import type { HealthService } from './health.js';
+import { openConnectionGate, type ConnectionRefusal, type TransportLimits } from './connection-gate.js';
 
 export interface GrpcServerOptions {
   readonly address: string;
   readonly maxMessageBytes: number;
+  readonly transport: TransportLimits;
   readonly check: CheckHandler;
   readonly health: HealthService;
+  /** A connection closed by the handshake timeout, a bad preface or the connection cap. */
+  readonly onConnectionRefused?: (reason: ConnectionRefusal) => void;
 }
 
 export interface GrpcServer {
   readonly port: number;
+  /** Open gRPC connections (in handshake or established). */
+  readonly connections: number;
   /** Stops accepting calls, lets in-flight Checks finish, force-closes after `timeoutMs`. */
   drain(timeoutMs: number): Promise<'drained' | 'forced'>;
 }
@@ -68,10 +74,16 @@ const HEALTH: ServiceDefinition = {
   },
 };
 
+/**
+ * grpc-js listens through a ConnectionGate (connection-gate.ts) rather than bindAsync: grpc-js
+ * cannot bound the handshake or count connections, and takes sockets from a listener of
+ * ours through its public connection injector.
+ */
 export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcServer> {
   const server = new Server({
     'grpc.max_receive_message_length': options.maxMessageBytes,
     'grpc.max_send_message_length': 64 * 1024,
+    'grpc.max_concurrent_streams': options.transport.maxConcurrentStreams,
     'grpc.enable_channelz': 0,
   });
   server.addService(AUTHORIZATION, {
@@ -83,18 +95,28 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
   });
   server.addService(HEALTH, options.health.handlers as unknown as UntypedServiceImplementation);
 
-  const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(options.address, ServerCredentials.createInsecure(), (error, boundPort) => (error ? reject(error) : resolve(boundPort)));
+  const injector = server.createConnectionInjector(ServerCredentials.createInsecure());
+  const gate = await openConnectionGate({
+    address: options.address,
+    limits: options.transport,
+    admit: (socket) => injector.injectConnection(socket),
+    onRefused: options.onConnectionRefused,
   });
 
   return {
-    port,
+    port: gate.port,
+    get connections() {
+      return gate.connections;
+    },
     drain: (timeoutMs) =>
       new Promise((resolve) => {
         options.health.set(false);
         options.health.close();
+        gate.stopAccepting();
         const timer = setTimeout(() => {
           server.forceShutdown();
+          // grpc-js only destroys the sessions it tracks for channelz, which is off.
+          gate.destroyAll();
           resolve('forced');
         }, timeoutMs);
         server.tryShutdown(() => {

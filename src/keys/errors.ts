@@ -14,7 +14,7 @@ export type KeySetErrorCode =
   | 'jwks_private_key'
   /** `kty: oct`: HMAC secrets only come from `secretFile`, never from a JWKS. */
   | 'jwks_symmetric_key'
-  /** RSA modulus under 2048 bits. */
+  /** RSA modulus under 2048 bits or an invalid exponent; a small-order Ed25519 point (verifies signatures made without a private key). */
   | 'jwks_weak_key'
   /** Two keys share a `kid`. */
   | 'jwks_duplicate_kid'
@@ -22,7 +22,7 @@ export type KeySetErrorCode =
   | 'jwks_bad_use'
   /** The key's `alg` is not a signature algorithm usable with its `kty`/`crv`. */
   | 'jwks_alg_mismatch'
-  /** Unsupported `kty` or `crv`, or the key material does not import. */
+  /** Unsupported `kty` or `crv` (X25519 included), or the key material is not a valid key (EC or Ed25519 point off the curve, non-canonical Ed25519 encoding). */
   | 'jwks_unsupported_key'
   /** Shared secret shorter than the hash size of the algorithms allowed (RFC 7518 §3.2). */
   | 'secret_too_short'

@@ -1,5 +1,6 @@
 import { importJWK, type JWK } from 'jose';
 import { algorithmsForPublicKey } from './algorithms.js';
+import { ed25519KeyProblem } from './ed25519.js';
 import { KeySetError } from './errors.js';
 import { keySetFromEntries, type KeyEntry, type KeySet, type VerificationKey } from './key-set.js';
 import { parseStrictJson } from './strict-json.js';
@@ -85,7 +86,7 @@ function validateJwk(value: unknown, index: number): PublicJwk {
   if (alg !== undefined && !usable.includes(alg))
     throw new KeySetError('jwks_alg_mismatch', `${name} declares alg ${quote(alg)}, which a ${crv ?? kty} key cannot verify`);
 
-  const jwk = kty === 'RSA' ? rsaMembers(value, name) : kty === 'EC' ? { kty, crv, x: b64(value, 'x', name), y: b64(value, 'y', name) } : { kty, crv, x: b64(value, 'x', name) };
+  const jwk = kty === 'RSA' ? rsaMembers(value, name) : kty === 'EC' ? { kty, crv, x: b64(value, 'x', name), y: b64(value, 'y', name) } : ed25519Members(value, name);
   return { kid, jwk, algorithms: alg !== undefined ? [alg] : usable };
 }
 
@@ -100,6 +101,28 @@ function rsaMembers(value: Record<string, unknown>, name: string): JWK {
   const last = exponent[exponent.length - 1] ?? 0;
   if (bitLength(exponent) < 2 || (last & 1) === 0) throw new KeySetError('jwks_weak_key', `${name} has an invalid RSA public exponent`);
   return { kty: 'RSA', n, e };
+}
+
+/**
+ * OKP keys reach here only as Ed25519 (X25519 has no signature algorithm in algorithms.ts and
+ * is refused above, or skipped as `use: "enc"`). node:crypto would import any 32 bytes, so the
+ * point is checked here, as OpenSSL checks an EC point when it imports one.
+ */
+function ed25519Members(value: Record<string, unknown>, name: string): JWK {
+  const x = b64(value, 'x', name);
+  const bytes = Buffer.from(x, 'base64url');
+  switch (ed25519KeyProblem(bytes)) {
+    case 'small_order':
+      throw new KeySetError('jwks_weak_key', `${name} is a small-order Ed25519 point; it would verify signatures made without a private key`);
+    case 'wrong_length':
+      throw new KeySetError('jwks_unsupported_key', `${name} has an Ed25519 "x" of ${bytes.length} bytes (32 required)`);
+    case 'non_canonical':
+      throw new KeySetError('jwks_unsupported_key', `${name} has a non-canonical Ed25519 "x" (y ≥ 2^255 − 19)`);
+    case 'not_on_curve':
+      throw new KeySetError('jwks_unsupported_key', `${name} is not a point on Ed25519`);
+    case undefined:
+      return { kty: 'OKP', crv: 'Ed25519', x };
+  }
 }
 
 function checkKeyOps(ops: unknown, name: string): void {

@@ -145,6 +145,29 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  /** Read at scrape time from the gRPC listener (see `trackGrpcConnections`). */
+  private grpcConnectionCount: () => number = () => 0;
+
+  readonly grpcConnections = new Gauge({
+    name: 'authz_grpc_connections',
+    help: 'Open gRPC connections, in handshake or established (bounded by grpc.maxConnections).',
+    registers: [this.registry],
+    collect: () => {
+      this.grpcConnections.set(this.grpcConnectionCount());
+    },
+  });
+
+  readonly grpcConnectionsRefused = new Counter({
+    name: 'authz_grpc_connections_refused_total',
+    help: 'gRPC connections closed before serving, by reason (handshake_timeout|bad_preface|connection_limit).',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
+  trackGrpcConnections(count: () => number): void {
+    this.grpcConnectionCount = count;
+  }
+
   readonly ready = new Gauge({
     name: 'authz_ready',
     help: '1 when keys and policy are loaded and Checks are served.',

@@ -3,7 +3,7 @@
  * sidecar must refuse it with (or `accepted` with the kids it must end up holding), and
  * optionally a token signed by the refused key, which must never be allowed.
  */
-import { createHmac, randomBytes, sign, type KeyObject } from 'node:crypto';
+import { createHmac, createPublicKey, randomBytes, sign, verify, type KeyObject } from 'node:crypto';
 import type { JWK } from 'jose';
 import type { KeySetErrorCode } from '../../src/keys/errors.js';
 import { keyPair } from './conformance-env.js';
@@ -35,6 +35,33 @@ function rawJwt(header: Record<string, unknown>, issuer: string, signer: (input:
 
 const rsaToken = (kid: string, key: KeyObject) => async (issuer: string) => rawJwt({ alg: 'RS256', kid }, issuer, (input) => sign('sha256', input, key));
 const hmacToken = (kid: string, secret: Buffer) => async (issuer: string) => rawJwt({ alg: 'HS256', kid }, issuer, (input) => createHmac('sha256', secret).update(input).digest());
+
+/** An Ed25519 `x`: y little-endian, the sign of x in the top bit. */
+export function ed25519X(y: bigint, sign: 0 | 1 = 0): Buffer {
+  const bytes = Buffer.alloc(32);
+  for (let i = 0, v = y; i < 32; i++, v >>= 8n) bytes[i] = Number(v & 0xffn);
+  if (sign === 1) bytes[31]! |= 0x80;
+  return bytes;
+}
+
+const ED25519_P = 2n ** 255n - 19n;
+
+/**
+ * An EdDSA token forged for a small-order key without any private key: R = identity, S = 0,
+ * which verifies whenever [k]A = identity (k = SHA-512(R‖A‖input) mod L). For the identity
+ * that is every input; for a point of order 8 about one input in 8, so the `jti` is varied
+ * until node:crypto (what the sidecar verifies with) accepts the signature.
+ */
+const forgedEdToken = (kid: string, x: Buffer) => async (issuer: string) => {
+  const key = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: b64(x) }, format: 'jwk' });
+  const signature = Buffer.concat([ed25519X(1n), Buffer.alloc(32)]);
+  const now = Math.floor(Date.now() / 1000);
+  for (let jti = 0; jti < 1000; jti++) {
+    const input = `${b64(JSON.stringify({ typ: 'JWT', alg: 'EdDSA', kid }))}.${b64(JSON.stringify({ iss: issuer, aud: AUDIENCE, sub: 'mallory', iat: now, exp: now + 600, jti: String(jti), roles: ['customer'] }))}`;
+    if (verify(null, Buffer.from(input), key, signature)) return `${input}.${b64(signature)}`;
+  }
+  throw new Error(`no forgery found for ${kid}`);
+};
 
 function rsa(bits: number, kid: string): { publicJwk: JWK; privateKey: KeyObject; privateJwk: JWK } {
   const { publicKey, privateKey } = nodeKeyPair('rsa', { modulusLength: bits });
@@ -90,6 +117,18 @@ export async function buildAttacks(hostileUrl: string): Promise<AttackKeys> {
     { name: 'EC P-256 key declaring alg ES384', body: set(good.publicJwk, ec('alg-384', { alg: 'ES384' })), via: both, expect: { refused: 'jwks_alg_mismatch' } },
     { name: 'unsupported curve (secp256k1)', body: set(good.publicJwk, ec('k1', { crv: 'secp256k1', alg: undefined })), via: both, expect: { refused: 'jwks_unsupported_key' } },
     { name: 'EC point not on the curve', body: set(good.publicJwk, ec('off-curve', { x: b64(Buffer.alloc(32, 1)), y: b64(Buffer.alloc(32, 2)) })), via: both, expect: { refused: 'jwks_unsupported_key' } },
+    // Ed25519 points node:crypto would import (test/unit/keys-ed25519.test.ts proves the orders).
+    ...(
+      [
+        ['Ed25519 small-order key: the identity', 'ed-identity', ed25519X(1n)],
+        ['Ed25519 small-order key: the identity with the sign bit set (non-canonical)', 'ed-identity-sign', ed25519X(1n, 1)],
+        ['Ed25519 small-order key: the identity spelled y = p + 1 (non-canonical)', 'ed-identity-p1', ed25519X(ED25519_P + 1n)],
+        ['Ed25519 small-order key: a point of order 8', 'ed-order-8', Buffer.from('26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05', 'hex')],
+      ] as const
+    ).map(([name, kid, x]): KeySetAttack => ({ name, body: set(good.publicJwk, { kty: 'OKP', crv: 'Ed25519', kid, x: b64(x) }), via: both, expect: { refused: 'jwks_weak_key' }, token: forgedEdToken(kid, x) })),
+    { name: 'Ed25519 key with y ≥ p (non-canonical, not small-order)', body: set(good.publicJwk, { kty: 'OKP', crv: 'Ed25519', kid: 'ed-y-p2', x: b64(ed25519X(ED25519_P + 2n)) }), via: both, expect: { refused: 'jwks_unsupported_key' } },
+    { name: 'Ed25519 point not on the curve', body: set(good.publicJwk, { kty: 'OKP', crv: 'Ed25519', kid: 'ed-off-curve', x: b64(ed25519X(2n)) }), via: both, expect: { refused: 'jwks_unsupported_key' } },
+    { name: 'X25519 key as a signature key', body: set(good.publicJwk, { kty: 'OKP', crv: 'X25519', kid: 'x25519', x: b64(ed25519X(9n)) }), via: both, expect: { refused: 'jwks_unsupported_key' } },
     { name: 'unknown kty', body: set(good.publicJwk, { kty: 'EC2', kid: 'x' }), via: both, expect: { refused: 'jwks_unsupported_key' } },
     { name: 'empty kid', body: set(good.publicJwk, ec('', {})), via: both, expect: { refused: 'jwks_malformed' } },
     { name: 'kid of the wrong type', body: set(good.publicJwk, ec(5 as unknown as string, {})), via: both, expect: { refused: 'jwks_malformed' } },
@@ -103,6 +142,7 @@ export async function buildAttacks(hostileUrl: string): Promise<AttackKeys> {
     { name: 'over 1 MiB', fileBytes: Buffer.from(JSON.stringify(set({ ...good.publicJwk, pad: 'x'.repeat(1024 * 1024) }))), via: fileOnly, expect: { refused: 'jwks_malformed' } },
     // Handled, not refused: encryption keys are skipped; members that point elsewhere are dropped and never fetched.
     { name: '"use: enc" key beside signature keys is skipped', body: set(good.publicJwk, extra.publicJwk, { ...attacker.publicJwk, use: 'enc', alg: undefined }), via: both, expect: { accepted: ['good-1', 'extra-1'] }, token: mintWith(attacker.privateJwk) },
+    { name: 'X25519 "use: enc" key beside signature keys is skipped', body: set(good.publicJwk, extra.publicJwk, { kty: 'OKP', crv: 'X25519', kid: 'x25519-enc', use: 'enc', x: b64(ed25519X(9n)) }), via: both, expect: { accepted: ['good-1', 'extra-1'] } },
     {
       name: 'x5u / jku / x5c members are ignored, never fetched',
       body: set(good.publicJwk, { ...extra.publicJwk, x5u: hostileUrl, jku: hostileUrl, x5c: [b64(randomBytes(64)).replace(/-/g, '+').replace(/_/g, '/')], x5t: 'AAAA' }),

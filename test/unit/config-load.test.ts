@@ -40,7 +40,7 @@ describe('loadConfig', () => {
 
   it('applies every default to a minimal config', () => {
     const config = loadConfig(fixture('minimal.yaml'));
-    assert.deepEqual(config.grpc, { address: '127.0.0.1:9191', maxMessageBytes: 1024 * 1024 });
+    assert.deepEqual(config.grpc, { address: '127.0.0.1:9191', maxMessageBytes: 1024 * 1024, handshakeTimeoutMs: 10_000, maxConnections: 1_024, maxConcurrentStreams: 1_000 });
     assert.deepEqual(config.admin, { address: '127.0.0.1:9192' });
     assert.deepEqual(config.tokenCache, { maxEntries: 10_000 });
     assert.deepEqual(config.request, { maxHeaders: 200, maxHeaderBytes: 65_536 });
@@ -156,6 +156,19 @@ describe('loadConfig errors: FILE: FIELD: REASON', () => {
     throwsDocument(() => parseConfig('service: orders\n', 'x.yaml'), 'x.yaml: policy: required');
     throwsDocument(() => parseConfig('service: orders\npolicy: {}\n', 'x.yaml'), 'x.yaml: policy: must name exactly one of file, nats');
     throwsDocument(() => parseConfig(`${base}tokenCache: { maxEntries: "10" }\n`, 'x.yaml'), 'x.yaml: tokenCache.maxEntries: must be a number');
+    throwsDocument(() => parseConfig(`${base}grpc: { handshakeTimeoutMs: 50 }\n`, 'x.yaml'), 'x.yaml: grpc.handshakeTimeoutMs: Too small: expected number to be >=100');
+    throwsDocument(() => parseConfig(`${base}grpc: { handshakeTimeoutMs: 120001 }\n`, 'x.yaml'), 'x.yaml: grpc.handshakeTimeoutMs: Too big: expected number to be <=120000');
+    throwsDocument(() => parseConfig(`${base}grpc: { maxConnections: 0 }\n`, 'x.yaml'), 'x.yaml: grpc.maxConnections: Too small: expected number to be >=1');
+    throwsDocument(() => parseConfig(`${base}grpc: { maxConnections: 65537 }\n`, 'x.yaml'), 'x.yaml: grpc.maxConnections: Too big: expected number to be <=65536');
+    throwsDocument(() => parseConfig(`${base}grpc: { maxConcurrentStreams: 0 }\n`, 'x.yaml'), 'x.yaml: grpc.maxConcurrentStreams: Too small: expected number to be >=1');
+    throwsDocument(() => parseConfig(`${base}grpc: { maxConcurrentStreams: 2.5 }\n`, 'x.yaml'), 'x.yaml: grpc.maxConcurrentStreams: must be int');
+    assert.deepEqual(parseConfig(`${base}grpc: { handshakeTimeoutMs: 100, maxConnections: 1, maxConcurrentStreams: 100000 }\n`, 'x.yaml').grpc, {
+      address: '127.0.0.1:9191',
+      maxMessageBytes: 1024 * 1024,
+      handshakeTimeoutMs: 100,
+      maxConnections: 1,
+      maxConcurrentStreams: 100_000,
+    });
     throwsDocument(
       () => parseConfig(`${base}serviceTokens: { trustDomain: cluster.local, keys: { secretFile: s } }\n`, 'x.yaml'),
       'x.yaml: serviceTokens.keys.secretFile: service tokens must use asymmetric keys',

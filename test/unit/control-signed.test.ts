@@ -200,4 +200,31 @@ describe('loadSigners / loadSigningKey', () => {
     await refusesFile(() => loadSigningKey(a.pub), a.pub, '', /public key \(no "d"\)/);
     await refusesFile(() => loadSigningKey(rsa.priv), rsa.priv, '', /unsupported key/, rsa.privJwk.d);
   });
+
+  it('refuses a small-order, non-canonical or off-curve Ed25519 key: pinned, among good ones, or to sign with', async () => {
+    const good = await keyFiles('EdDSA', 'good-signer');
+    const x = (hex: string) => Buffer.from(hex.padEnd(64, '0'), 'hex').toString('base64url');
+    const cases: [string, string, RegExp][] = [
+      ['identity', x('01'), /member "x" is a small-order Ed25519 point/],
+      ['identity-sign-bit', x('01'.padEnd(62, '0') + '80'), /small-order/],
+      ['order-8', x('26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05'), /small-order/],
+      ['y-is-p-plus-2', x('efffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f'), /not a canonical Ed25519 encoding/],
+      ['off-curve', x('02'), /not a point on Ed25519/],
+      ['short', Buffer.alloc(31, 5).toString('base64url'), /31 bytes; an Ed25519 key is 32/],
+    ];
+    for (const [kid, member, reason] of cases) {
+      const file = join(dir, `${kid}.jwk.json`);
+      writeFileSync(file, JSON.stringify({ kty: 'OKP', crv: 'Ed25519', kid, x: member }));
+      await refusesFile(() => loadSigners([file]), file, '', reason);
+      await refusesFile(() => loadSigners([good.pub, file]), file, '', reason);
+    }
+    // A private JWK with a small-order "x": refused before its "d" is looked at (its public half would be the verify key).
+    const priv = join(dir, 'small-order.private.jwk.json');
+    writeFileSync(priv, JSON.stringify({ ...good.privJwk, kid: 'small-order', x: x('01') }));
+    await refusesFile(() => loadSigningKey(priv), priv, '', /small-order/, good.privJwk.d);
+    // X25519 is a key-agreement key: never a control-plane signer.
+    const x25519 = join(dir, 'x25519.jwk.json');
+    writeFileSync(x25519, JSON.stringify({ kty: 'OKP', crv: 'X25519', kid: 'x25519', x: x('09') }));
+    await refusesFile(() => loadSigners([x25519]), x25519, '', /unsupported key \(kty "OKP", crv "X25519"\)/);
+  });
 });

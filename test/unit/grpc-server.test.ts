@@ -7,7 +7,9 @@ import type { CheckHandler } from '../../src/grpc/check.js';
 import { HealthService } from '../../src/grpc/health.js';
 import { loadAuthProto, loadHealthProto } from '../../src/grpc/protos.js';
 import { allowResponse } from '../../src/grpc/response.js';
+import { TRANSPORT } from '../helpers/grpc-transport.js';
 import { startGrpcServer, type GrpcServer } from '../../src/grpc/server.js';
+import { CLIENT_PREFACE, emptyGrpcMessage, FRAME, grpcHeaders, RawH2Connection } from '../helpers/h2-raw.js';
 import { sleep } from '../helpers/wait.js';
 
 const auth = loadAuthProto();
@@ -19,7 +21,7 @@ const echo: CheckHandler = (request: CheckRequest__Output) =>
 
 async function serve(check: CheckHandler, maxMessageBytes = 64 * 1024): Promise<{ server: GrpcServer; health: HealthService; call: (path?: string, pad?: string) => Promise<CheckResponse__Output>; close: () => void; address: string }> {
   const health = new HealthService();
-  const server = await startGrpcServer({ address: '127.0.0.1:0', maxMessageBytes, check, health });
+  const server = await startGrpcServer({ address: '127.0.0.1:0', maxMessageBytes, transport: TRANSPORT, check, health });
   const address = `127.0.0.1:${server.port}`;
   const client = new auth.envoy.service.auth.v3.Authorization(address, credentials.createInsecure());
   const call = (path = '/x', pad = '') =>
@@ -69,6 +71,29 @@ describe('startGrpcServer', () => {
     await assert.rejects(call(), (error: ServiceError) => error.code === status.INTERNAL && error.details === 'bug');
     close();
     await server.drain(2_000);
+  });
+});
+
+describe('startGrpcServer: the connection gate in front of grpc-js', () => {
+  it('serves a client whose preface and request arrive a byte at a time (the bytes the gate read reach grpc-js)', async () => {
+    const { server, health, close } = await serve(echo);
+    health.set(true);
+    const raw = new RawH2Connection(server.port);
+    await raw.connected();
+    raw.socket.setNoDelay(true);
+    const request = Buffer.concat([CLIENT_PREFACE, grpcHeaders(1, '/grpc.health.v1.Health/Check'), emptyGrpcMessage(1)]);
+    for (let i = 0; i < request.length; i++) {
+      raw.write(request.subarray(i, i + 1));
+      if (i % 16 === 0) await sleep(1);
+    }
+    // grpc.health.v1 HealthCheckResponse { status: SERVING (1) }: field 1 varint 1, after the 5-byte gRPC prefix.
+    const data = await raw.waitFor('the response message', (f) => f.type === FRAME.DATA && f.stream === 1);
+    assert.deepEqual(data.payload, Buffer.from([0, 0, 0, 0, 2, 0x08, 0x01]));
+    assert.deepEqual(raw.resets(), new Map());
+    assert.equal(server.connections, 1);
+    raw.destroy();
+    close();
+    assert.equal(await server.drain(2_000), 'drained');
   });
 });
 

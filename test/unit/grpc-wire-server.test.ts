@@ -5,6 +5,7 @@ import type { CheckRequest__Output } from '../../src/generated/envoy/service/aut
 import type { CheckHandler } from '../../src/grpc/check.js';
 import { HealthService } from '../../src/grpc/health.js';
 import { allowResponse, denyResponse } from '../../src/grpc/response.js';
+import { TRANSPORT } from '../helpers/grpc-transport.js';
 import { startGrpcServer } from '../../src/grpc/server.js';
 import { EnvoyClient, envoyRequest, headerOf, httpStatus } from '../helpers/envoy-client.js';
 
@@ -18,7 +19,7 @@ const CHECK = '/envoy.service.auth.v3.Authorization/Check';
 const META = { decisionId: 'd-1', policy: 'orders', policyRevision: 'r1', rule: null, reason: 'allowed_by_rule' };
 
 async function serve(check: CheckHandler) {
-  const server = await startGrpcServer({ address: '127.0.0.1:0', maxMessageBytes: 64 * 1024, check, health: new HealthService() });
+  const server = await startGrpcServer({ address: '127.0.0.1:0', maxMessageBytes: 64 * 1024, transport: TRANSPORT, check, health: new HealthService() });
   const address = `127.0.0.1:${server.port}`;
   const raw = new Client(address, credentials.createInsecure());
   /** Sends `bytes` as the request message as they are, returning the raw response bytes. */

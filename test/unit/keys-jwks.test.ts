@@ -1,8 +1,11 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { createPublicKey, verify } from 'node:crypto';
 import { exportJWK, generateKeyPair, type JWK } from 'jose';
 import { createSecretKeySet, KeySetError, parseJwks, type KeySetErrorCode } from '../../src/keys/index.js';
 import { nodeKeyPair } from '../helpers/key-pair.js';
+import { SMALL_ORDER_POINTS } from '../../src/keys/ed25519.js';
+import { signatureValid } from '../../src/tokens/signature.js';
 
 async function publicJwk(alg: 'ES256' | 'ES384' | 'ES512' | 'RS256' | 'EdDSA', extra: Record<string, unknown> = {}): Promise<JWK> {
   const { publicKey } = await generateKeyPair(alg, { extractable: true });
@@ -148,6 +151,72 @@ describe('parseJwks: refused sets', () => {
     await refused(jwks(await publicJwk('ES256', { kid: '' })), 'jwks_malformed');
     await refused(jwks(await publicJwk('ES256', { x: 'not+base64' })), 'jwks_malformed');
     await refused(jwks({ kty: 'RSA', e: 'AQAB' }), 'jwks_malformed');
+  });
+});
+
+describe('parseJwks: Ed25519 points', () => {
+  const P = 2n ** 255n - 19n;
+  /** 32 little-endian bytes of y, with the sign bit of x on top. */
+  const encode = (y: bigint, sign: 0 | 1 = 0): Buffer => {
+    const bytes = Buffer.alloc(32);
+    for (let i = 0, v = y; i < 32; i++, v >>= 8n) bytes[i] = Number(v & 0xffn);
+    if (sign === 1) bytes[31]! |= 0x80;
+    return bytes;
+  };
+  const okp = (x: Buffer, kid = 'ed') => ({ kty: 'OKP', crv: 'Ed25519', kid, x: x.toString('base64url') });
+  const identity = encode(1n);
+  /** R = identity, S = 0: no private key was involved. */
+  const forged = Buffer.concat([identity, Buffer.alloc(32)]);
+
+  it('node:crypto alone verifies a signature forged for the identity key (why the set must refuse it)', () => {
+    const key = createPublicKey({ key: okp(identity), format: 'jwk' });
+    assert.equal(verify(null, Buffer.from('any message'), key, forged), true);
+    // Non-canonical spellings of the same point are imported and verify the forgery too.
+    for (const x of [encode(1n, 1), encode(P + 1n), encode(P + 1n, 1)]) assert.equal(verify(null, Buffer.from('m'), createPublicKey({ key: okp(x), format: 'jwk' }), forged), true);
+  });
+
+  it('refuses the identity key, so the forged token has no key to verify against', async () => {
+    let set: Awaited<ReturnType<typeof parseJwks>> | undefined;
+    try {
+      set = await parseJwks(jwks(okp(identity)));
+    } catch {
+      // refused, as it should be
+    }
+    if (set !== undefined) assert.equal(signatureValid('EdDSA', set.select('EdDSA', 'ed')!, 'header.payload', forged), false, 'an identity key in force verifies a forged signature');
+    const error = await refused(jwks(okp(identity)), 'jwks_weak_key');
+    assert.match(error.message, /key #0 \(kid "ed"\) is a small-order Ed25519 point/);
+  });
+
+  it('refuses every small-order point, in any encoding, as jwks_weak_key', async () => {
+    for (const hex of SMALL_ORDER_POINTS) {
+      const x = Buffer.from(hex, 'hex');
+      await refused(jwks(okp(x)), 'jwks_weak_key');
+      x[31]! ^= 0x80;
+      await refused(jwks(okp(x)), 'jwks_weak_key');
+    }
+    for (const x of [encode(P), encode(P, 1), encode(P + 1n), encode(P + 1n, 1)]) await refused(jwks(okp(x)), 'jwks_weak_key');
+  });
+
+  it('refuses non-canonical, off-curve and wrong-length keys as jwks_unsupported_key', async () => {
+    assert.match((await refused(jwks(okp(encode(P + 2n))), 'jwks_unsupported_key')).message, /non-canonical Ed25519 "x"/);
+    assert.match((await refused(jwks(okp(encode(2n))), 'jwks_unsupported_key')).message, /is not a point on Ed25519/);
+    assert.match((await refused(jwks(okp(Buffer.alloc(31, 3))), 'jwks_unsupported_key')).message, /"x" of 31 bytes/);
+  });
+
+  it('refuses a whole set for one small-order key among good ones', async () => {
+    const good = await publicJwk('EdDSA', { kid: 'good' });
+    assert.deepEqual((await parseJwks(jwks(good))).kids, ['good']);
+    await refused(jwks(good, await publicJwk('ES256', { kid: 'ec' }), okp(identity, 'bad')), 'jwks_weak_key');
+  });
+
+  it('never takes an X25519 key as a signature key: refused, or skipped with use "enc"', async () => {
+    // The small-order check is not applied to X25519: such a key never reaches a verifier.
+    const good = await publicJwk('EdDSA', { kid: 'good' });
+    assert.match((await refused(jwks({ kty: 'OKP', crv: 'X25519', kid: 'x', x: Buffer.alloc(32).toString('base64url') }), 'jwks_unsupported_key')).message, /unsupported crv "X25519"/);
+    await refused(jwks(good, { kty: 'OKP', crv: 'X25519', kid: 'x', x: encode(9n).toString('base64url'), alg: 'EdDSA' }), 'jwks_unsupported_key');
+    const set = await parseJwks(jwks(good, { kty: 'OKP', crv: 'X25519', kid: 'x', use: 'enc', x: Buffer.alloc(32).toString('base64url') }));
+    assert.deepEqual(set.kids, ['good']);
+    assert.equal(set.select('EdDSA', 'x'), undefined);
   });
 });
 

@@ -1,0 +1,8 @@
+import type { TransportLimits } from '../../src/grpc/connection-gate.js';
+import { configSchema } from '../../src/config/schema.js';
+
+/** The config schema's defaults for the gRPC transport, for tests that start the server in-process. */
+export const TRANSPORT: TransportLimits = (() => {
+  const { handshakeTimeoutMs, maxConnections, maxConcurrentStreams } = configSchema.shape.grpc.parse(undefined);
+  return Object.freeze({ handshakeTimeoutMs, maxConnections, maxConcurrentStreams });
+})();
