@@ -239,15 +239,15 @@ describe('authzctl control-plane commands against nats-server', () => {
     try {
       const converged = await ctl('status', ...nats, '--wait', '500ms');
       assert.equal(converged.code, 0, converged.stdout + converged.stderr);
-      assert.match(converged.stdout, /^SERVICE\s+INSTANCE\s+READY\s+CONNECTED\s+REVISIONS\s+LAST ERROR\norders\s+orders-1\s+yes\s+yes\s+keys\.issuer\.idp 3\/3, policy\.orders 5\/5\s+-\n\n1\/1 sidecar converged\n$/);
+      assert.match(converged.stdout, /^SERVICE\s+INSTANCE\s+READY\s+CONNECTED\s+CURRENT\s+REVISIONS\s+LAST ERROR\norders\s+orders-1\s+yes\s+yes\s+yes\s+keys\.issuer\.idp 3\/3, policy\.orders 5\/5\s+-\n\n1\/1 sidecar converged\n$/);
 
       replies.push(report('orders-2', 4));
       // A report heard only as a broadcast on the status subject counts too.
       const broadcast = setInterval(() => nc.publish('authz.status.orders.orders-3', JSON.stringify(report('orders-3', 5))), 50);
       const lagging = await ctl('status', ...nats, '--wait', '500ms').finally(() => clearInterval(broadcast));
       assert.equal(lagging.code, 1, lagging.stdout + lagging.stderr);
-      assert.match(lagging.stdout, /orders-2\s+yes\s+yes\s+keys\.issuer\.idp 3\/3, policy\.orders 4\/5 LAG/);
-      assert.match(lagging.stdout, /orders-3\s+yes\s+yes\s+keys\.issuer\.idp 3\/3, policy\.orders 5\/5/);
+      assert.match(lagging.stdout, /orders-2\s+yes\s+yes\s+yes\s+keys\.issuer\.idp 3\/3, policy\.orders 4\/5 LAG/);
+      assert.match(lagging.stdout, /orders-3\s+yes\s+yes\s+yes\s+keys\.issuer\.idp 3\/3, policy\.orders 5\/5/);
       assert.match(lagging.stdout, /2\/3 sidecars converged\n$/);
 
       const json = await ctl('status', ...nats, '--wait', '300ms', '--json');
