@@ -21,6 +21,7 @@ const COMMANDS: readonly Entry[] = [
   { words: ['rotate'], summary: "add a new key to an issuer's published key set, or retire an old one", load: () => import('./commands/rotate.js') },
   { words: ['revoke'], summary: 'revoke a token id or subject until a time, or list revocations', load: () => import('./commands/revoke.js') },
   { words: ['history'], summary: "list the bucket's signed revisions of one KV key", load: () => import('./commands/history.js') },
+  { words: ['bucket'], summary: 'create the control-plane bucket with its replica count, or show how it is replicated', load: () => import('./commands/bucket.js') },
   { words: ['status'], summary: 'show which sidecars have converged on which revisions', load: () => import('./commands/status.js') },
 ];
 
@@ -71,7 +72,10 @@ function describe(error: unknown): string {
   return message.replace(/\s*\n\s*/g, ' ').trim() || 'failed';
 }
 
-// Exit through exitCode, not process.exit(), so buffered stdout is flushed first.
+// Exit through exitCode, not process.exit(), so buffered stdout is flushed first. A handle a
+// library leaves open (a socket to a frozen NATS server, say) must not keep the CLI alive: the
+// backstop, unreferenced, fires only if something else still holds the process.
 main(process.argv.slice(2)).then((code) => {
   process.exitCode = code;
+  setTimeout(() => process.exit(code), 1500).unref();
 });

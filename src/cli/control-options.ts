@@ -230,14 +230,14 @@ export async function withNats<T>(settings: ControlSettings, fn: (nc: NatsConnec
  * Runs `fn` with the bucket open. `create`: whether a missing bucket is created (publishing
  * commands), with --replicas when given (see OpenBucketOptions.create).
  */
-export function withBucket<T>(settings: ControlSettings, create: boolean, fn: (bucket: ControlBucket, nc: NatsConnection) => Promise<T>): Promise<T> {
+export function withBucket<T>(settings: ControlSettings, create: boolean, fn: (bucket: ControlBucket) => Promise<T>, history?: number): Promise<T> {
   const deadline = Date.now() + settings.retryForMs;
   return withNats(settings, async (nc) => {
     const bucket = await ControlBucket.open(nc, settings.bucket, {
-      create: create && settings.replicas !== undefined ? { replicas: settings.replicas } : create,
+      create: create && settings.replicas !== undefined ? { replicas: settings.replicas, history } : create,
       timeoutMs: settings.timeoutMs,
       deadline,
     });
-    return fn(bucket, nc);
+    return fn(bucket);
   });
 }

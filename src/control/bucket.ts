@@ -10,8 +10,8 @@
  * gets (kv-reads.ts), which any live replica answers, never a consumer.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { StorageType, type JetStreamManager, type KV, type NatsConnection } from 'nats';
-import { readHistory, readNewest, type KvRecord, type KvSource } from './kv-reads.js';
+import { DiscardPolicy, RetentionPolicy, StorageType, type JetStreamManager, type KV, type NatsConnection } from 'nats';
+import { bindKv, readHistory, readNewest, type KvRecord, type KvSource } from './kv-reads.js';
 
 export type BucketErrorCode = 'bucket_not_found' | 'bucket_replicas_required' | 'jetstream_unavailable' | 'bucket_unavailable' | 'bucket_conflict';
 
@@ -32,6 +32,9 @@ export class BucketError extends Error {
  * starting with an empty cache looks for the highest signed revision.
  */
 export const BUCKET_DEFAULTS = { history: 20, storage: StorageType.File, replicas: 1 } as const;
+
+/** Per-request timeout of reads (direct gets): a live replica answers in a millisecond or so. */
+const READ_TIMEOUT_MS = 1000;
 
 /** JetStream's "wrong last sequence": the key changed since the revision we expected. */
 const WRONG_LAST_SEQUENCE = 10071;
@@ -130,12 +133,15 @@ export class ControlBucket {
     );
     if (info === null) {
       const create = creationFor(name, options.create, nc);
-      await retrying(`creating bucket "${name}" with ${create.replicas} replica${create.replicas === 1 ? '' : 's'}`, deadline, () => createBucket(nc, jsm, name, create, timeout));
+      await retrying(`creating bucket "${name}" with ${create.replicas} replica${create.replicas === 1 ? '' : 's'}`, deadline, () => createBucket(jsm, name, create));
       info = await retrying(`reading bucket "${name}"`, deadline, () => jsm.streams.info(`KV_${name}`));
     }
     const direct = info.config.allow_direct === true;
-    const kv = await nc.jetstream({ timeout }).views.kv(name, { bindOnly: true, allow_direct: direct });
-    return new ControlBucket(name, kv, { jsm, bucket: name, direct }, deadline);
+    const kv = await bindKv(nc, name, direct, timeout);
+    // A direct get is answered by one replica in a queue group: one that is frozen may be
+    // picked and never answer. A short timeout lets the retry reach another soon.
+    const reads = await nc.jetstreamManager({ timeout: Math.min(timeout, READ_TIMEOUT_MS), checkAPI: false });
+    return new ControlBucket(name, kv, { jsm: reads, bucket: name, direct }, deadline);
   }
 
   /** The key's newest entry (a value or a delete marker), or null when it was never written. */
@@ -192,10 +198,26 @@ function creationFor(name: string, create: OpenBucketOptions['create'], nc: Nats
   return { replicas: 1 };
 }
 
-async function createBucket(nc: NatsConnection, jsm: JetStreamManager, name: string, create: BucketCreation, timeout: number): Promise<void> {
-  await nc.jetstream({ timeout }).views.kv(name, { ...BUCKET_DEFAULTS, history: create.history ?? BUCKET_DEFAULTS.history, replicas: create.replicas, allow_direct: true });
-  const { config } = await jsm.streams.info(`KV_${name}`);
-  await jsm.streams.update(`KV_${name}`, { ...config, allow_rollup_hdrs: false, deny_delete: true, deny_purge: true });
+/**
+ * The stream nats.js would make for a KV bucket, with rollups refused and deletes denied from
+ * the start: set by a later update instead, nats-server 2.9 fails to replay that update on a
+ * restarted node (and crashed doing so here).
+ */
+async function createBucket(jsm: JetStreamManager, name: string, create: BucketCreation): Promise<void> {
+  await jsm.streams.add({
+    name: `KV_${name}`,
+    subjects: [`$KV.${name}.>`],
+    retention: RetentionPolicy.Limits,
+    storage: BUCKET_DEFAULTS.storage,
+    discard: DiscardPolicy.New,
+    num_replicas: create.replicas,
+    max_msgs_per_subject: create.history ?? BUCKET_DEFAULTS.history,
+    max_msg_size: -1,
+    allow_direct: true,
+    allow_rollup_hdrs: false,
+    deny_delete: true,
+    deny_purge: true,
+  });
 }
 
 export interface Latest {

@@ -6,7 +6,7 @@
  * authzctl create) is answered by any replica that is up, the node a client is connected to
  * first. Both the sidecar and authzctl read through here.
  */
-import { ErrorCode, type JetStreamManager, type StoredMsg } from 'nats';
+import { ErrorCode, type JetStreamManager, type JetStreamOptions, type KV, type NatsConnection, type StoredMsg } from 'nats';
 
 export interface KvRecord {
   /** The KV revision: the bucket stream's sequence number, increasing across the whole bucket. */
@@ -29,12 +29,32 @@ const MAX_HISTORY = 64;
 
 type Query = { last_by_subj: string } | { seq: number; next_by_subj: string };
 
+/**
+ * Direct gets go to one member of a queue group of replicas, and a frozen or cut-off one can
+ * be picked and never answer; replicas still catching up after a leader change may stop
+ * answering them for a while (seen with nats-server 2.9). So a timed-out direct get is sent
+ * again, then asked of the stream's leader instead.
+ */
 async function getMessage(source: KvSource, query: Query): Promise<StoredMsg | null> {
+  if (!source.direct) return getMessageOnce(source, query, false);
+  for (let attempt = 1; attempt < DIRECT_GET_ATTEMPTS; attempt++) {
+    try {
+      return await getMessageOnce(source, query, true);
+    } catch (error) {
+      if ((error as { code?: string }).code !== ErrorCode.Timeout) throw error;
+    }
+  }
+  return getMessageOnce(source, query, false);
+}
+
+const DIRECT_GET_ATTEMPTS = 3;
+
+async function getMessageOnce(source: KvSource, query: Query, direct: boolean): Promise<StoredMsg | null> {
   const stream = `KV_${source.bucket}`;
   try {
     // nats.js types the direct API only on its implementation, not on JetStreamManager.
-    const direct = (source.jsm as JetStreamManager & { direct: { getMessage(stream: string, query: Query): Promise<StoredMsg> } }).direct;
-    return source.direct ? await direct.getMessage(stream, query) : await source.jsm.streams.getMessage(stream, query);
+    const api = (source.jsm as JetStreamManager & { direct: { getMessage(stream: string, query: Query): Promise<StoredMsg> } }).direct;
+    return direct ? await api.getMessage(stream, query) : await source.jsm.streams.getMessage(stream, query);
   } catch (error) {
     const code = (error as { code?: string }).code;
     if (code === ErrorCode.JetStream404NoMessages || /message not found|no message found/i.test(String((error as Error).message))) return null;
@@ -70,4 +90,10 @@ export async function readHistory(source: KvSource, key: string): Promise<KvReco
     seq = msg.seq + 1;
   }
   return records;
+}
+
+/** The bucket's KV view, without the JetStream API check nats.js would otherwise send to the meta leader first. */
+export function bindKv(nc: NatsConnection, name: string, direct: boolean, timeout: number): Promise<KV> {
+  // checkAPI is a JetStreamManagerOptions member that nats.js also reads from the client's options.
+  return nc.jetstream({ timeout, checkAPI: false } as JetStreamOptions).views.kv(name, { bindOnly: true, allow_direct: direct });
 }

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { KV, KvEntry, NatsConnection, QueuedIterator } from 'nats';
 import type { ControlPlane } from './nats-connect.js';
-import { readHistory, readNewest, type KvRecord, type KvSource } from './kv-reads.js';
+import { bindKv, readHistory, readNewest, type KvRecord, type KvSource } from './kv-reads.js';
 
 export interface KvFeedEntry {
   readonly key: string;
@@ -207,7 +207,7 @@ export function startKvFeed(options: KvFeedOptions): KvFeed {
     // millisecond or so, and a check stuck on a dead one would delay the next check.
     const checkJsm = await nc.jetstreamManager({ timeout: checkTimeout, checkAPI: false });
     source = { nc, source: { jsm: checkJsm, bucket, direct } };
-    return nc.jetstream({ timeout }).views.kv(bucket, { bindOnly: true, allow_direct: direct });
+    return bindKv(nc, bucket, direct, timeout);
   }
 
   /** Runs `fn` after everything queued for `key` before it. */
@@ -329,9 +329,7 @@ export function startKvFeed(options: KvFeedOptions): KvFeed {
   async function check(from: KvSource, key: string): Promise<void> {
     let newest: KvRecord | null;
     try {
-      // A direct get goes to any replica that answers it: one frozen or cut off may get the
-      // request and never reply, and the next attempt most likely reaches another.
-      newest = await readNewest(from, key).catch(() => readNewest(from, key));
+      newest = await readNewest(from, key);
     } catch (err) {
       if (!checkFailing.has(key)) emit({ type: 'kv-check-failed', bucket, key, message: describe(err) });
       checkFailing.add(key);

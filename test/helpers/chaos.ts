@@ -451,10 +451,12 @@ export async function startClusterEnv(sidecars: number, options: { pinned?: bool
   const cluster = await startNatsCluster(3);
   let fleet: Fleet | undefined;
   try {
-    await cluster.createBucket('authz', 3);
     const urls = cluster.urls;
     const rotated = (i: number) => [...urls.slice(i % urls.length), ...urls.slice(0, i % urls.length)];
     fleet = await startFleet(urls, sidecars, 'orders', { member: (i) => (options.pinned ? { servers: rotated(i) } : {}) });
+    // The documented way; sidecars started first wait for the bucket to appear.
+    const created = await fleet.ctl('bucket', 'create', '--replicas', '3');
+    if (created.code !== 0) throw new Error(`authzctl bucket create failed: ${created.stderr}`);
     const env = await prepare(fleet, cluster.urls, 3);
     return {
       ...env,

@@ -1,4 +1,4 @@
-import { connect, StorageType } from 'nats';
+import { connect } from 'nats';
 import { freePort, jetStreamProblem, startNatsServer, type NatsServer } from './nats-server.js';
 import { sleep } from './wait.js';
 
@@ -14,8 +14,6 @@ export interface NatsCluster {
   readonly urls: string[];
   /** Resolves once JetStream has a meta leader again (after a node restart, say). */
   waitForJetStream(timeoutMs?: number): Promise<void>;
-  /** Creates a KV bucket replicated on all three nodes (history 10, file storage). */
-  createBucket(name: string, replicas?: number): Promise<void>;
   /** The server name leading the bucket's stream, or null while it has none. */
   streamLeader(bucket: string): Promise<string | null>;
   /** The JetStream meta leader's server name, or null while there is none. */
@@ -85,22 +83,6 @@ export async function startNatsCluster(size = 3, name = 'authz-chaos'): Promise<
         await sleep(100);
       }
       throw new Error(`JetStream cluster has no meta leader after ${timeoutMs} ms (${lastError})`);
-    },
-    async createBucket(bucket, replicas = size) {
-      const deadline = Date.now() + 20_000;
-      for (;;) {
-        const nc = await connect({ servers: urls, timeout: 1_000 });
-        try {
-          await nc.jetstream({ timeout: 5_000 }).views.kv(bucket, { history: 10, storage: StorageType.File, replicas });
-          return;
-        } catch (error) {
-          // Right after start the meta layer may still be electing, or the peers not all known.
-          if (Date.now() > deadline) throw error;
-        } finally {
-          await nc.close();
-        }
-        await sleep(200);
-      }
     },
     async streamLeader(bucket) {
       const nc = await connect({ servers: urls, timeout: 1_000 });
