@@ -10,9 +10,11 @@
  *   CHAOS_ROUNDS           cluster node restarts, per kind (default 5)
  *   CHAOS_UPDATES          updates published while the slow sidecar is stopped (default 1000)
  *   CHAOS_SIDECARS         sidecars per scenario (default 3)
+ *   CHAOS_GUARANTEE_ROUNDS faults of each kind in the "2 s during the fault" scenario (default 3)
  */
 import { ROOT } from '../dist/test/helpers/paths.js';
 import { clusterNodeRestarts, serverOutage, slowConsumer, startClusterEnv, startSingleServerEnv, violations } from '../dist/test/helpers/chaos.js';
+import { faultDuringPublishing, formatGuarantee } from '../dist/test/helpers/chaos-guarantees.js';
 
 const number = (name, fallback) => {
   const value = Number(process.env[name] ?? fallback);
@@ -23,6 +25,7 @@ const outageMs = number('CHAOS_OUTAGE_SECONDS', 30) * 1000;
 const rounds = number('CHAOS_ROUNDS', 5);
 const updates = number('CHAOS_UPDATES', 1000);
 const sidecars = number('CHAOS_SIDECARS', 3);
+const guaranteeRounds = number('CHAOS_GUARANTEE_ROUNDS', 3);
 
 const reports = [];
 function print(report) {
@@ -70,6 +73,25 @@ await scenario('3-node JetStream cluster', async () => {
     await env.close();
   }
 });
+
+// The promise itself, measured while the fault lasts: one sidecar per node, the stream leader
+// killed or frozen while 10 revisions and a revocation are published, each to be enforced by
+// every sidecar within 2 s of the cluster accepting it. A fresh cluster per fault.
+for (const fault of ['kill9', 'sigstop']) {
+  for (let round = 1; round <= guaranteeRounds; round++) {
+    await scenario(`3-node cluster, 2 s promise: ${fault} the stream leader (${round}/${guaranteeRounds})`, async () => {
+      const env = await startClusterEnv(3, { pinned: true });
+      try {
+        const report = await faultDuringPublishing(env, { fault, faultMs: 10_000, revisions: 10, boundMs: 2_000 });
+        console.log(`\n${report.failures.length === 0 ? 'ok  ' : 'FAIL'} ${formatGuarantee(report)}`);
+        for (const failure of report.failures.slice(0, 10)) console.log(`     ! ${failure}`);
+        reports.push({ scenario: report.scenario, failures: report.failures, failedChecks: 0, outOfOrder: 0, lost: 0 });
+      } finally {
+        await env.close();
+      }
+    });
+  }
+}
 
 const total = reports.reduce((n, r) => n + violations(r), 0);
 console.log(`\n${reports.length} scenarios, ${total} violation(s): ${total === 0 ? 'PASS' : 'FAIL'}`);

@@ -85,6 +85,14 @@ function isTransient(error: unknown): boolean {
   return code === 'TIMEOUT' || code === '503' || code === 'DISCONNECT' || code === 'CONNECTION_CLOSED' || /timeout|no responders|disconnect|reconnect|leader/i.test(describe(error));
 }
 
+/** The error as an operator can act on it: nats.js reports "no responders" as a bare "503". */
+function explain(error: unknown): string {
+  const code = errorCode(error);
+  if (code === '503') return 'no JetStream server answered (503: the cluster has no leader for it right now, or JetStream is unavailable)';
+  if (code === 'TIMEOUT') return 'timed out (a NATS node down or frozen?)';
+  return describe(error);
+}
+
 function isStreamNotFound(error: unknown): boolean {
   return errorCode(error) === '10059' || /stream not found/i.test(describe(error));
 }
@@ -103,7 +111,7 @@ export async function retrying<T>(what: string, deadline: number, fn: () => Prom
       const wait = Math.min(1000, 100 * 2 ** (attempt - 1));
       if (Date.now() + wait >= deadline) {
         const seconds = ((Date.now() - started) / 1000).toFixed(1);
-        throw new BucketError('bucket_unavailable', `${what}: ${describe(error)} (${attempt} attempt${attempt === 1 ? '' : 's'} over ${seconds} s)`, { cause: error });
+        throw new BucketError('bucket_unavailable', `${what}: ${explain(error)} (${attempt} attempt${attempt === 1 ? '' : 's'} over ${seconds} s)`, { cause: error });
       }
       await sleep(wait);
     }
@@ -161,11 +169,18 @@ export class ControlBucket {
    * is that write, and counts as done.
    */
   putIfUnchanged(key: string, value: string, expectedKvRevision: number | null): Promise<number | null> {
+    // Set once an attempt failed in a way that may have stored it (a timeout, a lost connection).
+    let maybeStored = false;
     return retrying(`writing ${key} to bucket "${this.name}"`, this.deadline, async () => {
       try {
         return expectedKvRevision === null ? await this.kv.create(key, value) : await this.kv.update(key, value, expectedKvRevision);
       } catch (error) {
-        if (errorCode(error) !== String(WRONG_LAST_SEQUENCE) && !/wrong last sequence/i.test(describe(error))) throw error;
+        if (errorCode(error) !== String(WRONG_LAST_SEQUENCE) && !/wrong last sequence/i.test(describe(error))) {
+          maybeStored ||= isTransient(error);
+          throw error;
+        }
+        if (!maybeStored) return null;
+        // Signatures are deterministic: equal bytes are this very document, whoever stored them.
         const newest = await readNewest(this.source, key);
         return newest !== null && newest.operation === 'PUT' && Buffer.from(newest.value).toString('utf8') === value ? newest.revision : null;
       }

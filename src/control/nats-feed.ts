@@ -264,8 +264,9 @@ export function startKvFeed(options: KvFeedOptions): KvFeed {
 
   /** Runs one watch to its end and says why it ended; throws only if it cannot be created. */
   async function watchOnce(nc: NatsConnection, kv: KV, key: string, started: number): Promise<string> {
-    if (last.get(key) === 0) await loadHistory(key);
-    const fromRevision = last.get(key)! > 0 ? last.get(key)! + 1 : 0;
+    // What the watch handed over may still be queued for onEntry: resume after it, not after `last`.
+    if (received.get(key) === 0) await loadHistory(key);
+    const fromRevision = received.get(key)! > 0 ? received.get(key)! + 1 : 0;
     const iter = await kv.watch({ key, resumeFromRevision: fromRevision || undefined });
     live.set(key, iter);
     try {
@@ -311,7 +312,7 @@ export function startKvFeed(options: KvFeedOptions): KvFeed {
         continue;
       }
       if (abort.signal.aborted) return;
-      emit({ type: 'kv-rewatch', bucket, key, reason, fromRevision: last.get(key)! > 0 ? last.get(key)! + 1 : 0 });
+      emit({ type: 'kv-rewatch', bucket, key, reason, fromRevision: received.get(key)! > 0 ? received.get(key)! + 1 : 0 });
       if (reason === 'reconnected' || reason === 'stale') {
         failures = 0; // the server is back, or the consumer is known dead: re-create at once
         continue;
