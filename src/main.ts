@@ -16,8 +16,8 @@ import { startGrpcServer } from './grpc/server.js';
 import { startAdminServer, type Readiness } from './telemetry/admin.js';
 import { createLogger, synchronousStdout, type Logger } from './telemetry/logger.js';
 import { Metrics } from './telemetry/metrics.js';
-import { tuneHeapGrowth } from './runtime/heap.js';
-import { collectWhenIdle } from './runtime/idle-gc.js';
+import { collectWhenIdle, exposedGc, memoryReducingCollection } from './runtime/idle-gc.js';
+import { describeRuntime, runtimeInEffect } from './runtime/in-effect.js';
 
 const USAGE = `usage: authz-sidecar --config FILE   (or AUTHZ_CONFIG=FILE)
 
@@ -25,11 +25,15 @@ Serves Envoy's ext_authz (envoy.service.auth.v3.Authorization/Check) and
 grpc.health.v1 on grpc.address, /healthz /readyz /metrics on admin.address.
 
   --config FILE     sidecar config (YAML or JSON)
-  --check-config    validate the config, key sets and policy, then exit
+  --check-config    validate the config, key sets and policy, print the runtime
+                    options and node flags in effect, then exit
   --help            this text
 
 Environment: AUTHZ_CONFIG, AUTHZ_GRPC_ADDRESS and AUTHZ_ADMIN_ADDRESS (override the
-config's addresses; port 0 picks a free port, logged in the "serving" line).`;
+config's addresses; port 0 picks a free port, logged in the "serving" line).
+
+Run it with the node flags of the image's ENTRYPOINT, as npm start does (the fixed new
+space and heap growth are V8 flags; runtime.idleCollection needs --expose-gc).`;
 
 /** Exit codes: 0 clean stop, 1 runtime failure, 2 usage or invalid config/policy/keys. */
 async function main(argv: string[]): Promise<number> {
@@ -59,6 +63,8 @@ async function main(argv: string[]): Promise<number> {
   // --check-config prints its verdict on stdout after the load's log lines: those must be
   // written synchronously, or pino's asynchronous writes can land after the verdict.
   const log = createLogger(config.log.level, args['check-config'] ? synchronousStdout() : undefined);
+  const gc = exposedGc();
+  const runtime = runtimeInEffect(config.runtime, { execArgv: process.execArgv, gc });
   const metrics = new Metrics();
   // Readiness can change whenever a key set or policy lands; set once the servers exist.
   let refreshReadiness = (): void => {};
@@ -96,7 +102,7 @@ async function main(argv: string[]): Promise<number> {
   if (args['check-config']) {
     for (const store of allKeyStores()) store.stop();
     stopPolicy?.stop();
-    process.stdout.write(`${configPath}: ok\n`);
+    process.stdout.write(`${describeRuntime(runtime)}\n${configPath}: ok\n`);
     return 0;
   }
 
@@ -180,7 +186,9 @@ async function main(argv: string[]): Promise<number> {
     log.fatal({ err: error }, 'cannot listen');
     return 1;
   }
-  const idleCollection = collectWhenIdle({ activity: () => metrics.checks.total() });
+  if (runtime.idleCollection === 'missing-expose-gc')
+    log.warn({ missing_flag: '--expose-gc' }, 'runtime.idleCollection is on but node was started without --expose-gc; running without idle collection');
+  const idleCollection = runtime.idleCollection === 'on' && gc ? collectWhenIdle({ activity: () => metrics.checks.total(), collect: memoryReducingCollection(gc) }) : undefined;
   let wasReady: boolean | undefined;
   refreshReadiness = () => {
     const { ready, reasons } = readiness();
@@ -191,7 +199,7 @@ async function main(argv: string[]): Promise<number> {
     control?.statusChanged();
   };
   refreshReadiness();
-  log.info({ grpc_port: grpc.port, admin_port: admin.port, service: config.service, ready: wasReady }, 'serving');
+  log.info({ grpc_port: grpc.port, admin_port: admin.port, service: config.service, ready: wasReady, idle_collection: runtime.idleCollection, node_flags: runtime.nodeFlags }, 'serving');
 
   return new Promise<number>((resolve) => {
     const stop = async (signal: string) => {
@@ -203,7 +211,7 @@ async function main(argv: string[]): Promise<number> {
       await admin.close();
       await control?.stop();
       authenticator.stop();
-      idleCollection.stop();
+      idleCollection?.stop();
       for (const store of allKeyStores()) store.stop();
       stopPolicy?.stop();
       log.info({ outcome }, 'stopped');
@@ -302,7 +310,6 @@ function onPolicyEvent(log: Logger, metrics: Metrics, event: PolicyEvent): void 
   }
 }
 
-tuneHeapGrowth();
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (error: unknown) => {

@@ -7,6 +7,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { isBuiltin } from 'node:module';
 import { dirname, join, posix, relative, resolve } from 'node:path';
@@ -80,6 +81,26 @@ test('ENTRYPOINT fixes V8\'s new space: node gets the same minimum and maximum s
   assert.ok(min !== undefined && max !== undefined, `node's options set both semi-space sizes: ${[...flags.keys()].join(', ')}`);
   assert.equal(min, max, 'a new space V8 may resize ran the sidecar promoting every scavenge\'s survivors (README, Performance)');
   assert.ok(Number(max) >= 8 && Number(max) <= 32, `semi-space ${max} MiB`);
+});
+
+test('ENTRYPOINT sets every V8 flag the sidecar needs: a fixed heap growing factor and --expose-gc', () => {
+  // The sidecar sets no V8 flag itself (src/ has no v8.setFlagsFromString): these are all there is.
+  const flags = imageNodeFlags(DOCKERFILE);
+  const growing = flags.find((f) => f.startsWith('--heap-growing-percent='))?.split('=')[1];
+  assert.ok(growing !== undefined, `--heap-growing-percent is set: ${flags.join(' ')}`);
+  assert.ok(Number(growing) >= 50 && Number(growing) <= 300, `heap growing factor 1.5-4 x, not ${growing} %`);
+  assert.ok(flags.includes('--expose-gc'), 'runtime.idleCollection (on by default) needs --expose-gc');
+  // V8's flags are not Node's stable interface: node exits 9 on one it does not know.
+  const run = spawnSync(process.execPath, [...flags, '-e', 'process.stdout.write(typeof gc)'], { encoding: 'utf8' });
+  assert.equal(run.status, 0, `this node accepts ${flags.join(' ')}: ${run.stderr}`);
+  assert.equal(run.stdout, 'function');
+});
+
+test('npm start runs the sidecar with the ENTRYPOINT\'s node flags, in the same order', () => {
+  const { scripts } = JSON.parse(readFileSync(`${ROOT}package.json`, 'utf8')) as { scripts: Record<string, string> };
+  const runs = scripts.start!.split('&&').map((part) => nodeInvocation(part.trim().split(/\s+/))).filter((n) => n?.script === 'dist/authz-sidecar.mjs');
+  assert.equal(runs.length, 1, `npm start runs node dist/authz-sidecar.mjs once: ${scripts.start}`);
+  assert.deepEqual(runs[0]!.flags, imageNodeFlags(DOCKERFILE), 'package.json "start" and the Dockerfile ENTRYPOINT write the same flag list');
 });
 
 test('ENTRYPOINT runs dist/authz-sidecar.mjs, from the build output, under tini', () => {

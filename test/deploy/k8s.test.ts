@@ -342,6 +342,9 @@ describe('k8s manifests', { skip: SKIP }, () => {
         // Node refuses some V8 flags in NODE_OPTIONS (--min-semi-space-size among them) and
         // exits 9 before running anything: the pod would crash-loop.
         const { sidecar } = sidecarView(objects());
+        // A `command:` would replace the ENTRYPOINT, and with it node's flags (the fixed new
+        // space, the heap growing factor, --expose-gc for runtime.idleCollection).
+        assert.equal(sidecar.command, undefined, 'the sidecar keeps the image\'s ENTRYPOINT and its node flags');
         const options = sidecar.env?.find((e) => e.name === 'NODE_OPTIONS')?.value ?? '';
         const flags = imageNodeFlags(readFileSync(`${ROOT}Dockerfile`, 'utf8'));
         const run = spawnSync(process.execPath, [...flags, '-e', 'process.stdout.write(String(require("v8").getHeapStatistics().heap_size_limit))'], { env: { ...process.env, NODE_OPTIONS: options }, encoding: 'utf8' });

@@ -47,6 +47,7 @@ describe('loadConfig', () => {
     assert.deepEqual(config.watch, { intervalMs: 1_000 });
     assert.deepEqual(config.log, { level: 'info', allows: false, denyLinesPerSecond: 100 });
     assert.deepEqual(config.shutdown, { drainSeconds: 10 });
+    assert.deepEqual(config.runtime, { idleCollection: true });
     assert.equal(config.serviceTokens, undefined);
     assert.equal(config.nats, undefined);
     const idp = config.issuers[0];
@@ -147,6 +148,16 @@ describe('loadConfig errors: FILE: FIELD: REASON', () => {
       throwsDocument(() => loadConfig(path), `${path}: ${expected}`);
     });
   }
+
+  it('runtime: idleCollection on or off; V8 flags are refused (they belong on node\'s command line)', () => {
+    const base = 'service: orders\npolicy: { file: p.yaml }\n';
+    assert.deepEqual(parseConfig(`${base}runtime: { idleCollection: false }\n`, 'x.yaml').runtime, { idleCollection: false });
+    assert.deepEqual(parseConfig(`${base}runtime: {}\n`, 'x.yaml').runtime, { idleCollection: true });
+    throwsDocument(() => parseConfig(`${base}runtime: { idleCollection: "yes" }\n`, 'x.yaml'), 'x.yaml: runtime.idleCollection: must be true or false');
+    throwsDocument(() => parseConfig(`${base}runtime: { idleCollection: 1 }\n`, 'x.yaml'), 'x.yaml: runtime.idleCollection: must be true or false');
+    throwsDocument(() => parseConfig(`${base}runtime: { heapGrowingPercent: 100 }\n`, 'x.yaml'), 'x.yaml: runtime.heapGrowingPercent: unknown field');
+    throwsDocument(() => parseConfig(`${base}runtime: true\n`, 'x.yaml'), 'x.yaml: runtime: must be a mapping');
+  });
 
   it('parseConfig names the file it was given and checks cross-field rules', () => {
     const base = 'service: orders\npolicy: { file: p.yaml }\n';
