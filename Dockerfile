@@ -21,7 +21,7 @@ COPY scripts/bundle.mjs ./scripts/
 COPY src ./src
 # tsconfig also includes test/ and bench/; they are not in the context, so only src/ is
 # compiled, to dist/src. Then scripts/bundle.mjs bundles the sidecar into one file,
-# dist/authz-sidecar.mjs: it starts ~0.2 s sooner than from ~200 modules (README, "Performance").
+# dist/authz-sidecar.mjs: it starts ~0.2 s sooner than from ~200 modules (docs/performance.md).
 RUN npm run build
 
 # ---------------------------------------------------------------- runtime
@@ -63,7 +63,7 @@ EXPOSE 9191 9192
 #       under the 288 MiB cap V8 picks ~1.3 x, a full collection every ~120 ms under load
 #       (measured: ~14.5k -> 17.6k cached-token rps, RSS 141 MiB with 100,000 cached tokens).
 #   --expose-gc                   the gc() that runtime.idleCollection runs.
-# (README, "Performance".) On the command line, together, because Node refuses
+# (docs/performance.md.) On the command line, together, because Node refuses
 # --min-semi-space-size and --heap-growing-percent in NODE_OPTIONS; the heap cap stays in
 # the deployment's NODE_OPTIONS, next to the memory limit it is derived from.
 ENTRYPOINT ["/usr/bin/tini", "--", "node", "--min-semi-space-size=16", "--max-semi-space-size=16", "--heap-growing-percent=100", "--expose-gc", "dist/authz-sidecar.mjs"]

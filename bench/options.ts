@@ -60,7 +60,7 @@ export function parseOptions(env: NodeJS.ProcessEnv = process.env): BenchOptions
   // identical sidecars measured back to back ranged 0.46-1.35 (the host's capacity moves by a
   // factor of two from one second to the next), and a median of five such ratios moved by
   // ~10 % from run to run, as much as the margins the targets leave. Nine rounds narrow that
-  // swing by about a quarter (1/sqrt(n)) for ~6 more minutes of suite (README, "Performance").
+  // swing by about a quarter (1/sqrt(n)) for ~6 more minutes of suite (docs/performance.md).
   const seconds = Math.max(1, Math.round(positive(env, 'BENCH_SECONDS', 6)));
   return Object.freeze({
     smoke,

@@ -4,7 +4,7 @@
 //
 // Why: starting from ~200 separate modules, node spent ~300 ms of a ~700 ms cold start
 // resolving, reading and compiling them one by one; from one file it is ready in ~0.42-0.55 s
-// (README, "Performance"). Not minified, so a stack trace still reads; the source map
+// (docs/performance.md). Not minified, so a stack trace still reads; the source map
 // next to it leads back to src/*.ts (node --enable-source-maps).
 import { build } from 'esbuild';
 import { fileURLToPath } from 'node:url';

@@ -4,7 +4,7 @@
  *
  * The 6-second rows start each server from a collected heap and fresh connections: for most
  * of a window no full collection has run yet, and until one runs, scavenges promote little.
- * From the first one under load, every scavenge promotes ~2 MiB (README, "Performance": a
+ * From the first one under load, every scavenge promotes ~2 MiB (docs/performance.md: a
  * chain of node:http2's discarded hash tables), for every server alike. These windows measure
  * that steady state. Informational: the issue's targets are on the 6-second rows.
  */

@@ -1,8 +1,8 @@
 import { z } from 'zod';
 
 /**
- * The sidecar's config file (YAML or JSON). Field names are the contract in DESIGN.md §4;
- * every field is documented in the README's config reference. Objects are strict so a
+ * The sidecar's config file (YAML or JSON). Field names are a contract (docs/configuration.md);
+ * every field is documented in docs/configuration.md. Objects are strict so a
  * typo is an error that names the field rather than a silently ignored setting.
  */
 
@@ -143,7 +143,7 @@ export const configSchema = z.strictObject({
        * space). Needs node's --expose-gc; without it the sidecar logs a warning and runs
        * without. Measured: the first collection after a burst went from 95–122 ms inside the
        * next burst to nothing there; RSS 20 s after caching 100,000 tokens 105 MiB instead of
-       * 174–199 MiB (README, "Performance").
+       * 174–199 MiB (docs/performance.md).
        */
       idleCollection: z.boolean().default(true),
     })

@@ -1,6 +1,6 @@
 /**
  * The last good document of each KV key, on local disk, so a sidecar that restarts while
- * NATS is down still serves (DESIGN.md §3). One file per key, `<dir>/<kvKey>.jws`, holding
+ * NATS is down still serves (docs/control-plane.md). One file per key, `<dir>/<kvKey>.jws`, holding
  * the JWS exactly as received. Nothing here is trusted: the caller verifies what it reads
  * as it would a KV value, so a tampered or truncated file is refused, never applied.
  */

@@ -1,5 +1,5 @@
 /**
- * The control plane's contract (DESIGN.md §3), shared by the sidecar and authzctl.
+ * The control plane's contract (docs/control-plane.md), shared by the sidecar and authzctl.
  *
  * JetStream KV bucket (default name `authz`), one entry per document:
  *

@@ -6,7 +6,7 @@ import { afterMajorCollection } from './major-gc.js';
  * this length with no Check answered (so 1–2 × this after the last one). Short, because the
  * garbage a burst leaves is collected either now, while nothing waits, or later by V8 in the
  * middle of the next burst: measured, a first full collection of 95–122 ms at 2,000 Checks/s
- * after a throughput burst (README, "Performance"). A Check arriving during the idle one waits
+ * after a throughput burst (docs/performance.md). A Check arriving during the idle one waits
  * for it (tens of milliseconds); it runs once per burst, and only with MIN_SLACK_BYTES to free.
  */
 export const IDLE_MS = 1_000;

@@ -79,7 +79,7 @@ test('ENTRYPOINT fixes V8\'s new space: node gets the same minimum and maximum s
   const flags = new Map(imageNodeFlags(DOCKERFILE).map((f) => f.replace(/^--/, '').split('=') as [string, string]));
   const [min, max] = [flags.get('min-semi-space-size'), flags.get('max-semi-space-size')];
   assert.ok(min !== undefined && max !== undefined, `node's options set both semi-space sizes: ${[...flags.keys()].join(', ')}`);
-  assert.equal(min, max, 'a new space V8 may resize ran the sidecar promoting every scavenge\'s survivors (README, Performance)');
+  assert.equal(min, max, 'a new space V8 may resize ran the sidecar promoting every scavenge\'s survivors (docs/performance.md)');
   assert.ok(Number(max) >= 8 && Number(max) <= 32, `semi-space ${max} MiB`);
 });
 
