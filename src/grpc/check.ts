@@ -12,6 +12,16 @@ import { allowResponse, denyResponse, type DecisionMetadata, type DenyKind } fro
 import type { IdentityHeaders } from './identity-headers.js';
 import type { DecisionLog } from '../control/decision-log.js';
 
+/** Time as the Check handler reads it; tests pass their own. */
+export interface Clock {
+  /** Monotonic milliseconds, for durations. */
+  monotonicMs(): number;
+  /** Epoch milliseconds, for timestamps and per-second budgets. */
+  epochMs(): number;
+}
+
+export const SYSTEM_CLOCK: Clock = { monotonicMs: () => performance.now(), epochMs: () => Date.now() };
+
 export interface CheckDependencies {
   readonly service: string;
   readonly buildView: (request: CheckRequest__Output) => RequestView;
@@ -27,19 +37,23 @@ export interface CheckDependencies {
   readonly failOpenIssuers?: ReadonlySet<string>;
   /** Optional audit trail (sampled allows, every deny); `record` never blocks. */
   readonly decisionLog?: Pick<DecisionLog, 'wants' | 'record'> | null;
+  readonly clock?: Clock;
 }
 
 /** Lines allowed per one-second window; counts what it refused so the next line can say so. */
 class LineBudget {
-  private windowStart = 0;
+  private windowStart = -Infinity;
   private used = 0;
   private refused = 0;
 
-  constructor(private readonly perSecond: number) {}
+  constructor(
+    private readonly perSecond: number,
+    private readonly clock: Clock,
+  ) {}
 
   take(): boolean {
     if (this.perSecond === 0) return true;
-    const now = Date.now();
+    const now = this.clock.epochMs();
     if (now - this.windowStart >= 1000) {
       this.windowStart = now;
       this.used = 0;
@@ -72,30 +86,69 @@ export function policyDeny(decision: Decision, auth: AuthContext): { kind: DenyK
     : { kind: 'forbidden', reason: decision.reason };
 }
 
+/** One Check's state, filled in as it moves along the request path. */
+interface CheckContext {
+  readonly started: number;
+  readonly decisionId: string;
+  /** One snapshot per Check: a policy swap mid-Check cannot mix two revisions. */
+  readonly policy: CompiledPolicy | null;
+  requestId: string;
+  view?: RequestView;
+  auth?: AuthContext;
+}
+
+/** What the Check decided, before it becomes a CheckResponse. */
+type Outcome =
+  | { readonly type: 'allow'; readonly reason: string; readonly rule: string | null }
+  | { readonly type: 'deny'; readonly reason: string; readonly rule?: string | null; readonly kind: DenyKind; readonly invalidToken?: boolean; readonly missingScopes?: readonly string[] }
+  | { readonly type: 'fail-open'; readonly scope: 'issuer' | 'policy'; readonly name: string; readonly cause: string };
+
 /**
  * CheckRequest → view → credentials → policy → CheckResponse. Never throws and never
  * allows on an error: every failure becomes a deny with a stable reason code.
  */
 export function createCheckHandler(deps: CheckDependencies): CheckHandler {
   const { metrics, log } = deps;
-
+  const clock = deps.clock ?? SYSTEM_CLOCK;
   const audit = deps.decisionLog ?? null;
-  const denyLog = new LineBudget(deps.denyLinesPerSecond ?? 0);
-  const failOpenLog = new LineBudget(deps.denyLinesPerSecond ?? 0);
+  const denyLog = new LineBudget(deps.denyLinesPerSecond ?? 0, clock);
+  const failOpenLog = new LineBudget(deps.denyLinesPerSecond ?? 0, clock);
   const failOpenIssuers = deps.failOpenIssuers ?? new Set<string>();
 
-  function finish(started: number, response: CheckResponse, meta: DecisionMetadata, requestId: string, view?: RequestView, auth?: AuthContext): CheckResponse {
-    const allow = response.ok_response !== undefined;
-    metrics.countCheck(allow ? 'allow' : 'deny', meta.reason);
-    metrics.checkDuration.observe((performance.now() - started) / 1000);
+  /** The one place an outcome becomes an answer: its log line, response, metrics and audit record. */
+  function respond(ctx: CheckContext, outcome: Outcome): CheckResponse {
+    const reason = outcome.type === 'fail-open' ? 'fail_open' : outcome.reason;
+    const rule = outcome.type === 'fail-open' ? null : (outcome.rule ?? null);
+    const meta: DecisionMetadata = { decisionId: ctx.decisionId, policy: ctx.policy?.name ?? '', policyRevision: ctx.policy?.revision ?? '', rule, reason };
+    // Built only when a line is written: most Checks log nothing.
+    const line = () => ({ decision_id: ctx.decisionId, request_id: ctx.requestId, reason, rule, path: ctx.view?.path });
+    let response: CheckResponse;
+    if (outcome.type === 'deny') {
+      if (denyLog.take()) log.info({ ...line(), decision: 'deny', ...suppressed(denyLog) }, 'deny');
+      response = denyResponse({ kind: outcome.kind, reason, requestId: ctx.requestId, realm: deps.service, metadata: meta, invalidToken: outcome.invalidToken, missingScopes: outcome.missingScopes });
+    } else if (outcome.type === 'allow') {
+      if (deps.logAllows) log.info({ ...line(), decision: 'allow' }, 'allow');
+      response = allowResponse({ caller: deps.identity.forCaller(ctx.auth!), metadata: meta });
+    } else {
+      // An opt-in allow when the decision could not be made: no identity reaches the upstream,
+      // every managed identity header is removed, as for an anonymous caller.
+      const { scope, name, cause } = outcome;
+      metrics.failOpen.inc({ scope, name, cause });
+      if (failOpenLog.take()) log.warn({ ...line(), decision: 'allow', scope, name, cause, ...suppressed(failOpenLog) }, 'fail-open allow');
+      response = allowResponse({ caller: deps.identity.forCaller(ANONYMOUS), metadata: meta });
+    }
+    const allow = outcome.type !== 'deny';
+    metrics.countCheck(allow ? 'allow' : 'deny', reason);
+    metrics.checkDuration.observe((clock.monotonicMs() - ctx.started) / 1000);
     if (audit !== null && audit.wants(allow)) {
+      const { view, auth } = ctx;
       audit.record({
-        decision_id: meta.decisionId,
-        request_id: requestId,
-        at: new Date().toISOString(),
+        decision_id: ctx.decisionId,
+        request_id: ctx.requestId,
+        at: new Date(clock.epochMs()).toISOString(),
         decision: allow ? 'allow' : 'deny',
-        reason: meta.reason,
-        rule: meta.rule,
+        reason,
+        rule,
         policy_revision: meta.policyRevision,
         method: view?.method ?? '',
         host: view?.host ?? '',
@@ -108,83 +161,60 @@ export function createCheckHandler(deps: CheckDependencies): CheckHandler {
     return response;
   }
 
-  function deny(started: number, meta: DecisionMetadata, requestId: string, kind: DenyKind, extra: { invalidToken?: boolean; missingScopes?: readonly string[]; path?: string; view?: RequestView; auth?: AuthContext } = {}): CheckResponse {
-    if (denyLog.take()) {
-      const suppressed = denyLog.suppressed();
-      log.info({ decision_id: meta.decisionId, request_id: requestId, decision: 'deny', reason: meta.reason, rule: meta.rule, path: extra.path, ...(suppressed > 0 ? { suppressed } : {}) }, 'deny');
-    }
-    const response = denyResponse({ kind, reason: meta.reason, requestId, realm: deps.service, metadata: meta, invalidToken: extra.invalidToken, missingScopes: extra.missingScopes });
-    return finish(started, response, meta, requestId, extra.view, extra.auth);
-  }
-
-  function decide(started: number, decisionId: string, view: RequestView, auth: AuthContext, policy: CompiledPolicy): CheckResponse {
+  /** The policy's decision for an authenticated (or anonymous) caller. */
+  function decide(ctx: CheckContext, policy: CompiledPolicy, auth: AuthContext): CheckResponse {
+    ctx.auth = auth;
     let decision: Decision;
     try {
-      decision = policy.evaluate(view, auth);
+      decision = policy.evaluate(ctx.view!, auth);
     } catch (error) {
-      return failed(started, decisionId, policy, view.id, error, view);
+      return failed(ctx, error);
     }
-    const meta: DecisionMetadata = { decisionId, policy: policy.name, policyRevision: policy.revision, rule: decision.rule, reason: decision.reason };
-    if (!decision.allow) {
-      const { kind, reason } = policyDeny(decision, auth);
-      return deny(started, { ...meta, reason }, view.id, kind, { missingScopes: decision.missingScopes, path: view.path, view, auth });
-    }
-    if (deps.logAllows) log.info({ decision_id: decisionId, request_id: view.id, decision: 'allow', reason: decision.reason, rule: decision.rule, path: view.path }, 'allow');
-    const headers = deps.identity.forCaller(auth);
-    return finish(started, allowResponse({ caller: headers, metadata: meta }), meta, view.id, view, auth);
+    if (decision.allow) return respond(ctx, { type: 'allow', reason: decision.reason, rule: decision.rule });
+    const { kind, reason } = policyDeny(decision, auth);
+    return respond(ctx, { type: 'deny', kind, reason, rule: decision.rule, missingScopes: decision.missingScopes });
   }
 
-  function failed(started: number, decisionId: string, policy: CompiledPolicy | null, requestId: string, error: unknown, view?: RequestView): CheckResponse {
-    const meta = (reason: string): DecisionMetadata => ({ decisionId, policy: policy?.name ?? '', policyRevision: policy?.revision ?? '', rule: null, reason });
+  /** A failure anywhere on the path: a deny with its reason code, or an opted-in fail-open. */
+  function failed(ctx: CheckContext, error: unknown): CheckResponse {
+    const { policy, view } = ctx;
     if (error instanceof TokenError) {
-      if (error.code !== 'keys_unavailable') return deny(started, meta(error.code), requestId, 'unauthenticated', { invalidToken: true, view });
+      if (error.code !== 'keys_unavailable') return respond(ctx, { type: 'deny', kind: 'unauthenticated', reason: error.code, invalidToken: true });
       const issuer = error.issuerName ?? '';
-      if (failOpenIssuers.has(issuer)) return failOpen(started, meta('fail_open'), requestId, 'issuer', issuer, error.code, view);
-      if (policy?.failOpen === true) return failOpen(started, meta('fail_open'), requestId, 'policy', policy.name, error.code, view);
-      return deny(started, meta(error.code), requestId, 'unavailable', { view });
+      if (failOpenIssuers.has(issuer)) return respond(ctx, { type: 'fail-open', scope: 'issuer', name: issuer, cause: error.code });
+      if (policy?.failOpen === true) return respond(ctx, { type: 'fail-open', scope: 'policy', name: policy.name, cause: error.code });
+      return respond(ctx, { type: 'deny', kind: 'unavailable', reason: error.code });
     }
-    if (error instanceof RequestError) return deny(started, meta(error.code), requestId, error.status === 431 ? 'headers_too_large' : 'bad_request');
-    log.error({ decision_id: decisionId, request_id: requestId, err: error }, 'check failed');
-    if (policy?.failOpen === true && view !== undefined) return failOpen(started, meta('fail_open'), requestId, 'policy', policy.name, 'internal_error', view);
-    return deny(started, meta('internal_error'), requestId, 'internal', { view });
-  }
-
-  /**
-   * An opt-in allow when the decision could not be made. No identity reaches the upstream:
-   * every managed identity header is removed, as for an anonymous caller.
-   */
-  function failOpen(started: number, meta: DecisionMetadata, requestId: string, scope: 'issuer' | 'policy', name: string, cause: string, view?: RequestView): CheckResponse {
-    metrics.failOpen.inc({ scope, name, cause });
-    if (failOpenLog.take()) {
-      const suppressed = failOpenLog.suppressed();
-      log.warn({ decision_id: meta.decisionId, request_id: requestId, decision: 'allow', reason: meta.reason, scope, name, cause, path: view?.path, ...(suppressed > 0 ? { suppressed } : {}) }, 'fail-open allow');
-    }
-    const headers = deps.identity.forCaller(ANONYMOUS);
-    return finish(started, allowResponse({ caller: headers, metadata: meta }), meta, requestId, view);
+    if (error instanceof RequestError) return respond(ctx, { type: 'deny', kind: error.status === 431 ? 'headers_too_large' : 'bad_request', reason: error.code });
+    log.error({ decision_id: ctx.decisionId, request_id: ctx.requestId, err: error }, 'check failed');
+    if (policy?.failOpen === true && view !== undefined) return respond(ctx, { type: 'fail-open', scope: 'policy', name: policy.name, cause: 'internal_error' });
+    return respond(ctx, { type: 'deny', kind: 'internal', reason: 'internal_error' });
   }
 
   return function check(request: CheckRequest__Output): CheckResponse | Promise<CheckResponse> {
-    const started = performance.now();
-    const decisionId = newDecisionId();
-    // One snapshot per Check: a policy swap mid-Check cannot mix two revisions.
-    const policy = deps.policy();
-    let view: RequestView;
+    const ctx: CheckContext = { started: clock.monotonicMs(), decisionId: newDecisionId(), policy: deps.policy(), requestId: '' };
     try {
-      view = deps.buildView(request);
+      ctx.view = deps.buildView(request);
     } catch (error) {
-      return failed(started, decisionId, policy, (error as { requestId?: string }).requestId ?? '', error);
+      ctx.requestId = (error as { requestId?: string }).requestId ?? '';
+      return failed(ctx, error);
     }
-    if (policy === null) {
-      const meta: DecisionMetadata = { decisionId, policy: '', policyRevision: '', rule: null, reason: 'not_ready' };
-      return deny(started, meta, view.id, 'unavailable');
-    }
+    ctx.requestId = ctx.view.id;
+    const policy = ctx.policy;
+    if (policy === null) return respond(ctx, { type: 'deny', kind: 'unavailable', reason: 'not_ready' });
     try {
-      const auth = deps.authenticate(view);
-      if (!(auth instanceof Promise)) return decide(started, decisionId, view, auth, policy);
+      const auth = deps.authenticate(ctx.view);
+      if (!(auth instanceof Promise)) return decide(ctx, policy, auth);
       // catch after then: a failure while deciding is a deny too, not a rejected promise.
-      return auth.then((resolved) => decide(started, decisionId, view, resolved, policy)).catch((error: unknown) => failed(started, decisionId, policy, view.id, error, view));
+      return auth.then((resolved) => decide(ctx, policy, resolved)).catch((error: unknown) => failed(ctx, error));
     } catch (error) {
-      return failed(started, decisionId, policy, view.id, error, view);
+      return failed(ctx, error);
     }
   };
+}
+
+/** The `suppressed` field of the next line a budget lets through, when it refused some. */
+function suppressed(budget: LineBudget): { suppressed?: number } {
+  const n = budget.suppressed();
+  return n > 0 ? { suppressed: n } : {};
 }

@@ -153,6 +153,7 @@ describe('createCheckHandler (real request view, tokens, keys and policy)', () =
       assert.equal(line?.reason, reason);
       assert.equal(line?.msg, 'deny');
       assert.equal(line?.request_id, 'req-1');
+      assert.equal(line?.path, '/public', 'a token failure is logged with the path it was for');
       assert.ok(!raw.some((text) => text.includes(token)), 'the token never reaches the log');
     }
   });
@@ -274,18 +275,22 @@ describe('createCheckHandler (real request view, tokens, keys and policy)', () =
   });
 
   it('caps deny log lines per second, counts every deny, and reports how many lines it held back', async () => {
-    const check = handler({ denyLinesPerSecond: 2 });
+    let now = 1_700_000_000_000;
+    const check = handler({ denyLinesPerSecond: 2, clock: { monotonicMs: () => now, epochMs: () => now } });
     const before = lines.length;
     const metricBefore = await count('deny', 'credentials_missing');
     for (let i = 0; i < 5; i++) check(request({ id: `flood-${i}` }));
     const logged = lines.slice(before).filter((l) => l.msg === 'deny');
     assert.equal(logged.length, 2);
     assert.equal(await count('deny', 'credentials_missing'), metricBefore + 5);
-    await new Promise((r) => setTimeout(r, 1_050));
+    now += 999;
+    check(request({ id: 'same-window' }));
+    assert.equal(lines.slice(before).filter((l) => l.msg === 'deny').length, 2, 'still the same one-second window');
+    now += 1;
     check(request({ id: 'after-window' }));
     const next = lines.slice(before).filter((l) => l.msg === 'deny').at(-1)!;
     assert.equal(next.request_id, 'after-window');
-    assert.equal(next.suppressed, 3);
+    assert.equal(next.suppressed, 4);
   });
 
   it('logs allows when asked to', () => {
