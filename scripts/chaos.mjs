@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * `npm run chaos`: the long variant of test/chaos/ with real durations. Real nats-servers
+ * `npm run chaos`: the long variant of test/system/ with real durations. Real nats-servers
  * (one, then a local 3-node JetStream cluster), 3 real sidecars, signed policy revisions
  * published as fast as the server acknowledges them, every sidecar probed with Checks every
  * 50 ms. Per scenario it prints the figures; it exits 1 on any violation (a failed or wrong

@@ -1,5 +1,5 @@
 /**
- * Every fuzz property, shared by the quick run inside `npm test` (test/fuzz/*.test.ts) and the
+ * Every fuzz property, shared by the quick run inside `npm test` (test/integration/fuzz-*.test.ts) and the
  * long run (`npm run fuzz`, test/fuzz/run.ts). A property starts what it needs (an in-process
  * pipeline, the real binary…), hands fast-check a property, counts outcomes, and stops.
  */

@@ -2,7 +2,7 @@
  * The control plane's promise measured during a NATS fault, not after it: with the bucket's
  * stream leader killed (SIGKILL) or frozen (SIGSTOP), every sidecar, whichever node it is
  * connected to, must apply each policy revision and enforce a revocation within a bound of
- * the cluster accepting the write. Shared by test/chaos/ and `npm run chaos`.
+ * the cluster accepting the write. Shared by test/system/ and `npm run chaos`.
  */
 import { join } from 'node:path';
 import { loadSigningKey } from '../../src/control/signers.js';

@@ -1,5 +1,5 @@
 /**
- * NATS chaos scenarios, shared by the fast tests (test/chaos/) and the long run
+ * NATS chaos scenarios, shared by the fast tests (test/system/) and the long run
  * (`npm run chaos`, scripts/chaos.mjs): real nats-servers (one, or a 3-node JetStream
  * cluster), a fleet of real sidecars, signed policy revisions published as fast as the server
  * acknowledges them, and Checks probing every sidecar throughout. Each scenario returns its

@@ -1,6 +1,6 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { closeShared, runQuick } from './properties.js';
+import { closeShared, runQuick } from '../fuzz/properties.js';
 
 /* Quick run of the token fuzzers: ES256, RS256, EdDSA and HS256 issuers through the real authenticator and jose. */
 describe('fuzz: tokens', () => {
@@ -12,7 +12,7 @@ describe('fuzz: tokens', () => {
 describe('fuzz findings kept as examples: one token, one spelling', () => {
   after(closeShared);
   it('every other spelling of a segment (unused trailing bits, padding, standard base64) is refused as token_malformed, for every algorithm', async () => {
-    const { startTokenWorld } = await import('./tokens.js');
+    const { startTokenWorld } = await import('../fuzz/tokens.js');
     const world = await startTokenWorld();
     const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
     let tried = 0;

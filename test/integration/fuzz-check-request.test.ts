@@ -1,5 +1,5 @@
 import { after, describe, it } from 'node:test';
-import { closeShared, runQuick } from './properties.js';
+import { closeShared, runQuick } from '../fuzz/properties.js';
 
 /*
  * Quick run of the CheckRequest fuzzers (in-process: the server's decoder, the Check handler

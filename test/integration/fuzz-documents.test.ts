@@ -1,5 +1,5 @@
 import { describe, it } from 'node:test';
-import { runQuick } from './properties.js';
+import { runQuick } from '../fuzz/properties.js';
 
 /* Quick run of the document fuzzers: load, or one line `FILE: FIELD: REASON`, never anything else. */
 describe('fuzz: policy and config documents', () => {

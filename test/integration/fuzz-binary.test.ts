@@ -1,5 +1,5 @@
 import { describe, it } from 'node:test';
-import { runQuick } from './properties.js';
+import { runQuick } from '../fuzz/properties.js';
 
 /* Quick run against the real binary: raw gRPC bytes, and --check-config on mutated documents. */
 describe('fuzz: the real sidecar binary', () => {
