@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { z } from 'zod';
-import { DocumentError, fieldPath, parseYamlOrJson, validateDocument } from '../../src/config/index.js';
+import { DocumentError, fieldPath, parseYamlOrJson, validateDocument } from '../../src/shared/index.js';
 import { ASYMMETRIC_ALGORITHMS, HMAC_ALGORITHMS, configSchema, issuerSchema, keySourceSchema, tokenSourceSchema } from '../../src/config/schema.js';
 
 function documentError(fn: () => unknown): DocumentError {
