@@ -5,3 +5,13 @@ export { parseStrictJson, StrictJsonError, type StrictJsonProblem } from './stri
 export { DocumentError, fieldPath } from './document-error.js';
 export { parseYamlOrJson, validateDocument, MAX_NESTING } from './document.js';
 export { FilePoller, errorCode } from './file-poller.js';
+export {
+  JWS_ALGORITHMS,
+  JWS_ALGORITHM_NAMES,
+  ASYMMETRIC_ALGORITHMS,
+  HMAC_ALGORITHMS,
+  jwsAlgorithm,
+  type JwsAlgorithm,
+  type JwsAlgorithmName,
+  type JwsKeyShape,
+} from './jws-algorithms.js';
