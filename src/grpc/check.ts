@@ -6,11 +6,10 @@ import { RequestError } from '../request/errors.js';
 import { ANONYMOUS, type AuthContext } from '../tokens/types.js';
 import { TokenError } from '../tokens/errors.js';
 import type { CompiledPolicy, Decision } from '../policy/types.js';
-import type { Metrics } from '../telemetry/metrics.js';
 import { decisionId as newDecisionId } from './decision-id.js';
 import { allowResponse, denyResponse, type DecisionMetadata, type DenyKind } from './response.js';
 import type { IdentityHeaders } from './identity-headers.js';
-import type { DecisionLog } from '../control/decision-log.js';
+import type { CheckMetrics, DecisionSink } from './check-sinks.js';
 
 export interface CheckDependencies {
   readonly service: string;
@@ -18,7 +17,7 @@ export interface CheckDependencies {
   readonly authenticate: (view: RequestView) => AuthContext | Promise<AuthContext>;
   readonly policy: () => CompiledPolicy | null;
   readonly identity: IdentityHeaders;
-  readonly metrics: Metrics;
+  readonly metrics: CheckMetrics;
   readonly log: Logger;
   readonly logAllows: boolean;
   /** Cap on deny log lines per second; 0 = no cap. A flood of denies must not become a flood of writes. */
@@ -26,7 +25,7 @@ export interface CheckDependencies {
   /** Issuers (config names; "service" for service tokens) with `failOpen: true`. */
   readonly failOpenIssuers?: ReadonlySet<string>;
   /** Optional audit trail (sampled allows, every deny); `record` never blocks. */
-  readonly decisionLog?: Pick<DecisionLog, 'wants' | 'record'> | null;
+  readonly decisionLog?: DecisionSink | null;
 }
 
 /** Lines allowed per one-second window; counts what it refused so the next line can say so. */
