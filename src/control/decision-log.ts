@@ -1,4 +1,4 @@
-import type { DecisionRecord, DecisionSink } from '../grpc/check-sinks.js';
+import type { DecisionRecord, DecisionSink } from '../grpc/index.js';
 
 /** Where decision records go; implemented over the NATS connection in main. */
 export interface DecisionPublisher {

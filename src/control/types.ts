@@ -28,7 +28,7 @@ export interface ControlDocument {
 }
 
 /** The body of the `revocations` document lists these; keys/revocations.ts parses and owns them. */
-export type { RevocationEntry } from '../keys/revocations.js';
+export type { RevocationEntry } from '../keys/index.js';
 
 export const DOCUMENT_TYP = 'authz-control+jws';
 export const REVOCATIONS_KEY = 'revocations';

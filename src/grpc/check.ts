@@ -1,11 +1,9 @@
 import type { Logger } from 'pino';
 import type { CheckRequest__Output } from '../generated/envoy/service/auth/v3/CheckRequest.js';
 import type { CheckResponse } from '../generated/envoy/service/auth/v3/CheckResponse.js';
-import type { RequestView } from '../request/types.js';
-import { RequestError } from '../request/errors.js';
-import { ANONYMOUS, type AuthContext } from '../tokens/types.js';
-import { TokenError } from '../tokens/errors.js';
-import type { CompiledPolicy, Decision } from '../policy/types.js';
+import { type RequestView, RequestError } from '../request/index.js';
+import { ANONYMOUS, type AuthContext, TokenError } from '../tokens/index.js';
+import type { CompiledPolicy, Decision } from '../policy/index.js';
 import { decisionId as newDecisionId } from './decision-id.js';
 import { allowResponse, denyResponse, type DecisionMetadata, type DenyKind } from './response.js';
 import type { IdentityHeaders } from './identity-headers.js';

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import type { KeySourceConfig } from '../config/schema.js';
+import type { KeySourceConfig } from '../config/index.js';
 import { KeySetError, type KeySetErrorCode } from './errors.js';
 import { errorCode, FilePoller } from '../shared/index.js';
 import { parseJwks } from './jwks.js';

@@ -1,7 +1,6 @@
-import type { IssuerConfig, ServiceTokensConfig, TokenSource } from '../config/schema.js';
-import type { KeyProvider, KeyStore } from '../keys/store.js';
-import type { RevocationStore } from '../keys/revocations.js';
-import type { RequestView } from '../request/types.js';
+import type { IssuerConfig, ServiceTokensConfig, TokenSource } from '../config/index.js';
+import type { KeyProvider, KeyStore, RevocationStore } from '../keys/index.js';
+import type { RequestView } from '../request/index.js';
 import { TokenCache } from './cache.js';
 import { decodeJsonObject, splitCompact } from './compact.js';
 import { TokenError } from './errors.js';

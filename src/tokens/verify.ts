@@ -1,5 +1,4 @@
-import type { KeyProvider } from '../keys/store.js';
-import type { VerificationKey } from '../keys/key-set.js';
+import type { KeyProvider, VerificationKey } from '../keys/index.js';
 import { checkRegisteredClaims, toVerifiedToken } from './claims.js';
 import { decodeJsonObject, splitCompact } from './compact.js';
 import { TokenError } from './errors.js';
