@@ -1,23 +1,17 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
 import { loadConfig, DocumentError, type Config } from './config/index.js';
-import { KeyStore, type KeyStoreEvent } from './keys/index.js';
+import { KeyStore, RevocationStore, type KeyStoreEvent } from './keys/index.js';
 import { createAuthenticator, SERVICE_ISSUER_NAME } from './tokens/index.js';
 import { buildRequestView } from './request/index.js';
-import { PolicyStore } from './policy/store.js';
-import { startLocalPolicy, type PolicyEvent } from './control/local-policy.js';
+import { PolicyStore, startLocalPolicy, type PolicyEvent } from './policy/index.js';
+import { loadSigners, type SignerSet } from './control/index.js';
+// control/start.ts loads the NATS client: only its types here, the code with await import below.
 import type { ControlRun, ControlRunEvent } from './control/start.js';
-import { loadSigners, type SignerSet } from './control/signers.js';
-import { RevocationStore } from './keys/revocations.js';
-import { createCheckHandler } from './grpc/check.js';
-import { HealthService } from './grpc/health.js';
-import { IdentityHeaders } from './grpc/identity-headers.js';
-import { startGrpcServer } from './grpc/server.js';
-import { startAdminServer, type Readiness } from './telemetry/admin.js';
-import { createLogger, synchronousStdout, type Logger } from './telemetry/logger.js';
-import { Metrics } from './telemetry/metrics.js';
-import { collectWhenIdle, exposedGc, memoryReducingCollection } from './runtime/idle-gc.js';
-import { describeRuntime, runtimeInEffect } from './runtime/in-effect.js';
+import { createCheckHandler, IdentityHeaders } from './grpc/index.js';
+import { HealthService, startGrpcServer } from './grpc/transport.js';
+import { createLogger, Metrics, startAdminServer, synchronousStdout, type Logger, type Readiness } from './telemetry/index.js';
+import { collectWhenIdle, describeRuntime, exposedGc, memoryReducingCollection, runtimeInEffect } from './runtime/index.js';
 
 const USAGE = `usage: authz-sidecar --config FILE   (or AUTHZ_CONFIG=FILE)
 

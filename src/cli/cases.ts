@@ -34,8 +34,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { DocumentError } from '../config/document-error.js';
-import { parseYamlOrJson, validateDocument } from '../config/document.js';
+import { DocumentError, parseYamlOrJson, validateDocument } from '../shared/index.js';
 
 const scalar = z.union([z.string(), z.number(), z.boolean()]).transform(String);
 const claims = z.record(z.string(), z.unknown());

@@ -7,8 +7,8 @@
 import { createConnection } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connect, type NatsConnection } from 'nats';
-import { ControlBucket } from '../control/bucket.js';
-import { loadSigners, loadSigningKey, type ControlSigningKey, type Signer, type SignerSet } from '../control/signers.js';
+import { ControlBucket } from '../control/nats.js';
+import { loadSigners, loadSigningKey, type ControlSigningKey, type Signer, type SignerSet } from '../control/index.js';
 import { UsageError } from './command.js';
 
 export const DEFAULT_NATS_URL = 'nats://127.0.0.1:4222';

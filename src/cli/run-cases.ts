@@ -2,11 +2,10 @@
  * Evaluating policy test cases offline with the sidecar's own pipeline pieces:
  * CheckRequest → buildRequestView → CompiledPolicy.evaluate → deny kind and status.
  */
-import { policyDeny } from '../grpc/check.js';
-import { denyResponse } from '../grpc/response.js';
-import type { CompiledPolicy } from '../policy/types.js';
+import { policyDeny, denyResponse } from '../grpc/index.js';
+import type { CompiledPolicy } from '../policy/index.js';
 import { buildRequestView, RequestError, type RequestView } from '../request/index.js';
-import type { AuthContext, VerifiedToken } from '../tokens/types.js';
+import type { AuthContext, VerifiedToken } from '../tokens/index.js';
 import type { CaseAuth, CaseExpectation, PolicyCase } from './cases.js';
 import { httpStatusOf } from './check-response.js';
 import { scopesOf } from './claims.js';

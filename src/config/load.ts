@@ -1,8 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { configSchema, HMAC_ALGORITHMS, type Config, type KeySourceConfig } from './schema.js';
-import { DocumentError } from './document-error.js';
-import { parseYamlOrJson, validateDocument } from './document.js';
+import { DocumentError, HMAC_ALGORITHMS, parseYamlOrJson, validateDocument } from '../shared/index.js';
+import { configSchema, type Config, type KeySourceConfig } from './schema.js';
 
 const HMAC = new Set<string>(HMAC_ALGORITHMS);
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { JWS_ALGORITHM_NAMES } from '../shared/index.js';
 
 /**
  * The sidecar's config file (YAML or JSON). Field names are a contract (docs/configuration.md);
@@ -10,11 +11,9 @@ const hostPort = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$
 const headerName = z.string().regex(/^[a-z0-9!#$%&'*+.^_`|~-]+$/, 'must be a lower-case HTTP header name');
 const dottedPath = z.string().regex(/^[A-Za-z0-9_:$@-]+(\.[A-Za-z0-9_:$@-]+)*$/, 'must be a dotted claim path like "realm_access.roles"');
 
-export const ASYMMETRIC_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'] as const;
-export const HMAC_ALGORITHMS = ['HS256', 'HS384', 'HS512'] as const;
-/** `none` is not in either list, so it can never be configured. */
-const algorithm = z.enum([...ASYMMETRIC_ALGORITHMS, ...HMAC_ALGORITHMS], {
-  error: (issue) => `unsupported algorithm ${JSON.stringify(issue.input)} (allowed: ${[...ASYMMETRIC_ALGORITHMS, ...HMAC_ALGORITHMS].join(', ')})`,
+/** Exactly the names of the algorithm table (shared/jws-algorithms.ts); `none` is not one. */
+const algorithm = z.enum(JWS_ALGORITHM_NAMES, {
+  error: (issue) => `unsupported algorithm ${JSON.stringify(issue.input)} (allowed: ${JWS_ALGORITHM_NAMES.join(', ')})`,
 });
 
 export const tokenSourceSchema = z.union(

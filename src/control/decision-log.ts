@@ -1,24 +1,10 @@
+import type { DecisionRecord, DecisionSink } from '../grpc/index.js';
+
 /** Where decision records go; implemented over the NATS connection in main. */
 export interface DecisionPublisher {
   /** False while disconnected: records then wait in the bounded buffer (or are dropped). */
   readonly connected: boolean;
   publish(subject: string, data: Uint8Array): void;
-}
-
-export interface DecisionRecord {
-  readonly decision_id: string;
-  readonly request_id: string;
-  readonly at: string;
-  readonly decision: 'allow' | 'deny';
-  readonly reason: string;
-  readonly rule: string | null;
-  readonly policy_revision: string;
-  readonly method: string;
-  readonly host: string;
-  readonly path: string;
-  readonly subject: string | null;
-  readonly issuer: string | null;
-  readonly principal: string | null;
 }
 
 export interface DecisionLogOptions {
@@ -41,7 +27,7 @@ const encoder = new TextEncoder();
  * oldest record is dropped and counted, so a slow or absent NATS costs memory up to
  * `maxBuffer` records and nothing else.
  */
-export class DecisionLog {
+export class DecisionLog implements DecisionSink {
   private readonly ring: Array<DecisionRecord | undefined>;
   private head = 0;
   private size = 0;

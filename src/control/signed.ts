@@ -7,10 +7,9 @@
  */
 import { isDeepStrictEqual } from 'node:util';
 import { CompactSign, compactVerify } from 'jose';
-import { parseStrictJson, StrictJsonError } from '../keys/strict-json.js';
+import { parseStrictJson, StrictJsonError, deepFreeze } from '../shared/index.js';
 import { ControlError, quoteShort, type ControlErrorCode } from './errors.js';
 import { kvKeyFor } from './kv-keys.js';
-import { deepFreeze } from '../shared/deep-freeze.js';
 import type { ControlAlgorithm, ControlSigningKey, Signer, SignerSet } from './signers.js';
 import { DOCUMENT_TYP, type ControlDocument, type DocumentKind } from './types.js';
 

@@ -6,9 +6,8 @@
  */
 import { open } from 'node:fs/promises';
 import { importJWK, type CryptoKey, type JWK } from 'jose';
-import { DocumentError } from '../config/document-error.js';
-import { ed25519KeyProblem } from '../keys/ed25519.js';
-import { parseStrictJson, StrictJsonError } from '../keys/strict-json.js';
+import { DocumentError, parseStrictJson, StrictJsonError } from '../shared/index.js';
+import { ed25519KeyProblem } from '../keys/index.js';
 import { quoteShort } from './errors.js';
 
 export type ControlAlgorithm = 'EdDSA' | 'ES256';

@@ -1,8 +1,6 @@
-import type { Config } from '../config/schema.js';
-import type { KeyStore } from '../keys/store.js';
-import { parseRevocations, type RevocationStore } from '../keys/revocations.js';
-import { compilePolicy, validatePolicyDocument } from '../policy/index.js';
-import type { PolicyStore } from '../policy/store.js';
+import type { Config } from '../config/index.js';
+import { type KeyStore, parseRevocations, type RevocationStore } from '../keys/index.js';
+import { compilePolicy, validatePolicyDocument, type PolicyStore } from '../policy/index.js';
 import { DocumentApplier, type ApplierEvent, type ControlTarget } from './applier.js';
 import { DecisionLog } from './decision-log.js';
 import { issuerKeysTarget, kvKeyFor, policyTarget, REVOCATIONS_TARGET, trustDomainKeysTarget } from './kv-keys.js';

@@ -27,15 +27,8 @@ export interface ControlDocument {
   readonly body: unknown;
 }
 
-/** One revocation: a token id or a subject (optionally of one issuer), in force until `until`. */
-export interface RevocationEntry {
-  readonly jti?: string;
-  readonly sub?: string;
-  /** `iss` the `sub` belongs to; absent = any issuer. */
-  readonly iss?: string;
-  /** Epoch seconds; the entry is dropped after this (set it to the tokens' longest lifetime). */
-  readonly until: number;
-}
+/** The body of the `revocations` document lists these; keys/revocations.ts parses and owns them. */
+export type { RevocationEntry } from '../keys/index.js';
 
 export const DOCUMENT_TYP = 'authz-control+jws';
 export const REVOCATIONS_KEY = 'revocations';

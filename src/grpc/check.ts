@@ -1,16 +1,13 @@
 import type { Logger } from 'pino';
 import type { CheckRequest__Output } from '../generated/envoy/service/auth/v3/CheckRequest.js';
 import type { CheckResponse } from '../generated/envoy/service/auth/v3/CheckResponse.js';
-import type { RequestView } from '../request/types.js';
-import { RequestError } from '../request/errors.js';
-import { ANONYMOUS, type AuthContext } from '../tokens/types.js';
-import { TokenError } from '../tokens/errors.js';
-import type { CompiledPolicy, Decision } from '../policy/types.js';
-import type { Metrics } from '../telemetry/metrics.js';
+import { type RequestView, RequestError } from '../request/index.js';
+import { ANONYMOUS, type AuthContext, TokenError } from '../tokens/index.js';
+import type { CompiledPolicy, Decision } from '../policy/index.js';
 import { decisionId as newDecisionId } from './decision-id.js';
 import { allowResponse, denyResponse, type DecisionMetadata, type DenyKind } from './response.js';
 import type { IdentityHeaders } from './identity-headers.js';
-import type { DecisionLog } from '../control/decision-log.js';
+import type { CheckMetrics, DecisionSink } from './check-sinks.js';
 
 /** Time as the Check handler reads it; tests pass their own. */
 export interface Clock {
@@ -28,7 +25,7 @@ export interface CheckDependencies {
   readonly authenticate: (view: RequestView) => AuthContext | Promise<AuthContext>;
   readonly policy: () => CompiledPolicy | null;
   readonly identity: IdentityHeaders;
-  readonly metrics: Metrics;
+  readonly metrics: CheckMetrics;
   readonly log: Logger;
   readonly logAllows: boolean;
   /** Cap on deny log lines per second; 0 = no cap. A flood of denies must not become a flood of writes. */
@@ -36,7 +33,7 @@ export interface CheckDependencies {
   /** Issuers (config names; "service" for service tokens) with `failOpen: true`. */
   readonly failOpenIssuers?: ReadonlySet<string>;
   /** Optional audit trail (sampled allows, every deny); `record` never blocks. */
-  readonly decisionLog?: Pick<DecisionLog, 'wants' | 'record'> | null;
+  readonly decisionLog?: DecisionSink | null;
   readonly clock?: Clock;
 }
 

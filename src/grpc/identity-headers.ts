@@ -1,6 +1,6 @@
 import { LRUCache } from 'lru-cache';
-import type { AuthContext } from '../tokens/types.js';
-import type { IssuerConfig } from '../config/schema.js';
+import type { AuthContext } from '../tokens/index.js';
+import type { IssuerConfig } from '../config/index.js';
 
 export const SUBJECT_HEADER = 'x-auth-subject';
 export const ISSUER_HEADER = 'x-auth-issuer';

@@ -2,3 +2,13 @@ export { KeySetError, type KeySetErrorCode } from './errors.js';
 export { parseJwks, MAX_JWKS_BYTES, MAX_KEYS } from './jwks.js';
 export { createSecretKeySet, type KeySet, type VerificationKey } from './key-set.js';
 export { KeyStore, type KeyStoreOptions, type KeyStoreEvent, type KeyOrigin, type KeyProvider } from './store.js';
+export { ed25519KeyProblem, type Ed25519KeyProblem } from './ed25519.js';
+export {
+  parseRevocations,
+  RevocationList,
+  RevocationListError,
+  RevocationStore,
+  MAX_REVOCATIONS,
+  type RevocationEntry,
+  type RevocableToken,
+} from './revocations.js';

@@ -3,7 +3,7 @@ import { algorithmsForPublicKey } from './algorithms.js';
 import { ed25519KeyProblem } from './ed25519.js';
 import { KeySetError } from './errors.js';
 import { keySetFromEntries, type KeyEntry, type KeySet, type VerificationKey } from './key-set.js';
-import { parseStrictJson } from './strict-json.js';
+import { parseStrictJson } from '../shared/index.js';
 
 /** Larger than any real JWKS; bounds parsing work on a hostile or broken source. */
 export const MAX_JWKS_BYTES = 1024 * 1024;

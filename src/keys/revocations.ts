@@ -1,5 +1,21 @@
-import type { RevocationEntry } from '../control/types.js';
-import type { VerifiedToken } from '../tokens/types.js';
+/** One revocation: a token id or a subject (optionally of one issuer), in force until `until`. */
+export interface RevocationEntry {
+  readonly jti?: string;
+  readonly sub?: string;
+  /** `iss` the `sub` belongs to; absent = any issuer. */
+  readonly iss?: string;
+  /** Epoch seconds; the entry is dropped after this (set it to the tokens' longest lifetime). */
+  readonly until: number;
+}
+
+/** What a revocation is matched against: the claims of a verified token (tokens' VerifiedToken). */
+export interface RevocableToken {
+  readonly jti: string | undefined;
+  /** `sub`, "" when absent. */
+  readonly subject: string;
+  /** `iss`. */
+  readonly issuer: string;
+}
 
 export const MAX_REVOCATIONS = 100_000;
 
@@ -42,7 +58,7 @@ export class RevocationList {
   }
 
   /** True when the token's jti, or its subject (for its issuer or any), is revoked now. */
-  revokes(token: VerifiedToken, nowSeconds: number): boolean {
+  revokes(token: RevocableToken, nowSeconds: number): boolean {
     if (this.size === 0) return false;
     if (token.jti !== undefined) {
       const until = this.jtis.get(token.jti);

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
-import type { KeySourceConfig } from '../config/schema.js';
+import type { KeySourceConfig } from '../config/index.js';
 import { KeySetError, type KeySetErrorCode } from './errors.js';
-import { errorCode, FilePoller } from '../config/file-poller.js';
+import { errorCode, FilePoller } from '../shared/index.js';
 import { parseJwks } from './jwks.js';
 import { createSecretKeySet, type KeySet } from './key-set.js';
 import { RemoteJwks } from './remote-jwks.js';

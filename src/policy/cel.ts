@@ -33,8 +33,8 @@
  * There is no clock: evaluation is a pure function of the request and its credentials.
  */
 import { Environment } from '@marcbachmann/cel-js';
-import type { RequestView } from '../request/types.js';
-import type { AuthContext } from '../tokens/types.js';
+import type { RequestView } from '../request/index.js';
+import type { AuthContext } from '../tokens/index.js';
 import { unboundedCostIn } from './cel-bounds.js';
 import { unsafeRegexIn } from './cel-regex.js';
 

@@ -1,5 +1,5 @@
 /** A validated policy document → an immutable CompiledPolicy (rules, indexes, CEL programs). */
-import { DocumentError } from '../config/document-error.js';
+import { DocumentError } from '../shared/index.js';
 import { compileCondition, ConditionError, type CompiledCondition } from './cel.js';
 import { evaluatePolicy, type PolicyProgram } from './evaluate.js';
 import { RuleIndex } from './index-tree.js';

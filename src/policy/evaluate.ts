@@ -3,8 +3,8 @@
  * default (see the "Deciding" section in schema.ts). Pure over the compiled program; the
  * roles and the CEL activation are built only when a rule needs them, once per evaluation.
  */
-import type { RequestView } from '../request/types.js';
-import type { AuthContext } from '../tokens/types.js';
+import type { RequestView } from '../request/index.js';
+import type { AuthContext } from '../tokens/index.js';
 import { buildActivation, type CelActivation } from './cel.js';
 import type { RuleIndex } from './index-tree.js';
 import { rolesOf } from './permissions.js';

@@ -3,3 +3,5 @@ export type { PolicyDocument, PolicyDocumentInput, PolicyRule } from './schema.j
 export { policyDocumentSchema, validatePolicyDocument, MAX_WHEN_LENGTH } from './schema.js';
 export { parsePolicy, loadPolicyFile, compilePolicyText, WrongServiceError } from './load.js';
 export { compilePolicy, type CompileOptions } from './compile.js';
+export { PolicyStore } from './store.js';
+export { startLocalPolicy, type PolicyEvent } from './local-file.js';

@@ -1,8 +1,7 @@
 /** Policy documents from text (YAML or JSON) and from files. */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { DocumentError } from '../config/document-error.js';
-import { parseYamlOrJson } from '../config/document.js';
+import { DocumentError, parseYamlOrJson } from '../shared/index.js';
 import { compilePolicy, type CompileOptions } from './compile.js';
 import { validatePolicyDocument, type PolicyDocument } from './schema.js';
 import type { CompiledPolicy } from './types.js';

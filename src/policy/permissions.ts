@@ -5,7 +5,7 @@
  * and "*" alone grants every permission. `orders:*` grants `orders:read` and
  * `orders:items:write`, but not `orders` itself.
  */
-import type { VerifiedToken } from '../tokens/types.js';
+import type { VerifiedToken } from '../tokens/index.js';
 
 const SEGMENT = /^[A-Za-z0-9._\-/]+$/;
 

@@ -1,6 +1,6 @@
 /** A rule compiled from the document, and the checks the evaluator runs on it. */
-import type { RequestView } from '../request/types.js';
-import type { AuthContext } from '../tokens/types.js';
+import type { RequestView } from '../request/index.js';
+import type { AuthContext } from '../tokens/index.js';
 import type { CompiledCondition } from './cel.js';
 import { matchPath, type PathPattern } from './paths.js';
 import { matchHost, matchPrincipal, type HostPattern, type PrincipalPattern } from './patterns.js';

@@ -59,8 +59,7 @@
  *    else `missing_permission`; `rule` then names that ALLOW rule.
  */
 import { z } from 'zod';
-import { DocumentError } from '../config/document-error.js';
-import { validateDocument } from '../config/document.js';
+import { DocumentError, validateDocument } from '../shared/index.js';
 import { conditionError } from './cel.js';
 import { pathPatternError } from './paths.js';
 import { hostPatternError, methodError, principalPatternError } from './patterns.js';

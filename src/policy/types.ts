@@ -1,5 +1,5 @@
-import type { RequestView } from '../request/types.js';
-import type { AuthContext } from '../tokens/types.js';
+import type { RequestView } from '../request/index.js';
+import type { AuthContext } from '../tokens/index.js';
 
 /** Why a decision came out the way it did; stable codes used in logs, metrics and deny bodies. */
 export type DecisionReason =

@@ -1,4 +1,4 @@
-import { StacklessError } from '../shared/stackless-error.js';
+import { StacklessError } from '../shared/index.js';
 
 /**
  * Why a CheckRequest could not be turned into a RequestView. The code is stable: it is

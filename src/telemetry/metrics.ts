@@ -1,12 +1,5 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-
-/** One token cache's figures, as the authenticator reports them. */
-export interface TokenCacheStats {
-  readonly issuerName: string;
-  readonly hits: number;
-  readonly misses: number;
-  readonly size: number;
-}
+import type { TokenCacheStats } from '../tokens/index.js';
 import { DecisionCounter, FastHistogram } from './hot-metrics.js';
 
 /**

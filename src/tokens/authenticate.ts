@@ -1,8 +1,6 @@
-import type { IssuerConfig, ServiceTokensConfig, TokenSource } from '../config/schema.js';
-import type { KeyProvider, KeyStore } from '../keys/store.js';
-import type { RevocationStore } from '../keys/revocations.js';
-import type { RequestView } from '../request/types.js';
-import type { TokenCacheStats } from '../telemetry/metrics.js';
+import type { IssuerConfig, ServiceTokensConfig, TokenSource } from '../config/index.js';
+import type { KeyProvider, KeyStore, RevocationStore } from '../keys/index.js';
+import type { RequestView } from '../request/index.js';
 import { TokenCache } from './cache.js';
 import { decodeJsonObject, splitCompact } from './compact.js';
 import { TokenError } from './errors.js';
@@ -27,6 +25,14 @@ export interface AuthenticatorOptions {
   readonly now?: () => number;
   /** Revoked jtis and subjects (control plane); checked on every request, cached tokens included. */
   readonly revocations?: RevocationStore | undefined;
+}
+
+/** One token cache's figures, as the authenticator reports them (telemetry reads them at scrape time). */
+export interface TokenCacheStats {
+  readonly issuerName: string;
+  readonly hits: number;
+  readonly misses: number;
+  readonly size: number;
 }
 
 export interface Authenticator {

@@ -1,6 +1,6 @@
 import { hash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
-import { deepFreeze } from '../shared/deep-freeze.js';
+import { deepFreeze } from '../shared/index.js';
 import { verifiedTokenOf } from './claims.js';
 import { segmentText } from './compact.js';
 import { TokenError, type TokenErrorCode } from './errors.js';

@@ -1,5 +1,5 @@
 import { TokenError } from './errors.js';
-import { deepFreeze } from '../shared/deep-freeze.js';
+import { deepFreeze } from '../shared/index.js';
 import type { VerifiedToken } from './types.js';
 
 export interface ClaimRules {

@@ -1,4 +1,4 @@
-import { parseStrictJson, StrictJsonError } from '../keys/strict-json.js';
+import { parseStrictJson, StrictJsonError } from '../shared/index.js';
 import { TokenError, type TokenErrorCode } from './errors.js';
 
 const B64URL = /^[A-Za-z0-9_-]+$/;

@@ -1,4 +1,4 @@
-import { StacklessError } from '../shared/stackless-error.js';
+import { StacklessError } from '../shared/index.js';
 
 /**
  * Why a request's credentials were refused (always a 401). The code is stable: it is the

@@ -1,5 +1,5 @@
-import type { TokenSource } from '../config/schema.js';
-import type { RequestView } from '../request/types.js';
+import type { TokenSource } from '../config/index.js';
+import type { RequestView } from '../request/index.js';
 import { TokenError } from './errors.js';
 
 /** A token found in one of the configured sources. */

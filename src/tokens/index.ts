@@ -3,5 +3,5 @@ export { findTokens, extractToken, TokenSources, type FoundToken } from './extra
 export { createJwtVerifier, type JwtVerifier, type JwtVerifierOptions } from './verify.js';
 export { TokenCache, type TokenCacheOptions } from './cache.js';
 export { createServiceTokenVerifier, isSpiffeIdInTrustDomain, SERVICE_ISSUER_NAME, type ServiceTokenVerifierOptions } from './service.js';
-export { createAuthenticator, type Authenticator, type AuthenticatorOptions, type AuthKeyStore } from './authenticate.js';
+export { createAuthenticator, type Authenticator, type AuthenticatorOptions, type AuthKeyStore, type TokenCacheStats } from './authenticate.js';
 export { ANONYMOUS, type AuthContext, type VerifiedToken } from './types.js';

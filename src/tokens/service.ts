@@ -1,5 +1,5 @@
-import type { ServiceTokensConfig } from '../config/schema.js';
-import type { KeyProvider } from '../keys/store.js';
+import type { ServiceTokensConfig } from '../config/index.js';
+import type { KeyProvider } from '../keys/index.js';
 import { TokenError } from './errors.js';
 import type { VerifiedToken } from './types.js';
 import { createJwtVerifier, type JwtVerifier } from './verify.js';

@@ -1,12 +1,11 @@
-import { ASYMMETRIC_ALGORITHMS, HMAC_ALGORITHMS } from '../config/schema.js';
-import type { KeyProvider } from '../keys/store.js';
-import type { VerificationKey } from '../keys/key-set.js';
+import type { KeyProvider, VerificationKey } from '../keys/index.js';
 import { checkRegisteredClaims, toVerifiedToken } from './claims.js';
 import { decodeJsonObject, splitCompact } from './compact.js';
 import { TokenError } from './errors.js';
 import { checkProtectedHeader, type CheckedHeader } from './header.js';
 import { signatureValid } from './signature.js';
 import type { VerifiedToken } from './types.js';
+import { JWS_ALGORITHM_NAMES } from '../shared/index.js';
 
 export interface JwtVerifierOptions {
   /** `issuers[].name`, or "service"; becomes VerifiedToken.issuerName. */
@@ -40,7 +39,7 @@ export interface JwtVerifier {
 /** Distinct protected-header texts remembered per verifier once checked. */
 const HEADER_MEMO = 64;
 
-const KNOWN_ALGORITHMS = new Set<string>([...ASYMMETRIC_ALGORITHMS, ...HMAC_ALGORITHMS]);
+const KNOWN_ALGORITHMS: ReadonlySet<string> = new Set<string>(JWS_ALGORITHM_NAMES);
 
 /**
  * One verifier per issuer (and one for service tokens). The order is deliberate: size cap,

@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadCasesFile, parseCasesText } from '../../src/cli/cases.js';
 import { authContextOf, evaluateCase, formatResults, runCases } from '../../src/cli/run-cases.js';
-import { DocumentError } from '../../src/config/document-error.js';
+import { DocumentError } from '../../src/shared/index.js';
 import { loadPolicyFile } from '../../src/policy/index.js';
 import { EXAMPLES, FIXTURES } from '../helpers/paths.js';
 

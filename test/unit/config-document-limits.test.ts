@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { DocumentError, parseConfig, parseYamlOrJson } from '../../src/config/index.js';
+import { DocumentError, parseConfig } from '../../src/config/index.js';
+import { parseYamlOrJson } from '../../src/shared/index.js';
 import { compilePolicyText } from '../../src/policy/index.js';
 
 /*

@@ -1,8 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { z } from 'zod';
-import { DocumentError, fieldPath, parseYamlOrJson, validateDocument } from '../../src/config/index.js';
-import { ASYMMETRIC_ALGORITHMS, HMAC_ALGORITHMS, configSchema, issuerSchema, keySourceSchema, tokenSourceSchema } from '../../src/config/schema.js';
+import { ASYMMETRIC_ALGORITHMS, DocumentError, fieldPath, HMAC_ALGORITHMS, parseYamlOrJson, validateDocument } from '../../src/shared/index.js';
+import { configSchema, issuerSchema, keySourceSchema, tokenSourceSchema } from '../../src/config/schema.js';
 
 function documentError(fn: () => unknown): DocumentError {
   try {

@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { DecisionLog, type DecisionRecord } from '../../src/control/decision-log.js';
+import { DecisionLog } from '../../src/control/decision-log.js';
+import type { DecisionRecord } from '../../src/grpc/index.js';
 
 function record(i: number, decision: 'allow' | 'deny' = 'deny'): DecisionRecord {
   return { decision_id: `d${i}`, request_id: `r${i}`, at: '', decision, reason: 'default_deny', rule: null, policy_revision: '1', method: 'GET', host: 'h', path: '/', subject: null, issuer: null, principal: null };

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { exportJWK, generateKeyPair, type JWK } from 'jose';
-import { DocumentError } from '../../src/config/document-error.js';
+import { DocumentError } from '../../src/shared/index.js';
 import { ControlError, type ControlErrorCode } from '../../src/control/errors.js';
 import { decodeUnverified, isNewer, signDocument, verifyDocument } from '../../src/control/signed.js';
 import { loadSigners, loadSigningKey, type ControlSigningKey, type SignerSet } from '../../src/control/signers.js';

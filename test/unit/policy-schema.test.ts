@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
-import { DocumentError } from '../../src/config/document-error.js';
+import { DocumentError } from '../../src/shared/index.js';
 import { loadPolicyFile, parsePolicy, validatePolicyDocument } from '../../src/policy/index.js';
 
 /** dist/test/unit → the source tree's fixtures. */

@@ -2,7 +2,7 @@
  * `authzctl bucket create|info`: make the control-plane bucket deliberately, with the replica
  * count the NATS deployment needs, and show how it is replicated and led.
  */
-import { BUCKET_DEFAULTS, type BucketInfo } from '../../control/bucket.js';
+import { BUCKET_DEFAULTS, type BucketInfo } from '../../control/nats.js';
 import { EXIT, UsageError, parseOptions, type Command } from '../command.js';
 import { CONTROL_HELP, CONTROL_OPTIONS, controlSettings, withBucket } from '../control-options.js';
 import { table } from './history.js';

@@ -1,8 +1,6 @@
 /** `authzctl history KEY`: what the bucket still holds for one KV key, newest last. */
-import type { KvRecord } from '../../control/kv-reads.js';
-import { parseKvKey, type KvTarget } from '../../control/kv-keys.js';
-import { decodeUnverified, verifyDocument } from '../../control/signed.js';
-import type { SignerSet } from '../../control/signers.js';
+import type { KvRecord } from '../../control/nats.js';
+import { parseKvKey, type KvTarget, decodeUnverified, verifyDocument, type SignerSet } from '../../control/index.js';
 import { EXIT, UsageError, parseOptions, type Command } from '../command.js';
 import { CONTROL_HELP, CONTROL_OPTIONS, controlSettings, optionalSigners, withBucket } from '../control-options.js';
 

@@ -4,14 +4,22 @@
  * flow that rotate and revoke share (publishDocument).
  */
 import { readFileSync } from 'node:fs';
-import { parseYamlOrJson } from '../../config/document.js';
-import { ControlBucket, latest, storedValues, updateKey } from '../../control/bucket.js';
-import { issuerKeysTarget, kvKeyFor, policyTarget, trustDomainKeysTarget } from '../../control/kv-keys.js';
-import { decodeUnverified, signDocument, verifyDocument } from '../../control/signed.js';
-import type { ControlSigningKey, SignerSet } from '../../control/signers.js';
-import type { ControlDocument, DocumentKind } from '../../control/types.js';
+import { parseYamlOrJson, DocumentError } from '../../shared/index.js';
+import { ControlBucket, latest, storedValues, updateKey } from '../../control/nats.js';
+import {
+  decodeUnverified,
+  issuerKeysTarget,
+  kvKeyFor,
+  policyTarget,
+  signDocument,
+  trustDomainKeysTarget,
+  verifyDocument,
+  type ControlDocument,
+  type ControlSigningKey,
+  type DocumentKind,
+  type SignerSet,
+} from '../../control/index.js';
 import { parseJwks } from '../../keys/index.js';
-import { DocumentError } from '../../config/document-error.js';
 import { compilePolicy, parsePolicy } from '../../policy/index.js';
 import { EXIT, UsageError, parseOptions, type Command } from '../command.js';
 import { CONTROL_HELP, CONTROL_OPTIONS, controlSettings, publishingSigners, requireSigningKey, withBucket } from '../control-options.js';

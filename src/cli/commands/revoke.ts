@@ -1,8 +1,7 @@
 /** `authzctl revoke`: add a token id or subject to the signed revocation list, or list it. */
-import { latest } from '../../control/bucket.js';
-import { REVOCATIONS_TARGET } from '../../control/kv-keys.js';
-import { REVOCATIONS_KEY, type ControlDocument, type RevocationEntry } from '../../control/types.js';
-import { parseRevocations } from '../../keys/revocations.js';
+import { latest } from '../../control/nats.js';
+import { REVOCATIONS_TARGET, REVOCATIONS_KEY, type ControlDocument, type RevocationEntry } from '../../control/index.js';
+import { parseRevocations } from '../../keys/index.js';
 import { EXIT, UsageError, parseOptions, type Command } from '../command.js';
 import { CONTROL_HELP, CONTROL_OPTIONS, controlSettings, optionalSigners, publishingSigners, requireSigningKey, withBucket } from '../control-options.js';
 import { currentDocument, publishDocument } from './publish.js';

@@ -5,7 +5,7 @@
  */
 import { unlinkSync } from 'node:fs';
 import type { JWK } from 'jose';
-import type { ControlDocument } from '../../control/types.js';
+import type { ControlDocument } from '../../control/index.js';
 import { parseJwks } from '../../keys/index.js';
 import { EXIT, UsageError, parseOptions, type Command } from '../command.js';
 import { CONTROL_HELP, CONTROL_OPTIONS, controlSettings, publishingSigners, requireSigningKey, withBucket } from '../control-options.js';

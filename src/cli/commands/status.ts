@@ -5,12 +5,9 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ErrorCode, RequestStrategy, type Msg, type NatsConnection } from 'nats';
-import { BucketError, ControlBucket, storedValues } from '../../control/bucket.js';
-import { decodeUnverified, verifyDocument } from '../../control/signed.js';
-import { parseKvKey } from '../../control/kv-keys.js';
-import { SUBJECTS, type StatusReport } from '../../control/types.js';
+import { BucketError, ControlBucket, storedValues } from '../../control/nats.js';
+import { decodeUnverified, verifyDocument, parseKvKey, SUBJECTS, type StatusReport, type SignerSet } from '../../control/index.js';
 import { EXIT, parseOptions, type Command } from '../command.js';
-import type { SignerSet } from '../../control/signers.js';
 import { CONTROL_HELP, CONTROL_OPTIONS, controlSettings, optionalSigners, parseMillis, withNats } from '../control-options.js';
 import { table } from './history.js';
 

@@ -7,7 +7,7 @@ import type { Status } from '../../generated/google/rpc/Status.js';
 import type { Struct } from '../../generated/google/protobuf/Struct.js';
 import type { Value } from '../../generated/google/protobuf/Value.js';
 import type { ListValue } from '../../generated/google/protobuf/ListValue.js';
-import { deepFreeze } from '../../shared/deep-freeze.js';
+import { deepFreeze } from '../../shared/index.js';
 import { encodeMessage, type WireWriter } from './writer.js';
 
 /**

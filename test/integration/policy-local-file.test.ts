@@ -5,7 +5,7 @@ import { mkdtempSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DocumentError } from '../../src/config/index.js';
-import { startLocalPolicy, type PolicyEvent } from '../../src/control/local-policy.js';
+import { startLocalPolicy, type PolicyEvent } from '../../src/policy/local-file.js';
 import { PolicyStore } from '../../src/policy/store.js';
 import { ANONYMOUS } from '../../src/tokens/index.js';
 import type { RequestView } from '../../src/request/types.js';

@@ -1,8 +1,7 @@
-import { DocumentError } from '../config/document-error.js';
-import { compilePolicyText, WrongServiceError } from '../policy/index.js';
-import type { CompiledPolicy } from '../policy/types.js';
-import type { PolicyStore } from '../policy/store.js';
-import { errorCode, FilePoller } from '../config/file-poller.js';
+import { DocumentError, errorCode, FilePoller } from '../shared/index.js';
+import { compilePolicyText, WrongServiceError } from './load.js';
+import type { PolicyStore } from './store.js';
+import type { CompiledPolicy } from './types.js';
 
 export type PolicyEvent =
   | { type: 'policy-loaded'; name: string; revision: string; rules: number; file: string }

@@ -1,7 +1,7 @@
-import { parseStrictJson } from '../keys/strict-json.js';
 import { Composer, LineCounter, Parser, YAMLParseError, type Document } from 'yaml';
 import type { z } from 'zod';
 import { DocumentError, fieldPath, oneLine } from './document-error.js';
+import { parseStrictJson } from './strict-json.js';
 
 /**
  * Shared by every document the project reads (config, policy, policy test cases): one YAML

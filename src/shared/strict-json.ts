@@ -4,8 +4,6 @@
  *    and an IdP's, a WAF's, a log pipeline's) could disagree on what `alg` or `sub` is;
  *  - nesting deeper than `maxDepth`: later code (deep freeze, CEL) walks the value recursively.
  * Names are compared after unescaping, so `"alg"` and `"\u0061lg"` are the same member.
- *
- * Lives in keys/ because it is the lowest layer that needs it (JWKS parsing); tokens/ imports it.
  */
 
 export type StrictJsonProblem = 'syntax' | 'duplicate_key' | 'too_deep';

@@ -1,0 +1,8 @@
+// The Check pipeline: CheckRequest -> view -> credentials -> policy -> CheckResponse, and the
+// hooks it reports through. Cheap to import (authzctl policy test runs it offline): what
+// loads @grpc/grpc-js has entries of its own, ./transport.ts (the server and grpc.health.v1)
+// and ./protos.ts (proto-loader descriptors for clients). See ENTRIES in .dependency-cruiser.cjs.
+export { createCheckHandler, policyDeny, type CheckDependencies, type CheckHandler } from './check.js';
+export type { CheckMetrics, DecisionRecord, DecisionSink } from './check-sinks.js';
+export { allowResponse, denyResponse, GrpcCode, type AllowOptions, type DecisionMetadata, type DenyKind, type DenyOptions } from './response.js';
+export { IdentityHeaders, SUBJECT_HEADER, ISSUER_HEADER, PRINCIPAL_HEADER, type CallerHeaders } from './identity-headers.js';
