@@ -63,7 +63,9 @@ const modulesOf = (entry) => (entry.endsWith('.ts') ? `^src/${escape(entry)}$` :
 const layerRules = LAYERS.flatMap((layer, level) =>
   layer.map((entry) => {
     const below = LAYERS.slice(0, level).flat();
-    const notBelow = LAYERS.slice(level).flat().filter((other) => other !== entry);
+    const notBelow = LAYERS.slice(level)
+      .flat()
+      .filter((other) => other !== entry);
     return {
       name: `layer-${entry.replace(/\.ts$/, '')}`,
       comment: `${entry} (layer ${level}) may import from ${below.length > 0 ? below.join(', ') : 'no other folder of src/'} only (see the top of .dependency-cruiser.cjs)`,
@@ -81,7 +83,8 @@ module.exports = {
   forbidden: [
     {
       name: 'no-circular',
-      comment: 'An import cycle, type-only imports included: break it by moving the shared piece down a layer. (Recursive proto messages, google.protobuf.Struct and Value, make cycles in src/generated/.)',
+      comment:
+        'An import cycle, type-only imports included: break it by moving the shared piece down a layer. (Recursive proto messages, google.protobuf.Struct and Value, make cycles in src/generated/.)',
       severity: 'error',
       from: { pathNot: '^src/generated/' },
       to: { circular: true },
@@ -127,7 +130,9 @@ module.exports = {
     })),
     {
       name: 'lazy-entry',
-      comment: `main.ts imports ${ENTRIES.filter((e) => e.lazy).map((e) => e.file).join(' and ')} only with await import (or for types): without nats configured, the NATS client is never loaded.`,
+      comment: `main.ts imports ${ENTRIES.filter((e) => e.lazy)
+        .map((e) => e.file)
+        .join(' and ')} only with await import (or for types): without nats configured, the NATS client is never loaded.`,
       severity: 'error',
       from: { path: '^src/main\\.ts$' },
       to: { path: ENTRIES.filter((e) => e.lazy).map((e) => `^${escape(e.file)}$`), dependencyTypesNot: ['dynamic-import', 'type-only'] },

@@ -20,7 +20,13 @@ export interface Expectation {
 }
 
 export const ANSWERS_OK: Expectation = { label: 'status OK', code: 0 };
-export const ALLOWED_BY_RULE: Expectation = { label: 'allow, reason allowed_by_rule, rule read-orders', code: 0, decision: 'allow', reason: 'allowed_by_rule', rule: 'read-orders' };
+export const ALLOWED_BY_RULE: Expectation = {
+  label: 'allow, reason allowed_by_rule, rule read-orders',
+  code: 0,
+  decision: 'allow',
+  reason: 'allowed_by_rule',
+  rule: 'read-orders',
+};
 export const CREDENTIALS_MISSING: Expectation = { label: 'deny 401, reason credentials_missing', code: 16, decision: 'deny', reason: 'credentials_missing' };
 
 /** True when a decoded CheckResponse is the expected answer (code, and reason and rule when named). */
@@ -71,7 +77,15 @@ export class Ledger {
    * flight when a timed run stopped (`inFlight`). With `freshTokens`, every one of them was
    * also a token-cache miss (verified, not served from the cache).
    */
-  async counted(target: Target, before: Sample[] | null, expect: Expectation, what: string, completed: number, inFlight: number, freshTokens = false): Promise<void> {
+  async counted(
+    target: Target,
+    before: Sample[] | null,
+    expect: Expectation,
+    what: string,
+    completed: number,
+    inFlight: number,
+    freshTokens = false,
+  ): Promise<void> {
     const entry = this.entry(target, what, expect);
     entry.runs++;
     entry.completed += completed;
@@ -95,12 +109,14 @@ export class Ledger {
 
   /** One markdown bullet per target and body. */
   lines(): string[] {
-    return [...this.entries].map(([key, e]) => {
-      const counted = e.counted > 0 ? `; /metrics authz_checks_total grew by ${e.counted.toLocaleString('en')} (all of that decision and reason)` : '';
-      const misses = e.cacheMisses === null ? '' : `; token-cache misses +${e.cacheMisses.toLocaleString('en')} (every token verified)`;
-      const runs = e.runs === 0 ? '' : `; ${e.runs} run(s), ${e.completed.toLocaleString('en')} requests completed`;
-      return `- ${key}: ${e.prechecks} pre-check(s) ✔${runs}${counted}${misses}`;
-    }).concat(this.notes);
+    return [...this.entries]
+      .map(([key, e]) => {
+        const counted = e.counted > 0 ? `; /metrics authz_checks_total grew by ${e.counted.toLocaleString('en')} (all of that decision and reason)` : '';
+        const misses = e.cacheMisses === null ? '' : `; token-cache misses +${e.cacheMisses.toLocaleString('en')} (every token verified)`;
+        const runs = e.runs === 0 ? '' : `; ${e.runs} run(s), ${e.completed.toLocaleString('en')} requests completed`;
+        return `- ${key}: ${e.prechecks} pre-check(s) ✔${runs}${counted}${misses}`;
+      })
+      .concat(this.notes);
   }
 
   get precheckCount(): number {

@@ -57,7 +57,10 @@ export function commandLine(args: readonly string[]): string {
 
 /** A run's command line for the report: port, work directory and latency-log name made generic. */
 export function reportedCommand(result: H2loadResult, port: number, workDir: string): string {
-  return result.command.replace(`127.0.0.1:${port}`, '127.0.0.1:$PORT').replaceAll(workDir, '$WORK').replace(/latency-[\w-]+\.log/, 'latency.log');
+  return result.command
+    .replace(`127.0.0.1:${port}`, '127.0.0.1:$PORT')
+    .replaceAll(workDir, '$WORK')
+    .replace(/latency-[\w-]+\.log/, 'latency.log');
 }
 
 export async function runH2load(o: H2loadOptions): Promise<H2loadResult> {
@@ -106,7 +109,8 @@ export async function h2loadVersion(): Promise<string> {
     return stdout.trim().replace(/^h2load\s+/, '');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new Error(`h2load not found (${H2LOAD}): install it with "apt-get install -y nghttp2-client" (or set H2LOAD)`);
+    if (code === 'ENOENT')
+      throw new Error(`h2load not found (${H2LOAD}): install it with "apt-get install -y nghttp2-client" (or set H2LOAD)`, { cause: error });
     throw error;
   }
 }

@@ -5,7 +5,20 @@
 import { fileURLToPath } from 'node:url';
 
 /** Scenario groups, in the order they run; BENCH_ONLY takes these names. */
-export const GROUPS = ['allow', 'deny', 'latency', 'rules-10k', 'cel', 'fresh-tokens', 'sustained', 'policy-eval', 'memory', 'push', 'rotation', 'cold-start'] as const;
+export const GROUPS = [
+  'allow',
+  'deny',
+  'latency',
+  'rules-10k',
+  'cel',
+  'fresh-tokens',
+  'sustained',
+  'policy-eval',
+  'memory',
+  'push',
+  'rotation',
+  'cold-start',
+] as const;
 export type Group = (typeof GROUPS)[number];
 
 export interface BenchOptions {
@@ -111,7 +124,10 @@ export function positive(env: NodeJS.ProcessEnv, name: string, fallback: number)
 
 function parseOnly(text: string | undefined): ReadonlySet<Group> {
   if (text === undefined || text.trim() === '') return new Set(GROUPS);
-  const names = text.split(',').map((s) => s.trim()).filter(Boolean);
+  const names = text
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   const unknown = names.filter((n) => !(GROUPS as readonly string[]).includes(n));
   if (unknown.length > 0) throw new TypeError(`BENCH_ONLY: unknown scenario ${unknown.map((n) => `"${n}"`).join(', ')} (known: ${GROUPS.join(', ')})`);
   return new Set(names as Group[]);

@@ -56,10 +56,10 @@ export function startServer(kind: ServerKind): Promise<Target> {
   const child = spawn(process.execPath, [...nodeArgs(), script], { stdio: ['ignore', 'pipe', 'pipe'] });
   const exited = track(child);
   let stderr = '';
-  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   return new Promise((resolve, reject) => {
-    exited.then((code) => reject(new Error(`${kind} server exited (${code}) before listening: ${stderr}`)));
-    const lines = createInterface({ input: child.stdout! });
+    void exited.then((code) => reject(new Error(`${kind} server exited (${code}) before listening: ${stderr}`)));
+    const lines = createInterface({ input: child.stdout });
     lines.once('line', (line) => {
       lines.close();
       const { listening } = JSON.parse(line) as { listening: number };
@@ -202,9 +202,7 @@ export async function readMetrics(adminUrl: string): Promise<Sample[]> {
 
 /** Sum of the samples of `name` whose labels include `labels`. */
 export function metricValue(samples: readonly Sample[], name: string, labels: Record<string, string> = {}): number {
-  return samples
-    .filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))
-    .reduce((sum, s) => sum + s.value, 0);
+  return samples.filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v)).reduce((sum, s) => sum + s.value, 0);
 }
 
 /** Resident set size of a process, from /proc (bytes). */

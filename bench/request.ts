@@ -20,7 +20,9 @@ interface Codec {
 let codec: Codec | undefined;
 
 function envoyCodec(): Codec {
-  codec ??= loadSync('envoy/service/auth/v3/external_auth.proto', { ...LOADER_OPTIONS, includeDirs: ENVOY_PROTO_DIRS })['envoy.service.auth.v3.Authorization']['Check' as never] as Codec;
+  codec ??= loadSync('envoy/service/auth/v3/external_auth.proto', { ...LOADER_OPTIONS, includeDirs: ENVOY_PROTO_DIRS })['envoy.service.auth.v3.Authorization'][
+    'Check' as never
+  ] as Codec;
   return codec;
 }
 

@@ -76,7 +76,18 @@ export async function runSuite(options: BenchOptions): Promise<{ markdown: strin
     if (process.env.BENCH_KEEP_WORK === '1') ctx.progress(`work dir kept: ${workDir}`);
     else rmSync(workDir, { recursive: true, force: true });
   }
-  const report = { options, machine: host, cpu: cpuShare(), date: new Date(), seconds: (performance.now() - started) / 1000, rows, failures, raw, checks: ctx.ledger.lines(), commands };
+  const report = {
+    options,
+    machine: host,
+    cpu: cpuShare(),
+    date: new Date(),
+    seconds: (performance.now() - started) / 1000,
+    rows,
+    failures,
+    raw,
+    checks: ctx.ledger.lines(),
+    commands,
+  };
   return { markdown: renderReport(report), table: resultsTable(report), failed: failures.size > 0 };
 }
 

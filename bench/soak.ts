@@ -25,7 +25,10 @@ const progress = (line: string) => process.stderr.write(`[soak ${((performance.n
 async function measureFloor(o: SoakOptions): Promise<{ rps: number; seconds: number; completed: number }> {
   const floor = await startServer('floor');
   try {
-    const load = new PacedLoad({ port: floor.port, connections: o.connections, rps: Infinity, maxInFlight: o.maxInFlight, timeoutMs: o.timeoutMs }, { ...trafficFor(initialKey(), o.tokensPerKey), expect: ANSWERS_OK });
+    const load = new PacedLoad(
+      { port: floor.port, connections: o.connections, rps: Infinity, maxInFlight: o.maxInFlight, timeoutMs: o.timeoutMs },
+      { ...trafficFor(initialKey(), o.tokensPerKey), expect: ANSWERS_OK },
+    );
     load.start();
     await sleep(1_000);
     load.window();
@@ -61,14 +64,19 @@ async function soak(o: SoakOptions): Promise<SoakRun> {
     const pid = member.sidecar.child.pid!;
     const port = Number(member.sidecar.grpcAddress.split(':').pop());
     const cycles = new ControlCycles(plane.publisher, member.sidecar, member.client, o.tokensPerKey);
-    const load = new PacedLoad({ port, connections: o.connections, rps: plannedRps, maxInFlight: o.maxInFlight, timeoutMs: o.timeoutMs, slowMs: o.envoyTimeoutMs }, cycles.traffic());
+    const load = new PacedLoad(
+      { port, connections: o.connections, rps: plannedRps, maxInFlight: o.maxInFlight, timeoutMs: o.timeoutMs, slowMs: o.envoyTimeoutMs },
+      cycles.traffic(),
+    );
 
     const own = new OwnLoop();
     // A sidecar that died leaves nothing to sample: say so, with its exit status and stderr.
     const sample = (t: number, counts: LoadCounts) =>
       takeSample(pid, member.sidecar.adminUrl, t, counts, own).catch((error: Error) => {
         const { exitCode, signalCode } = member.sidecar.child;
-        throw new Error(`sample at ${t.toFixed(1)} s failed (${error.message}); sidecar ${exitCode === null && signalCode === null ? 'running' : `exited (${exitCode ?? signalCode})`}: ${member.sidecar.stderr().slice(-2000)}`);
+        throw new Error(
+          `sample at ${t.toFixed(1)} s failed (${error.message}); sidecar ${exitCode === null && signalCode === null ? 'running' : `exited (${exitCode ?? signalCode})`}: ${member.sidecar.stderr().slice(-2000)}`,
+        );
       });
     const samples: Sample[] = [await sample(0, NO_LOAD)];
     load.start();

@@ -32,7 +32,9 @@ function print(report) {
   const bad = violations(report) > 0;
   console.log(`\n${bad ? 'FAIL' : 'ok  '} ${report.scenario}`);
   console.log(`     sidecars ${report.sidecars}, updates published ${report.published} (newest revision ${report.newest})`);
-  console.log(`     converged ${report.convergeMs} ms after recovery; ${report.lagMs} ms after the newest write; writes stalled up to ${report.publishStallMs} ms`);
+  console.log(
+    `     converged ${report.convergeMs} ms after recovery; ${report.lagMs} ms after the newest write; writes stalled up to ${report.publishStallMs} ms`,
+  );
   console.log(`     Checks ${report.checks}, failed Checks ${report.failedChecks}, out-of-order applies ${report.outOfOrder}, documents lost ${report.lost}`);
   for (const note of report.notes) console.log(`     - ${note}`);
   for (const failure of report.failures.slice(0, 10)) console.log(`     ! ${failure}`);

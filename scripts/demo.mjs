@@ -80,7 +80,7 @@ function renderConfig(service, natsUrl) {
 
 async function story() {
   heading('authz-sidecar demo: two services, one control plane');
-  note('orders and billing each run an authz sidecar. Their policy and the idp issuer\'s');
+  note("orders and billing each run an authz sidecar. Their policy and the idp issuer's");
   note('signing keys are pushed, signed, over NATS JetStream with authzctl.');
   command('alias authzctl="node dist/src/cli/authzctl.js"');
   command(`DEMO=${dir}   # a temp dir, removed at the end`);
@@ -147,8 +147,22 @@ async function story() {
     { service: 'orders', path: '/api/orders', token: 'EXPIRED', caller: 'customer, expired token', expected: '401 token_expired (invalid_token)' },
     { service: 'billing', path: '/api/invoices', token: 'CLERK', caller: 'billing clerk', expected: 'ALLOW by billing-staff' },
     { service: 'billing', path: '/api/invoices', token: 'ADMIN', caller: 'orders admin', expected: '403 missing_permission' },
-    { service: 'billing', method: 'POST', path: '/internal/charges', principal: 'spiffe://cluster.local/ns/shop/sa/orders', caller: 'orders service (mTLS)', expected: 'ALLOW by orders-creates-charges' },
-    { service: 'billing', method: 'POST', path: '/internal/charges', principal: 'spiffe://cluster.local/ns/shop/sa/web', caller: 'web service (mTLS)', expected: '403 default_deny' },
+    {
+      service: 'billing',
+      method: 'POST',
+      path: '/internal/charges',
+      principal: 'spiffe://cluster.local/ns/shop/sa/orders',
+      caller: 'orders service (mTLS)',
+      expected: 'ALLOW by orders-creates-charges',
+    },
+    {
+      service: 'billing',
+      method: 'POST',
+      path: '/internal/charges',
+      principal: 'spiffe://cluster.local/ns/shop/sa/web',
+      caller: 'web service (mTLS)',
+      expected: '403 default_deny',
+    },
   ]);
 
   heading('6. Rotate the idp signing key, then retire the old one');
@@ -157,7 +171,18 @@ async function story() {
   const revision = Number(/revision (\d+)/.exec(rotated.stdout)?.[1]);
   const newKid = /kid ([^)\s]+)\)/.exec(rotated.stdout)?.[1];
   await showStatus('keys.issuer.idp', revision, 'both sidecars on the key set with both keys');
-  await mint('NEXT', inDir('idp-next.private.jwk.json'), ['--sub', 'carol', '--scope', 'orders:read', '--roles', 'customer,billing', '--aud', 'orders', '--aud', 'billing']);
+  await mint('NEXT', inDir('idp-next.private.jwk.json'), [
+    '--sub',
+    'carol',
+    '--scope',
+    'orders:read',
+    '--roles',
+    'customer,billing',
+    '--aud',
+    'orders',
+    '--aud',
+    'billing',
+  ]);
   say();
   await table([
     { service: 'orders', path: '/api/orders', token: 'NEXT', caller: `customer (new key ${newKid})`, expected: 'ALLOW by read-orders' },
@@ -209,7 +234,11 @@ async function finish() {
     for (const text of failures) say(`  - ${text}`);
   }
   say(`demo dir: ${dir}`);
-  say(`demo pids: ${startedProcesses().map((p) => `${p.name}=${p.pid}`).join(' ')}`);
+  say(
+    `demo pids: ${startedProcesses()
+      .map((p) => `${p.name}=${p.pid}`)
+      .join(' ')}`,
+  );
   return failures.length === 0 ? 0 : 1;
 }
 
@@ -229,7 +258,10 @@ process.on('exit', () => {
   rmSync(dir, { recursive: true, force: true });
 });
 let interruptedAt = 0;
-for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]]) {
+for (const [signal, code] of [
+  ['SIGINT', 130],
+  ['SIGTERM', 143],
+]) {
   process.on(signal, () => {
     if (interrupted) {
       // The same Ctrl-C can arrive twice (terminal and npm); a later one means "now": the

@@ -11,9 +11,15 @@ rmSync(out, { recursive: true, force: true });
 execFileSync(
   'node_modules/.bin/proto-loader-gen-types',
   [
-    '--keepCase', '--longs=String', '--enums=String', '--oneofs', '--grpcLib=@grpc/grpc-js',
-    '--includeDirs=proto', `--outDir=${out}`,
-    'envoy/service/auth/v3/external_auth.proto', 'grpc/health/v1/health.proto',
+    '--keepCase',
+    '--longs=String',
+    '--enums=String',
+    '--oneofs',
+    '--grpcLib=@grpc/grpc-js',
+    '--includeDirs=proto',
+    `--outDir=${out}`,
+    'envoy/service/auth/v3/external_auth.proto',
+    'grpc/health/v1/health.proto',
   ],
   { stdio: 'inherit' },
 );

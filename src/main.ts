@@ -72,22 +72,33 @@ async function main(argv: string[]): Promise<number> {
   let signers: SignerSet | undefined;
   try {
     if (config.nats) signers = await loadSigners(config.nats.signers);
-    for (const issuer of config.issuers) keyStores.set(issuer.name, new KeyStore({ name: issuer.name, source: issuer.keys, algorithms: issuer.algorithms, pollIntervalMs: config.watch.intervalMs }));
+    for (const issuer of config.issuers)
+      keyStores.set(
+        issuer.name,
+        new KeyStore({ name: issuer.name, source: issuer.keys, algorithms: issuer.algorithms, pollIntervalMs: config.watch.intervalMs }),
+      );
     if (config.serviceTokens) {
       const st = config.serviceTokens;
       serviceKeys = new KeyStore({ name: st.trustDomain, source: st.keys, algorithms: st.algorithms, pollIntervalMs: config.watch.intervalMs });
     }
-    for (const store of allKeyStores()) store.onEvent((event) => {
-      onKeyEvent(log, metrics, event);
-      refreshReadiness();
-    });
+    for (const store of allKeyStores())
+      store.onEvent((event) => {
+        onKeyEvent(log, metrics, event);
+        refreshReadiness();
+      });
     await Promise.all(allKeyStores().map((store) => store.start()));
     policies.onChange((policy) => metrics.setPolicy(policy.name, policy.revision));
     if (config.policy.file !== undefined) {
-      stopPolicy = (await startLocalPolicy({ file: config.policy.file, service: config.service, intervalMs: config.watch.intervalMs, store: policies, onEvent: (event) => {
-        onPolicyEvent(log, metrics, event);
-        refreshReadiness();
-      } }));
+      stopPolicy = await startLocalPolicy({
+        file: config.policy.file,
+        service: config.service,
+        intervalMs: config.watch.intervalMs,
+        store: policies,
+        onEvent: (event) => {
+          onPolicyEvent(log, metrics, event);
+          refreshReadiness();
+        },
+      });
     }
   } catch (error) {
     for (const store of allKeyStores()) store.stop();
@@ -182,7 +193,8 @@ async function main(argv: string[]): Promise<number> {
   }
   if (runtime.idleCollection === 'missing-expose-gc')
     log.warn({ missing_flag: '--expose-gc' }, 'runtime.idleCollection is on but node was started without --expose-gc; running without idle collection');
-  const idleCollection = runtime.idleCollection === 'on' && gc ? collectWhenIdle({ activity: () => metrics.checks.total(), collect: memoryReducingCollection(gc) }) : undefined;
+  const idleCollection =
+    runtime.idleCollection === 'on' && gc ? collectWhenIdle({ activity: () => metrics.checks.total(), collect: memoryReducingCollection(gc) }) : undefined;
   let wasReady: boolean | undefined;
   refreshReadiness = () => {
     const { ready, reasons } = readiness();
@@ -193,7 +205,17 @@ async function main(argv: string[]): Promise<number> {
     control?.statusChanged();
   };
   refreshReadiness();
-  log.info({ grpc_port: grpc.port, admin_port: admin.port, service: config.service, ready: wasReady, idle_collection: runtime.idleCollection, node_flags: runtime.nodeFlags }, 'serving');
+  log.info(
+    {
+      grpc_port: grpc.port,
+      admin_port: admin.port,
+      service: config.service,
+      ready: wasReady,
+      idle_collection: runtime.idleCollection,
+      node_flags: runtime.nodeFlags,
+    },
+    'serving',
+  );
 
   return new Promise<number>((resolve) => {
     const stop = async (signal: string) => {
@@ -284,7 +306,10 @@ function onControlEvent(log: Logger, metrics: Metrics, event: ControlRunEvent): 
       return;
     case 'kv-stale-watch':
       metrics.controlStaleWatches.labels(event.key).inc();
-      log.warn({ kv_key: event.key, delivered: event.delivered, newest: event.newest }, 'watch behind the bucket; applying the newest revision and re-creating the watch');
+      log.warn(
+        { kv_key: event.key, delivered: event.delivered, newest: event.newest },
+        'watch behind the bucket; applying the newest revision and re-creating the watch',
+      );
       return;
     default: {
       // KV feed events; `key` is renamed because the logger redacts any field called key.

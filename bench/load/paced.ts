@@ -140,7 +140,12 @@ export class PacedLoad {
     return { first: this.failuresKept, byKind: this.failureKinds };
   }
 
-  private counts(c: { started: number; completed: number; ok: number; failed: number; slow: number }, h: RecordableHistogram, ms: number, now: number): LoadCounts {
+  private counts(
+    c: { started: number; completed: number; ok: number; failed: number; slow: number },
+    h: RecordableHistogram,
+    ms: number,
+    now: number,
+  ): LoadCounts {
     const latencyUs = h.count === 0 ? { p50: NaN, p99: NaN, max: NaN } : { p50: h.percentile(50), p99: h.percentile(99), max: h.max };
     return { seconds: ms / 1000, started: c.started, completed: c.completed, ok: c.ok, failed: c.failed, slow: c.slow, behind: this.behind(now), latencyUs };
   }
@@ -207,7 +212,7 @@ export class PacedLoad {
     stream.on('error', (error) => (streamError ??= error.message));
     stream.on('close', () => {
       this.inFlight.delete(call);
-      let why: string | null = null;
+      let why: string | null;
       if (call.timedOut) why = `timeout: no answer within ${this.o.timeoutMs} ms`;
       else if (streamError !== null) why = `stream error: ${streamError}`;
       else if (httpStatus !== 200) why = `HTTP ${httpStatus}`;

@@ -10,7 +10,6 @@
 import { loadAuthProto } from '../../src/grpc/protos.js';
 import { compilePolicyText } from '../../src/policy/index.js';
 import { buildRequestView } from '../../src/request/index.js';
-import type { CheckRequest__Output } from '../../src/generated/envoy/service/auth/v3/CheckRequest.js';
 import type { AuthContext, VerifiedToken } from '../../src/tokens/types.js';
 import { policyText } from '../policies/generate.js';
 import { checkRequestMessage } from '../request.js';
@@ -50,7 +49,7 @@ const user: VerifiedToken = Object.freeze({
 });
 const auth: AuthContext = Object.freeze({ user, service: null, principal: null });
 const decode = loadAuthProto().envoy.service.auth.v3.Authorization.service.Check.requestDeserialize;
-const view = buildRequestView(decode(checkRequestMessage({ token })) as CheckRequest__Output);
+const view = buildRequestView(decode(checkRequestMessage({ token })));
 
 const results: MicroResult[] = [];
 for (const policy of input.policies) {

@@ -30,7 +30,13 @@ export function generatePolicy(options: PolicyOptions): Record<string, unknown> 
     { name: 'deny-legacy', action: 'DENY', to: [{ paths: ['/legacy/*'] }] },
     { name: 'deny-php-probes', action: 'DENY', to: [{ paths: ['*.php'] }] },
     { name: 'public-health', action: 'ALLOW', to: [{ methods: ['GET'], paths: ['/healthz'] }] },
-    { name: 'create-orders', action: 'ALLOW', to: [{ methods: ['POST'], paths: ['/api/orders'] }], from: [{ issuers: [ISSUER] }], require: { scopes: ['orders:write'], permission: 'orders:create' } },
+    {
+      name: 'create-orders',
+      action: 'ALLOW',
+      to: [{ methods: ['POST'], paths: ['/api/orders'] }],
+      from: [{ issuers: [ISSUER] }],
+      require: { scopes: ['orders:write'], permission: 'orders:create' },
+    },
   ];
   const fixedTail = [
     ...(options.extraRules ?? []),

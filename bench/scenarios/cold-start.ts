@@ -49,15 +49,21 @@ export async function coldStart(ctx: Context): Promise<ScenarioOutput> {
 }
 
 function report(local: number[], cached: number[]): ScenarioOutput {
-  const cell = (times: number[]) => ({ text: `${fmt.ms(median(times))} median (max ${fmt.ms(Math.max(...times))}, ${times.length} starts)`, met: median(times) <= 1000 });
+  const cell = (times: number[]) => ({
+    text: `${fmt.ms(median(times))} median (max ${fmt.ms(Math.max(...times))}, ${times.length} starts)`,
+    met: median(times) <= 1000,
+  });
   return {
     rows: { 'cold-local': cell(local), 'cold-cached': cell(cached) },
     raw: [
       `### Cold start (ms from spawn to /readyz 200, polled every ${POLL_MS} ms)\n\n` +
-        table(['config', ...local.map((_, i) => `start ${i + 1}`)], [
-          ['local files', ...local.map(fmt.ms)],
-          ['NATS down, cached state', ...cached.map(fmt.ms)],
-        ]),
+        table(
+          ['config', ...local.map((_, i) => `start ${i + 1}`)],
+          [
+            ['local files', ...local.map(fmt.ms)],
+            ['NATS down, cached state', ...cached.map(fmt.ms)],
+          ],
+        ),
     ],
     commands: [],
   };

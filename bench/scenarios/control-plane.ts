@@ -34,7 +34,10 @@ export function pushedPolicy(revision: number): Record<string, unknown> {
  * NATS, a fleet whose members hold the idp keys and a policy, and a publisher. `close` removes
  * the fleet's directory (configs, last-good caches) unless `keepDir`.
  */
-export async function startControlPlane(size: number, options: { keepDir?: boolean } = {}): Promise<{ nats: NatsServer; fleet: Fleet; publisher: Publisher; close(): Promise<void> }> {
+export async function startControlPlane(
+  size: number,
+  options: { keepDir?: boolean } = {},
+): Promise<{ nats: NatsServer; fleet: Fleet; publisher: Publisher; close(): Promise<void> }> {
   const nats = await startNatsServer();
   const fleet = await startFleet(nats.url, size);
   const signed = await Publisher.open(nats.url, join(fleet.dir, 'cp.jwk.json'));
@@ -145,7 +148,17 @@ function summarise(id: 'push-p99' | 'rotation-p99', title: string, pushes: Push[
             [`slowest sidecar per ${each}, from put start`, ...[50, 99, 100].map((p) => fmt.ms(percentile(slowest, p)))],
             ['every sidecar, from put start', ...[50, 99, 100].map((p) => fmt.ms(percentile(all, p)))],
             ['every sidecar, from put ack', ...[50, 99, 100].map((p) => fmt.ms(percentile(allFromAck, p)))],
-            ['put round trip (start → ack)', ...[50, 99, 100].map((p) => fmt.ms(percentile(pushes.map((x) => x.put.ackedAt - x.put.startedAt), p)))],
+            [
+              'put round trip (start → ack)',
+              ...[50, 99, 100].map((p) =>
+                fmt.ms(
+                  percentile(
+                    pushes.map((x) => x.put.ackedAt - x.put.startedAt),
+                    p,
+                  ),
+                ),
+              ),
+            ],
           ],
         ),
     ],

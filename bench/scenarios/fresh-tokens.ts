@@ -61,8 +61,13 @@ export async function freshTokens(ctx: Context): Promise<ScenarioOutput> {
     },
     raw: [
       `### Every token new (bench/load/rotating.ts: ${o.connections} connections × ${o.streams} streams, ${perRound.toLocaleString('en')} distinct tokens per run)\n\n` +
-        table(['round', 'floor-verify', 'sidecar-50'], floorRuns.map((f, i) => [String(i + 1), cell(f), cell(sidecarRuns[i])])),
+        table(
+          ['round', 'floor-verify', 'sidecar-50'],
+          floorRuns.map((f, i) => [String(i + 1), cell(f), cell(sidecarRuns[i])]),
+        ),
     ],
-    commands: [`# every token new: bench/load/rotating.ts in the harness process, ${o.connections} connections × ${o.streams} streams, ${perRound} requests per run, each with a distinct token`],
+    commands: [
+      `# every token new: bench/load/rotating.ts in the harness process, ${o.connections} connections × ${o.streams} streams, ${perRound} requests per run, each with a distinct token`,
+    ],
   };
 }

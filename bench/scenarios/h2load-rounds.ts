@@ -161,25 +161,43 @@ function raw(ctx: Context, series: Series[], bodies: Body[]): string[] {
     if (group.length === 0) continue;
     blocks.push(
       `### Throughput, ${what} (req/s per round; h2load -c ${ctx.options.connections} -m ${ctx.options.streams})\n\n` +
-        table(['round', ...group.map(label)], rounds.map((i) => [String(i + 1), ...group.map((s) => fmt.int(s.runs[i]?.rps ?? NaN))])),
+        table(
+          ['round', ...group.map(label)],
+          rounds.map((i) => [String(i + 1), ...group.map((s) => fmt.int(s.runs[i]?.rps ?? NaN))]),
+        ),
     );
   }
   const latency = series.filter((s) => s.kind === 'latency');
   if (latency.length > 0) {
     blocks.push(
       `### Latency at ${ctx.options.latencyRps.toLocaleString('en')} req/s, cached token (p50 / p99 / max per round, from h2load --log-file)\n\n` +
-        table(['round', ...latency.map(label)], rounds.map((i) => [String(i + 1), ...latency.map((s) => {
-          const l = s.runs[i]?.latencyUs;
-          return l ? `${fmt.us(l.p50)} / ${fmt.us(l.p99)} / ${fmt.us(l.max)} (${fmt.int(l.count)} requests)` : 'n/a';
-        })]).concat([['all rounds pooled', ...latency.map((s) => {
-          const l = pooled(s);
-          return `${fmt.us(l.p50)} / ${fmt.us(l.p99)} / ${fmt.us(l.max)} (${fmt.int(l.count)} requests)`;
-        })]])) +
+        table(
+          ['round', ...latency.map(label)],
+          rounds
+            .map((i) => [
+              String(i + 1),
+              ...latency.map((s) => {
+                const l = s.runs[i]?.latencyUs;
+                return l ? `${fmt.us(l.p50)} / ${fmt.us(l.p99)} / ${fmt.us(l.max)} (${fmt.int(l.count)} requests)` : 'n/a';
+              }),
+            ])
+            .concat([
+              [
+                'all rounds pooled',
+                ...latency.map((s) => {
+                  const l = pooled(s);
+                  return `${fmt.us(l.p50)} / ${fmt.us(l.p99)} / ${fmt.us(l.max)} (${fmt.int(l.count)} requests)`;
+                }),
+              ],
+            ]),
+        ) +
         `\n\nh2load's --rps fires each client's share every 10 ms (${ctx.options.latencyRps / ctx.options.connections / 100} requests per client, ` +
         `${ctx.options.latencyRps / 100} in all, per tick), so these latencies include draining such a burst, for every server alike. ` +
         'Tail latency on two shared cores is noisy: compare the pooled row with the per-round ratios.',
     );
   }
-  blocks.push(`Request bodies (gRPC-framed CheckRequest): ${bodies.map((b) => `\`${b.file.replace(ctx.workDir, '$WORK')}\` ${b.bytes.length} bytes (${b.what})`).join(', ')}; the token is an ES256 JWT of ${bodies[0].tokenBytes} bytes.`);
+  blocks.push(
+    `Request bodies (gRPC-framed CheckRequest): ${bodies.map((b) => `\`${b.file.replace(ctx.workDir, '$WORK')}\` ${b.bytes.length} bytes (${b.what})`).join(', ')}; the token is an ES256 JWT of ${bodies[0].tokenBytes} bytes.`,
+  );
   return blocks;
 }

@@ -39,7 +39,13 @@ export async function memory(ctx: Context): Promise<ScenarioOutput> {
     const idle = rssBytes(sidecar.pid);
 
     const feed = async (from: number, to: number) => {
-      const result = await runRotating({ port: sidecar.port, connections: o.connections, streams: o.streams, requests: to - from, body: (i) => checkRequestBody({ token: tokens[from + i] }) });
+      const result = await runRotating({
+        port: sidecar.port,
+        connections: o.connections,
+        streams: o.streams,
+        requests: to - from,
+        body: (i) => checkRequestBody({ token: tokens[from + i] }),
+      });
       if (result.failed > 0) throw new Error(`sidecar-memory: ${result.failed} calls failed, first: ${result.firstFailure}`);
     };
     const cache = async () => {
@@ -57,8 +63,11 @@ export async function memory(ctx: Context): Promise<ScenarioOutput> {
     const start = await cache();
     await feed(0, capacity);
     const full = await settle(sidecar, cache, settleMs);
-    if (full.counts.misses - start.misses < capacity) throw new Error(`sidecar-memory: ${full.counts.misses - start.misses} cache misses for ${capacity} new tokens`);
-    ledger.note(`sidecar-memory: ${capacity.toLocaleString('en')} distinct tokens → ${(full.counts.misses - start.misses).toLocaleString('en')} token-cache misses (each verified once, then cached)`);
+    if (full.counts.misses - start.misses < capacity)
+      throw new Error(`sidecar-memory: ${full.counts.misses - start.misses} cache misses for ${capacity} new tokens`);
+    ledger.note(
+      `sidecar-memory: ${capacity.toLocaleString('en')} distinct tokens → ${(full.counts.misses - start.misses).toLocaleString('en')} token-cache misses (each verified once, then cached)`,
+    );
 
     ctx.progress(`memory: feeding ${extra.toLocaleString('en')} more`);
     await feed(capacity, capacity + extra);
@@ -76,7 +85,10 @@ export async function memory(ctx: Context): Promise<ScenarioOutput> {
 
     return {
       rows: {
-        'memory-rss': { text: `${fmt.mib(full.rss)} ${wait} after the feed (${fmt.mib(full.peak)} after 1 s; idle ${fmt.mib(idle)})`, met: full.rss <= 150 * MiB },
+        'memory-rss': {
+          text: `${fmt.mib(full.rss)} ${wait} after the feed (${fmt.mib(full.peak)} after 1 s; idle ${fmt.mib(idle)})`,
+          met: full.rss <= 150 * MiB,
+        },
         'memory-bound': {
           text: `${bounded ? 'bounded' : 'NOT bounded'}: ${fmt.int(after.counts.entries)} entries; newest ${recent.hits}/${probe} hits, next-older ${evicted.misses}/${probe} evicted; RSS ${fmt.mib(after.rss)} (${after.rss >= full.rss ? '+' : ''}${fmt.mib(after.rss - full.rss)})`,
           met: bounded,
@@ -85,11 +97,38 @@ export async function memory(ctx: Context): Promise<ScenarioOutput> {
       raw: [
         `### Memory (sidecar with tokenCache.maxEntries ${capacity.toLocaleString('en')}; VmRSS from /proc, heap from /metrics)\n\n` +
           table(
-            ['point', 'RSS 1 s after', `RSS ${wait} after`, `JS heap used (${wait})`, `JS heap committed (${wait})`, 'cache entries', 'cache hits', 'cache misses'],
+            [
+              'point',
+              'RSS 1 s after',
+              `RSS ${wait} after`,
+              `JS heap used (${wait})`,
+              `JS heap committed (${wait})`,
+              'cache entries',
+              'cache hits',
+              'cache misses',
+            ],
             [
               ['idle, after one Check', fmt.mib(idle), '', '', '', '', '', ''],
-              [`after ${capacity.toLocaleString('en')} distinct tokens`, fmt.mib(full.peak), fmt.mib(full.rss), fmt.mib(full.counts.heap), fmt.mib(full.counts.heapCommitted), fmt.int(full.counts.entries), fmt.int(full.counts.hits), fmt.int(full.counts.misses)],
-              [`after ${extra.toLocaleString('en')} more`, fmt.mib(after.peak), fmt.mib(after.rss), fmt.mib(after.counts.heap), fmt.mib(after.counts.heapCommitted), fmt.int(after.counts.entries), fmt.int(after.counts.hits), fmt.int(after.counts.misses)],
+              [
+                `after ${capacity.toLocaleString('en')} distinct tokens`,
+                fmt.mib(full.peak),
+                fmt.mib(full.rss),
+                fmt.mib(full.counts.heap),
+                fmt.mib(full.counts.heapCommitted),
+                fmt.int(full.counts.entries),
+                fmt.int(full.counts.hits),
+                fmt.int(full.counts.misses),
+              ],
+              [
+                `after ${extra.toLocaleString('en')} more`,
+                fmt.mib(after.peak),
+                fmt.mib(after.rss),
+                fmt.mib(after.counts.heap),
+                fmt.mib(after.counts.heapCommitted),
+                fmt.int(after.counts.entries),
+                fmt.int(after.counts.hits),
+                fmt.int(after.counts.misses),
+              ],
             ],
           ) +
           '\n\nThe bound is read from `authz_token_cache_entries` and shown by probing: hits among the newest tokens, misses just past them.',
@@ -115,9 +154,21 @@ async function settle<T>(sidecar: Target, counts: () => Promise<T>, settleMs: nu
 }
 
 /** Re-sends tokens[from, to) one at a time; how many were cache hits and misses. */
-async function probeRange(sidecar: Target, tokens: string[], from: number, to: number, cache: () => Promise<{ hits: number; misses: number }>): Promise<{ hits: number; misses: number }> {
+async function probeRange(
+  sidecar: Target,
+  tokens: string[],
+  from: number,
+  to: number,
+  cache: () => Promise<{ hits: number; misses: number }>,
+): Promise<{ hits: number; misses: number }> {
   const before = await cache();
-  const result = await runRotating({ port: sidecar.port, connections: 1, streams: 1, requests: to - from, body: (i) => checkRequestBody({ token: tokens[from + i] }) });
+  const result = await runRotating({
+    port: sidecar.port,
+    connections: 1,
+    streams: 1,
+    requests: to - from,
+    body: (i) => checkRequestBody({ token: tokens[from + i] }),
+  });
   if (result.failed > 0) throw new Error(`sidecar-memory probe: ${result.failed} calls failed, first: ${result.firstFailure}`);
   const after = await cache();
   return { hits: after.hits - before.hits, misses: after.misses - before.misses };

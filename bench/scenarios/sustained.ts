@@ -92,7 +92,13 @@ export async function sustained(ctx: Context): Promise<ScenarioOutput> {
       `### Sustained throughput, cached token (req/s per ${window} window; h2load -c ${o.connections} -m ${o.streams})\n\n` +
         table(
           ['round', 'floor', 'sidecar-50', 'sidecar-50 full collections', 'sidecar-50 GC per Check'],
-          floor.map((run, i) => [String(i + 1), fmt.int(run.rps), fmt.int(sidecar[i]?.rps ?? NaN), fmt.int(sidecarGc[i]?.majors ?? NaN), fmt.us(sidecarGc[i]?.usPerCheck ?? NaN)]),
+          floor.map((run, i) => [
+            String(i + 1),
+            fmt.int(run.rps),
+            fmt.int(sidecar[i]?.rps ?? NaN),
+            fmt.int(sidecarGc[i]?.majors ?? NaN),
+            fmt.us(sidecarGc[i]?.usPerCheck ?? NaN),
+          ]),
         ),
     ],
     commands: [...commands],

@@ -55,7 +55,7 @@ export function newKey(kid: string): SigningKey {
   const { publicKey, privateKey } = nodeKeyPair('ec', { namedCurve: 'P-256' });
   return {
     kid,
-    publicJwk: { ...publicKey.export({ format: 'jwk' }), kid, alg: 'ES256', use: 'sig' } as JsonWebKey,
+    publicJwk: { ...publicKey.export({ format: 'jwk' }), kid, alg: 'ES256', use: 'sig' },
     minter: minterFor({ ...privateKey.export({ format: 'jwk' }), kid }),
   };
 }
@@ -98,11 +98,18 @@ export class ControlCycles {
     const revision = ++this.policyRevision;
     const put = await this.publisher.publish('policy', 'orders', pushedPolicy(revision));
     const applyMs = await this.appliedAfter(put);
-    if (!Number.isFinite(applyMs)) return this.result('policy push', put, applyMs, false, `revision ${put.revision} not logged as applied within ${APPLY_TIMEOUT_MS} ms`);
+    if (!Number.isFinite(applyMs))
+      return this.result('policy push', put, applyMs, false, `revision ${put.revision} not logged as applied within ${APPLY_TIMEOUT_MS} ms`);
     const opened = await this.probe(`/v${revision}/soak`);
     const closed = await this.probe(`/v${revision - 1}/soak`);
     const effective = opened === 0 && closed !== 0;
-    return this.result('policy push', put, applyMs, effective, effective ? null : `after revision ${put.revision}: /v${revision}/* answered ${opened}, /v${revision - 1}/* answered ${closed}`);
+    return this.result(
+      'policy push',
+      put,
+      applyMs,
+      effective,
+      effective ? null : `after revision ${put.revision}: /v${revision}/* answered ${opened}, /v${revision - 1}/* answered ${closed}`,
+    );
   }
 
   /** Publishes {current, new}; once applied, `switchTo` gets tokens signed with the new key. */
@@ -111,7 +118,8 @@ export class ControlCycles {
     const traffic = trafficFor(fresh, this.tokensPerKey);
     const put = await this.publisher.publish('keys', 'issuer/idp', { keys: [this.current.publicJwk, fresh.publicJwk] });
     const applyMs = await this.appliedAfter(put);
-    if (!Number.isFinite(applyMs)) return this.result('key added', put, applyMs, false, `key set revision ${put.revision} (kid ${kid}) not logged as applied within ${APPLY_TIMEOUT_MS} ms`);
+    if (!Number.isFinite(applyMs))
+      return this.result('key added', put, applyMs, false, `key set revision ${put.revision} (kid ${kid}) not logged as applied within ${APPLY_TIMEOUT_MS} ms`);
     this.previous = { key: this.current, traffic: this.currentTraffic };
     this.current = fresh;
     this.currentTraffic = traffic;
@@ -126,17 +134,33 @@ export class ControlCycles {
     if (previous === null) return null;
     const put = await this.publisher.publish('keys', 'issuer/idp', { keys: [this.current.publicJwk] });
     const applyMs = await this.appliedAfter(put);
-    if (!Number.isFinite(applyMs)) return this.result('key retired', put, applyMs, false, `key set revision ${put.revision} (kid ${previous.key.kid} removed) not logged as applied within ${APPLY_TIMEOUT_MS} ms`);
+    if (!Number.isFinite(applyMs))
+      return this.result(
+        'key retired',
+        put,
+        applyMs,
+        false,
+        `key set revision ${put.revision} (kid ${previous.key.kid} removed) not logged as applied within ${APPLY_TIMEOUT_MS} ms`,
+      );
     this.previous = null;
     const code = await this.probe('/api/orders/soak', { authorization: `Bearer ${previous.traffic.tokens[0]}`, 'x-tenant-id': 'acme' });
     const effective = code === 16;
-    return this.result('key retired', put, applyMs, effective, effective ? null : `a token of the retired kid ${previous.key.kid} answered status ${code}, not 16 (UNAUTHENTICATED)`);
+    return this.result(
+      'key retired',
+      put,
+      applyMs,
+      effective,
+      effective ? null : `a token of the retired kid ${previous.key.kid} answered status ${code}, not 16 (UNAUTHENTICATED)`,
+    );
   }
 
   /** ms from the put's start to the sidecar's applied line; NaN when it never comes. */
   private async appliedAfter(put: Put): Promise<number> {
     try {
-      const line = await this.sidecar.waitForLog((l) => l.msg === 'control document applied' && l.kv_key === put.key && l.revision === put.revision, APPLY_TIMEOUT_MS);
+      const line = await this.sidecar.waitForLog(
+        (l) => l.msg === 'control document applied' && l.kv_key === put.key && l.revision === put.revision,
+        APPLY_TIMEOUT_MS,
+      );
       return Date.parse(String(line.time)) - put.startedAt;
     } catch {
       return NaN;

@@ -45,7 +45,8 @@ export function parseSoakOptions(env: NodeJS.ProcessEnv = process.env): SoakOpti
   const smoke = env.SOAK_SMOKE === '1';
   const seconds = positive(env, 'SOAK_SECONDS', smoke ? 11 : 600);
   const intervalSeconds = positive(env, 'SOAK_INTERVAL_SECONDS', smoke ? 3 : 30);
-  if (intervalSeconds * 1.5 > seconds) throw new TypeError(`SOAK_INTERVAL_SECONDS (${intervalSeconds}) leaves no room for one push and rotation in SOAK_SECONDS (${seconds})`);
+  if (intervalSeconds * 1.5 > seconds)
+    throw new TypeError(`SOAK_INTERVAL_SECONDS (${intervalSeconds}) leaves no room for one push and rotation in SOAK_SECONDS (${seconds})`);
   const warmupSeconds = env.SOAK_WARMUP_SECONDS === '0' ? 0 : positive(env, 'SOAK_WARMUP_SECONDS', seconds * 0.2);
   if (warmupSeconds >= seconds) throw new TypeError(`SOAK_WARMUP_SECONDS (${warmupSeconds}) must be shorter than SOAK_SECONDS (${seconds})`);
   return Object.freeze({

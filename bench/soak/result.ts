@@ -75,7 +75,8 @@ export function judge(run: SoakRun): Figures {
   const denyGrew = last.denied - first.denied;
   const expectAllow = load.ok + run.probes.allow;
   // A call the generator gave up on (timeout) or judged wrong may still have been counted.
-  const reconciled = allowGrew >= expectAllow && allowGrew <= expectAllow + load.failed && denyGrew >= run.probes.deny && denyGrew <= run.probes.deny + load.failed;
+  const reconciled =
+    allowGrew >= expectAllow && allowGrew <= expectAllow + load.failed && denyGrew >= run.probes.deny && denyGrew <= run.probes.deny + load.failed;
   const achieved = load.completed / load.seconds;
 
   const verdicts: Verdict[] = [
@@ -138,9 +139,23 @@ export function judge(run: SoakRun): Figures {
     failed,
     plannedRps: run.plannedRps,
     floorRps: run.floor?.rps ?? null,
-    checks: { completed: load.completed, ok: load.ok, failed: load.failed, slow: load.slow, byKind: Object.fromEntries(run.failures.byKind), first: run.failures.first },
+    checks: {
+      completed: load.completed,
+      ok: load.ok,
+      failed: load.failed,
+      slow: load.slow,
+      byKind: Object.fromEntries(run.failures.byKind),
+      first: run.failures.first,
+    },
     pushes: { done: pushes.length, applied: applied(pushes), applyMs: latency(pushes) },
-    rotations: { added: added.length, addedApplied: applied(added), retired: retired.length, retiredApplied: applied(retired), addMs: latency(added), retireMs: latency(retired) },
+    rotations: {
+      added: added.length,
+      addedApplied: applied(added),
+      retired: retired.length,
+      retiredApplied: applied(retired),
+      addMs: latency(added),
+      retireMs: latency(retired),
+    },
     problems: [...steps.filter((s) => s.problem !== null).map((s) => `${s.step} r${s.revision}: ${s.problem}`), ...errors],
     memory,
     contention,
@@ -160,7 +175,10 @@ function mark(met: boolean | null): string {
 }
 
 export function verdictTable(verdicts: readonly Verdict[]): string {
-  return table(['check', 'measured', 'target', 'met'], verdicts.map((v) => [v.name, v.measured.replace(/\|/g, '\\|'), v.target, mark(v.met)]));
+  return table(
+    ['check', 'measured', 'target', 'met'],
+    verdicts.map((v) => [v.name, v.measured.replace(/\|/g, '\\|'), v.target, mark(v.met)]),
+  );
 }
 
 /** One row per cycle interval: the load and the sidecar over it. */
@@ -193,7 +211,22 @@ function timeline(run: SoakRun): string {
       docs,
     ]);
   }
-  return table(['span', 'rps', 'failed', 'Check p99 (worst sample)', 'RSS at end', 'heap at end', 'loop delay p99 (median) / max', 'sidecar CPU / run-queue wait', 'generator run-queue wait / loop max', 'GC', 'documents applied in'], rows);
+  return table(
+    [
+      'span',
+      'rps',
+      'failed',
+      'Check p99 (worst sample)',
+      'RSS at end',
+      'heap at end',
+      'loop delay p99 (median) / max',
+      'sidecar CPU / run-queue wait',
+      'generator run-queue wait / loop max',
+      'GC',
+      'documents applied in',
+    ],
+    rows,
+  );
 }
 
 const short = (step: DocumentStep) => (step === 'policy push' ? 'policy' : step === 'key added' ? 'kid+' : 'kid−');
@@ -267,10 +300,21 @@ ${problems.length > 0 ? `## Problems\n\n${problems.join('\n')}\n\n` : ''}${first
 
 <details><summary>Every sample (${run.samples.length}): seconds into the run, RSS, heap used, event-loop delay p50 / p99 / max over the window (ms, as exported), Checks answered and failed in the window, sidecar CPU and run-queue wait over the window.</summary>
 
-${table(['t', 'RSS', 'heap', 'loop delay', 'answered', 'failed', 'CPU / wait'], run.samples.map((s, i) => {
+${table(
+  ['t', 'RSS', 'heap', 'loop delay', 'answered', 'failed', 'CPU / wait'],
+  run.samples.map((s, i) => {
     const w = between(run.samples[Math.max(0, i - 1)], s);
-    return [s.t.toFixed(0), fmt.mib(s.rssBytes), fmt.mib(s.heapUsedBytes), `${s.eld.p50.toFixed(1)} / ${s.eld.p99.toFixed(1)} / ${s.eld.max.toFixed(1)}`, fmt.int(s.load.completed), fmt.int(s.load.failed), i === 0 ? '' : `${w.cpuPercent.toFixed(0)} % / ${w.waitPercent.toFixed(1)} %`];
-  }))}
+    return [
+      s.t.toFixed(0),
+      fmt.mib(s.rssBytes),
+      fmt.mib(s.heapUsedBytes),
+      `${s.eld.p50.toFixed(1)} / ${s.eld.p99.toFixed(1)} / ${s.eld.max.toFixed(1)}`,
+      fmt.int(s.load.completed),
+      fmt.int(s.load.failed),
+      i === 0 ? '' : `${w.cpuPercent.toFixed(0)} % / ${w.waitPercent.toFixed(1)} %`,
+    ];
+  }),
+)}
 
 </details>
 `;

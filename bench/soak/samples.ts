@@ -82,7 +82,16 @@ function gc(m: readonly Metric[]): { seconds: number; over100ms: number } {
 }
 
 /** Window figures between two samples. */
-export function between(a: Sample, b: Sample): { readonly cpuPercent: number; readonly waitPercent: number; readonly gcSeconds: number; readonly gcOver100ms: number; readonly generatorWaitPercent: number } {
+export function between(
+  a: Sample,
+  b: Sample,
+): {
+  readonly cpuPercent: number;
+  readonly waitPercent: number;
+  readonly gcSeconds: number;
+  readonly gcOver100ms: number;
+  readonly generatorWaitPercent: number;
+} {
   const span = b.t - a.t;
   return {
     generatorWaitPercent: span > 0 ? (100 * (b.generator.waitSeconds - a.generator.waitSeconds)) / span : NaN,

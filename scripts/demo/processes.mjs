@@ -78,7 +78,11 @@ export async function startNatsServer(storeDir) {
     let ready;
     const isReady = new Promise((resolve) => (ready = resolve));
     const log = collectLines(child.stderr, 40, (line) => /Server is ready/.test(line) && ready());
-    const spawnError = new Promise((_, reject) => child.once('error', (error) => reject(new Error(`cannot run ${NATS_SERVER_BIN}: ${error.message} (install it: apt-get install -y nats-server, or set NATS_SERVER)`))));
+    const spawnError = new Promise((_, reject) =>
+      child.once('error', (error) =>
+        reject(new Error(`cannot run ${NATS_SERVER_BIN}: ${error.message} (install it: apt-get install -y nats-server, or set NATS_SERVER)`)),
+      ),
+    );
     const early = entry.exited.then(({ code, signal }) => {
       throw new Error(`nats-server exited (${code ?? signal}) before it was ready:\n${log.join('\n')}`);
     });
@@ -137,11 +141,16 @@ export async function startSidecar(name, configPath) {
 /** Runs the built authzctl from the repository root; resolves { code, stdout, stderr }, never rejects. */
 export function authzctl(args, env = {}) {
   return new Promise((resolve) => {
-    const child = execFile(process.execPath, [AUTHZCTL_BIN, ...args], { cwd: ROOT, timeout: 15_000, env: { ...process.env, ...env } }, (error, stdout, stderr) => {
-      inFlight.delete(child);
-      const code = error === null ? 0 : typeof error.code === 'number' ? error.code : -1;
-      resolve({ code, stdout: stdout.trimEnd(), stderr: stderr.trimEnd() });
-    });
+    const child = execFile(
+      process.execPath,
+      [AUTHZCTL_BIN, ...args],
+      { cwd: ROOT, timeout: 15_000, env: { ...process.env, ...env } },
+      (error, stdout, stderr) => {
+        inFlight.delete(child);
+        const code = error === null ? 0 : typeof error.code === 'number' ? error.code : -1;
+        resolve({ code, stdout: stdout.trimEnd(), stderr: stderr.trimEnd() });
+      },
+    );
     inFlight.add(child);
   });
 }

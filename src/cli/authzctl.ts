@@ -21,7 +21,11 @@ const COMMANDS: readonly Entry[] = [
   { words: ['rotate'], summary: "add a new key to an issuer's published key set, or retire an old one", load: () => import('./commands/rotate.js') },
   { words: ['revoke'], summary: 'revoke a token id or subject until a time, or list revocations', load: () => import('./commands/revoke.js') },
   { words: ['history'], summary: "list the bucket's signed revisions of one KV key", load: () => import('./commands/history.js') },
-  { words: ['bucket'], summary: 'create the control-plane bucket with its replica count, or show how it is replicated', load: () => import('./commands/bucket.js') },
+  {
+    words: ['bucket'],
+    summary: 'create the control-plane bucket with its replica count, or show how it is replicated',
+    load: () => import('./commands/bucket.js'),
+  },
   { words: ['status'], summary: 'show which sidecars have converged on which revisions', load: () => import('./commands/status.js') },
 ];
 
@@ -39,7 +43,8 @@ function find(argv: readonly string[]): Entry | undefined {
 async function main(argv: readonly string[], output: Output = processOutput): Promise<number> {
   const first = argv[0];
   if (first === undefined || first === '--help' || first === '-h' || first === 'help') {
-    (first === undefined ? output.err : output.out)(usage());
+    if (first === undefined) output.err(usage());
+    else output.out(usage());
     return first === undefined ? EXIT.ERROR : EXIT.OK;
   }
   const entry = find(argv);
@@ -47,7 +52,8 @@ async function main(argv: readonly string[], output: Output = processOutput): Pr
     if (entry === undefined) {
       const group = COMMANDS.filter((e) => e.words.length > 1 && e.words[0] === first);
       if (group.length > 0 && (argv[1] === undefined || argv[1] === '--help' || argv[1] === '-h')) {
-        (argv[1] === undefined ? output.err : output.out)(usage(group));
+        if (argv[1] === undefined) output.err(usage(group));
+        else output.out(usage(group));
         return argv[1] === undefined ? EXIT.ERROR : EXIT.OK;
       }
       throw new UsageError(`unknown command "${argv.slice(0, 2).join(' ')}" (run "authzctl --help")`);
@@ -75,7 +81,7 @@ function describe(error: unknown): string {
 // Exit through exitCode, not process.exit(), so buffered stdout is flushed first. A handle a
 // library leaves open (a socket to a frozen NATS server, say) must not keep the CLI alive: the
 // backstop, unreferenced, fires only if something else still holds the process.
-main(process.argv.slice(2)).then((code) => {
+void main(process.argv.slice(2)).then((code) => {
   process.exitCode = code;
   setTimeout(() => process.exit(code), 1500).unref();
 });

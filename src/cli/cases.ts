@@ -40,7 +40,10 @@ const scalar = z.union([z.string(), z.number(), z.boolean()]).transform(String);
 const claims = z.record(z.string(), z.unknown());
 
 const requestSchema = z.strictObject({
-  method: z.string().regex(/^[A-Za-z]+$/, 'must be an HTTP method like GET').default('GET'),
+  method: z
+    .string()
+    .regex(/^[A-Za-z]+$/, 'must be an HTTP method like GET')
+    .default('GET'),
   path: z.string().min(1),
   host: z.string().min(1).optional(),
   headers: z
@@ -89,15 +92,13 @@ const caseSchema = z.strictObject({
   expect: expectSchema,
 });
 
-export const casesFileSchema = z
-  .strictObject({ cases: z.array(caseSchema).min(1, 'must list at least one case') })
-  .superRefine((file, ctx) => {
-    const seen = new Set<string>();
-    file.cases.forEach((c, i) => {
-      if (seen.has(c.name)) ctx.addIssue({ code: 'custom', path: ['cases', i, 'name'], message: `duplicate case name "${c.name}"` });
-      seen.add(c.name);
-    });
+export const casesFileSchema = z.strictObject({ cases: z.array(caseSchema).min(1, 'must list at least one case') }).superRefine((file, ctx) => {
+  const seen = new Set<string>();
+  file.cases.forEach((c, i) => {
+    if (seen.has(c.name)) ctx.addIssue({ code: 'custom', path: ['cases', i, 'name'], message: `duplicate case name "${c.name}"` });
+    seen.add(c.name);
   });
+});
 
 export type CasesFile = z.output<typeof casesFileSchema>;
 export type PolicyCase = CasesFile['cases'][number];

@@ -5,8 +5,15 @@ import type { Value__Output } from '../generated/google/protobuf/Value.js';
 
 /** envoy.type.v3.StatusCode names (the client loads enums as strings) → HTTP status. */
 const HTTP_STATUS: Readonly<Record<string, number>> = {
-  Empty: 0, OK: 200, BadRequest: 400, Unauthorized: 401, Forbidden: 403, PayloadTooLarge: 413,
-  RequestHeaderFieldsTooLarge: 431, InternalServerError: 500, ServiceUnavailable: 503,
+  Empty: 0,
+  OK: 200,
+  BadRequest: 400,
+  Unauthorized: 401,
+  Forbidden: 403,
+  PayloadTooLarge: 413,
+  RequestHeaderFieldsTooLarge: 431,
+  InternalServerError: 500,
+  ServiceUnavailable: 503,
 };
 
 /** What Envoy answers when a deny carries no HTTP status, by gRPC code. */
@@ -68,7 +75,11 @@ export function formatSummary(summary: CheckSummary): string[] {
   if (summary.body) lines.push(`  body    ${summary.body}`);
   const m = summary.metadata;
   const fields: Array<[string, string | undefined]> = [
-    ['decision', m.decision_id], ['policy', m.policy], ['revision', m.policy_revision], ['rule', m.rule], ['reason', m.reason],
+    ['decision', m.decision_id],
+    ['policy', m.policy],
+    ['revision', m.policy_revision],
+    ['rule', m.rule],
+    ['reason', m.reason],
   ];
   const shown = fields.filter(([, v]) => v !== undefined && v !== '').map(([k, v]) => `${k}=${v}`);
   if (shown.length > 0) lines.push(`  meta    ${shown.join(' ')}`);

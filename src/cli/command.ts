@@ -39,15 +39,11 @@ export class UsageError extends Error {
  * `parseArgs` with strict checking, its errors turned into UsageError. `--help`/`-h` is
  * accepted by every command; the dispatcher answers it before `run` is called.
  */
-export function parseOptions<T extends NonNullable<ParseArgsConfig['options']>>(
-  argv: readonly string[],
-  options: T,
-  allowPositionals = false,
-) {
+export function parseOptions<T extends NonNullable<ParseArgsConfig['options']>>(argv: readonly string[], options: T, allowPositionals = false) {
   try {
     return parseArgs({
       args: joinNegativeValues(argv, options),
-      options: { ...options, help: { type: 'boolean', short: 'h' } } as T & { help: { type: 'boolean'; short: 'h' } },
+      options: { ...options, help: { type: 'boolean', short: 'h' } },
       strict: true,
       allowPositionals,
     });

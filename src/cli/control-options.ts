@@ -66,7 +66,9 @@ interface ControlValues {
 
 /** The settings from parsed flags, with the environment as the fallback (read here, not at import). */
 export function controlSettings(values: ControlValues, env: NodeJS.ProcessEnv = process.env): ControlSettings {
-  const fromEnv = env.AUTHZ_NATS_URL?.split(',').map((s) => s.trim()).filter(Boolean);
+  const fromEnv = env.AUTHZ_NATS_URL?.split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   const servers = values.nats?.length ? values.nats : fromEnv?.length ? fromEnv : [DEFAULT_NATS_URL];
   for (const url of servers) {
     if (!/^(?:(?:nats|tls|wss?):\/\/\S+|[^\s:/]+(?::\d+)?)$/.test(url)) throw new UsageError(`--nats: "${url}" is not a NATS URL (e.g. nats://127.0.0.1:4222)`);
@@ -74,12 +76,14 @@ export function controlSettings(values: ControlValues, env: NodeJS.ProcessEnv = 
   const bucket = values.bucket ?? 'authz';
   if (!/^[A-Za-z0-9_-]+$/.test(bucket)) throw new UsageError(`--bucket: "${bucket}" is not a valid bucket name (letters, digits, "_" and "-")`);
   const subjectPrefix = values['subject-prefix'] ?? 'authz';
-  if (!/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/.test(subjectPrefix)) throw new UsageError(`--subject-prefix: "${subjectPrefix}" is not a subject prefix (dot-separated tokens, no wildcards)`);
+  if (!/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/.test(subjectPrefix))
+    throw new UsageError(`--subject-prefix: "${subjectPrefix}" is not a subject prefix (dot-separated tokens, no wildcards)`);
   const timeoutMs = parseMillis(values.timeout ?? '5s', '--timeout');
   if (timeoutMs <= 0) throw new UsageError('--timeout: must be positive');
   const retryForMs = parseMillis(values['retry-for'] ?? '20s', '--retry-for');
   const replicas = values.replicas === undefined ? undefined : Number(values.replicas);
-  if (replicas !== undefined && !(/^\d+$/.test(values.replicas!) && replicas >= 1 && replicas <= 5)) throw new UsageError(`--replicas: "${values.replicas}" must be a whole number from 1 to 5`);
+  if (replicas !== undefined && !(/^\d+$/.test(values.replicas!) && replicas >= 1 && replicas <= 5))
+    throw new UsageError(`--replicas: "${values.replicas}" must be a whole number from 1 to 5`);
   const signingKeyFile = values['signing-key'] ?? (env.AUTHZ_SIGNING_KEY || undefined);
   return { servers, bucket, signingKeyFile, signerFiles: values.signers ?? [], subjectPrefix, timeoutMs, retryForMs, replicas };
 }

@@ -70,7 +70,8 @@ export function buildCheckRequest(spec: RequestSpec = {}): EnvoyCheckRequest {
 }
 
 function headerEntries(spec: RequestSpec): Array<[string, string]> {
-  const given = spec.headers === undefined ? [] : Array.isArray(spec.headers) ? spec.headers : Object.entries(spec.headers);
+  const given: ReadonlyArray<readonly [string, string]> =
+    spec.headers === undefined ? [] : isHeaderList(spec.headers) ? spec.headers : Object.entries(spec.headers);
   const entries = given.map(([name, value]): [string, string] => [name.toLowerCase(), value]);
   if (spec.token !== undefined) entries.push(['authorization', /^bearer /i.test(spec.token) ? spec.token : `Bearer ${spec.token}`]);
   if (spec.serviceToken !== undefined) entries.push([SERVICE_TOKEN_HEADER, spec.serviceToken]);
@@ -87,4 +88,8 @@ function sourceAddress(address: string | undefined): { address?: { socket_addres
 
 function timestamp(ms: number): { seconds: string; nanos: number } {
   return { seconds: String(Math.floor(ms / 1000)), nanos: (ms % 1000) * 1_000_000 };
+}
+
+function isHeaderList(headers: NonNullable<RequestSpec['headers']>): headers is ReadonlyArray<readonly [string, string]> {
+  return Array.isArray(headers);
 }

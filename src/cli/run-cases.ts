@@ -29,7 +29,13 @@ export interface CaseResult {
 }
 
 /** A token as the verifier would have produced it, without a signature. */
-function verifiedToken(issuerName: string, issuer: string, subject: string | undefined, audience: string | string[] | undefined, claims: Record<string, unknown> = {}): VerifiedToken {
+function verifiedToken(
+  issuerName: string,
+  issuer: string,
+  subject: string | undefined,
+  audience: string | string[] | undefined,
+  claims: Record<string, unknown> = {},
+): VerifiedToken {
   const payload: Record<string, unknown> = { ...claims, iss: issuer };
   if (subject !== undefined) payload.sub = subject;
   if (audience !== undefined) payload.aud = audience;
@@ -78,7 +84,11 @@ export function evaluateCase(policy: CompiledPolicy, c: PolicyCase): CaseOutcome
   if (decision.allow) return { decision: 'allow', status: 200, reason: decision.reason, rule: decision.rule };
   const { kind, reason } = policyDeny(decision, auth);
   const response = denyResponse({
-    kind, reason, requestId: view.id, realm: policy.service, missingScopes: decision.missingScopes,
+    kind,
+    reason,
+    requestId: view.id,
+    realm: policy.service,
+    missingScopes: decision.missingScopes,
     metadata: { decisionId: '', policy: policy.name, policyRevision: policy.revision, rule: decision.rule, reason },
   });
   return { decision: 'deny', status: httpStatusOf(response.denied_response?.status?.code) ?? 403, reason, rule: decision.rule };

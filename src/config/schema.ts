@@ -60,7 +60,10 @@ export const issuerSchema = z.strictObject({
   audiences: z.array(z.string().min(1)).min(1),
   algorithms: z.array(algorithm).min(1).default(['ES256', 'RS256']),
   keys: keySourceSchema,
-  from: z.array(tokenSourceSchema).min(1).default([{ header: 'authorization', prefix: 'Bearer ' }]),
+  from: z
+    .array(tokenSourceSchema)
+    .min(1)
+    .default([{ header: 'authorization', prefix: 'Bearer ' }]),
   /** claim path -> upstream header; arrays are joined with ",". */
   claimsToHeaders: z.record(dottedPath, headerName).default({}),
   clockSkewSeconds,
@@ -90,7 +93,12 @@ export const configSchema = z.strictObject({
     .strictObject({
       address: hostPort.default('127.0.0.1:9191'),
       /** Largest CheckRequest accepted (bytes). */
-      maxMessageBytes: z.number().int().min(4_096).max(16 * 1024 * 1024).default(1024 * 1024),
+      maxMessageBytes: z
+        .number()
+        .int()
+        .min(4_096)
+        .max(16 * 1024 * 1024)
+        .default(1024 * 1024),
       /** From accept to the client's HTTP/2 preface (magic and SETTINGS); a connection still without it is closed. */
       handshakeTimeoutMs: z.number().int().min(100).max(120_000).default(10_000),
       /** Open connections (in handshake or established); one more is closed on accept. */
@@ -105,13 +113,16 @@ export const configSchema = z.strictObject({
   policy: z
     .strictObject({ file: z.string().min(1).optional(), nats: z.literal(true).optional() })
     .refine((p) => (p.file === undefined) !== (p.nats === undefined), { error: 'must name exactly one of file, nats' }),
-  tokenCache: z
-    .strictObject({ maxEntries: z.number().int().min(0).max(10_000_000).default(10_000) })
-    .prefault({}),
+  tokenCache: z.strictObject({ maxEntries: z.number().int().min(0).max(10_000_000).default(10_000) }).prefault({}),
   request: z
     .strictObject({
       maxHeaders: z.number().int().min(8).max(10_000).default(200),
-      maxHeaderBytes: z.number().int().min(1_024).max(1024 * 1024).default(64 * 1024),
+      maxHeaderBytes: z
+        .number()
+        .int()
+        .min(1_024)
+        .max(1024 * 1024)
+        .default(64 * 1024),
     })
     .prefault({}),
   /** Polling interval for local key and policy files. */
@@ -152,13 +163,22 @@ export const configSchema = z.strictObject({
       servers: z.array(z.string().min(1)).min(1),
       /** false: dial the servers in the listed order (e.g. the zone-local node first). */
       randomizeServers: z.boolean().default(true),
-      bucket: z.string().regex(/^[A-Za-z0-9_-]+$/).default('authz'),
+      bucket: z
+        .string()
+        .regex(/^[A-Za-z0-9_-]+$/)
+        .default('authz'),
       signers: z.array(z.string().min(1)).min(1),
       cacheDir: z.string().min(1).default('/var/lib/authz-sidecar'),
       /** Subject prefix for status and decision subjects. */
-      subjectPrefix: z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, 'must be NATS subject tokens like "authz"').default('authz'),
+      subjectPrefix: z
+        .string()
+        .regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, 'must be NATS subject tokens like "authz"')
+        .default('authz'),
       /** This sidecar's name in fleet status; default POD_NAME, else HOSTNAME, else host-pid. */
-      instance: z.string().regex(/^[A-Za-z0-9_-]{1,128}$/, 'must be letters, digits, "_" or "-"').optional(),
+      instance: z
+        .string()
+        .regex(/^[A-Za-z0-9_-]{1,128}$/, 'must be letters, digits, "_" or "-"')
+        .optional(),
       statusIntervalSeconds: z.number().min(1).max(3_600).default(10),
       /**
        * How often each followed key's newest revision is read to confirm the watch delivered

@@ -158,7 +158,11 @@ export class DocumentApplier {
     const newest = verified.at(-1);
     if (newestError !== undefined) this.reject(key, newestError, source);
     else if (newest !== undefined && newest.jws === values.at(-1) && newest.doc.revision < highest)
-      this.reject(key, new ControlError('document_stale', `the newest value is revision ${newest.doc.revision}, older than revision ${highest} (a replayed document)`), source);
+      this.reject(
+        key,
+        new ControlError('document_stale', `the newest value is revision ${newest.doc.revision}, older than revision ${highest} (a replayed document)`),
+        source,
+      );
   }
 
   /** Compiles and swaps a verified document in, then caches it; false when its body is unusable. */

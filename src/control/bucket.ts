@@ -75,14 +75,20 @@ function describe(error: unknown): string {
 }
 
 function errorCode(error: unknown): string {
-  const e = error as { code?: unknown; api_error?: { err_code?: number } };
+  const e = error as { code?: string | number; api_error?: { err_code?: number } } | null | undefined;
   return String(e?.api_error?.err_code ?? e?.code ?? '');
 }
 
 /** What a retry can cure: a timeout, no responder (no leader yet), a connection between nodes. */
 function isTransient(error: unknown): boolean {
   const code = errorCode(error);
-  return code === 'TIMEOUT' || code === '503' || code === 'DISCONNECT' || code === 'CONNECTION_CLOSED' || /timeout|no responders|disconnect|reconnect|leader/i.test(describe(error));
+  return (
+    code === 'TIMEOUT' ||
+    code === '503' ||
+    code === 'DISCONNECT' ||
+    code === 'CONNECTION_CLOSED' ||
+    /timeout|no responders|disconnect|reconnect|leader/i.test(describe(error))
+  );
 }
 
 /** The error as an operator can act on it: nats.js reports "no responders" as a bare "503". */
@@ -111,7 +117,9 @@ export async function retrying<T>(what: string, deadline: number, fn: () => Prom
       const wait = Math.min(1000, 100 * 2 ** (attempt - 1));
       if (Date.now() + wait >= deadline) {
         const seconds = ((Date.now() - started) / 1000).toFixed(1);
-        throw new BucketError('bucket_unavailable', `${what}: ${explain(error)} (${attempt} attempt${attempt === 1 ? '' : 's'} over ${seconds} s)`, { cause: error });
+        throw new BucketError('bucket_unavailable', `${what}: ${explain(error)} (${attempt} attempt${attempt === 1 ? '' : 's'} over ${seconds} s)`, {
+          cause: error,
+        });
       }
       await sleep(wait);
     }
@@ -141,7 +149,9 @@ export class ControlBucket {
     );
     if (info === null) {
       const create = creationFor(name, options.create, nc);
-      await retrying(`creating bucket "${name}" with ${create.replicas} replica${create.replicas === 1 ? '' : 's'}`, deadline, () => createBucket(jsm, name, create));
+      await retrying(`creating bucket "${name}" with ${create.replicas} replica${create.replicas === 1 ? '' : 's'}`, deadline, () =>
+        createBucket(jsm, name, create),
+      );
       info = await retrying(`reading bucket "${name}"`, deadline, () => jsm.streams.info(`KV_${name}`));
     }
     const direct = info.config.allow_direct === true;

@@ -35,7 +35,7 @@ export class DecisionLog implements DecisionSink {
   private readonly random: () => number;
 
   constructor(private readonly options: DecisionLogOptions) {
-    this.ring = new Array(options.maxBuffer);
+    this.ring = new Array<DecisionRecord | undefined>(options.maxBuffer);
     this.random = options.random ?? Math.random;
     this.timer = setInterval(() => this.flush(), options.flushIntervalMs ?? 100);
     this.timer.unref();

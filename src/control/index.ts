@@ -4,6 +4,25 @@
 // sidecar's run (main.ts imports it lazily), and ./nats.ts, the bucket for authzctl.
 export * from './types.js';
 export { ControlError, quoteShort, type ControlErrorCode } from './errors.js';
-export { isShortName, isTrustDomain, issuerKeysTarget, kvKeyFor, parseKvKey, policyTarget, REVOCATIONS_TARGET, trustDomainKeysTarget, type KvTarget } from './kv-keys.js';
-export { decodeUnverified, DEFAULT_MAX_DOCUMENT_BYTES, isNewer, signDocument, verifyDocument, type DocumentLimits, type ExpectedDocument, type UnverifiedDocument } from './signed.js';
+export {
+  isShortName,
+  isTrustDomain,
+  issuerKeysTarget,
+  kvKeyFor,
+  parseKvKey,
+  policyTarget,
+  REVOCATIONS_TARGET,
+  trustDomainKeysTarget,
+  type KvTarget,
+} from './kv-keys.js';
+export {
+  decodeUnverified,
+  DEFAULT_MAX_DOCUMENT_BYTES,
+  isNewer,
+  signDocument,
+  verifyDocument,
+  type DocumentLimits,
+  type ExpectedDocument,
+  type UnverifiedDocument,
+} from './signed.js';
 export { loadSigners, loadSigningKey, type ControlAlgorithm, type ControlSigningKey, type Signer, type SignerSet } from './signers.js';

@@ -6,7 +6,7 @@
  * authzctl create) is answered by any replica that is up, the node a client is connected to
  * first. Both the sidecar and authzctl read through here.
  */
-import { ErrorCode, type JetStreamManager, type JetStreamOptions, type KV, type NatsConnection, type StoredMsg } from 'nats';
+import { ErrorCode, type JetStreamManager, type KV, type NatsConnection, type StoredMsg } from 'nats';
 
 export interface KvRecord {
   /** The KV revision: the bucket stream's sequence number, increasing across the whole bucket. */
@@ -94,6 +94,6 @@ export async function readHistory(source: KvSource, key: string): Promise<KvReco
 
 /** The bucket's KV view, without the JetStream API check nats.js would otherwise send to the meta leader first. */
 export function bindKv(nc: NatsConnection, name: string, direct: boolean, timeout: number): Promise<KV> {
-  // checkAPI is a JetStreamManagerOptions member that nats.js also reads from the client's options.
-  return nc.jetstream({ timeout, checkAPI: false } as JetStreamOptions).views.kv(name, { bindOnly: true, allow_direct: direct });
+  // Without checkAPI: false, binding first asks the JetStream API (the meta leader) for account info.
+  return nc.jetstream({ timeout, checkAPI: false }).views.kv(name, { bindOnly: true, allow_direct: direct });
 }

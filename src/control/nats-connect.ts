@@ -111,7 +111,7 @@ export function connectControlPlane(options: ControlPlaneOptions): ControlPlane 
         connected = true;
         emit({ type: 'nats-reconnected', server: server ?? conn.getServer() });
       } else if (status.type === Events.Error) {
-        emit({ type: 'nats-error', message: String(status.data), server: conn.getServer() });
+        emit({ type: 'nats-error', message: typeof status.data === 'string' ? status.data : JSON.stringify(status.data), server: conn.getServer() });
       }
     }
   }

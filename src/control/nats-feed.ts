@@ -213,7 +213,10 @@ export function startKvFeed(options: KvFeedOptions): KvFeed {
   /** Runs `fn` after everything queued for `key` before it. */
   function serialised(key: string, fn: () => Promise<void>): Promise<void> {
     const next = (queues.get(key) ?? Promise.resolve()).then(fn);
-    queues.set(key, next.catch(() => undefined));
+    queues.set(
+      key,
+      next.catch(() => undefined),
+    );
     return next;
   }
 

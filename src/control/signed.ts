@@ -54,9 +54,7 @@ export async function signDocument(doc: ControlDocument, signingKey: ControlSign
   const text = JSON.stringify(payload);
   if (!isDeepStrictEqual(decodeJson(Buffer.from(text), 'payload', key), payload))
     throw new ControlError('document_malformed', `${key}: body is not plain JSON (undefined, NaN, -0, a Date or class instance)`, { key });
-  const jws = await new CompactSign(Buffer.from(text))
-    .setProtectedHeader({ alg: signingKey.alg, kid: signingKey.kid, typ: DOCUMENT_TYP })
-    .sign(signingKey.key);
+  const jws = await new CompactSign(Buffer.from(text)).setProtectedHeader({ alg: signingKey.alg, kid: signingKey.kid, typ: DOCUMENT_TYP }).sign(signingKey.key);
   const max = maxBytesOf(limits);
   if (jws.length > max) throw new ControlError('document_too_large', `${key}: signed document is ${jws.length} bytes (at most ${max})`, { key });
   return jws;
@@ -67,7 +65,12 @@ export async function signDocument(doc: ControlDocument, signingKey: ControlSign
  * kind and target of the KV key it was read from); a ControlError otherwise. Revision
  * ordering is the caller's (see isNewer).
  */
-export async function verifyDocument(jws: string | Uint8Array, signers: SignerSet, expected: ExpectedDocument, limits: DocumentLimits = {}): Promise<ControlDocument> {
+export async function verifyDocument(
+  jws: string | Uint8Array,
+  signers: SignerSet,
+  expected: ExpectedDocument,
+  limits: DocumentLimits = {},
+): Promise<ControlDocument> {
   const key = kvKeyFor(expected.kind, expected.target);
   const { compact, header, payload } = splitCompact(jws, maxBytesOf(limits), key);
   const signer = pinnedSigner(header, signers, key);
@@ -80,7 +83,8 @@ export async function verifyDocument(jws: string | Uint8Array, signers: SignerSe
   if (Buffer.compare(verified, Buffer.from(payload, 'base64url')) !== 0) throw fail('document_signature_invalid', key, 'verified payload differs');
   const doc = checkPayload(decodeJson(verified, 'payload', key), key);
   if (doc.kind !== expected.kind) throw fail('document_wrong_kind', key, `document kind "${doc.kind}" is not "${expected.kind}"`);
-  if (doc.target !== expected.target) throw fail('document_wrong_target', key, `document target ${quoteShort(doc.target)} is not ${quoteShort(expected.target)}`);
+  if (doc.target !== expected.target)
+    throw fail('document_wrong_target', key, `document target ${quoteShort(doc.target)} is not ${quoteShort(expected.target)}`);
   return deepFreeze(doc);
 }
 
@@ -98,7 +102,11 @@ export function decodeUnverified(jws: string | Uint8Array, limits: DocumentLimit
 }
 
 /** Size cap, then three canonical base64url segments (the signature non-empty), then the header. */
-function splitCompact(jws: string | Uint8Array, maxBytes: number, key: string | undefined): { compact: string; header: Record<string, unknown>; payload: string } {
+function splitCompact(
+  jws: string | Uint8Array,
+  maxBytes: number,
+  key: string | undefined,
+): { compact: string; header: Record<string, unknown>; payload: string } {
   let compact: string;
   if (jws instanceof Uint8Array) {
     if (jws.byteLength > maxBytes) throw fail('document_too_large', key, `document is ${jws.byteLength} bytes (at most ${maxBytes})`);
@@ -128,7 +136,8 @@ function splitCompact(jws: string | Uint8Array, maxBytes: number, key: string | 
 /** The pinned signer the header names, if the header asks for nothing but that signer's algorithm. */
 function pinnedSigner(header: Record<string, unknown>, signers: SignerSet, key: string): Signer {
   const { alg, kid, typ } = header;
-  if (alg === undefined || (typeof alg === 'string' && alg.toLowerCase() === 'none')) throw fail('document_unsigned', key, 'protected header "alg" is missing or "none"');
+  if (alg === undefined || (typeof alg === 'string' && alg.toLowerCase() === 'none'))
+    throw fail('document_unsigned', key, 'protected header "alg" is missing or "none"');
   const extra = Object.keys(header).find((member) => !HEADER_MEMBERS.includes(member));
   if (extra !== undefined) throw fail('document_signature_invalid', key, `protected header member ${quoteShort(extra)} is not allowed`);
   if (typeof alg !== 'string' || !ALGORITHMS.includes(alg)) throw fail('document_signature_invalid', key, `algorithm ${quoteShort(alg)} is not EdDSA or ES256`);
@@ -160,7 +169,8 @@ function checkPayload(value: Record<string, unknown>, key: string | undefined): 
   const { kind, target, revision, issuedAt } = value;
   if (typeof kind !== 'string' || !KINDS.includes(kind)) throw fail('document_malformed', key, `"kind" ${quoteShort(kind)} is not policy, keys or revocations`);
   if (typeof target !== 'string' || target === '') throw fail('document_malformed', key, '"target" is not a non-empty string');
-  if (typeof revision !== 'number' || !Number.isSafeInteger(revision) || revision < 1) throw fail('document_malformed', key, '"revision" is not a positive integer');
+  if (typeof revision !== 'number' || !Number.isSafeInteger(revision) || revision < 1)
+    throw fail('document_malformed', key, '"revision" is not a positive integer');
   if (typeof issuedAt !== 'number' || !Number.isFinite(issuedAt) || issuedAt < 0) throw fail('document_malformed', key, '"issuedAt" is not epoch seconds');
   if (!Object.hasOwn(value, 'body') || value.body === undefined) throw fail('document_malformed', key, '"body" is missing');
   return { kind: kind as DocumentKind, target, revision, issuedAt, body: value.body };
@@ -175,4 +185,3 @@ function maxBytesOf(limits: DocumentLimits): number {
 function fail(code: ControlErrorCode, key: string | undefined, reason: string): ControlError {
   return new ControlError(code, key === undefined ? reason : `${key}: ${reason}`, key === undefined ? {} : { key });
 }
-

@@ -142,7 +142,8 @@ function ed25519X(jwk: Record<string, unknown>, file: string): string {
   const bytes = Buffer.from(x, 'base64url');
   const problem = ed25519KeyProblem(bytes);
   if (problem === 'wrong_length') throw new DocumentError(file, '', `member "x" is ${bytes.length} bytes; an Ed25519 key is 32`);
-  if (problem === 'small_order') throw new DocumentError(file, '', 'member "x" is a small-order Ed25519 point; it would verify documents signed without a private key');
+  if (problem === 'small_order')
+    throw new DocumentError(file, '', 'member "x" is a small-order Ed25519 point; it would verify documents signed without a private key');
   if (problem === 'non_canonical') throw new DocumentError(file, '', 'member "x" is not a canonical Ed25519 encoding (y ≥ 2^255 − 19)');
   if (problem === 'not_on_curve') throw new DocumentError(file, '', 'member "x" is not a point on Ed25519');
   return x;

@@ -93,6 +93,8 @@ export async function startControl(options: {
   const { config, stores, signers, onEvent } = options;
   const nats = config.nats;
   const instance = nats.instance ?? defaultInstance();
+  // Assigned once, below, but read by the applier's listener, which the cache load calls first.
+  // eslint-disable-next-line prefer-const
   let reporter: { changed(): void; stop(): void } | undefined;
 
   const applier = new DocumentApplier(controlTargets(config, stores), signers, new LastGoodCache(nats.cacheDir), (event) => {
@@ -112,7 +114,12 @@ export async function startControl(options: {
     bucket: nats.bucket,
     keys: applier.keys,
     onEntry: (entry) => (entry.operation === 'PUT' ? applier.accept(entry.key, entry.value, 'nats') : applier.deleted(entry.key)),
-    onHistory: (key, entries) => applier.acceptBest(key, entries.filter((e) => e.operation === 'PUT').map((e) => e.value), 'nats'),
+    onHistory: (key, entries) =>
+      applier.acceptBest(
+        key,
+        entries.filter((e) => e.operation === 'PUT').map((e) => e.value),
+        'nats',
+      ),
     checkIntervalMs: nats.checkIntervalMs,
     onEvent,
   });
@@ -125,7 +132,7 @@ export async function startControl(options: {
       const at = feed.confirmedAt(key);
       ageSeconds[key] = at === 0 ? Infinity : (now - at) / 1000;
     }
-    const unconfirmed = applier.keys.filter((key) => ageSeconds[key]! * 1000 > unconfirmedAfterMs).sort();
+    const unconfirmed = applier.keys.filter((key) => ageSeconds[key] * 1000 > unconfirmedAfterMs).sort();
     return { unconfirmed, ageSeconds };
   };
   const report = (): StatusReport => ({
@@ -138,7 +145,14 @@ export async function startControl(options: {
     unconfirmed: [...freshness().unconfirmed],
     at: new Date().toISOString(),
   });
-  reporter = startStatusReporter({ control, prefix: nats.subjectPrefix, service: config.service, instance, report, intervalMs: nats.statusIntervalSeconds * 1000 });
+  reporter = startStatusReporter({
+    control,
+    prefix: nats.subjectPrefix,
+    service: config.service,
+    instance,
+    report,
+    intervalMs: nats.statusIntervalSeconds * 1000,
+  });
 
   const decisions = nats.decisions;
   const decisionLog = decisions.enabled

@@ -97,7 +97,14 @@ interface CheckContext {
 /** What the Check decided, before it becomes a CheckResponse. */
 type Outcome =
   | { readonly type: 'allow'; readonly reason: string; readonly rule: string | null }
-  | { readonly type: 'deny'; readonly reason: string; readonly rule?: string | null; readonly kind: DenyKind; readonly invalidToken?: boolean; readonly missingScopes?: readonly string[] }
+  | {
+      readonly type: 'deny';
+      readonly reason: string;
+      readonly rule?: string | null;
+      readonly kind: DenyKind;
+      readonly invalidToken?: boolean;
+      readonly missingScopes?: readonly string[];
+    }
   | { readonly type: 'fail-open'; readonly scope: 'issuer' | 'policy'; readonly name: string; readonly cause: string };
 
 /**
@@ -122,7 +129,15 @@ export function createCheckHandler(deps: CheckDependencies): CheckHandler {
     let response: CheckResponse;
     if (outcome.type === 'deny') {
       if (denyLog.take()) log.info({ ...line(), decision: 'deny', ...suppressed(denyLog) }, 'deny');
-      response = denyResponse({ kind: outcome.kind, reason, requestId: ctx.requestId, realm: deps.service, metadata: meta, invalidToken: outcome.invalidToken, missingScopes: outcome.missingScopes });
+      response = denyResponse({
+        kind: outcome.kind,
+        reason,
+        requestId: ctx.requestId,
+        realm: deps.service,
+        metadata: meta,
+        invalidToken: outcome.invalidToken,
+        missingScopes: outcome.missingScopes,
+      });
     } else if (outcome.type === 'allow') {
       if (deps.logAllows) log.info({ ...line(), decision: 'allow' }, 'allow');
       response = allowResponse({ caller: deps.identity.forCaller(ctx.auth!), metadata: meta });
@@ -182,9 +197,11 @@ export function createCheckHandler(deps: CheckDependencies): CheckHandler {
       if (policy?.failOpen === true) return respond(ctx, { type: 'fail-open', scope: 'policy', name: policy.name, cause: error.code });
       return respond(ctx, { type: 'deny', kind: 'unavailable', reason: error.code });
     }
-    if (error instanceof RequestError) return respond(ctx, { type: 'deny', kind: error.status === 431 ? 'headers_too_large' : 'bad_request', reason: error.code });
+    if (error instanceof RequestError)
+      return respond(ctx, { type: 'deny', kind: error.status === 431 ? 'headers_too_large' : 'bad_request', reason: error.code });
     log.error({ decision_id: ctx.decisionId, request_id: ctx.requestId, err: error }, 'check failed');
-    if (policy?.failOpen === true && view !== undefined) return respond(ctx, { type: 'fail-open', scope: 'policy', name: policy.name, cause: 'internal_error' });
+    if (policy?.failOpen === true && view !== undefined)
+      return respond(ctx, { type: 'fail-open', scope: 'policy', name: policy.name, cause: 'internal_error' });
     return respond(ctx, { type: 'deny', kind: 'internal', reason: 'internal_error' });
   }
 

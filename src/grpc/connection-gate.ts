@@ -76,7 +76,7 @@ export async function openConnectionGate(options: ConnectionGateOptions): Promis
   };
 
   const servers = await listenAll(options.address, onConnection);
-  const address = servers[0]!.address();
+  const address = servers[0].address();
   const port = typeof address === 'object' && address !== null ? address.port : 0;
   return {
     port,
@@ -146,8 +146,8 @@ export function prefaceState(bytes: Buffer): PrefaceState {
   if (bytes.length < PREFACE_HEADER_BYTES) return { state: 'partial', needed: PREFACE_HEADER_BYTES };
   const header = bytes.subarray(MAGIC.length, PREFACE_HEADER_BYTES);
   const length = header.readUIntBE(0, 3);
-  const type = header[3]!;
-  const flags = header[4]!;
+  const type = header[3];
+  const flags = header[4];
   const stream = header.readUInt32BE(5) & 0x7fffffff;
   if (type !== SETTINGS || (flags & ACK) !== 0 || stream !== 0 || length % 6 !== 0 || length > INITIAL_MAX_FRAME_SIZE) return { state: 'bad' };
   const total = PREFACE_HEADER_BYTES + length;
@@ -161,7 +161,7 @@ async function listenAll(address: string, onConnection: (socket: Socket) => void
   let port = Number(address.slice(split + 1));
   const resolved = await lookup(host, { all: true, verbatim: true });
   const servers: Server[] = [];
-  let firstError: unknown;
+  let firstError: Error | undefined;
   for (const { address: ip } of resolved) {
     const server = createServer(onConnection);
     try {
@@ -173,7 +173,7 @@ async function listenAll(address: string, onConnection: (socket: Socket) => void
         });
       });
     } catch (error) {
-      firstError ??= error;
+      firstError ??= error instanceof Error ? error : new Error(String(error));
       continue;
     }
     const bound = server.address();

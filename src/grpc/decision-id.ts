@@ -18,12 +18,12 @@ export function decisionId(): string {
   }
   const at = next;
   next += 16;
-  POOL[at + 6] = (POOL[at + 6]! & 0x0f) | 0x40; // version 4
-  POOL[at + 8] = (POOL[at + 8]! & 0x3f) | 0x80; // variant 10xx
+  POOL[at + 6] = (POOL[at + 6] & 0x0f) | 0x40; // version 4
+  POOL[at + 8] = (POOL[at + 8] & 0x3f) | 0x80; // variant 10xx
   let j = 0;
   for (let i = 0; i < 16; i++) {
     if (i === 4 || i === 6 || i === 8 || i === 10) OUT[j++] = 0x2d; // "-"
-    const byte = POOL[at + i]!;
+    const byte = POOL[at + i];
     OUT[j++] = HEX[byte >> 4]!;
     OUT[j++] = HEX[byte & 0x0f]!;
   }

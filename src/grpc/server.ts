@@ -1,4 +1,4 @@
-import { Server, ServerCredentials, status, type ServerUnaryCall, type ServiceDefinition, type UntypedServiceImplementation, type sendUnaryData } from '@grpc/grpc-js';
+import { Server, ServerCredentials, status, type ServerUnaryCall, type ServiceDefinition, type sendUnaryData } from '@grpc/grpc-js';
 import type { CheckRequest__Output } from '../generated/envoy/service/auth/v3/CheckRequest.js';
 import type { CheckResponse } from '../generated/envoy/service/auth/v3/CheckResponse.js';
 import { decodeCheckRequest, encodeCheckResponse } from './wire/index.js';
@@ -89,11 +89,15 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
   server.addService(AUTHORIZATION, {
     Check: (call: ServerUnaryCall<CheckRequest__Output, CheckResponse>, callback: sendUnaryData<CheckResponse>) => {
       const result = options.check(call.request);
-      if (result instanceof Promise) result.then((response) => callback(null, response), (error: Error) => callback({ code: status.INTERNAL, details: error.message }));
+      if (result instanceof Promise)
+        result.then(
+          (response) => callback(null, response),
+          (error: Error) => callback({ code: status.INTERNAL, details: error.message }),
+        );
       else callback(null, result);
     },
   });
-  server.addService(HEALTH, options.health.handlers as unknown as UntypedServiceImplementation);
+  server.addService(HEALTH, options.health.handlers);
 
   const injector = server.createConnectionInjector(ServerCredentials.createInsecure());
   const gate = await openConnectionGate({

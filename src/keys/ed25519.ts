@@ -63,7 +63,7 @@ export function ed25519KeyProblem(x: Uint8Array): Ed25519KeyProblem | undefined 
 /** y: the 255 low bits, little-endian (the top bit is the sign of x). */
 function yOf(bytes: Uint8Array): bigint {
   let y = 0n;
-  for (let i = bytes.length - 1; i >= 0; i--) y = (y << 8n) | BigInt(bytes[i]!);
+  for (let i = bytes.length - 1; i >= 0; i--) y = (y << 8n) | BigInt(bytes[i]);
   return y & ((1n << 255n) - 1n);
 }
 

@@ -76,7 +76,8 @@ function validateJwk(value: unknown, index: number): PublicJwk {
   if (priv !== undefined) throw new KeySetError('jwks_private_key', `${name} contains private key member "${priv}"`);
 
   const use = optionalString(value, 'use', name);
-  if (use !== undefined && use !== 'sig') throw new KeySetError('jwks_bad_use', `${name} has use ${quote(use)}; only "sig" (or skipped "enc") keys are accepted`);
+  if (use !== undefined && use !== 'sig')
+    throw new KeySetError('jwks_bad_use', `${name} has use ${quote(use)}; only "sig" (or skipped "enc") keys are accepted`);
   checkKeyOps(value.key_ops, name);
 
   const crv = kty === 'RSA' ? undefined : optionalString(value, 'crv', name);
@@ -86,7 +87,8 @@ function validateJwk(value: unknown, index: number): PublicJwk {
   if (alg !== undefined && !usable.includes(alg))
     throw new KeySetError('jwks_alg_mismatch', `${name} declares alg ${quote(alg)}, which a ${crv ?? kty} key cannot verify`);
 
-  const jwk = kty === 'RSA' ? rsaMembers(value, name) : kty === 'EC' ? { kty, crv, x: b64(value, 'x', name), y: b64(value, 'y', name) } : ed25519Members(value, name);
+  const jwk =
+    kty === 'RSA' ? rsaMembers(value, name) : kty === 'EC' ? { kty, crv, x: b64(value, 'x', name), y: b64(value, 'y', name) } : ed25519Members(value, name);
   return { kid, jwk, algorithms: alg !== undefined ? [alg] : usable };
 }
 
@@ -127,7 +129,8 @@ function ed25519Members(value: Record<string, unknown>, name: string): JWK {
 
 function checkKeyOps(ops: unknown, name: string): void {
   if (ops === undefined) return;
-  if (!Array.isArray(ops) || ops.some((op) => typeof op !== 'string')) throw new KeySetError('jwks_malformed', `${name} has a "key_ops" that is not an array of strings`);
+  if (!Array.isArray(ops) || ops.some((op) => typeof op !== 'string'))
+    throw new KeySetError('jwks_malformed', `${name} has a "key_ops" that is not an array of strings`);
   if (!ops.includes('verify')) throw new KeySetError('jwks_bad_use', `${name} has "key_ops" without "verify"`);
 }
 
@@ -162,7 +165,7 @@ function bitLength(bytes: Uint8Array): number {
   let i = 0;
   while (i < bytes.length && bytes[i] === 0) i++;
   if (i === bytes.length) return 0;
-  return (bytes.length - i - 1) * 8 + (32 - Math.clz32(bytes[i]!));
+  return (bytes.length - i - 1) * 8 + (32 - Math.clz32(bytes[i]));
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {

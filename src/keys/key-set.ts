@@ -43,7 +43,11 @@ class FrozenKeySet implements KeySet {
   /** Digest of the key material, for change detection only; never exposed. */
   readonly #fingerprint: string;
 
-  constructor(entries: readonly KeyEntry[], fingerprint: string, readonly revision: number) {
+  constructor(
+    entries: readonly KeyEntry[],
+    fingerprint: string,
+    readonly revision: number,
+  ) {
     this.#entries = entries;
     this.#byKid = new Map(entries.filter((e) => e.kid !== undefined).map((e) => [e.kid!, e]));
     this.#fingerprint = fingerprint;
@@ -92,12 +96,11 @@ export function keySetFromEntries(entries: readonly KeyEntry[], canonical: strin
  */
 export function createSecretKeySet(secret: Uint8Array, algorithms: readonly string[]): KeySet {
   const hmac = algorithms.filter(isHmacAlgorithm);
-  if (hmac.length === 0 || hmac.length !== algorithms.length)
-    throw new TypeError('a shared secret may only be used with HS256, HS384 or HS512');
+  if (hmac.length === 0 || hmac.length !== algorithms.length) throw new TypeError('a shared secret may only be used with HS256, HS384 or HS512');
   const bytes = Uint8Array.from(secret);
-  const usable = hmac.filter((alg) => bytes.length >= HMAC_MIN_SECRET_BYTES[alg]!);
+  const usable = hmac.filter((alg) => bytes.length >= HMAC_MIN_SECRET_BYTES[alg]);
   if (usable.length === 0) {
-    const needed = Math.min(...hmac.map((alg) => HMAC_MIN_SECRET_BYTES[alg]!));
+    const needed = Math.min(...hmac.map((alg) => HMAC_MIN_SECRET_BYTES[alg]));
     throw new KeySetError('secret_too_short', `shared secret is ${bytes.length} bytes; ${hmac.join(', ')} need at least ${needed}`);
   }
   const entry: KeyEntry = { kid: undefined, byAlg: new Map(usable.map((alg) => [alg, bytes])) };

@@ -84,8 +84,13 @@ export function parseRevocations(body: unknown, revision: number): RevocationLis
     const { jti, sub, iss, until, ...rest } = value as Record<string, unknown>;
     const unknown = Object.keys(rest)[0];
     if (unknown !== undefined) throw new RevocationListError(`${at}.${unknown}: unknown field`);
-    for (const [name, field] of [['jti', jti], ['sub', sub], ['iss', iss]] as const)
-      if (field !== undefined && (typeof field !== 'string' || field === '' || field.length > 1024)) throw new RevocationListError(`${at}.${name}: must be a non-empty string`);
+    for (const [name, field] of [
+      ['jti', jti],
+      ['sub', sub],
+      ['iss', iss],
+    ] as const)
+      if (field !== undefined && (typeof field !== 'string' || field === '' || field.length > 1024))
+        throw new RevocationListError(`${at}.${name}: must be a non-empty string`);
     if ((jti === undefined) === (sub === undefined)) throw new RevocationListError(`${at}: must name exactly one of jti, sub`);
     if (iss !== undefined && sub === undefined) throw new RevocationListError(`${at}.iss: only applies to a sub`);
     if (typeof until !== 'number' || !Number.isFinite(until) || until <= 0) throw new RevocationListError(`${at}.until: must be epoch seconds`);

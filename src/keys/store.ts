@@ -97,8 +97,11 @@ export class KeyStore implements KeyProvider {
     this.#started = true;
     const { file, secretFile, url, timeoutMs, cooldownSeconds, maxAgeSeconds } = this.#options.source;
     if (file !== undefined) {
-      const poller = new FilePoller(file, this.#options.pollIntervalMs ?? 1_000, (bytes) => this.#applyJwksBytes(bytes), (code) =>
-        this.#reject(new KeySetError('keys_read_failed', `cannot read ${file}: ${code}`)),
+      const poller = new FilePoller(
+        file,
+        this.#options.pollIntervalMs ?? 1_000,
+        (bytes) => this.#applyJwksBytes(bytes),
+        (code) => this.#reject(new KeySetError('keys_read_failed', `cannot read ${file}: ${code}`)),
       );
       let bytes: Buffer;
       try {

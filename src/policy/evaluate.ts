@@ -29,16 +29,16 @@ export function evaluatePolicy(program: PolicyProgram, request: RequestView, aut
 
   const denies = program.denyIndex.candidates(request.method, request.path);
   for (let k = 0; k < denies.length; k++) {
-    const i = denies[k]!;
-    const rule = rules[i]!;
+    const i = denies[k];
+    const rule = rules[i];
     if (matchesTo(rule, request) && matchesFrom(rule, auth) && scope.when(rule, true)) return ruleDecisions[i];
   }
 
   let nearMiss: Decision | null = null;
   const allows = program.allowIndex.candidates(request.method, request.path);
   for (let k = 0; k < allows.length; k++) {
-    const i = allows[k]!;
-    const rule = rules[i]!;
+    const i = allows[k];
+    const rule = rules[i];
     if (!matchesTo(rule, request) || !matchesFrom(rule, auth)) continue;
     const missing = missingScopes(rule, auth);
     const permitted = hasPermission(rule, rule.permittedRoles === null ? [] : scope.roles());

@@ -33,7 +33,7 @@ class PathTable {
         return addTo(this.exact, pattern.path, rule);
       case 'suffix': {
         let byText = this.suffixes.get(pattern.suffix.length);
-        if (byText === undefined) this.suffixes.set(pattern.suffix.length, (byText = new Map()));
+        if (byText === undefined) this.suffixes.set(pattern.suffix.length, (byText = new Map<string, number[]>()));
         return addTo(byText, pattern.suffix, rule);
       }
       case 'prefix': {
@@ -150,9 +150,9 @@ function sortUnique(items: number[]): number[] {
 
 function insertionSort(items: number[]): void {
   for (let i = 1; i < items.length; i++) {
-    const value = items[i]!;
+    const value = items[i];
     let j = i - 1;
-    while (j >= 0 && items[j]! > value) {
+    while (j >= 0 && items[j] > value) {
       items[j + 1] = items[j]!;
       j--;
     }

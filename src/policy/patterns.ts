@@ -15,7 +15,8 @@ const METHOD = /^[!#$%&'+.^_`|~0-9A-Za-z-]+$/;
 export function methodError(method: string): string | null {
   if (method === '*') return 'omit "methods" to match any method';
   if (!METHOD.test(method)) return 'must be an HTTP method token (e.g. GET)';
-  if (method !== method.toUpperCase()) return `must be upper-case ("${method.toUpperCase()}"): methods are case-sensitive and requests with lower-case ones are refused`;
+  if (method !== method.toUpperCase())
+    return `must be upper-case ("${method.toUpperCase()}"): methods are case-sensitive and requests with lower-case ones are refused`;
   return null;
 }
 

@@ -38,10 +38,7 @@ export function grants(pattern: string, permission: string): boolean {
 }
 
 /** The roles (names from `spec.roles`) whose patterns grant `permission`. */
-export function rolesGranting(
-  roles: Readonly<Record<string, readonly string[]>>,
-  permission: string,
-): ReadonlySet<string> {
+export function rolesGranting(roles: Readonly<Record<string, readonly string[]>>, permission: string): ReadonlySet<string> {
   const out = new Set<string>();
   for (const [role, patterns] of Object.entries(roles)) {
     if (patterns.some((p) => grants(p, permission))) out.add(role);
@@ -74,7 +71,7 @@ export function rolesOf(token: VerifiedToken | null, rolesFrom: string): readonl
 function readRoles(token: VerifiedToken, rolesFrom: string): readonly string[] {
   const value = readClaim(token.claims, rolesFrom);
   // The usual claim (an array of role names) is frozen with the token: used as it is.
-  if (Array.isArray(value)) return value.every(isRoleName) ? (value as readonly string[]) : value.filter(isRoleName);
+  if (Array.isArray(value)) return value.every(isRoleName) ? value : value.filter(isRoleName);
   if (typeof value === 'string') return value.split(/[\s,]+/).filter((v) => v !== '');
   return [];
 }

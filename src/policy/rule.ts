@@ -46,12 +46,12 @@ export function matchesTo(rule: CompiledRule, request: RequestView): boolean {
 
 // Loops rather than `.some(closure)`: a closure over the request is an allocation per rule per Check.
 function anyPath(patterns: readonly PathPattern[], path: string): boolean {
-  for (let i = 0; i < patterns.length; i++) if (matchPath(patterns[i]!, path)) return true;
+  for (let i = 0; i < patterns.length; i++) if (matchPath(patterns[i], path)) return true;
   return false;
 }
 
 function anyHost(patterns: readonly HostPattern[], host: string): boolean {
-  for (let i = 0; i < patterns.length; i++) if (matchHost(patterns[i]!, host)) return true;
+  for (let i = 0; i < patterns.length; i++) if (matchHost(patterns[i], host)) return true;
   return false;
 }
 

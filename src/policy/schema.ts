@@ -63,13 +63,7 @@ import { DocumentError, validateDocument } from '../shared/index.js';
 import { conditionError } from './cel.js';
 import { pathPatternError } from './paths.js';
 import { hostPatternError, methodError, principalPatternError } from './patterns.js';
-import {
-  claimPathError,
-  permissionError,
-  permissionPatternError,
-  roleNameError,
-  rolesGranting,
-} from './permissions.js';
+import { claimPathError, permissionError, permissionPatternError, roleNameError, rolesGranting } from './permissions.js';
 
 export const MAX_WHEN_LENGTH = 4096;
 /**
@@ -92,8 +86,7 @@ function checked(validate: (value: string) => string | null) {
 
 const list = <T extends z.ZodType>(item: T) => z.array(item).min(1, 'must not be empty');
 
-const atLeastOne = (fields: string[]) => (entry: Record<string, unknown>) =>
-  fields.some((f) => entry[f] !== undefined);
+const atLeastOne = (fields: string[]) => (entry: Record<string, unknown>) => fields.some((f) => entry[f] !== undefined);
 
 const target = z
   .strictObject({
@@ -128,12 +121,7 @@ const rule = z
     to: list(target).optional(),
     from: list(source).optional(),
     require: requirement.optional(),
-    when: z
-      .string()
-      .min(1)
-      .max(MAX_WHEN_LENGTH, `must be at most ${MAX_WHEN_LENGTH} characters`)
-      .pipe(checked(conditionError))
-      .optional(),
+    when: z.string().min(1).max(MAX_WHEN_LENGTH, `must be at most ${MAX_WHEN_LENGTH} characters`).pipe(checked(conditionError)).optional(),
   })
   .superRefine((r, ctx) => {
     if (r.action === 'DENY' && r.require !== undefined) {
@@ -141,14 +129,17 @@ const rule = z
     }
   });
 
-const rules = z.array(rule).max(MAX_RULES, `must have at most ${MAX_RULES} rules`).superRefine((items, ctx) => {
-  const seen = new Map<string, number>();
-  items.forEach((r, i) => {
-    const first = seen.get(r.name);
-    if (first === undefined) seen.set(r.name, i);
-    else ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `duplicate rule name "${r.name}" (first at spec.rules[${first}])` });
+const rules = z
+  .array(rule)
+  .max(MAX_RULES, `must have at most ${MAX_RULES} rules`)
+  .superRefine((items, ctx) => {
+    const seen = new Map<string, number>();
+    items.forEach((r, i) => {
+      const first = seen.get(r.name);
+      if (first === undefined) seen.set(r.name, i);
+      else ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `duplicate rule name "${r.name}" (first at spec.rules[${first}])` });
+    });
   });
-});
 
 export const policyDocumentSchema = z.strictObject({
   apiVersion: z.literal('authz-sidecar/v1'),

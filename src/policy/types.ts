@@ -2,13 +2,7 @@ import type { RequestView } from '../request/index.js';
 import type { AuthContext } from '../tokens/index.js';
 
 /** Why a decision came out the way it did; stable codes used in logs, metrics and deny bodies. */
-export type DecisionReason =
-  | 'allowed_by_rule'
-  | 'default_allow'
-  | 'denied_by_rule'
-  | 'default_deny'
-  | 'missing_scope'
-  | 'missing_permission';
+export type DecisionReason = 'allowed_by_rule' | 'default_allow' | 'denied_by_rule' | 'default_deny' | 'missing_scope' | 'missing_permission';
 
 export interface Decision {
   readonly allow: boolean;

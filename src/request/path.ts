@@ -162,7 +162,7 @@ function isUnreserved(c: number): boolean {
  * text instead of failing the request: the query is data for conditions, not routing.
  */
 export function parseQuery(raw: string, pathEnd: number): Record<string, string> {
-  const query: Record<string, string> = Object.create(null);
+  const query = Object.create(null) as Record<string, string>;
   if (raw.charCodeAt(pathEnd) !== QUESTION) return query;
   let end = raw.indexOf('#', pathEnd + 1);
   if (end < 0) end = raw.length;

@@ -51,7 +51,19 @@ export function buildRequestView(req: CheckRequest__Output, limits: RequestLimit
     throw error instanceof RequestError ? error.withRequestId(id) : error;
   }
 
-  return new View(id, method, host, normalized.path, normalized.pathEnd, rawPath, headers, repeatedHeaders, attributes.source?.address, attributes.source?.principal ?? '', attributes.context_extensions);
+  return new View(
+    id,
+    method,
+    host,
+    normalized.path,
+    normalized.pathEnd,
+    rawPath,
+    headers,
+    repeatedHeaders,
+    attributes.source?.address,
+    attributes.source?.principal ?? '',
+    attributes.context_extensions,
+  );
 }
 
 /**
@@ -76,9 +88,17 @@ class View implements RequestView {
   #contextExtensions: Readonly<Record<string, string>> | undefined;
 
   constructor(
-    id: string, method: string, host: string, path: string, pathEnd: number, rawPath: string,
-    headers: Record<string, string>, repeatedHeaders: ReadonlySet<string>,
-    address: Address__Output | undefined, sourcePrincipal: string, extensions: Record<string, string> | undefined,
+    id: string,
+    method: string,
+    host: string,
+    path: string,
+    pathEnd: number,
+    rawPath: string,
+    headers: Record<string, string>,
+    repeatedHeaders: ReadonlySet<string>,
+    address: Address__Output | undefined,
+    sourcePrincipal: string,
+    extensions: Record<string, string> | undefined,
   ) {
     this.id = id;
     this.method = method;
@@ -150,7 +170,7 @@ interface CollectedHeaders {
  * utf8 decoding (invalid bytes → U+FFFD) would allow.
  */
 function collectHeaders(http: HttpRequest, maxHeaders: number, maxBytes: number, requestId: string): CollectedHeaders {
-  const headers: Record<string, string> = Object.create(null);
+  const headers = Object.create(null) as Record<string, string>;
   let repeated: Set<string> | undefined;
   let count = 0;
   // Bytes are bounded above while counting (a UTF-16 unit is at most 3 UTF-8 bytes) and
@@ -287,14 +307,14 @@ function formatAddress(address: Address__Output | undefined): string {
   return socket.port_value === undefined ? host : `${host}:${socket.port_value}`;
 }
 
-const EMPTY_RECORD: Readonly<Record<string, string>> = Object.freeze(Object.create(null));
+const EMPTY_RECORD = Object.freeze(Object.create(null) as Record<string, string>);
 
 /** A copy, so freezing never touches the decoded request the caller still owns. */
 function copyFrozen(map: Record<string, string> | undefined): Readonly<Record<string, string>> {
   if (!map) return EMPTY_RECORD;
   const keys = Object.keys(map);
   if (keys.length === 0) return EMPTY_RECORD;
-  const copy: Record<string, string> = Object.create(null);
+  const copy = Object.create(null) as Record<string, string>;
   for (const key of keys) copy[key] = map[key];
   return Object.freeze(copy);
 }

@@ -105,7 +105,13 @@ export function collectWhenIdle(options: IdleCollectionOptions): IdleCollection 
     collectedAt = performance.now();
   }, idleMs);
   timer.unref();
-  return { runs: () => runs, stop: () => { clearInterval(timer); stopListening(); } };
+  return {
+    runs: () => runs,
+    stop: () => {
+      clearInterval(timer);
+      stopListening();
+    },
+  };
 }
 
 /** Committed and used bytes of the spaces a scavenge never empties: all but the new space and its large objects. */

@@ -1,4 +1,4 @@
-import type { Config } from '../config/schema.js';
+import type { Config } from '../config/index.js';
 
 /**
  * What the sidecar's runtime tuning amounts to in this process: the `runtime:` config

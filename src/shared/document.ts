@@ -33,7 +33,9 @@ export function parseYamlOrJson(text: string, file: string): unknown {
   let doc: Document.Parsed | undefined;
   for (const next of new Composer({ uniqueKeys: true, logLevel: 'error' }).compose(tokens, true, text.length)) {
     if (doc !== undefined) {
-      doc.errors.push(new YAMLParseError([next.range[0], next.range[1]], 'MULTIPLE_DOCS', 'Source contains multiple documents; please use YAML.parseAllDocuments()'));
+      doc.errors.push(
+        new YAMLParseError([next.range[0], next.range[1]], 'MULTIPLE_DOCS', 'Source contains multiple documents; please use YAML.parseAllDocuments()'),
+      );
       break;
     }
     doc = next;
@@ -66,7 +68,7 @@ function nestingExceeds(tokens: readonly object[], limit: number): boolean {
       const [node, depth] = stack.pop()!;
       const level = COLLECTIONS.has((node as { type?: string }).type ?? '') ? depth + 1 : depth;
       if (level > limit) return true;
-      for (const child of Object.values(node)) if (typeof child === 'object' && child !== null) stack.push([child, level]);
+      for (const child of Object.values(node) as unknown[]) if (typeof child === 'object' && child !== null) stack.push([child, level]);
     }
   }
   return false;
@@ -79,8 +81,8 @@ export function validateDocument<S extends z.ZodType>(schema: S, value: unknown,
   if (result.success) return result.data;
   // An unknown field is reported first: a typo (`rule:`) usually explains the other problems.
   const issues = result.error.issues;
-  const issue = issues.find((i) => i.code === 'unrecognized_keys') ?? issues[0]!;
-  const path = issue.code === 'unrecognized_keys' ? [...issue.path, issue.keys[0]!] : issue.path;
+  const issue = issues.find((i) => i.code === 'unrecognized_keys') ?? issues[0];
+  const path = issue.code === 'unrecognized_keys' ? [...issue.path, issue.keys[0]] : issue.path;
   throw new DocumentError(file, fieldPath(path), oneLine(issue.message));
 }
 

@@ -10,7 +10,10 @@ export type StrictJsonProblem = 'syntax' | 'duplicate_key' | 'too_deep';
 
 export class StrictJsonError extends Error {
   override readonly name = 'StrictJsonError';
-  constructor(readonly problem: StrictJsonProblem, message: string) {
+  constructor(
+    readonly problem: StrictJsonProblem,
+    message: string,
+  ) {
     super(message);
   }
 }

@@ -35,7 +35,7 @@ export function createLogger(level: LevelWithSilent, destination?: NodeJS.Writab
       redact: { paths: REDACT_PATHS, censor: '[redacted]' },
       timestamp: pino.stdTimeFunctions.isoTime,
     },
-    destination as pino.DestinationStream | undefined,
+    destination,
   );
 }
 

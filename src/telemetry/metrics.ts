@@ -99,7 +99,7 @@ export class Metrics {
 
   readonly controlUnconfirmedSeconds = new Gauge({
     name: 'authz_control_unconfirmed_seconds',
-    help: 'Seconds since each followed KV key was last confirmed to be at the bucket\'s newest revision (+Inf: never). Alert when it stays above a few seconds.',
+    help: "Seconds since each followed KV key was last confirmed to be at the bucket's newest revision (+Inf: never). Alert when it stays above a few seconds.",
     labelNames: ['key'] as const,
     registers: [this.registry],
     collect: () => {

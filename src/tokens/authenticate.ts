@@ -73,7 +73,17 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
   const users = options.issuers.map((cfg) => {
     const store = requireStore(cfg.name, options.keyStores.issuers.get(cfg.name));
     const { name, issuer, audiences, algorithms, clockSkewSeconds, maxTokenBytes, typ } = cfg;
-    const verifier = createJwtVerifier({ issuerName: name, issuer, audiences, algorithms, clockSkewSeconds, maxTokenBytes, typ, keys: store, now: options.now });
+    const verifier = createJwtVerifier({
+      issuerName: name,
+      issuer,
+      audiences,
+      algorithms,
+      clockSkewSeconds,
+      maxTokenBytes,
+      typ,
+      keys: store,
+      now: options.now,
+    });
     return checker(name, store, verifier, issuer, maxTokenBytes);
   });
   const routes = routeTable(options.issuers, users);
@@ -98,9 +108,9 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     const found = userSources.find(view);
     if (found.length === 0) return null;
     if (found.length > 1) throw new TokenError('credentials_duplicated', 'tokens in more than one credential source');
-    const { source, token } = found[0]!;
+    const { source, token } = found[0];
     const candidates = checkersBySource.get(source)!;
-    if (candidates.length === 1) return { checker: candidates[0]!, token, missed: false };
+    if (candidates.length === 1) return { checker: candidates[0], token, missed: false };
     // A hit in an issuer's cache means that issuer verified this exact text: no need to route.
     for (const candidate of candidates) {
       const hit = candidate.cache.get(token, candidate.store.current()?.revision);
@@ -137,7 +147,8 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     // Every extraction (which may throw) before any verification (which may be async).
     const routed = routeUserToken(view);
     const serviceToken = service !== undefined && serviceSources !== undefined ? (serviceSources.find(view)[0]?.token ?? null) : null;
-    const user = routed === null || !('checker' in routed) ? routed : routed.missed ? verifyAndCache(routed.checker, routed.token) : check(routed.checker, routed.token);
+    const user =
+      routed === null || !('checker' in routed) ? routed : routed.missed ? verifyAndCache(routed.checker, routed.token) : check(routed.checker, routed.token);
     let svc: VerifiedToken | Promise<VerifiedToken> | null;
     try {
       svc = service !== undefined && serviceToken !== null ? check(service, serviceToken) : null;
@@ -152,7 +163,10 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
 
   return Object.freeze({
     authenticate,
-    cacheStats: () => [...users, ...(service ? [service] : [])].map((c) => Object.freeze({ issuerName: c.name, hits: c.cache.hits, misses: c.cache.misses, size: c.cache.size })),
+    cacheStats: () =>
+      [...users, ...(service ? [service] : [])].map((c) =>
+        Object.freeze({ issuerName: c.name, hits: c.cache.hits, misses: c.cache.misses, size: c.cache.size }),
+      ),
     stop: () => unsubscribe.splice(0).forEach((off) => off()),
   });
 }
@@ -219,8 +233,9 @@ function routeTable(issuers: readonly IssuerConfig[], checkers: readonly Checker
     for (const source of cfg.from) {
       const key = sourceKey(source);
       const route = routes.get(key) ?? { source, checkers: [] };
-      if (route.checkers.some((c) => c.issuer === cfg.issuer)) throw new TypeError(`issuers sharing ${key} must have different "issuer" values ("${cfg.name}")`);
-      if (!route.checkers.includes(checkers[i]!)) route.checkers.push(checkers[i]!);
+      if (route.checkers.some((c) => c.issuer === cfg.issuer))
+        throw new TypeError(`issuers sharing ${key} must have different "issuer" values ("${cfg.name}")`);
+      if (!route.checkers.includes(checkers[i])) route.checkers.push(checkers[i]);
       routes.set(key, route);
     }
   });

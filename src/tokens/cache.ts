@@ -38,7 +38,13 @@ const REFUSED_ENTRIES = 1024;
  * may bring it), not-yet-valid and future `iat` (time fixes them), and anything decided before
  * the signature (as cheap to decide again as to look up).
  */
-const LASTING_REFUSALS: ReadonlySet<TokenErrorCode> = new Set<TokenErrorCode>(['token_signature_invalid', 'token_expired', 'token_issuer_invalid', 'token_audience_invalid', 'token_claims_invalid']);
+const LASTING_REFUSALS: ReadonlySet<TokenErrorCode> = new Set<TokenErrorCode>([
+  'token_signature_invalid',
+  'token_expired',
+  'token_issuer_invalid',
+  'token_audience_invalid',
+  'token_claims_invalid',
+]);
 
 interface Refusal {
   readonly code: TokenErrorCode;

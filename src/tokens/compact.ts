@@ -62,7 +62,12 @@ export function decodeJsonObject(segment: string, code: TokenErrorCode, what: 'h
   try {
     value = parseStrictJson(segmentText(segment), MAX_JSON_DEPTH);
   } catch (error) {
-    const reason = error instanceof StrictJsonError && error.problem === 'duplicate_key' ? 'has duplicate member names' : error instanceof StrictJsonError && error.problem === 'too_deep' ? 'is nested too deeply' : 'is not UTF-8 JSON';
+    const reason =
+      error instanceof StrictJsonError && error.problem === 'duplicate_key'
+        ? 'has duplicate member names'
+        : error instanceof StrictJsonError && error.problem === 'too_deep'
+          ? 'is nested too deeply'
+          : 'is not UTF-8 JSON';
     throw new TokenError(code, `token ${what} ${reason}`);
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new TokenError(code, `token ${what} is not a JSON object`);

@@ -59,12 +59,12 @@ export class TokenSources {
   find(view: RequestView): FoundToken[] {
     const found: FoundToken[] = [];
     for (let i = 0; i < this.#headers.length; i++) {
-      const { name, sources } = this.#headers[i]!;
+      const { name, sources } = this.#headers[i];
       const hit = fromHeader(view, name, sources);
       if (hit !== null) found.push(hit);
     }
     for (let i = 0; i < this.#cookies.length; i++) {
-      const { name, source } = this.#cookies[i]!;
+      const { name, source } = this.#cookies[i];
       const token = fromCookie(view, name);
       if (token !== null) found.push({ source, token });
     }
@@ -143,7 +143,7 @@ function fromCookie(view: RequestView, name: string): string | null {
   }
   if (values.length === 0) return null;
   if (values.length > 1) throw new TokenError('credentials_duplicated', `cookie ${name} sent more than once`);
-  let value = values[0]!;
+  let value = values[0];
   if (value.length >= 2 && value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1);
   return singleToken(value, `cookie ${name}`);
 }

@@ -8,7 +8,7 @@ const keyObjects = new WeakMap<object, KeyObject>();
 function keyObjectOf(key: Exclude<VerificationKey, Uint8Array>): KeyObject {
   let object = keyObjects.get(key);
   if (object === undefined) {
-    object = KeyObject.from(key as Parameters<typeof KeyObject.from>[0]);
+    object = KeyObject.from(key);
     keyObjects.set(key, object);
   }
   return object;

@@ -58,9 +58,11 @@ export function createJwtVerifier(options: JwtVerifierOptions): JwtVerifier {
   const audiences = [...options.audiences];
   if (algorithms.length === 0 || algorithms.some((alg) => !KNOWN_ALGORITHMS.has(alg)))
     throw new TypeError(`verifier "${issuerName}": algorithms must be a non-empty list of ${[...KNOWN_ALGORITHMS].join(', ')}`);
-  if (audiences.length === 0 || audiences.some((aud) => typeof aud !== 'string' || aud === '')) throw new TypeError(`verifier "${issuerName}": audiences must be non-empty strings`);
+  if (audiences.length === 0 || audiences.some((aud) => typeof aud !== 'string' || aud === ''))
+    throw new TypeError(`verifier "${issuerName}": audiences must be non-empty strings`);
   if (issuer !== undefined && issuer === '') throw new TypeError(`verifier "${issuerName}": issuer must not be empty`);
-  if (!Number.isInteger(clockSkewSeconds) || clockSkewSeconds < 0) throw new TypeError(`verifier "${issuerName}": clockSkewSeconds must be a non-negative integer`);
+  if (!Number.isInteger(clockSkewSeconds) || clockSkewSeconds < 0)
+    throw new TypeError(`verifier "${issuerName}": clockSkewSeconds must be a non-negative integer`);
   if (!Number.isInteger(maxTokenBytes) || maxTokenBytes <= 0) throw new TypeError(`verifier "${issuerName}": maxTokenBytes must be a positive integer`);
   const allowed: ReadonlySet<string> = new Set(algorithms);
   const accepted: ReadonlySet<string> = new Set(audiences);
@@ -105,6 +107,10 @@ async function selectKeyAfterReload(keys: KeyProvider, alg: string, kid: string 
     const again = keys.current()?.select(alg, kid);
     if (again !== undefined) return again;
   }
-  if (!keys.available()) throw new TokenError('keys_unavailable', 'the issuer\'s keys are unavailable (none loaded, or its JWKS cannot be fetched)', { issuerName });
-  throw new TokenError('token_key_unknown', kid === undefined ? 'no single key of the issuer matches the token algorithm' : 'no key of the issuer matches the token kid and algorithm');
+  if (!keys.available())
+    throw new TokenError('keys_unavailable', "the issuer's keys are unavailable (none loaded, or its JWKS cannot be fetched)", { issuerName });
+  throw new TokenError(
+    'token_key_unknown',
+    kid === undefined ? 'no single key of the issuer matches the token algorithm' : 'no key of the issuer matches the token kid and algorithm',
+  );
 }

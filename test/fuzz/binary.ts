@@ -72,14 +72,21 @@ export async function startBinaryUnderFuzz(): Promise<BinaryUnderFuzz> {
 
   const send = (bytes: Buffer): Promise<CallOutcome> =>
     new Promise((resolve, reject) =>
-      raw.makeUnaryRequest(CHECK, (b: Buffer) => b, (b: Buffer) => b, bytes, { deadline: Date.now() + 20_000 }, (error: ServiceError | null, response?: Buffer) => {
-        if (error) return resolve({ grpcStatus: error.code, details: error.details });
-        try {
-          resolve({ response: judgeResponse(decodeEnvoyResponse(response!), secrets) });
-        } catch (problem) {
-          reject(problem);
-        }
-      }),
+      raw.makeUnaryRequest(
+        CHECK,
+        (b: Buffer) => b,
+        (b: Buffer) => b,
+        bytes,
+        { deadline: Date.now() + 20_000 },
+        (error: ServiceError | null, response?: Buffer) => {
+          if (error) return resolve({ grpcStatus: error.code, details: error.details });
+          try {
+            resolve({ response: judgeResponse(decodeEnvoyResponse(response!), secrets) });
+          } catch (problem) {
+            reject(problem instanceof Error ? problem : new Error(String(problem)));
+          }
+        },
+      ),
     );
 
   const expected = (bytes: Buffer): 'response' | 'INTERNAL' | 'RESOURCE_EXHAUSTED' => {
@@ -94,12 +101,15 @@ export async function startBinaryUnderFuzz(): Promise<BinaryUnderFuzz> {
   };
 
   async function checkStillServing(): Promise<void> {
-    if (sidecar.child.exitCode !== null || sidecar.child.signalCode !== null) throw new Error(`sidecar exited (${sidecar.child.exitCode ?? sidecar.child.signalCode}): ${sidecar.stderr()}`);
+    if (sidecar.child.exitCode !== null || sidecar.child.signalCode !== null)
+      throw new Error(`sidecar exited (${sidecar.child.exitCode ?? sidecar.child.signalCode}): ${sidecar.stderr()}`);
     const healthz = await fetch(`${sidecar.adminUrl}/healthz`);
     if (healthz.status !== 200) throw new Error(`/healthz answered ${healthz.status}`);
     const health = await envoy.healthCheck();
     if (health.status !== 'SERVING') throw new Error(`gRPC health is ${health.status}`);
-    const good = await envoy.check(envoyRequest({ method: 'GET', path: '/api/orders/1', headers: { authorization: `Bearer ${validToken}`, 'x-tenant-id': 'acme' } }));
+    const good = await envoy.check(
+      envoyRequest({ method: 'GET', path: '/api/orders/1', headers: { authorization: `Bearer ${validToken}`, 'x-tenant-id': 'acme' } }),
+    );
     if (good.status.code !== 0) throw new Error(`the known-good request is no longer allowed: ${JSON.stringify(good).slice(0, 300)}`);
     if (sidecar.stderr() !== '') throw new Error(`sidecar wrote to stderr: ${sidecar.stderr().slice(0, 300)}`);
     const fatal = sidecar.logs.find((line) => typeof line.level === 'number' && line.level >= 50);
@@ -121,7 +131,11 @@ export async function startBinaryUnderFuzz(): Promise<BinaryUnderFuzz> {
   };
 }
 
-export const GRPC_STATUS_NAME: Record<number, string> = Object.fromEntries(Object.entries(status).filter(([, v]) => typeof v === 'number').map(([k, v]) => [v, k]));
+export const GRPC_STATUS_NAME: Record<number, string> = Object.fromEntries(
+  Object.entries(status)
+    .filter(([, v]) => typeof v === 'number')
+    .map(([k, v]) => [v, k]),
+);
 
 /** Runs `dist/authz-sidecar.mjs --check-config --config FILE`: exit code, stdout and stderr. */
 export function checkConfig(configPath: string): Promise<{ code: number | null; stdout: string; stderr: string }> {

@@ -13,9 +13,16 @@ import { compilePolicyText } from '../../src/policy/index.js';
 import { EXAMPLES, FIXTURES } from '../helpers/paths.js';
 
 const read = (path: string) => readFileSync(path, 'utf8');
-const listed = (dir: string) => readdirSync(dir).filter((f) => /\.(ya?ml|json)$/.test(f)).map((f) => read(`${dir}/${f}`));
+const listed = (dir: string) =>
+  readdirSync(dir)
+    .filter((f) => /\.(ya?ml|json)$/.test(f))
+    .map((f) => read(`${dir}/${f}`));
 
-export const POLICY_SEEDS: readonly string[] = [read(`${EXAMPLES}/policy.yaml`), read(`${FIXTURES}/conformance/policy.yaml`), ...listed(`${FIXTURES}/policies`)];
+export const POLICY_SEEDS: readonly string[] = [
+  read(`${EXAMPLES}/policy.yaml`),
+  read(`${FIXTURES}/conformance/policy.yaml`),
+  ...listed(`${FIXTURES}/policies`),
+];
 export const CONFIG_SEEDS: readonly string[] = [read(`${EXAMPLES}/config.yaml`), ...listed(`${FIXTURES}/config`)];
 
 /** Characters that end a line somewhere: a terminal, a log viewer, a JSON-lines reader. */
@@ -37,11 +44,13 @@ export function checkDocumentContract(file: string, load: () => unknown): Outcom
     load();
     outcome = { loaded: true };
   } catch (error) {
-    if (!(error instanceof DocumentError)) throw new Error(`not a DocumentError: ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`.slice(0, 500));
+    if (!(error instanceof DocumentError))
+      throw new Error(`not a DocumentError: ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`.slice(0, 500), { cause: error });
     const { message, field, reason } = error;
-    if (LINE_BREAK.test(message)) throw new Error(`error message is not one line: ${JSON.stringify(message).slice(0, 300)}`);
-    if (message !== `${file}: ${field || '(document)'}: ${reason}`) throw new Error(`error message is not "FILE: FIELD: REASON": ${JSON.stringify(message).slice(0, 300)}`);
-    if (reason.trim() === '') throw new Error(`error without a reason: ${JSON.stringify(message).slice(0, 300)}`);
+    if (LINE_BREAK.test(message)) throw new Error(`error message is not one line: ${JSON.stringify(message).slice(0, 300)}`, { cause: error });
+    if (message !== `${file}: ${field || '(document)'}: ${reason}`)
+      throw new Error(`error message is not "FILE: FIELD: REASON": ${JSON.stringify(message).slice(0, 300)}`, { cause: error });
+    if (reason.trim() === '') throw new Error(`error without a reason: ${JSON.stringify(message).slice(0, 300)}`, { cause: error });
     outcome = { loaded: false, field, reason };
   }
   const elapsed = performance.now() - started;
@@ -55,10 +64,97 @@ export const loadConfigText = (text: string) => checkDocumentContract('/tmp/fuzz
 // ---------------------------------------------------------------------------------------------
 // Mutations of a parsed document.
 
-const CEL_FRAGMENTS = ['request.auth.claims.tenant', '==', 'request.headers["x-tenant-id"]', '&&', '||', '!', '(', ')', 'size(', '.matches(', '"(a+)+$"', '"[a-z]+"', 'request.path', 'startsWith(', '"/x"', 'true', 'false', '1', '1.0', 'null', 'has(', 'request.auth.claims', 'in', '[1,2]', '{"a":1}', '.', 'request', 'int(', 'timestamp(', '"\\u0000"', '?', ':', 'dyn(', 'request.query.x', 'request.contextExtensions'];
+const CEL_FRAGMENTS = [
+  'request.auth.claims.tenant',
+  '==',
+  'request.headers["x-tenant-id"]',
+  '&&',
+  '||',
+  '!',
+  '(',
+  ')',
+  'size(',
+  '.matches(',
+  '"(a+)+$"',
+  '"[a-z]+"',
+  'request.path',
+  'startsWith(',
+  '"/x"',
+  'true',
+  'false',
+  '1',
+  '1.0',
+  'null',
+  'has(',
+  'request.auth.claims',
+  'in',
+  '[1,2]',
+  '{"a":1}',
+  '.',
+  'request',
+  'int(',
+  'timestamp(',
+  '"\\u0000"',
+  '?',
+  ':',
+  'dyn(',
+  'request.query.x',
+  'request.contextExtensions',
+];
 
 const specialValue = fc.oneof(
-  fc.constantFrom<unknown>('', ' ', '*', '/', '/**', '/a/*/b', '/public/*', '/..', '//', '/%2F', 'GET', 'get', 'ALLOW', 'DENY', 'allow', 'orders', 'orders:*', 'https://idp.example.test', 'ES256', 'none', 'HS256', 'x'.repeat(5000), '\u0000', 'a\nb', 'a\rb', '\u2028', 'é', 0, -1, 1.5, 2 ** 53 + 1, 1e308, Number.MAX_SAFE_INTEGER, true, false, null, [], {}, [null], { '': '' }, ['*'], 'true', 'null', '0x10', '127.0.0.1:0', 'localhost:99999', ':80', 'http://example.com/jwks', 'https://[::1]/x', 'file:///etc/passwd'),
+  fc.constantFrom<unknown>(
+    '',
+    ' ',
+    '*',
+    '/',
+    '/**',
+    '/a/*/b',
+    '/public/*',
+    '/..',
+    '//',
+    '/%2F',
+    'GET',
+    'get',
+    'ALLOW',
+    'DENY',
+    'allow',
+    'orders',
+    'orders:*',
+    'https://idp.example.test',
+    'ES256',
+    'none',
+    'HS256',
+    'x'.repeat(5000),
+    '\u0000',
+    'a\nb',
+    'a\rb',
+    '\u2028',
+    'é',
+    0,
+    -1,
+    1.5,
+    2 ** 53 + 1,
+    1e308,
+    Number.MAX_SAFE_INTEGER,
+    true,
+    false,
+    null,
+    [],
+    {},
+    [null],
+    { '': '' },
+    ['*'],
+    'true',
+    'null',
+    '0x10',
+    '127.0.0.1:0',
+    'localhost:99999',
+    ':80',
+    'http://example.com/jwks',
+    'https://[::1]/x',
+    'file:///etc/passwd',
+  ),
   fc.array(fc.constantFrom(...CEL_FRAGMENTS), { minLength: 1, maxLength: 8 }).map((parts) => parts.join(' ')),
   fc.jsonValue({ maxDepth: 3 }),
   fc.string({ unit: 'binary', maxLength: 20 }),
@@ -66,7 +162,54 @@ const specialValue = fc.oneof(
 );
 
 const keyText = fc.oneof(
-  fc.constantFrom('name', 'action', 'to', 'from', 'paths', 'methods', 'hosts', 'issuers', 'principals', 'require', 'scopes', 'permission', 'when', 'rules', 'roles', 'rolesFrom', 'defaultAction', 'spec', 'metadata', 'service', 'keys', 'file', 'url', 'secretFile', 'nats', 'audiences', 'algorithms', 'issuer', 'policy', 'grpc', 'admin', 'request', 'maxHeaders', 'rule', 'Rules', 'path', '__proto__', 'constructor', '', ' ', 'a\nb', 'a\rb', 'a\u2028b', 'a\u0085b', 'k\u001b[31m', '<<'),
+  fc.constantFrom(
+    'name',
+    'action',
+    'to',
+    'from',
+    'paths',
+    'methods',
+    'hosts',
+    'issuers',
+    'principals',
+    'require',
+    'scopes',
+    'permission',
+    'when',
+    'rules',
+    'roles',
+    'rolesFrom',
+    'defaultAction',
+    'spec',
+    'metadata',
+    'service',
+    'keys',
+    'file',
+    'url',
+    'secretFile',
+    'nats',
+    'audiences',
+    'algorithms',
+    'issuer',
+    'policy',
+    'grpc',
+    'admin',
+    'request',
+    'maxHeaders',
+    'rule',
+    'Rules',
+    'path',
+    '__proto__',
+    'constructor',
+    '',
+    ' ',
+    'a\nb',
+    'a\rb',
+    'a\u2028b',
+    'a\u0085b',
+    'k\u001b[31m',
+    '<<',
+  ),
   fc.string({ maxLength: 12 }),
   fc.string({ unit: 'binary', maxLength: 6 }),
 );
@@ -88,13 +231,23 @@ export const dataEdits: fc.Arbitrary<DataEdit[]> = fc.array(
     { weight: 2, arbitrary: fc.record({ op: fc.constant('add' as const), node: fc.nat(), key: keyText, value: specialValue }) },
     { weight: 1, arbitrary: fc.record({ op: fc.constant('duplicate' as const), node: fc.nat() }) },
     { weight: 1, arbitrary: fc.record({ op: fc.constant('wrap' as const), node: fc.nat(), asArray: fc.boolean() }) },
-    { weight: 1, arbitrary: fc.record({ op: fc.constant('nest' as const), node: fc.nat(), depth: fc.oneof(fc.integer({ min: 1, max: 80 }), fc.integer({ min: 200, max: 1000 })) }) },
+    {
+      weight: 1,
+      arbitrary: fc.record({
+        op: fc.constant('nest' as const),
+        node: fc.nat(),
+        depth: fc.oneof(fc.integer({ min: 1, max: 80 }), fc.integer({ min: 200, max: 1000 })),
+      }),
+    },
   ),
   { minLength: 1, maxLength: 4 },
 );
 
 type Container = Record<string, unknown> | unknown[];
-interface Slot { parent: Container; key: string | number }
+interface Slot {
+  parent: Container;
+  key: string | number;
+}
 
 /** Every value slot of the document, depth-first (the root itself is not a slot). */
 function slots(root: unknown): Slot[] {
@@ -111,14 +264,15 @@ function slots(root: unknown): Slot[] {
   return out;
 }
 
-const own = (object: Record<string, unknown>, key: string, value: unknown) => Object.defineProperty(object, key, { value, enumerable: true, writable: true, configurable: true });
+const own = (object: Record<string, unknown>, key: string, value: unknown) =>
+  Object.defineProperty(object, key, { value, enumerable: true, writable: true, configurable: true });
 
 export function applyDataEdits(document: unknown, edits: readonly DataEdit[]): unknown {
   const root = structuredClone(document);
   for (const edit of edits) {
     const all = slots(root);
     if (all.length === 0) break;
-    const { parent, key } = all[edit.node % all.length]!;
+    const { parent, key } = all[edit.node % all.length];
     const current = (parent as Record<string | number, unknown>)[key];
     const set = (value: unknown) => (Array.isArray(parent) ? (parent[key as number] = value) : own(parent, key as string, value));
     switch (edit.op) {
@@ -136,7 +290,8 @@ export function applyDataEdits(document: unknown, edits: readonly DataEdit[]): u
         }
         break;
       case 'add':
-        if (typeof current === 'object' && current !== null && !Array.isArray(current)) own(current as Record<string, unknown>, edit.key, structuredClone(edit.value));
+        if (typeof current === 'object' && current !== null && !Array.isArray(current))
+          own(current as Record<string, unknown>, edit.key, structuredClone(edit.value));
         else if (Array.isArray(current)) current.push(structuredClone(edit.value));
         break;
       case 'duplicate':
@@ -159,7 +314,48 @@ export function applyDataEdits(document: unknown, edits: readonly DataEdit[]): u
 // ---------------------------------------------------------------------------------------------
 // Mutations of the text.
 
-const YAML_SPECIALS = ['&a ', '*a', '*b', '!!binary ', '!!str ', '!!js/function ', '!<tag:yaml.org,2002:int> ', '<<: *a\n', '\t', '---\n', '...\n', '%YAML 1.1\n', '%TAG ! tag:x,2000:\n', '? ', '- ', '{', '}', '[', ']', '"', "'", '#', ': ', ',', '|\n', '>-\n', '\\', '\u0000', '\u0085', '\u2028', '\ufeff', '\r', '\r\n', '\ud800', '~', 'null', '0o17', '.inf', '.nan', '<<'];
+const YAML_SPECIALS = [
+  '&a ',
+  '*a',
+  '*b',
+  '!!binary ',
+  '!!str ',
+  '!!js/function ',
+  '!<tag:yaml.org,2002:int> ',
+  '<<: *a\n',
+  '\t',
+  '---\n',
+  '...\n',
+  '%YAML 1.1\n',
+  '%TAG ! tag:x,2000:\n',
+  '? ',
+  '- ',
+  '{',
+  '}',
+  '[',
+  ']',
+  '"',
+  "'",
+  '#',
+  ': ',
+  ',',
+  '|\n',
+  '>-\n',
+  '\\',
+  '\u0000',
+  '\u0085',
+  '\u2028',
+  '\ufeff',
+  '\r',
+  '\r\n',
+  '\ud800',
+  '~',
+  'null',
+  '0o17',
+  '.inf',
+  '.nan',
+  '<<',
+];
 
 export type TextEdit =
   | { op: 'insert'; at: number; text: string }
@@ -171,7 +367,14 @@ export type TextEdit =
 
 export const textEdits: fc.Arbitrary<TextEdit[]> = fc.array(
   fc.oneof(
-    { weight: 4, arbitrary: fc.record({ op: fc.constant('insert' as const), at: fc.nat(), text: fc.oneof(fc.constantFrom(...YAML_SPECIALS), fc.string({ maxLength: 8 }), fc.string({ unit: 'binary', maxLength: 4 })) }) },
+    {
+      weight: 4,
+      arbitrary: fc.record({
+        op: fc.constant('insert' as const),
+        at: fc.nat(),
+        text: fc.oneof(fc.constantFrom(...YAML_SPECIALS), fc.string({ maxLength: 8 }), fc.string({ unit: 'binary', maxLength: 4 })),
+      }),
+    },
     { weight: 2, arbitrary: fc.record({ op: fc.constant('delete' as const), at: fc.nat(), length: fc.integer({ min: 1, max: 20 }) }) },
     { weight: 1, arbitrary: fc.record({ op: fc.constant('duplicate-line' as const), line: fc.nat() }) },
     { weight: 1, arbitrary: fc.record({ op: fc.constant('drop-line' as const), line: fc.nat() }) },
@@ -222,7 +425,9 @@ export function applyTextEdits(text: string, edits: readonly TextEdit[]): string
 }
 
 /** A document: a seed, maybe edited as data and re-serialised (YAML or JSON), maybe edited as text. */
-export function documentArbitrary(seeds: readonly string[]): fc.Arbitrary<{ seed: number; data: DataEdit[] | null; format: 'yaml' | 'json' | 'flow'; text: TextEdit[] | null }> {
+export function documentArbitrary(
+  seeds: readonly string[],
+): fc.Arbitrary<{ seed: number; data: DataEdit[] | null; format: 'yaml' | 'json' | 'flow'; text: TextEdit[] | null }> {
   return fc.record({
     seed: fc.nat(seeds.length - 1),
     data: fc.option(dataEdits, { nil: null, freq: 3 }),
@@ -231,8 +436,12 @@ export function documentArbitrary(seeds: readonly string[]): fc.Arbitrary<{ seed
   });
 }
 
-export function renderDocument(seeds: readonly string[], spec: { seed: number; data: DataEdit[] | null; format: 'yaml' | 'json' | 'flow'; text: TextEdit[] | null }, parse: (text: string) => unknown): string {
-  const source = seeds[spec.seed]!;
+export function renderDocument(
+  seeds: readonly string[],
+  spec: { seed: number; data: DataEdit[] | null; format: 'yaml' | 'json' | 'flow'; text: TextEdit[] | null },
+  parse: (text: string) => unknown,
+): string {
+  const source = seeds[spec.seed];
   let text = source;
   if (spec.data !== null) {
     let document: unknown;

@@ -11,8 +11,8 @@ import type { DecisionReason } from '../../src/policy/types.js';
 import { ENVOY_PROTO_DIRS } from '../helpers/paths.js';
 
 const OPTIONS = { keepCase: true, longs: String, enums: String, defaults: false, oneofs: true };
-const check = (loadPackageDefinition(loadSync('envoy/service/auth/v3/external_auth.proto', { ...OPTIONS, includeDirs: ENVOY_PROTO_DIRS })) as any).envoy.service.auth.v3
-  .Authorization.service.Check as { requestSerialize(value: unknown): Buffer; responseDeserialize(bytes: Buffer): unknown };
+const check = (loadPackageDefinition(loadSync('envoy/service/auth/v3/external_auth.proto', { ...OPTIONS, includeDirs: ENVOY_PROTO_DIRS })) as any).envoy.service
+  .auth.v3.Authorization.service.Check as { requestSerialize(value: unknown): Buffer; responseDeserialize(bytes: Buffer): unknown };
 
 /** A CheckRequest object (proto-loader shape, snake_case) → the bytes Envoy would send. */
 export function encodeEnvoyRequest(request: unknown): Buffer {
@@ -34,12 +34,36 @@ export interface EnvoyCheckResponse {
 
 /** Every stable reason code a deny may carry. */
 const TOKEN_CODES: readonly TokenErrorCode[] = [
-  'token_malformed', 'token_too_large', 'token_header_invalid', 'token_algorithm_not_allowed', 'token_crit_unsupported', 'token_type_invalid',
-  'token_key_unknown', 'token_signature_invalid', 'token_expired', 'token_not_yet_valid', 'token_issued_in_future', 'token_claims_invalid',
-  'token_issuer_invalid', 'token_audience_invalid', 'token_issuer_unknown', 'credentials_duplicated', 'credentials_malformed', 'token_revoked',
+  'token_malformed',
+  'token_too_large',
+  'token_header_invalid',
+  'token_algorithm_not_allowed',
+  'token_crit_unsupported',
+  'token_type_invalid',
+  'token_key_unknown',
+  'token_signature_invalid',
+  'token_expired',
+  'token_not_yet_valid',
+  'token_issued_in_future',
+  'token_claims_invalid',
+  'token_issuer_invalid',
+  'token_audience_invalid',
+  'token_issuer_unknown',
+  'credentials_duplicated',
+  'credentials_malformed',
+  'token_revoked',
 ];
 const REQUEST_CODES: readonly RequestErrorCode[] = [
-  'malformed_request', 'lowercase_method', 'invalid_path', 'path_traversal', 'encoded_separator', 'path_parameters', 'double_encoded_path', 'invalid_header', 'too_many_headers', 'header_too_large',
+  'malformed_request',
+  'lowercase_method',
+  'invalid_path',
+  'path_traversal',
+  'encoded_separator',
+  'path_parameters',
+  'double_encoded_path',
+  'invalid_header',
+  'too_many_headers',
+  'header_too_large',
 ];
 const POLICY_CODES: readonly DecisionReason[] = ['denied_by_rule', 'default_deny', 'missing_scope', 'missing_permission'];
 
@@ -51,7 +75,13 @@ const DENY_SHAPES: Record<string, { grpc: number; http: string; reasons: readonl
   forbidden: { grpc: 7, http: 'Forbidden', reasons: POLICY_CODES },
   unavailable: { grpc: 14, http: 'ServiceUnavailable', reasons: ['not_ready'] },
 };
-const ERROR_FOR_SHAPE: Record<string, string> = { bad_request: 'bad_request', headers_too_large: 'bad_request', unauthenticated: 'unauthenticated', forbidden: 'forbidden', unavailable: 'unavailable' };
+const ERROR_FOR_SHAPE: Record<string, string> = {
+  bad_request: 'bad_request',
+  headers_too_large: 'bad_request',
+  unauthenticated: 'unauthenticated',
+  forbidden: 'forbidden',
+  unavailable: 'unavailable',
+};
 
 export interface Judged {
   readonly allow: boolean;
@@ -76,7 +106,8 @@ export function judgeResponse(response: EnvoyCheckResponse, secrets: readonly st
   const meta = (name: string): string | undefined => fields[name]?.stringValue;
   const ruleValue = fields.rule;
   const rule = ruleValue?.stringValue ?? null;
-  if (ruleValue === undefined || (ruleValue.stringValue === undefined && ruleValue.nullValue !== 'NULL_VALUE')) fail('metadata rule is neither a string nor null');
+  if (ruleValue === undefined || (ruleValue.stringValue === undefined && ruleValue.nullValue !== 'NULL_VALUE'))
+    fail('metadata rule is neither a string nor null');
   if (!meta('decision_id')?.match(/^[0-9a-f-]{36}$/)) fail('metadata decision_id is not a UUID');
   if (response.ok_response !== undefined && response.denied_response !== undefined) fail('both ok_response and denied_response');
   if (response.ok_response === undefined && response.denied_response === undefined) fail('neither ok_response nor denied_response');
@@ -103,10 +134,11 @@ export function judgeResponse(response: EnvoyCheckResponse, secrets: readonly st
   } catch {
     return fail('deny body is not JSON');
   }
-  if (typeof body !== 'object' || body === null || Object.keys(body).sort().join(',') !== 'error,reason,request_id') fail('deny body is not {error, reason, request_id}');
+  if (typeof body !== 'object' || body === null || Object.keys(body).sort().join(',') !== 'error,reason,request_id')
+    fail('deny body is not {error, reason, request_id}');
   const { error, reason, request_id: requestId } = body as { error: unknown; reason: unknown; request_id: unknown };
   if (typeof reason !== 'string' || typeof requestId !== 'string') return fail('deny reason or request_id is not a string');
-  if (reason === 'internal_error') fail('internal_error: an exception reached the handler\'s last resort');
+  if (reason === 'internal_error') fail("internal_error: an exception reached the handler's last resort");
   const shape = Object.entries(DENY_SHAPES).find(([, s]) => s.reasons.includes(reason));
   if (shape === undefined) return fail(`unknown deny reason ${reason}`);
   const [kind, { grpc, http }] = shape;

@@ -11,7 +11,17 @@ import { CONFIG, GRPC_STATUS_NAME, checkConfig, sidecarDir, startBinaryUnderFuzz
 import { CONFIG_SEEDS, POLICY_SEEDS, documentArbitrary, loadConfigText, loadPolicy, renderDocument } from './documents.js';
 import { encodeEnvoyRequest } from './envoy-codec.js';
 import {
-  applyByteEdits, byteEdits, checkAllowIsJustified, cleanCase, cleanRequest, envoyCheckRequest, materialize, nestedBytes, requestFacts, startPipeline, type Pipeline,
+  applyByteEdits,
+  byteEdits,
+  checkAllowIsJustified,
+  cleanCase,
+  cleanRequest,
+  envoyCheckRequest,
+  materialize,
+  nestedBytes,
+  requestFacts,
+  startPipeline,
+  type Pipeline,
 } from './requests.js';
 import { applyByteMutation, byteMutation, expectedForSigned, jsonEdit, resign, startTokenWorld, type TokenWorld } from './tokens.js';
 import { decodeCheckRequest } from '../../src/grpc/wire/index.js';
@@ -57,8 +67,13 @@ export function closeShared(): void {
 
 /** A document outcome as a small set of buckets: loaded, a YAML syntax error, or the top-level field refused. */
 const documentOutcome = (outcome: ReturnType<typeof loadPolicy>) =>
-  outcome.loaded ? 'loaded' : /^line \d+, column \d+$/.test(outcome.field) ? 'refused:syntax' : `refused:${/^[A-Za-z]+$/.test(outcome.field.split(/[.[]/)[0]!) ? outcome.field.split(/[.[]/)[0] : outcome.field === '' ? '(document)' : '(other key)'}`;
-const outcomeKey = (result: Awaited<ReturnType<Pipeline['run']>>) => ('undecodable' in result ? `undecodable:${result.undecodable.code}` : `${result.judged.allow ? 'allow' : 'deny'}:${result.judged.reason}`);
+  outcome.loaded
+    ? 'loaded'
+    : /^line \d+, column \d+$/.test(outcome.field)
+      ? 'refused:syntax'
+      : `refused:${/^[A-Za-z]+$/.test(outcome.field.split(/[.[]/)[0]) ? outcome.field.split(/[.[]/)[0] : outcome.field === '' ? '(document)' : '(other key)'}`;
+const outcomeKey = (result: Awaited<ReturnType<Pipeline['run']>>) =>
+  'undecodable' in result ? `undecodable:${result.undecodable.code}` : `${result.judged.allow ? 'allow' : 'deny'}:${result.judged.reason}`;
 
 export const PROPERTIES: readonly FuzzProperty[] = [
   {
@@ -95,7 +110,9 @@ export const PROPERTIES: readonly FuzzProperty[] = [
         const { judged } = result;
         const reasonOk = expect.reason.endsWith('*') ? judged.reason.startsWith(expect.reason.slice(0, -1)) : judged.reason === expect.reason;
         if (judged.allow !== expect.allow || !reasonOk || (expect.rule !== undefined && judged.rule !== expect.rule))
-          throw new Error(`expected ${expect.allow ? 'allow' : 'deny'} ${expect.reason} ${expect.rule ?? ''}, got ${judged.allow ? 'allow' : 'deny'} ${judged.reason} ${judged.rule ?? ''}`);
+          throw new Error(
+            `expected ${expect.allow ? 'allow' : 'deny'} ${expect.reason} ${expect.rule ?? ''}, got ${judged.allow ? 'allow' : 'deny'} ${judged.reason} ${judged.rule ?? ''}`,
+          );
         bump(stats, `${judged.allow ? 'allow' : 'deny'}:${judged.reason}`);
         return true;
       });
@@ -109,7 +126,10 @@ export const PROPERTIES: readonly FuzzProperty[] = [
     async start() {
       const p = await sharedPipeline();
       const stats: Stats = new Map();
-      const base = fc.oneof(envoyCheckRequest.map((r) => materialize(r, p.validToken)), cleanCase.map((c) => cleanRequest(c, p.validToken).request));
+      const base = fc.oneof(
+        envoyCheckRequest.map((r) => materialize(r, p.validToken)),
+        cleanCase.map((c) => cleanRequest(c, p.validToken).request),
+      );
       const property = fc.asyncProperty(base, byteEdits, async (request, edits) => {
         const bytes = applyByteEdits(encodeEnvoyRequest(request), edits);
         const result = await p.run(bytes);
@@ -130,8 +150,14 @@ export const PROPERTIES: readonly FuzzProperty[] = [
       const bytes = fc.oneof(
         { weight: 6, arbitrary: fc.uint8Array({ maxLength: 512 }).map((b) => Buffer.from(b)) },
         // A plausible start (attributes, request, http) followed by noise.
-        { weight: 3, arbitrary: fc.uint8Array({ maxLength: 256 }).map((b) => Buffer.concat([Buffer.from([0x0a, b.length + 4, 0x22, b.length + 2, 0x12, b.length]), b])) },
-        { weight: 1, arbitrary: fc.tuple(fc.integer({ min: 1, max: 400 }), fc.constantFrom(0x0a, 0x22, 0x12, 0x6a)).map(([depth, tag]) => nestedBytes(depth, tag)) },
+        {
+          weight: 3,
+          arbitrary: fc.uint8Array({ maxLength: 256 }).map((b) => Buffer.concat([Buffer.from([0x0a, b.length + 4, 0x22, b.length + 2, 0x12, b.length]), b])),
+        },
+        {
+          weight: 1,
+          arbitrary: fc.tuple(fc.integer({ min: 1, max: 400 }), fc.constantFrom(0x0a, 0x22, 0x12, 0x6a)).map(([depth, tag]) => nestedBytes(depth, tag)),
+        },
       );
       const property = fc.asyncProperty(bytes, async (input) => {
         const result = await p.run(input);
@@ -151,7 +177,7 @@ export const PROPERTIES: readonly FuzzProperty[] = [
       const stats: Stats = new Map();
       const others = w.issuers.map((i) => i.token);
       const property = fc.asyncProperty(fc.nat(w.issuers.length - 1), fc.array(byteMutation, { minLength: 1, maxLength: 3 }), async (which, mutations) => {
-        const issuer = w.issuers[which]!;
+        const issuer = w.issuers[which];
         const token = mutations.reduce((t, m) => applyByteMutation(t, m, others), issuer.token);
         const outcome = await w.authenticate(token);
         // The same token, once OWS around the header value (HTTP, not the token) is trimmed.
@@ -173,15 +199,17 @@ export const PROPERTIES: readonly FuzzProperty[] = [
       const w = await sharedWorld();
       const stats: Stats = new Map();
       const property = fc.asyncProperty(fc.nat(w.issuers.length - 1), fc.nat(1), jsonEdit, async (which, segment, edit) => {
-        const issuer = w.issuers[which]!;
+        const issuer = w.issuers[which];
         const { token, edited } = resign(issuer, segment, edit);
         const header = segment === 0 ? edited.text : issuer.headerJson;
         const payload = segment === 1 ? edited.text : issuer.payloadJson;
         const expected = expectedForSigned(issuer, header, payload, edited.structural, w.nowSeconds);
         const outcome = await w.authenticate(token);
         const accepted = outcome === 'accepted';
-        if (expected === 'refuse' && accepted) throw new Error(`accepted a ${issuer.alg} token that must be refused: header ${header.slice(0, 200)} payload ${payload.slice(0, 300)}`);
-        if (expected === 'accept' && !accepted) throw new Error(`refused (${outcome}) a ${issuer.alg} token that must be accepted: header ${header.slice(0, 200)} payload ${payload.slice(0, 300)}`);
+        if (expected === 'refuse' && accepted)
+          throw new Error(`accepted a ${issuer.alg} token that must be refused: header ${header.slice(0, 200)} payload ${payload.slice(0, 300)}`);
+        if (expected === 'accept' && !accepted)
+          throw new Error(`refused (${outcome}) a ${issuer.alg} token that must be accepted: header ${header.slice(0, 200)} payload ${payload.slice(0, 300)}`);
         bump(stats, `${expected}:${outcome}`);
         return true;
       });
@@ -230,14 +258,24 @@ export const PROPERTIES: readonly FuzzProperty[] = [
         { weight: 2, arbitrary: fc.uint8Array({ maxLength: 1024 }).map((u) => Buffer.from(u)) },
         { weight: 1, arbitrary: fc.integer({ min: 40, max: 200 }).map((depth) => nestedBytes(depth, 0x0a)) },
         // Around and over grpc.maxMessageBytes: one big header value, or plain noise.
-        { weight: 1, arbitrary: fc.integer({ min: -200, max: 150_000 }).map((extra) => encodeEnvoyRequest({ attributes: { request: { http: { method: 'GET', path: '/public', headers: { 'x-big': 'b'.repeat(Math.max(0, 65_000 + extra)) } } } } })) },
+        {
+          weight: 1,
+          arbitrary: fc
+            .integer({ min: -200, max: 150_000 })
+            .map((extra) =>
+              encodeEnvoyRequest({
+                attributes: { request: { http: { method: 'GET', path: '/public', headers: { 'x-big': 'b'.repeat(Math.max(0, 65_000 + extra)) } } } },
+              }),
+            ),
+        },
         { weight: 1, arbitrary: fc.integer({ min: 65_537, max: 300_000 }).map((n) => Buffer.alloc(n, 0x0a)) },
       );
       const property = fc.asyncProperty(bytes, async (input) => {
         const expected = b.expected(input);
         const outcome = await b.send(input);
-        const got = 'response' in outcome ? 'response' : GRPC_STATUS_NAME[outcome.grpcStatus] ?? String(outcome.grpcStatus);
-        if (got !== expected) throw new Error(`expected ${expected}, got ${got}${'details' in outcome ? ` (${outcome.details})` : ''} for ${input.length} bytes`);
+        const got = 'response' in outcome ? 'response' : (GRPC_STATUS_NAME[outcome.grpcStatus] ?? String(outcome.grpcStatus));
+        if (got !== expected)
+          throw new Error(`expected ${expected}, got ${got}${'details' in outcome ? ` (${outcome.details})` : ''} for ${input.length} bytes`);
         if ('response' in outcome) {
           checkAllowIsJustified(outcome.response, decodeCheckRequest(input), b.validToken);
           bump(stats, `response:${outcome.response.allow ? 'allow' : 'deny'}`);
@@ -268,16 +306,20 @@ export const PROPERTIES: readonly FuzzProperty[] = [
           text = CONFIG.replace('policy: { file: policy.yaml }', `policy: { file: fuzz-${n}.policy.yaml }`);
         }
         // Only loopback is ever contacted: any URL a mutation produced points at a closed local port.
-        writeFileSync(file, text.replace(/(https?:\/\/)[^/\s"',}\]]*/g, (_, scheme: string) => `${scheme}127.0.0.1:9`));
+        writeFileSync(
+          file,
+          text.replace(/(https?:\/\/)[^/\s"',}\]]*/g, (_, scheme: string) => `${scheme}127.0.0.1:9`),
+        );
         const { code, stdout, stderr } = await checkConfig(file);
         if (code === 0) {
-          if (!stdout.endsWith(`\n${file}: ok\n`) || stderr !== '') throw new Error(`exit 0 but stdout ${JSON.stringify(stdout)}, stderr ${JSON.stringify(stderr)}`);
+          if (!stdout.endsWith(`\n${file}: ok\n`) || stderr !== '')
+            throw new Error(`exit 0 but stdout ${JSON.stringify(stdout)}, stderr ${JSON.stringify(stderr)}`);
           bump(stats, 'ok');
           return true;
         }
         if (code !== 2) throw new Error(`exit code ${code}; stderr ${JSON.stringify(stderr).slice(0, 300)}`);
         const lines = stderr.split('\n');
-        if (lines.length !== 2 || lines[1] !== '' || !lines[0]!.startsWith('authz-sidecar: ') || /[\r\u000b\u000c\u0085\u2028\u2029]/.test(lines[0]!))
+        if (lines.length !== 2 || lines[1] !== '' || !lines[0].startsWith('authz-sidecar: ') || /[\r\u000b\u000c\u0085\u2028\u2029]/.test(lines[0]))
           throw new Error(`stderr is not one line: ${JSON.stringify(stderr).slice(0, 300)}`);
         // Start-up log lines (keys loaded before the policy failed) may precede; nothing else.
         const notLog = stdout.split('\n').filter((line) => line !== '' && !isJsonObject(line));
@@ -303,7 +345,12 @@ export async function runQuick(name: string, diagnostic: (message: string) => vo
     const seed = Number(process.env.FUZZ_SEED ?? QUICK_SEED);
     await fc.assert(started.property, { numRuns, seed, includeErrorInReport: true });
     await started.afterAll?.();
-    diagnostic(`${name}: ${numRuns} cases, seed ${seed}; ${[...started.stats].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k}=${v}`).join(' ')}`);
+    diagnostic(
+      `${name}: ${numRuns} cases, seed ${seed}; ${[...started.stats]
+        .sort((a, b) => b[1] - a[1])
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' ')}`,
+    );
   } finally {
     await started.close();
   }

@@ -20,7 +20,7 @@ import { createLogger } from '../../src/telemetry/logger.js';
 import { Metrics } from '../../src/telemetry/metrics.js';
 import { EXAMPLES } from '../helpers/paths.js';
 import { mint } from '../helpers/tokens.js';
-import { decodeEnvoyResponse, encodeEnvoyRequest, judgeResponse, type Judged } from './envoy-codec.js';
+import { decodeEnvoyResponse, judgeResponse, type Judged } from './envoy-codec.js';
 
 /** The policy every request fuzzer runs against (also written to disk for the real binary). */
 export const FUZZ_POLICY = `apiVersion: authz-sidecar/v1
@@ -116,17 +116,78 @@ const anyText = (maxLength: number) =>
   );
 
 const headerName = fc.oneof(
-  { weight: 6, arbitrary: fc.constantFrom('authorization', 'Authorization', 'AUTHORIZATION', 'cookie', 'Cookie', 'x-request-id', ':method', ':path', ':authority', 'host', 'content-type', 'x-auth-subject', 'x-tenant-id', 'x-forwarded-for', 'user-agent', 'x-service-token') },
-  { weight: 2, arbitrary: fc.constantFrom('', ' authorization', 'authorization ', 'author\u0131zation', '\u212Aey', 'author:ization', ':', '::path', 'a\u0000b', 'x\r\ny', '__proto__', 'constructor', 'toString', 'hasOwnProperty') },
-  { weight: 4, arbitrary: fc.string({ unit: fc.constantFrom(...'abcdefghijklmnopqrstuvwxyz0123456789-_.!#$%&\'*+^`|~'.split('')), minLength: 1, maxLength: 24 }) },
+  {
+    weight: 6,
+    arbitrary: fc.constantFrom(
+      'authorization',
+      'Authorization',
+      'AUTHORIZATION',
+      'cookie',
+      'Cookie',
+      'x-request-id',
+      ':method',
+      ':path',
+      ':authority',
+      'host',
+      'content-type',
+      'x-auth-subject',
+      'x-tenant-id',
+      'x-forwarded-for',
+      'user-agent',
+      'x-service-token',
+    ),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.constantFrom(
+      '',
+      ' authorization',
+      'authorization ',
+      'author\u0131zation',
+      '\u212Aey',
+      'author:ization',
+      ':',
+      '::path',
+      'a\u0000b',
+      'x\r\ny',
+      '__proto__',
+      'constructor',
+      'toString',
+      'hasOwnProperty',
+    ),
+  },
+  {
+    weight: 4,
+    arbitrary: fc.string({ unit: fc.constantFrom(..."abcdefghijklmnopqrstuvwxyz0123456789-_.!#$%&'*+^`|~".split('')), minLength: 1, maxLength: 24 }),
+  },
   { weight: 2, arbitrary: anyText(16) },
   { weight: 1, arbitrary: fc.integer({ min: 100, max: 9000 }).map((n) => 'x'.repeat(n)) },
 );
 
 const tokenValue = fc.oneof(
-  fc.constantFrom(`Bearer ${TOKEN}`, `bearer ${TOKEN}`, `BEARER   ${TOKEN}`, ` Bearer ${TOKEN}\t`, `Bearer ${TOKEN},Bearer ${TOKEN}`, `Bearer ${TOKEN} ${TOKEN}`, TOKEN, `Basic ${TOKEN}`, `Bearer`, `Bearer `,
-    `access_token=${TOKEN}`, `access_token="${TOKEN}"`, `a=b; access_token=${TOKEN}`, `access_token=${TOKEN}; access_token=${TOKEN}`, `access_token=`, `Bearer ${TOKEN}x`, `Bearer x${TOKEN}`, `Bearer ${TOKEN}.`),
-  fc.tuple(fc.constantFrom('Bearer ', 'access_token=', ''), fc.string({ unit: fc.constantFrom(...'ABCabc012-_.=+/ '.split('')), maxLength: 60 })).map(([p, t]) => p + t),
+  fc.constantFrom(
+    `Bearer ${TOKEN}`,
+    `bearer ${TOKEN}`,
+    `BEARER   ${TOKEN}`,
+    ` Bearer ${TOKEN}\t`,
+    `Bearer ${TOKEN},Bearer ${TOKEN}`,
+    `Bearer ${TOKEN} ${TOKEN}`,
+    TOKEN,
+    `Basic ${TOKEN}`,
+    `Bearer`,
+    `Bearer `,
+    `access_token=${TOKEN}`,
+    `access_token="${TOKEN}"`,
+    `a=b; access_token=${TOKEN}`,
+    `access_token=${TOKEN}; access_token=${TOKEN}`,
+    `access_token=`,
+    `Bearer ${TOKEN}x`,
+    `Bearer x${TOKEN}`,
+    `Bearer ${TOKEN}.`,
+  ),
+  fc
+    .tuple(fc.constantFrom('Bearer ', 'access_token=', ''), fc.string({ unit: fc.constantFrom(...'ABCabc012-_.=+/ '.split('')), maxLength: 60 }))
+    .map(([p, t]) => p + t),
 );
 
 const headerValue = fc.oneof(
@@ -139,11 +200,27 @@ const headerValue = fc.oneof(
 const rawBytes = fc.oneof(
   fc.uint8Array({ maxLength: 48 }),
   tokenValue.map((v) => Buffer.from(v, 'latin1')),
-  fc.tuple(tokenValue, fc.uint8Array({ minLength: 1, maxLength: 4 }).map((b) => b.map((x) => x | 0x80))).map(([v, tail]) => Buffer.concat([Buffer.from(v, 'latin1'), tail])),
-  fc.constantFrom(Buffer.from([0xc3, 0x28]), Buffer.from([0xed, 0xa0, 0x80]), Buffer.from([0xff, 0xfe]), Buffer.from([0xf4, 0x90, 0x80, 0x80]), Buffer.from([0x00]), Buffer.from('\r\n')),
+  fc
+    .tuple(
+      tokenValue,
+      fc.uint8Array({ minLength: 1, maxLength: 4 }).map((b) => b.map((x) => x | 0x80)),
+    )
+    .map(([v, tail]) => Buffer.concat([Buffer.from(v, 'latin1'), tail])),
+  fc.constantFrom(
+    Buffer.from([0xc3, 0x28]),
+    Buffer.from([0xed, 0xa0, 0x80]),
+    Buffer.from([0xff, 0xfe]),
+    Buffer.from([0xf4, 0x90, 0x80, 0x80]),
+    Buffer.from([0x00]),
+    Buffer.from('\r\n'),
+  ),
 );
 
-interface HeaderEntry { key?: string; value?: string; raw_value?: Uint8Array }
+interface HeaderEntry {
+  key?: string;
+  value?: string;
+  raw_value?: Uint8Array;
+}
 const headerEntry: fc.Arbitrary<HeaderEntry> = fc.oneof(
   fc.record({ key: headerName, value: headerValue }),
   fc.record({ key: headerName, raw_value: rawBytes }),
@@ -151,15 +228,76 @@ const headerEntry: fc.Arbitrary<HeaderEntry> = fc.oneof(
 );
 
 const pathSegment = fc.oneof(
-  { weight: 5, arbitrary: fc.constantFrom('public', 'api', 'orders', 'blocked', 'admin', '7', '..', '.', '', '%2e%2e', '%2E.', '.%2e', '%2F', '%2f', '%5C', '\\', ';', 'a;b', '%3B', '%70ublic', 'PUBLIC', 'Public', '%6Frders', 'a b', '%', '%z', '%zz', '%00', '%u002e', '\u00e9', '\u0000', '\t', '~', '*', '?', '#', '%3F', '%23', '%25', '%252e%252e', 'x'.repeat(300)) },
-  { weight: 2, arbitrary: fc.string({ unit: fc.constantFrom(...'abcABC019-._~!$&\'()*+,=:@%'.split('')), maxLength: 10 }) },
+  {
+    weight: 5,
+    arbitrary: fc.constantFrom(
+      'public',
+      'api',
+      'orders',
+      'blocked',
+      'admin',
+      '7',
+      '..',
+      '.',
+      '',
+      '%2e%2e',
+      '%2E.',
+      '.%2e',
+      '%2F',
+      '%2f',
+      '%5C',
+      '\\',
+      ';',
+      'a;b',
+      '%3B',
+      '%70ublic',
+      'PUBLIC',
+      'Public',
+      '%6Frders',
+      'a b',
+      '%',
+      '%z',
+      '%zz',
+      '%00',
+      '%u002e',
+      '\u00e9',
+      '\u0000',
+      '\t',
+      '~',
+      '*',
+      '?',
+      '#',
+      '%3F',
+      '%23',
+      '%25',
+      '%252e%252e',
+      'x'.repeat(300),
+    ),
+  },
+  { weight: 2, arbitrary: fc.string({ unit: fc.constantFrom(..."abcABC019-._~!$&'()*+,=:@%".split('')), maxLength: 10 }) },
   { weight: 1, arbitrary: anyText(8) },
 );
 
 const rawPath = fc.oneof(
-  { weight: 8, arbitrary: fc.tuple(fc.constantFrom('/', '', '//', '/./', 'http://x/', '*'), fc.array(pathSegment, { maxLength: 8 }), fc.constantFrom('/', '//', '/./', '/../'), fc.option(fc.string({ maxLength: 30 }), { nil: undefined }), fc.option(anyText(10), { nil: undefined }))
-    .map(([lead, segments, sep, query, fragment]) => lead + segments.join(sep) + (query === undefined ? '' : `?${query}`) + (fragment === undefined ? '' : `#${fragment}`)) },
-  { weight: 1, arbitrary: fc.tuple(fc.integer({ min: 50, max: 3000 }), fc.constantFrom('a/', '../', './', '%2e%2e/', '/')).map(([n, s]) => `/public/${s.repeat(n)}`) },
+  {
+    weight: 8,
+    arbitrary: fc
+      .tuple(
+        fc.constantFrom('/', '', '//', '/./', 'http://x/', '*'),
+        fc.array(pathSegment, { maxLength: 8 }),
+        fc.constantFrom('/', '//', '/./', '/../'),
+        fc.option(fc.string({ maxLength: 30 }), { nil: undefined }),
+        fc.option(anyText(10), { nil: undefined }),
+      )
+      .map(
+        ([lead, segments, sep, query, fragment]) =>
+          lead + segments.join(sep) + (query === undefined ? '' : `?${query}`) + (fragment === undefined ? '' : `#${fragment}`),
+      ),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.tuple(fc.integer({ min: 50, max: 3000 }), fc.constantFrom('a/', '../', './', '%2e%2e/', '/')).map(([n, s]) => `/public/${s.repeat(n)}`),
+  },
   { weight: 1, arbitrary: fc.integer({ min: 4000, max: 9000 }).map((n) => `/public/${'p'.repeat(n)}`) },
   { weight: 1, arbitrary: anyText(40) },
 );
@@ -176,7 +314,10 @@ const stringMap = (keys: fc.Arbitrary<string>, values: fc.Arbitrary<string>, max
 const headerMapEntries = fc.oneof(
   { weight: 8, arbitrary: fc.array(headerEntry, { maxLength: 8 }) },
   { weight: 1, arbitrary: fc.array(headerEntry, { minLength: LIMITS.maxHeaders - 4, maxLength: LIMITS.maxHeaders + 4 }) },
-  { weight: 1, arbitrary: fc.tuple(fc.integer({ min: 50, max: 600 }), headerEntry).map(([n, e]) => Array.from({ length: n }, (_, i) => ({ ...e, key: `x-h${i}` }))) },
+  {
+    weight: 1,
+    arbitrary: fc.tuple(fc.integer({ min: 50, max: 600 }), headerEntry).map(([n, e]) => Array.from({ length: n }, (_, i) => ({ ...e, key: `x-h${i}` }))),
+  },
 );
 
 const httpRequest = fc.record(
@@ -200,7 +341,10 @@ const httpRequest = fc.record(
 
 const peer = fc.record(
   {
-    address: fc.record({ socket_address: fc.record({ address: anyText(20), port_value: fc.nat(70000).map((n) => n & 0xffffffff) }, { requiredKeys: [] }) }, { requiredKeys: [] }),
+    address: fc.record(
+      { socket_address: fc.record({ address: anyText(20), port_value: fc.nat(70000).map((n) => n & 0xffffffff) }, { requiredKeys: [] }) },
+      { requiredKeys: [] },
+    ),
     principal: fc.oneof(fc.constantFrom('', 'spiffe://cluster.local/ns/shop/sa/checkout'), anyText(30)),
     service: fc.string({ maxLength: 8 }),
     labels: stringMap(fc.string({ maxLength: 5 }), fc.string({ maxLength: 5 }), 3),
@@ -215,7 +359,10 @@ const anyCheckRequest = fc.record(
       {
         source: peer,
         destination: peer,
-        request: fc.record({ time: fc.record({ seconds: fc.bigInt({ min: 0n, max: 1n << 40n }).map(String), nanos: fc.nat(999_999_999) }), http: httpRequest }, { requiredKeys: [] }),
+        request: fc.record(
+          { time: fc.record({ seconds: fc.bigInt({ min: 0n, max: 1n << 40n }).map(String), nanos: fc.nat(999_999_999) }), http: httpRequest },
+          { requiredKeys: [] },
+        ),
         context_extensions: stringMap(anyText(8), anyText(8), 4),
         metadata_context: fc.constant({}),
       },
@@ -226,7 +373,10 @@ const anyCheckRequest = fc.record(
 );
 
 const plausibleName = fc.oneof(
-  { weight: 3, arbitrary: fc.constantFrom('authorization', 'Authorization', 'cookie', 'x-request-id', 'x-tenant-id', 'x-auth-subject', 'user-agent', ':method', ':path') },
+  {
+    weight: 3,
+    arbitrary: fc.constantFrom('authorization', 'Authorization', 'cookie', 'x-request-id', 'x-tenant-id', 'x-auth-subject', 'user-agent', ':method', ':path'),
+  },
   { weight: 2, arbitrary: fc.string({ unit: fc.constantFrom(...'abcdefghijklmnopqrstuvwxyz0123456789-'.split('')), minLength: 1, maxLength: 16 }) },
 );
 const plausibleValue = fc.oneof(
@@ -240,8 +390,16 @@ const plausibleCheckRequest = fc
   .record({
     method: fc.oneof({ weight: 4, arbitrary: fc.constantFrom('GET', 'get', 'POST', 'DELETE') }, { weight: 1, arbitrary: method }),
     path: fc.oneof(
-      { weight: 3, arbitrary: fc.tuple(fc.constantFrom('/public', '/api/orders', '/public/blocked', '/admin', ''), fc.array(pathSegment, { maxLength: 3 }), fc.option(fc.string({ maxLength: 12 }), { nil: undefined }))
-        .map(([base, segments, query]) => `${base}/${segments.join('/')}${query === undefined ? '' : `?${query}`}`) },
+      {
+        weight: 3,
+        arbitrary: fc
+          .tuple(
+            fc.constantFrom('/public', '/api/orders', '/public/blocked', '/admin', ''),
+            fc.array(pathSegment, { maxLength: 3 }),
+            fc.option(fc.string({ maxLength: 12 }), { nil: undefined }),
+          )
+          .map(([base, segments, query]) => `${base}/${segments.join('/')}${query === undefined ? '' : `?${query}`}`),
+      },
       { weight: 1, arbitrary: rawPath },
     ),
     host: fc.constantFrom('orders.example.test', 'ORDERS.EXAMPLE.TEST', ''),
@@ -252,7 +410,8 @@ const plausibleCheckRequest = fc
   .map(({ method: m, path, host, form, entries, principal }) => {
     const http: Record<string, unknown> = { id: '7', method: m, path, host };
     if (form !== 'header_map') http.headers = Object.fromEntries(entries.map(([k, v]) => [k, v]));
-    if (form !== 'headers') http.header_map = { headers: entries.map(([key, v, raw]) => (raw ? { key, raw_value: Buffer.from(v, 'latin1') } : { key, value: v })) };
+    if (form !== 'headers')
+      http.header_map = { headers: entries.map(([key, v, raw]) => (raw ? { key, raw_value: Buffer.from(v, 'latin1') } : { key, value: v })) };
     return { attributes: { source: { principal }, request: { http } } };
   });
 
@@ -269,7 +428,8 @@ export function materialize(request: unknown, token: string): unknown {
   if (Array.isArray(request)) return request.map((item) => materialize(item, token));
   if (typeof request === 'object' && request !== null) {
     const out: Record<string, unknown> = {};
-    for (const [key, value] of Object.entries(request)) Object.defineProperty(out, withToken(key, token), { value: materialize(value, token), enumerable: true, writable: true, configurable: true });
+    for (const [key, value] of Object.entries(request))
+      Object.defineProperty(out, withToken(key, token), { value: materialize(value, token), enumerable: true, writable: true, configurable: true });
     return out;
   }
   return request;
@@ -308,7 +468,9 @@ export function checkAllowIsJustified(judged: Judged, request: unknown, token: s
   const carriesToken = facts.pairs.some(([k, v]) => ['authorization', 'cookie'].includes(k.toLowerCase()) && v.includes(token));
   if (judged.rule === 'public' && get && about('/public')) return;
   if (judged.rule === 'read-orders' && get && about('/api/orders') && carriesToken) return;
-  throw new Error(`allowed by rule ${judged.rule} without grounds (GET: ${get}, valid token: ${carriesToken}, paths: ${JSON.stringify(facts.paths).slice(0, 200)})`);
+  throw new Error(
+    `allowed by rule ${judged.rule} without grounds (GET: ${get}, valid token: ${carriesToken}, paths: ${JSON.stringify(facts.paths).slice(0, 200)})`,
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -325,11 +487,27 @@ export interface CleanCase {
 
 export const cleanCase: fc.Arbitrary<CleanCase> = fc.record({
   method: fc.constantFrom('GET' as const, 'POST' as const),
-  path: fc.constantFrom('/public', '/public/x', '/public/blocked/x', '/api/orders', '/api/orders/7', '/api/orders?x=1', '/admin/x', '/api/ordersx', '/', '/public/../api/orders', '/%70ublic'),
+  path: fc.constantFrom(
+    '/public',
+    '/public/x',
+    '/public/blocked/x',
+    '/api/orders',
+    '/api/orders/7',
+    '/api/orders?x=1',
+    '/admin/x',
+    '/api/ordersx',
+    '/',
+    '/public/../api/orders',
+    '/%70ublic',
+  ),
   token: fc.constantFrom('none' as const, 'valid' as const, 'mutated' as const),
   mutation: fc.record({ index: fc.nat(), char: fc.constantFrom(...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'.split('')) }),
   via: fc.constantFrom('headers' as const, 'header_map' as const, 'cookie' as const),
-  extra: fc.dictionary(fc.string({ unit: fc.constantFrom(...'abcdefghijklmnopqrstuvwxyz'.split('')), minLength: 3, maxLength: 10 }).map((s) => `x-${s}`), fc.string({ unit: fc.constantFrom(...'abc XYZ019-_./'.split('')), maxLength: 20 }), { maxKeys: 4 }),
+  extra: fc.dictionary(
+    fc.string({ unit: fc.constantFrom(...'abcdefghijklmnopqrstuvwxyz'.split('')), minLength: 3, maxLength: 10 }).map((s) => `x-${s}`),
+    fc.string({ unit: fc.constantFrom(...'abc XYZ019-_./'.split('')), maxLength: 20 }),
+    { maxKeys: 4 },
+  ),
 });
 
 /** The request of a clean case and its exact expected answer. */
@@ -339,14 +517,15 @@ export function cleanRequest(c: CleanCase, validToken: string): { request: unkno
     const i = c.mutation.index % token.length;
     token = token.slice(0, i) + (token[i] === c.mutation.char ? (c.mutation.char === 'A' ? 'B' : 'A') : c.mutation.char) + token.slice(i + 1);
   }
-  const credential: Record<string, string> = c.token === 'none' ? {} : c.via === 'cookie' ? { cookie: `access_token=${token}` } : { authorization: `Bearer ${token}` };
+  const credential: Record<string, string> =
+    c.token === 'none' ? {} : c.via === 'cookie' ? { cookie: `access_token=${token}` } : { authorization: `Bearer ${token}` };
   const headers = { ':method': c.method, ':path': c.path, ':authority': 'orders.example.test', 'x-request-id': 'fuzz-1', ...c.extra, ...credential };
   const http: Record<string, unknown> = { id: '1', method: c.method, path: c.path, host: 'orders.example.test' };
   if (c.via === 'header_map') http.header_map = { headers: Object.entries(headers).map(([key, value]) => ({ key, raw_value: Buffer.from(value) })) };
   else http.headers = headers;
   const request = { attributes: { request: { http } } };
 
-  const pathOnly = c.path.split('?')[0]!;
+  const pathOnly = c.path.split('?')[0];
   const normalized = pathOnly === '/public/../api/orders' ? '/api/orders' : pathOnly === '/%70ublic' ? '/public' : pathOnly;
   const publicPath = normalized === '/public' || normalized === '/public/x';
   const ordersPath = normalized === '/api/orders' || normalized === '/api/orders/7';
@@ -375,13 +554,26 @@ export type ByteEdit =
 export const byteEdits: fc.Arbitrary<ByteEdit[]> = fc.array(
   fc.oneof(
     fc.record({ op: fc.constant('flip' as const), at: fc.nat(), bit: fc.nat(7) }),
-    fc.record({ op: fc.constant('set' as const), at: fc.nat(), byte: fc.constantFrom(0x00, 0x01, 0x02, 0x07, 0x08, 0x0a, 0x0b, 0x0c, 0x12, 0x1a, 0x22, 0x6a, 0x7f, 0x80, 0xff) }),
+    fc.record({
+      op: fc.constant('set' as const),
+      at: fc.nat(),
+      byte: fc.constantFrom(0x00, 0x01, 0x02, 0x07, 0x08, 0x0a, 0x0b, 0x0c, 0x12, 0x1a, 0x22, 0x6a, 0x7f, 0x80, 0xff),
+    }),
     fc.record({ op: fc.constant('insert' as const), at: fc.nat(), bytes: fc.uint8Array({ minLength: 1, maxLength: 8 }) }),
     fc.record({ op: fc.constant('delete' as const), at: fc.nat(), length: fc.integer({ min: 1, max: 16 }) }),
     fc.record({ op: fc.constant('truncate' as const), at: fc.nat() }),
     fc.record({ op: fc.constant('duplicate' as const), at: fc.nat(), length: fc.integer({ min: 1, max: 64 }) }),
     // An overlong or huge varint where a length or tag was.
-    fc.record({ op: fc.constant('varint' as const), at: fc.nat(), bytes: fc.constantFrom(Uint8Array.from([0xff, 0xff, 0xff, 0xff, 0x0f]), Uint8Array.from([0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01]), Uint8Array.from([0x80, 0x00]), Uint8Array.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01])) }),
+    fc.record({
+      op: fc.constant('varint' as const),
+      at: fc.nat(),
+      bytes: fc.constantFrom(
+        Uint8Array.from([0xff, 0xff, 0xff, 0xff, 0x0f]),
+        Uint8Array.from([0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01]),
+        Uint8Array.from([0x80, 0x00]),
+        Uint8Array.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]),
+      ),
+    }),
   ),
   { minLength: 1, maxLength: 6 },
 );

@@ -40,14 +40,19 @@ async function runOne(definition: FuzzProperty, numRuns: number, seed: number): 
   } finally {
     await running.close();
   }
-  const stats = [...running.stats].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k}=${v}`).join(' ');
+  const stats = [...running.stats]
+    .sort((a, b) => b[1] - a[1])
+    .map(([k, v]) => `${k}=${v}`)
+    .join(' ');
   return { name: definition.name, cases, failed, seconds: (performance.now() - started) / 1000, seed, report, stats };
 }
 
 async function main(): Promise<number> {
   const total = Number(process.env.FUZZ_CASES ?? 1_000_000);
   const seed = Number(process.env.FUZZ_SEED ?? (Date.now() ^ (Math.random() * 0x1_0000_0000)) >>> 0);
-  const only = process.env.FUZZ_ONLY?.split(',').map((s) => s.trim()).filter(Boolean);
+  const only = process.env.FUZZ_ONLY?.split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   const chosen = PROPERTIES.filter((p) => only === undefined || only.includes(p.name));
   if (chosen.length === 0) {
     process.stderr.write(`fuzz: no property matches FUZZ_ONLY; known: ${PROPERTIES.map((p) => p.name).join(', ')}\n`);
@@ -68,7 +73,8 @@ async function main(): Promise<number> {
   const cases = rows.reduce((sum, r) => sum + r.cases, 0);
   const failures = rows.filter((r) => r.failed);
   process.stdout.write(`\n${'property'.padEnd(32)} ${'cases'.padStart(9)} ${'seconds'.padStart(8)}  result\n`);
-  for (const r of rows) process.stdout.write(`${r.name.padEnd(32)} ${String(r.cases).padStart(9)} ${r.seconds.toFixed(1).padStart(8)}  ${r.failed ? 'FAILED' : 'ok'}\n`);
+  for (const r of rows)
+    process.stdout.write(`${r.name.padEnd(32)} ${String(r.cases).padStart(9)} ${r.seconds.toFixed(1).padStart(8)}  ${r.failed ? 'FAILED' : 'ok'}\n`);
   process.stdout.write(`${'total'.padEnd(32)} ${String(cases).padStart(9)} ${((performance.now() - began) / 1000).toFixed(1).padStart(8)}  seed ${seed}\n`);
   process.stdout.write(`properties: ${rows.length - failures.length} passed, ${failures.length} failed\n`);
   return failures.length === 0 ? 0 : 1;

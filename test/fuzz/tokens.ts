@@ -64,20 +64,41 @@ export async function startTokenWorld(): Promise<TokenWorld> {
     { name: 'ed', alg: 'EdDSA', issuer: 'https://ed.example.test', kid: 'ed-1', key: ed.privateKey, keys: { file: join(dir, 'keys', 'ed.jwks.json') } },
     { name: 'hs', alg: 'HS256', issuer: 'https://hs.example.test', kid: undefined, key: secret, keys: { secretFile: join(dir, 'keys', 'hs.secret') } },
   ] as const;
-  const configs: IssuerConfig[] = specs.map((s) => issuerSchema.parse({ name: s.name, issuer: s.issuer, audiences: [AUDIENCE], algorithms: [s.alg], keys: s.keys, clockSkewSeconds: SKEW }));
+  const configs: IssuerConfig[] = specs.map((s) =>
+    issuerSchema.parse({ name: s.name, issuer: s.issuer, audiences: [AUDIENCE], algorithms: [s.alg], keys: s.keys, clockSkewSeconds: SKEW }),
+  );
   const stores = new Map(configs.map((c) => [c.name, new KeyStore({ name: c.name, source: c.keys, algorithms: c.algorithms, pollIntervalMs: 3_600_000 })]));
   await Promise.all([...stores.values()].map((s) => s.start()));
   const authenticator = createAuthenticator({ issuers: configs, service: AUDIENCE, keyStores: { issuers: stores }, cacheMaxEntries: 1000 });
 
   const issuers: TokenIssuer[] = specs.map((s) => {
     const headerJson = JSON.stringify(s.kid === undefined ? { alg: s.alg, typ: 'JWT' } : { alg: s.alg, kid: s.kid, typ: 'JWT' });
-    const payloadJson = JSON.stringify({ iss: s.issuer, aud: AUDIENCE, sub: 'user-1', iat: nowSeconds - 10, exp: nowSeconds + 7200, jti: `jti-${s.name}`, scope: 'orders:read' });
-    return { name: s.name, alg: s.alg, issuer: s.issuer, kid: s.kid, key: s.key, token: signCompact(s.alg, s.key, headerJson, payloadJson), headerJson, payloadJson };
+    const payloadJson = JSON.stringify({
+      iss: s.issuer,
+      aud: AUDIENCE,
+      sub: 'user-1',
+      iat: nowSeconds - 10,
+      exp: nowSeconds + 7200,
+      jti: `jti-${s.name}`,
+      scope: 'orders:read',
+    });
+    return {
+      name: s.name,
+      alg: s.alg,
+      issuer: s.issuer,
+      kid: s.kid,
+      key: s.key,
+      token: signCompact(s.alg, s.key, headerJson, payloadJson),
+      headerJson,
+      payloadJson,
+    };
   });
 
   async function authenticate(token: string): Promise<string> {
     try {
-      const view = buildRequestView({ attributes: { request: { http: { id: '1', method: 'GET', path: '/', host: 'h', headers: { authorization: `Bearer ${token}` } } } } });
+      const view = buildRequestView({
+        attributes: { request: { http: { id: '1', method: 'GET', path: '/', host: 'h', headers: { authorization: `Bearer ${token}` } } } },
+      });
       const auth = await authenticator.authenticate(view);
       return auth.user !== null ? 'accepted' : 'anonymous';
     } catch (error) {
@@ -123,7 +144,30 @@ export type ByteMutation =
   | { kind: 'length'; segment: number; size: number };
 
 const oddText = fc.oneof(
-  fc.constantFrom('=', '==', ' ', '\t', '\n', '\r\n', '.', '..', 'A', 'AA', '+', '/', '%3D', '\u0000', '\u00a0', '\u200b', '\ufeff', ',', ';', '"', 'é', '\ud800'),
+  fc.constantFrom(
+    '=',
+    '==',
+    ' ',
+    '\t',
+    '\n',
+    '\r\n',
+    '.',
+    '..',
+    'A',
+    'AA',
+    '+',
+    '/',
+    '%3D',
+    '\u0000',
+    '\u00a0',
+    '\u200b',
+    '\ufeff',
+    ',',
+    ';',
+    '"',
+    'é',
+    '\ud800',
+  ),
   fc.string({ maxLength: 6 }),
   fc.string({ unit: fc.constantFrom(...B64URL), minLength: 1, maxLength: 8 }),
 );
@@ -131,7 +175,10 @@ const oddText = fc.oneof(
 export const byteMutation: fc.Arbitrary<ByteMutation> = fc.oneof(
   { weight: 4, arbitrary: fc.record({ kind: fc.constant('flip-bit' as const), segment: fc.nat(2), index: fc.nat(), bit: fc.nat(7) }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('flip-char-bit' as const), index: fc.nat(), bit: fc.nat(6) }) },
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant('set-char' as const), index: fc.nat(), char: fc.oneof(fc.constantFrom(...B64URL.split('')), oddText) }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({ kind: fc.constant('set-char' as const), index: fc.nat(), char: fc.oneof(fc.constantFrom(...B64URL.split('')), oddText) }),
+  },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('insert' as const), index: fc.nat(), text: oddText }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('delete' as const), index: fc.nat(), length: fc.integer({ min: 1, max: 4 }) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('truncate' as const), keep: fc.nat() }) },
@@ -143,7 +190,10 @@ export const byteMutation: fc.Arbitrary<ByteMutation> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('standard-base64' as const), segment: fc.nat(2) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('toggle-case' as const), index: fc.nat() }) },
   { weight: 4, arbitrary: fc.record({ kind: fc.constant('json' as const), segment: fc.nat(1), edit: fc.constant(null).chain(() => jsonEdit) }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('length' as const), segment: fc.nat(2), size: fc.oneof(fc.nat(300), fc.integer({ min: 8000, max: 70_000 })) }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({ kind: fc.constant('length' as const), segment: fc.nat(2), size: fc.oneof(fc.nat(300), fc.integer({ min: 8000, max: 70_000 })) }),
+  },
 );
 
 const decode = (segment: string): Buffer => Buffer.from(segment, 'base64url');
@@ -158,7 +208,7 @@ export function applyByteMutation(token: string, m: ByteMutation, others: readon
   const withSegment = (segment: number, value: string) => parts.map((p, i) => (i === segment ? value : p)).join('.');
   switch (m.kind) {
     case 'flip-bit': {
-      const bytes = decode(parts[m.segment]!);
+      const bytes = decode(parts[m.segment]);
       if (bytes.length === 0) return token;
       bytes[at(m.index, bytes.length)] ^= 1 << m.bit;
       return withSegment(m.segment, encode(bytes));
@@ -186,32 +236,32 @@ export function applyByteMutation(token: string, m: ByteMutation, others: readon
     case 'segments':
       return m.order.map((i) => parts[i]).join('.');
     case 'splice': {
-      const other = others[at(m.from, others.length)]!.split('.');
-      return withSegment(m.segment, other[m.segment]!);
+      const other = others[at(m.from, others.length)].split('.');
+      return withSegment(m.segment, other[m.segment]);
     }
     case 'non-canonical': {
       // The last character of a segment whose length is not a multiple of 4 carries unused
       // low bits; changing only those gives another spelling of the same bytes.
-      const segment = parts[m.segment]!;
+      const segment = parts[m.segment];
       const unused = segment.length % 4 === 2 ? 4 : segment.length % 4 === 3 ? 2 : 0;
       if (unused === 0) return withSegment(m.segment, `${segment}=`);
-      const last = B64URL.indexOf(segment[segment.length - 1]!);
-      const changed = (last & ~((1 << unused) - 1)) | (m.delta % (1 << unused) || 1) ^ (last & ((1 << unused) - 1));
+      const last = B64URL.indexOf(segment[segment.length - 1]);
+      const changed = (last & ~((1 << unused) - 1)) | ((m.delta % (1 << unused) || 1) ^ (last & ((1 << unused) - 1)));
       return withSegment(m.segment, segment.slice(0, -1) + B64URL[changed]);
     }
     case 'padding':
       return withSegment(m.segment, parts[m.segment] + m.pad);
     case 'standard-base64':
-      return withSegment(m.segment, decode(parts[m.segment]!).toString('base64'));
+      return withSegment(m.segment, decode(parts[m.segment]).toString('base64'));
     case 'toggle-case': {
       const letters = [...token].map((c, i) => (/[A-Za-z]/.test(c) ? i : -1)).filter((i) => i >= 0);
       if (letters.length === 0) return token;
-      const i = letters[at(m.index, letters.length)]!;
-      const c = token[i]!;
+      const i = letters[at(m.index, letters.length)];
+      const c = token[i];
       return token.slice(0, i) + (c === c.toLowerCase() ? c.toUpperCase() : c.toLowerCase()) + token.slice(i + 1);
     }
     case 'json': {
-      const json = decode(parts[m.segment]!).toString('utf8');
+      const json = decode(parts[m.segment]).toString('utf8');
       let edited: string;
       try {
         edited = applyJsonEdit(json, m.edit).text;
@@ -228,7 +278,28 @@ export function applyByteMutation(token: string, m: ByteMutation, others: readon
 // ---------------------------------------------------------------------------------------------
 // JSON edits (used both without the key and re-signed with it).
 
-const MEMBERS = ['alg', 'kid', 'typ', 'crit', 'jku', 'jwk', 'x5u', 'x5c', 'b64', 'cty', 'exp', 'nbf', 'iat', 'iss', 'aud', 'sub', 'jti', 'scope', 'scp', 'zz'] as const;
+const MEMBERS = [
+  'alg',
+  'kid',
+  'typ',
+  'crit',
+  'jku',
+  'jwk',
+  'x5u',
+  'x5c',
+  'b64',
+  'cty',
+  'exp',
+  'nbf',
+  'iat',
+  'iss',
+  'aud',
+  'sub',
+  'jti',
+  'scope',
+  'scp',
+  'zz',
+] as const;
 type Member = (typeof MEMBERS)[number];
 
 export type JsonEdit =
@@ -244,9 +315,48 @@ export type JsonEdit =
 
 /** JSON value text: types a claim should not have, extremes, escapes. */
 const jsonValueText: fc.Arbitrary<string> = fc.oneof(
-  fc.constantFrom('1e400', '-1e400', '1'.repeat(400), '0.1', '-1', '0', '1e21', '9007199254740993', '1.5', 'null', 'true', 'false', '""', '[]', '{}', '[null]', '["orders"]', '["orders",5]', '["orders",""]',
-    '"ES256"', '"RS256"', '"EdDSA"', '"HS256"', '"none"', '"None"', '"es256"', '"ES256 "', '"\\u0045S256"', '"orders"', '"\\u006frders"', '"orders\\u0000"', '"https://es.example.test"', '"https://es.example.test/"',
-    '"JWT"', '"at+jwt"', '["exp"]', '"idp-dev-1"', '"rs-1"', '"\\ud800"', '"' + 'k'.repeat(300) + '"'),
+  fc.constantFrom(
+    '1e400',
+    '-1e400',
+    '1'.repeat(400),
+    '0.1',
+    '-1',
+    '0',
+    '1e21',
+    '9007199254740993',
+    '1.5',
+    'null',
+    'true',
+    'false',
+    '""',
+    '[]',
+    '{}',
+    '[null]',
+    '["orders"]',
+    '["orders",5]',
+    '["orders",""]',
+    '"ES256"',
+    '"RS256"',
+    '"EdDSA"',
+    '"HS256"',
+    '"none"',
+    '"None"',
+    '"es256"',
+    '"ES256 "',
+    '"\\u0045S256"',
+    '"orders"',
+    '"\\u006frders"',
+    '"orders\\u0000"',
+    '"https://es.example.test"',
+    '"https://es.example.test/"',
+    '"JWT"',
+    '"at+jwt"',
+    '["exp"]',
+    '"idp-dev-1"',
+    '"rs-1"',
+    '"\\ud800"',
+    '"' + 'k'.repeat(300) + '"',
+  ),
   fc.integer().map(String),
   fc.double({ noNaN: true }).map((d) => JSON.stringify(d)),
   fc.string({ maxLength: 12 }).map((s) => JSON.stringify(s)),
@@ -258,11 +368,23 @@ export const jsonEdit: fc.Arbitrary<JsonEdit> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ op: fc.constant('escape-name' as const), member: fc.constantFrom(...MEMBERS) }) },
   { weight: 6, arbitrary: fc.record({ op: fc.constant('set' as const), member: fc.constantFrom(...MEMBERS), value: jsonValueText }) },
   { weight: 2, arbitrary: fc.record({ op: fc.constant('delete' as const), member: fc.constantFrom(...MEMBERS) }) },
-  { weight: 1, arbitrary: fc.record({ op: fc.constant('nest' as const), depth: fc.oneof(fc.integer({ min: 1, max: 40 }), fc.integer({ min: 1000, max: 20_000 })) }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({ op: fc.constant('nest' as const), depth: fc.oneof(fc.integer({ min: 1, max: 40 }), fc.integer({ min: 1000, max: 20_000 })) }),
+  },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('bom' as const) }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('whitespace' as const), ws: fc.constantFrom(' ', '\n', '\t', '\r\n', '  ') }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('trailing' as const), text: fc.constantFrom('x', ',', '}', ']', '\u0000', ' {}', '{"a":1}', '//') }) },
-  { weight: 1, arbitrary: fc.record({ op: fc.constant('raw' as const), text: fc.oneof(fc.string({ maxLength: 30 }), fc.jsonValue({ maxDepth: 2 }).map((v) => JSON.stringify(v) ?? '')) }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      op: fc.constant('raw' as const),
+      text: fc.oneof(
+        fc.string({ maxLength: 30 }),
+        fc.jsonValue({ maxDepth: 2 }).map((v) => JSON.stringify(v) ?? ''),
+      ),
+    }),
+  },
 );
 
 export interface EditedJson {
@@ -279,7 +401,9 @@ export function applyJsonEdit(json: string, edit: JsonEdit): EditedJson {
   if (typeof object !== 'object' || object === null || Array.isArray(object)) throw new TypeError('not a JSON object');
   const members = Object.entries(object).map(([k, v]) => [JSON.stringify(k), JSON.stringify(v)] as [string, string]);
   const render = (list: Array<[string, string]>) => `{${list.map(([k, v]) => `${k}:${v}`).join(',')}}`;
-  const name = JSON.stringify(edit.op === 'nest' || edit.op === 'bom' || edit.op === 'whitespace' || edit.op === 'trailing' || edit.op === 'raw' ? '' : edit.member);
+  const name = JSON.stringify(
+    edit.op === 'nest' || edit.op === 'bom' || edit.op === 'whitespace' || edit.op === 'trailing' || edit.op === 'raw' ? '' : edit.member,
+  );
   switch (edit.op) {
     case 'duplicate': {
       const has = Object.hasOwn(object, edit.member);
@@ -298,7 +422,10 @@ export function applyJsonEdit(json: string, edit: JsonEdit): EditedJson {
     case 'bom':
       return { text: `\ufeff${json}`, structural: null };
     case 'whitespace':
-      return { text: `${edit.ws}{${edit.ws}${members.map(([k, v]) => `${k}${edit.ws}:${edit.ws}${v}`).join(`${edit.ws},${edit.ws}`)}${edit.ws}}${edit.ws}`, structural: null };
+      return {
+        text: `${edit.ws}{${edit.ws}${members.map(([k, v]) => `${k}${edit.ws}:${edit.ws}${v}`).join(`${edit.ws},${edit.ws}`)}${edit.ws}}${edit.ws}`,
+        structural: null,
+      };
     case 'trailing':
       return { text: json + edit.text, structural: null };
     case 'raw':
@@ -320,7 +447,13 @@ export function resign(issuer: TokenIssuer, segment: number, edit: JsonEdit): { 
  * refused — read from the JOSE/JWT specs and the sidecar's documented rules, independently
  * of src/tokens. 'either' where the rules leave room (a BOM a lenient decoder strips).
  */
-export function expectedForSigned(issuer: TokenIssuer, headerText: string, payloadText: string, structural: EditedJson['structural'], nowSeconds: number): 'refuse' | 'accept' | 'either' {
+export function expectedForSigned(
+  issuer: TokenIssuer,
+  headerText: string,
+  payloadText: string,
+  structural: EditedJson['structural'],
+  nowSeconds: number,
+): 'refuse' | 'accept' | 'either' {
   if (structural !== null) return 'refuse';
   let bom = false;
   const parse = (text: string): Record<string, unknown> | null => {

@@ -78,7 +78,7 @@ export async function faultDuringPublishing(env: ClusterEnv, options: GuaranteeO
   const signing = await loadSigningKey(join(fleet.dir, 'cp.jwk.json'));
   const writer = await kvWriter(cluster.urls, 'authz');
   const token = await mint({ roles: ['customer'] }, { ttlSeconds: 3600 });
-  const { jti } = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as { jti: string };
+  const { jti } = JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString()) as { jti: string };
   for (const m of fleet.members) {
     const answer = await m.client.check(envoyRequest({ path: '/api/orders', headers: { authorization: `Bearer ${token}` } }));
     if (answer.status.code !== 0) throw new Error(`${m.instance} refuses the token before it is revoked (${answer.status.code})`);
@@ -91,7 +91,11 @@ export async function faultDuringPublishing(env: ClusterEnv, options: GuaranteeO
   const connectedTo: Record<string, string> = {};
   for (const m of fleet.members) connectedTo[m.instance] = (await cluster.nodeServing(`orders ${m.instance}`))?.name ?? '?';
 
-  const probe = startProbe(fleet.members, [{ label: 'GET /admin with a fresh token', path: '/admin', headers: { authorization: `Bearer ${token}` }, allow: () => false }], 50);
+  const probe = startProbe(
+    fleet.members,
+    [{ label: 'GET /admin with a fresh token', path: '/admin', headers: { authorization: `Bearer ${token}` }, allow: () => false }],
+    50,
+  );
   const faultedAt = Date.now();
   if (options.fault === 'kill9') await victim.server.kill9();
   else process.kill(victim.server.pid, 'SIGSTOP');
@@ -104,7 +108,10 @@ export async function faultDuringPublishing(env: ClusterEnv, options: GuaranteeO
     }
     const revision = highestApplied(fleet.members, REVOCATIONS_KEY) + 1;
     const body = { entries: [{ jti, until: Math.floor(Date.now() / 1000) + 3600 }] };
-    await writer.put(REVOCATIONS_KEY, await signDocument({ kind: 'revocations', target: '*', revision, issuedAt: Math.floor(Date.now() / 1000), body }, signing));
+    await writer.put(
+      REVOCATIONS_KEY,
+      await signDocument({ kind: 'revocations', target: '*', revision, issuedAt: Math.floor(Date.now() / 1000), body }, signing),
+    );
     revocationAcceptedAt = Date.now();
     const deadline = revocationAcceptedAt + options.boundMs + 5_000;
     const refused = await Promise.all(fleet.members.map((m) => refusedAt(m, token, deadline)));
@@ -126,15 +133,25 @@ export async function faultDuringPublishing(env: ClusterEnv, options: GuaranteeO
       policyWorstMs[m.instance] = worst;
     });
     for (const [instance, ms] of Object.entries(policyWorstMs))
-      if (ms > options.boundMs) failures.push(`${instance} (on ${connectedTo[instance]}): a policy revision took ${ms} ms to apply after it was accepted (bound ${options.boundMs} ms)`);
+      if (ms > options.boundMs)
+        failures.push(
+          `${instance} (on ${connectedTo[instance]}): a policy revision took ${ms} ms to apply after it was accepted (bound ${options.boundMs} ms)`,
+        );
     for (const [instance, ms] of Object.entries(revocationMs))
-      if (ms > options.boundMs) failures.push(`${instance} (on ${connectedTo[instance]}): the revoked token was still accepted ${ms} ms after the revocation was (bound ${options.boundMs} ms)`);
+      if (ms > options.boundMs)
+        failures.push(
+          `${instance} (on ${connectedTo[instance]}): the revoked token was still accepted ${ms} ms after the revocation was (bound ${options.boundMs} ms)`,
+        );
 
     const late = new Set(failures.map((f) => f.split(' ')[0]));
-    for (const m of fleet.members.filter((m) => late.has(m.instance))) failures.push(`${m.instance} timeline: ${timeline(m, logStart.get(m)!, faultedAt, accepted, revocationAcceptedAt)}`);
+    for (const m of fleet.members.filter((m) => late.has(m.instance)))
+      failures.push(`${m.instance} timeline: ${timeline(m, logStart.get(m)!, faultedAt, accepted, revocationAcceptedAt)}`);
     const outcome = await probe.stop();
     failures.push(...outcome.failures.slice(0, 20));
-    const staleWatches = fleet.members.reduce((n, m) => n + m.sidecar.logs.slice(logStart.get(m)).filter((l) => String(l.msg).startsWith('watch behind the bucket')).length, 0);
+    const staleWatches = fleet.members.reduce(
+      (n, m) => n + m.sidecar.logs.slice(logStart.get(m)).filter((l) => String(l.msg).startsWith('watch behind the bucket')).length,
+      0,
+    );
     return {
       scenario,
       faultLastedMs,
@@ -158,11 +175,20 @@ export async function faultDuringPublishing(env: ClusterEnv, options: GuaranteeO
 }
 
 /** What a late sidecar did, relative to the fault: control-plane log lines and the writes' acceptances. */
-function timeline(member: FleetMember, sinceLine: number, faultedAt: number, accepted: ReadonlyArray<{ revision: number; at: number }>, revocationAt: number): string {
+function timeline(
+  member: FleetMember,
+  sinceLine: number,
+  faultedAt: number,
+  accepted: ReadonlyArray<{ revision: number; at: number }>,
+  revocationAt: number,
+): string {
   const events = member.sidecar.logs
     .slice(sinceLine)
     .filter((l) => /^kv-|^nats|^watch behind|applied/.test(String(l.msg)))
-    .map((l) => ({ at: Date.parse(String(l.time)), text: `${l.msg}${l.kv_key ? ` ${l.kv_key}` : ''}${l.revision ? ` r${l.revision}` : ''}${l.reason ? ` (${l.reason})` : ''}${l.message ? ` (${l.message})` : ''}` }));
+    .map((l) => ({
+      at: Date.parse(String(l.time)),
+      text: `${l.msg}${l.kv_key ? ` ${l.kv_key}` : ''}${l.revision ? ` r${l.revision}` : ''}${l.reason ? ` (${l.reason})` : ''}${l.message ? ` (${l.message})` : ''}`,
+    }));
   events.push(...accepted.map(({ revision, at }) => ({ at, text: `ACCEPTED policy r${revision}` })), { at: revocationAt, text: 'ACCEPTED revocation' });
   return events
     .sort((a, b) => a.at - b.at)

@@ -43,7 +43,8 @@ export function orderViolations(members: readonly FleetMember[]): string[] {
       const key = String(line.kv_key);
       const revision = line.revision as number;
       const before = previous.get(key);
-      if (!Number.isSafeInteger(revision) || (before !== undefined && revision <= before)) violations.push(`${m.instance}: ${key} revision ${revision} applied after ${before}`);
+      if (!Number.isSafeInteger(revision) || (before !== undefined && revision <= before))
+        violations.push(`${m.instance}: ${key} revision ${revision} applied after ${before}`);
       previous.set(key, revision);
     }
   }
@@ -143,7 +144,12 @@ export interface ProbeResult {
  * Every `intervalMs`, each member (except `skip`) answers each expectation; an error (a 503,
  * a deadline, a dropped connection) or the wrong decision is a failure.
  */
-export function startProbe(members: readonly FleetMember[], expectations: readonly Expectation[], intervalMs = 50, skip: ReadonlySet<FleetMember> = new Set()): { stop(): Promise<ProbeResult> } {
+export function startProbe(
+  members: readonly FleetMember[],
+  expectations: readonly Expectation[],
+  intervalMs = 50,
+  skip: ReadonlySet<FleetMember> = new Set(),
+): { stop(): Promise<ProbeResult> } {
   let running = true;
   const result: ProbeResult = { checks: 0, failures: [] };
   const loops = members
@@ -162,7 +168,10 @@ export function startProbe(members: readonly FleetMember[], expectations: readon
           }
           result.checks++;
           const allowed = answer.status.code === 0;
-          if (allowed !== want) result.failures.push(`${member.instance} ${e.label}: ${allowed ? 'allowed' : `denied (${answer.status.code})`}, expected ${want ? 'allow' : 'deny'}`);
+          if (allowed !== want)
+            result.failures.push(
+              `${member.instance} ${e.label}: ${allowed ? 'allowed' : `denied (${answer.status.code})`}, expected ${want ? 'allow' : 'deny'}`,
+            );
         }
         await sleep(intervalMs);
       }
@@ -183,7 +192,9 @@ export async function untilApplied(members: readonly FleetMember[], revision: nu
     const behind = members.filter((m) => lastApplied(m.sidecar) < revision);
     if (behind.length === 0) return performance.now() - started;
     if (performance.now() - started > timeoutMs)
-      throw new Error(`not every sidecar applied revision ${revision} within ${timeoutMs} ms: ${behind.map((m) => `${m.instance} at ${lastApplied(m.sidecar)}`).join(', ')}`);
+      throw new Error(
+        `not every sidecar applied revision ${revision} within ${timeoutMs} ms: ${behind.map((m) => `${m.instance} at ${lastApplied(m.sidecar)}`).join(', ')}`,
+      );
     await sleep(10);
   }
 }
@@ -267,7 +278,21 @@ async function settle(env: Env, report: ScenarioReport, recoveredAt: number | nu
 }
 
 function newReport(scenario: string, sidecars: number): ScenarioReport {
-  return { scenario, sidecars, published: 0, newest: 0, convergeMs: 0, lagMs: 0, publishStallMs: 0, checks: 0, failedChecks: 0, outOfOrder: 0, lost: 0, notes: [], failures: [] };
+  return {
+    scenario,
+    sidecars,
+    published: 0,
+    newest: 0,
+    convergeMs: 0,
+    lagMs: 0,
+    publishStallMs: 0,
+    checks: 0,
+    failedChecks: 0,
+    outOfOrder: 0,
+    lost: 0,
+    notes: [],
+    failures: [],
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -321,7 +346,10 @@ export interface OutageOptions {
  */
 export async function serverOutage(env: SingleServerEnv, options: OutageOptions): Promise<ScenarioReport> {
   const { fleet, publisher, nats } = env;
-  const report = newReport(`single server ${options.mode === 'sigstop' ? 'SIGSTOP' : 'kill -9 + restart'} ${(options.outageMs / 1000).toFixed(1)} s`, fleet.members.length);
+  const report = newReport(
+    `single server ${options.mode === 'sigstop' ? 'SIGSTOP' : 'kill -9 + restart'} ${(options.outageMs / 1000).toFixed(1)} s`,
+    fleet.members.length,
+  );
   const first = publisher.newest;
   publisher.takeLongestStall();
   const burst = startBurst(publisher, options.gapMs);
@@ -338,7 +366,9 @@ export async function serverOutage(env: SingleServerEnv, options: OutageOptions)
   const perMember = startMemberProbe(fleet.members, frozen, env.token, options.probeIntervalMs ?? 50);
   await sleep(Math.max(0, options.outageMs - (performance.now() - outageStarted)));
   const outcome = await perMember.stop();
-  for (const m of fleet.members) if (lastApplied(m.sidecar) !== frozen.get(m)) outcome.failures.push(`${m.instance}: applied revision changed while the server was away (${frozen.get(m)} -> ${lastApplied(m.sidecar)})`);
+  for (const m of fleet.members)
+    if (lastApplied(m.sidecar) !== frozen.get(m))
+      outcome.failures.push(`${m.instance}: applied revision changed while the server was away (${frozen.get(m)} -> ${lastApplied(m.sidecar)})`);
 
   if (options.mode === 'sigstop') process.kill(pid, 'SIGCONT');
   else await nats.restart();
@@ -365,7 +395,12 @@ export async function serverOutage(env: SingleServerEnv, options: OutageOptions)
 }
 
 /** startProbe with the revision-dependent paths resolved against each member's frozen revision. */
-function startMemberProbe(members: readonly FleetMember[], frozen: ReadonlyMap<FleetMember, number>, token: string, intervalMs: number): { stop(): Promise<ProbeResult> } {
+function startMemberProbe(
+  members: readonly FleetMember[],
+  frozen: ReadonlyMap<FleetMember, number>,
+  token: string,
+  intervalMs: number,
+): { stop(): Promise<ProbeResult> } {
   const probes = members.map((m) => {
     const r = frozen.get(m)!;
     return startProbe(
@@ -402,11 +437,11 @@ export interface SlowConsumerOptions {
 export async function slowConsumer(env: SingleServerEnv, options: SlowConsumerOptions): Promise<ScenarioReport> {
   const { fleet, publisher, nats } = env;
   const report = newReport(`slow consumer: 1 sidecar stopped ${(options.stopMs / 1000).toFixed(1)} s, ${options.updates} updates`, fleet.members.length);
-  const slow = fleet.members[0]!;
+  const slow = fleet.members[0];
   const first = publisher.newest;
   publisher.takeLongestStall();
   const logBefore = nats.stderr().length;
-  const slowLogsBefore = fleet.members[0]!.sidecar.logs.length;
+  const slowLogsBefore = fleet.members[0].sidecar.logs.length;
   const probe = startProbe(fleet.members, constantExpectations(env.token), 50, new Set([slow]));
   process.kill(slow.sidecar.child.pid!, 'SIGSTOP');
   const stoppedAt = performance.now();
@@ -429,7 +464,11 @@ export async function slowConsumer(env: SingleServerEnv, options: SlowConsumerOp
   const after = await startProbe([slow], constantExpectations(env.token), 0).stop();
   report.checks += after.checks;
   report.failedChecks += after.failures.length;
-  const slowLines = nats.stderr().slice(logBefore).split('\n').filter((l) => /slow consumer/i.test(l)).length;
+  const slowLines = nats
+    .stderr()
+    .slice(logBefore)
+    .split('\n')
+    .filter((l) => /slow consumer/i.test(l)).length;
   const reconnects = slow.sidecar.logs.slice(slowLogsBefore).filter((l) => l.msg === 'nats reconnected').length;
   report.notes.push(`server logged ${slowLines} slow-consumer line(s); the slow sidecar reconnected ${reconnects} time(s)`);
   return report;
@@ -494,7 +533,10 @@ export interface NodeRestartOptions {
  */
 export async function clusterNodeRestarts(env: ClusterEnv, options: NodeRestartOptions): Promise<ScenarioReport> {
   const { fleet, publisher, cluster } = env;
-  const report = newReport(`3-node cluster: kill -9 ${options.target === 'leader' ? 'the stream leader' : "a sidecar's node"} x${options.rounds}, down ${(options.downMs / 1000).toFixed(1)} s`, fleet.members.length);
+  const report = newReport(
+    `3-node cluster: kill -9 ${options.target === 'leader' ? 'the stream leader' : "a sidecar's node"} x${options.rounds}, down ${(options.downMs / 1000).toFixed(1)} s`,
+    fleet.members.length,
+  );
   const first = publisher.newest;
   const logsBefore = new Map(fleet.members.map((m) => [m, m.sidecar.logs.length]));
   publisher.takeLongestStall();
@@ -511,7 +553,7 @@ export async function clusterNodeRestarts(env: ClusterEnv, options: NodeRestartO
         const leader = await cluster.streamLeader('authz');
         victim = cluster.nodes.find((n) => n.name === leader) ?? null;
       } else {
-        victim = await cluster.nodeServing(`orders ${fleet.members[round % fleet.members.length]!.instance}`);
+        victim = await cluster.nodeServing(`orders ${fleet.members[round % fleet.members.length].instance}`);
       }
       if (!victim) throw new Error(`round ${round}: no ${options.target} node found`);
       const meta = await cluster.metaLeader();

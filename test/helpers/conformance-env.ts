@@ -29,8 +29,12 @@ export async function startJwksServer(keys: JWK[], port = 0): Promise<JwksServer
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/jwks.json`;
   return Object.assign(state, {
     url,
-    close: () => new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections(); }),
-  }) as JwksServer;
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  });
 }
 
 export async function keyPair(kid: string): Promise<{ publicJwk: JWK; privateJwk: JWK }> {

@@ -36,16 +36,16 @@ export function fencedBlocks(markdown: string): FencedBlock[] {
   const lines = markdown.split('\n');
   const blocks: FencedBlock[] = [];
   for (let i = 0; i < lines.length; i++) {
-    const open = FENCE.exec(lines[i]!);
+    const open = FENCE.exec(lines[i]);
     if (open === null) continue;
     const [, indent, fence] = open as unknown as [string, string, string];
     const lang = (open[3] ?? '').toLowerCase();
     const body: string[] = [];
     let j = i + 1;
     for (; j < lines.length; j++) {
-      const text = lines[j]!;
+      const text = lines[j];
       const close = /^\s*(`{3,}|~{3,})\s*$/.exec(text);
-      if (close !== null && close[1]![0] === fence[0] && close[1]!.length >= fence.length) break;
+      if (close !== null && close[1][0] === fence[0] && close[1].length >= fence.length) break;
       body.push(text.startsWith(indent) ? text.slice(indent.length) : text.trimStart());
     }
     blocks.push({ lang, line: i + 1, body });
@@ -67,16 +67,16 @@ export function shellBlock(block: FencedBlock): ShellBlock {
   const first = lines.findIndex((l) => l.trim() !== '');
   let illustrative: string | null = null;
   for (let i = 0; i < lines.length; i++) {
-    const marker = ILLUSTRATIVE.exec(lines[i]!.trim());
+    const marker = ILLUSTRATIVE.exec(lines[i].trim());
     if (marker === null) continue;
     if (i !== first) throw new Error(`line ${block.line + 1 + i}: "# illustrative:" must be the block's first line`);
-    if (marker[1]!.trim() === '') throw new Error(`line ${block.line + 1 + i}: "# illustrative:" needs a reason (what the block needs that the test lacks)`);
-    illustrative = marker[1]!.trim();
+    if (marker[1].trim() === '') throw new Error(`line ${block.line + 1 + i}: "# illustrative:" needs a reason (what the block needs that the test lacks)`);
+    illustrative = marker[1].trim();
   }
   const steps: Array<{ command: string; line: number; expected: string[] }> = [];
   let attached: { expected: string[] } | null = null;
   for (let i = 0; i < lines.length; i++) {
-    const text = lines[i]!;
+    const text = lines[i];
     const trimmed = text.trim();
     if (trimmed === '') {
       attached = null;
@@ -85,7 +85,7 @@ export function shellBlock(block: FencedBlock): ShellBlock {
     } else {
       const start = i;
       let command = text;
-      while (command.endsWith('\\') && i + 1 < lines.length) command += `\n${lines[++i]!}`;
+      while (command.endsWith('\\') && i + 1 < lines.length) command += `\n${lines[++i]}`;
       const step = { command, line: block.line + 1 + start, expected: [] as string[] };
       steps.push(step);
       attached = step;
@@ -101,7 +101,9 @@ function squeeze(text: string): string {
 
 /** An expected line as a whole-line pattern: `…` (or `...`) stands for anything. */
 function linePattern(expected: string): RegExp {
-  const parts = squeeze(expected).split(/…|\.\.\./).map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+  const parts = squeeze(expected)
+    .split(/…|\.\.\./)
+    .map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
   return new RegExp(`^${parts.join('.*')}$`);
 }
 
@@ -115,7 +117,10 @@ export function isElision(expected: string): boolean {
  * come between); else what was not found.
  */
 export function unmatchedExpectation(output: string, expected: readonly string[]): string | null {
-  const lines = output.split('\n').map(squeeze).filter((l) => l !== '');
+  const lines = output
+    .split('\n')
+    .map(squeeze)
+    .filter((l) => l !== '');
   let at = 0;
   for (const want of expected) {
     if (isElision(want)) continue;
@@ -144,14 +149,14 @@ export function anchorsOf(markdown: string): Set<string> {
   for (const line of markdown.split('\n')) {
     const fence = /^\s*(`{3,}|~{3,})/.exec(line);
     if (fence !== null) {
-      if (inFence === null) inFence = fence[1]![0]!;
-      else if (fence[1]![0] === inFence) inFence = null;
+      if (inFence === null) inFence = fence[1][0]!;
+      else if (fence[1][0] === inFence) inFence = null;
       continue;
     }
     if (inFence !== null) continue;
     const heading = /^#{1,6}\s+(.*?)\s*#*\s*$/.exec(line);
     if (heading === null) continue;
-    const base = headingAnchor(heading[1]!);
+    const base = headingAnchor(heading[1]);
     const count = seen.get(base) ?? 0;
     seen.set(base, count + 1);
     anchors.add(count === 0 ? base : `${base}-${count}`);
@@ -171,13 +176,13 @@ export function linksOf(markdown: string): Link[] {
   markdown.split('\n').forEach((line, index) => {
     const fence = /^\s*(`{3,}|~{3,})/.exec(line);
     if (fence !== null) {
-      if (inFence === null) inFence = fence[1]![0]!;
-      else if (fence[1]![0] === inFence) inFence = null;
+      if (inFence === null) inFence = fence[1][0]!;
+      else if (fence[1][0] === inFence) inFence = null;
       return;
     }
     if (inFence !== null) return;
     const prose = line.replace(/`[^`]*`/g, '');
-    for (const match of prose.matchAll(/\]\(([^)\s]+)\)/g)) links.push({ target: match[1]!, line: index + 1 });
+    for (const match of prose.matchAll(/\]\(([^)\s]+)\)/g)) links.push({ target: match[1], line: index + 1 });
   });
   return links;
 }

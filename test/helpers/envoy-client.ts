@@ -7,9 +7,7 @@ import { ENVOY_PROTO_DIRS, ROOT } from './paths.js';
  * if the sidecar's trimmed protos ever drift from Envoy's wire format, these tests fail.
  */
 const OPTIONS = { keepCase: true, longs: String, enums: String, defaults: false, oneofs: true };
-const packages = loadPackageDefinition(
-  loadSync('envoy/service/auth/v3/external_auth.proto', { ...OPTIONS, includeDirs: ENVOY_PROTO_DIRS }),
-) as any;
+const packages = loadPackageDefinition(loadSync('envoy/service/auth/v3/external_auth.proto', { ...OPTIONS, includeDirs: ENVOY_PROTO_DIRS })) as any;
 // grpc.health.v1 is not among Envoy's protos; the standard file is vendored in proto/.
 const healthPackages = loadPackageDefinition(loadSync('grpc/health/v1/health.proto', { ...OPTIONS, includeDirs: [`${ROOT}proto`] })) as any;
 
@@ -27,8 +25,8 @@ export interface CheckResult {
 }
 
 export class EnvoyClient {
-  private readonly auth: Client & Record<string, Function>;
-  private readonly health: Client & Record<string, Function>;
+  private readonly auth: Client & Record<string, (...args: any[]) => unknown>;
+  private readonly health: Client & Record<string, (...args: any[]) => unknown>;
 
   constructor(address: string) {
     this.auth = new packages.envoy.service.auth.v3.Authorization(address, credentials.createInsecure());
@@ -114,7 +112,14 @@ export function denyBody(result: CheckResult): { error: string; reason: string; 
 export function httpStatus(result: CheckResult): number {
   const code = result.denied_response?.status.code;
   if (code === undefined) return 200;
-  return typeof code === 'number' ? code : HTTP_STATUS_NAMES[code] ?? -1;
+  return typeof code === 'number' ? code : (HTTP_STATUS_NAMES[code] ?? -1);
 }
 
-const HTTP_STATUS_NAMES: Record<string, number> = { BadRequest: 400, Unauthorized: 401, Forbidden: 403, InternalServerError: 500, ServiceUnavailable: 503, RequestHeaderFieldsTooLarge: 431 };
+const HTTP_STATUS_NAMES: Record<string, number> = {
+  BadRequest: 400,
+  Unauthorized: 401,
+  Forbidden: 403,
+  InternalServerError: 500,
+  ServiceUnavailable: 503,
+  RequestHeaderFieldsTooLarge: 431,
+};

@@ -81,8 +81,14 @@ function checkMessage(ctx: Context, value: unknown, type: protobuf.Type, path: s
   for (const [key, item] of Object.entries(value)) {
     const field = fieldsByName(type).get(key);
     const at = child(path, key);
-    if (!field) { fail(ctx, at, 'unknown field'); continue; }
-    if (seen.has(field)) { fail(ctx, at, `same field as "${seen.get(field)}"`); continue; }
+    if (!field) {
+      fail(ctx, at, 'unknown field');
+      continue;
+    }
+    if (seen.has(field)) {
+      fail(ctx, at, `same field as "${seen.get(field)}"`);
+      continue;
+    }
     seen.set(field, key);
     if (field.options?.deprecated === true) fail(ctx, at, 'deprecated field');
     checkField(ctx, item, field, at);
@@ -136,10 +142,16 @@ function checkEnum(ctx: Context, value: unknown, type: protobuf.Enum, path: stri
 }
 
 const INT_RANGES: Record<string, [bigint, bigint]> = {
-  int32: [-(2n ** 31n), 2n ** 31n - 1n], sint32: [-(2n ** 31n), 2n ** 31n - 1n], sfixed32: [-(2n ** 31n), 2n ** 31n - 1n],
-  uint32: [0n, 2n ** 32n - 1n], fixed32: [0n, 2n ** 32n - 1n],
-  int64: [-(2n ** 63n), 2n ** 63n - 1n], sint64: [-(2n ** 63n), 2n ** 63n - 1n], sfixed64: [-(2n ** 63n), 2n ** 63n - 1n],
-  uint64: [0n, 2n ** 64n - 1n], fixed64: [0n, 2n ** 64n - 1n],
+  int32: [-(2n ** 31n), 2n ** 31n - 1n],
+  sint32: [-(2n ** 31n), 2n ** 31n - 1n],
+  sfixed32: [-(2n ** 31n), 2n ** 31n - 1n],
+  uint32: [0n, 2n ** 32n - 1n],
+  fixed32: [0n, 2n ** 32n - 1n],
+  int64: [-(2n ** 63n), 2n ** 63n - 1n],
+  sint64: [-(2n ** 63n), 2n ** 63n - 1n],
+  sfixed64: [-(2n ** 63n), 2n ** 63n - 1n],
+  uint64: [0n, 2n ** 64n - 1n],
+  fixed64: [0n, 2n ** 64n - 1n],
 };
 
 function checkScalar(ctx: Context, value: unknown, scalar: string, path: string): void {
@@ -153,12 +165,15 @@ function checkScalar(ctx: Context, value: unknown, scalar: string, path: string)
     return;
   }
   const ok =
-    scalar === 'string' ? typeof value === 'string'
-    : scalar === 'bool' ? typeof value === 'boolean'
-    : scalar === 'double' || scalar === 'float'
-      ? typeof value === 'number' || (typeof value === 'string' && /^(NaN|-?Infinity|-?\d+(\.\d+)?([eE][-+]?\d+)?)$/.test(value))
-    : scalar === 'bytes' ? typeof value === 'string' && /^[A-Za-z0-9+/_-]*={0,2}$/.test(value)
-    : false;
+    scalar === 'string'
+      ? typeof value === 'string'
+      : scalar === 'bool'
+        ? typeof value === 'boolean'
+        : scalar === 'double' || scalar === 'float'
+          ? typeof value === 'number' || (typeof value === 'string' && /^(NaN|-?Infinity|-?\d+(\.\d+)?([eE][-+]?\d+)?)$/.test(value))
+          : scalar === 'bytes'
+            ? typeof value === 'string' && /^[A-Za-z0-9+/_-]*={0,2}$/.test(value)
+            : false;
   if (!ok) fail(ctx, path, `expected ${scalar}, got ${describe(value)}`);
 }
 
@@ -187,10 +202,15 @@ function isRequired(field: protobuf.Field): boolean {
 }
 
 type Check = (ctx: Context, value: unknown, path: string) => void;
-const scalarOf = (scalar: string): Check => (ctx, value, path) => checkScalar(ctx, value, scalar, path);
-const expect = (test: (value: unknown) => boolean, what: string): Check => (ctx, value, path) => {
-  if (!test(value)) fail(ctx, path, `expected ${what}, got ${describe(value)}`);
-};
+const scalarOf =
+  (scalar: string): Check =>
+  (ctx, value, path) =>
+    checkScalar(ctx, value, scalar, path);
+const expect =
+  (test: (value: unknown) => boolean, what: string): Check =>
+  (ctx, value, path) => {
+    if (!test(value)) fail(ctx, path, `expected ${what}, got ${describe(value)}`);
+  };
 
 /** Types whose proto3 JSON form is not an object of their fields. Empty needs nothing special. */
 const WELL_KNOWN: Record<string, Check> = {

@@ -122,13 +122,20 @@ log: { level: debug }
 }
 
 /** Polls until every member answers `accept` for `path`; resolves the elapsed ms, or rejects after `timeoutMs`. */
-export async function converge(fleet: Fleet, path: string, accept: (r: CheckResult) => boolean, timeoutMs: number, headers: Record<string, string> = {}): Promise<number> {
+export async function converge(
+  fleet: Fleet,
+  path: string,
+  accept: (r: CheckResult) => boolean,
+  timeoutMs: number,
+  headers: Record<string, string> = {},
+): Promise<number> {
   const started = performance.now();
   const pending = new Set(fleet.members);
   while (pending.size > 0) {
     for (const member of [...pending]) if (accept(await fleet.check(member, path, headers))) pending.delete(member);
     if (pending.size === 0) break;
-    if (performance.now() - started > timeoutMs) throw new Error(`not converged on ${path} after ${timeoutMs} ms: ${[...pending].map((m) => m.instance).join(', ')}`);
+    if (performance.now() - started > timeoutMs)
+      throw new Error(`not converged on ${path} after ${timeoutMs} ms: ${[...pending].map((m) => m.instance).join(', ')}`);
     await new Promise((r) => setTimeout(r, 10));
   }
   return performance.now() - started;

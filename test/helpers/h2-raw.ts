@@ -126,7 +126,12 @@ export class RawH2Connection {
     while (this.#pending.length >= 9) {
       const length = this.#pending.readUIntBE(0, 3);
       if (this.#pending.length < 9 + length) return;
-      this.frames.push({ type: this.#pending[3]!, flags: this.#pending[4]!, stream: this.#pending.readUInt32BE(5) & 0x7fffffff, payload: this.#pending.subarray(9, 9 + length) });
+      this.frames.push({
+        type: this.#pending[3],
+        flags: this.#pending[4],
+        stream: this.#pending.readUInt32BE(5) & 0x7fffffff,
+        payload: this.#pending.subarray(9, 9 + length),
+      });
       this.#pending = this.#pending.subarray(9 + length);
     }
   }

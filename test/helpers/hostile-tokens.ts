@@ -44,13 +44,14 @@ const toKeyObject = (key: KeyObject | CryptoKey): KeyObject => (key instanceof K
 
 /** Raw JWS signature bytes (ECDSA in the JOSE r||s form unless `der`). */
 export function signBytes(alg: string, key: KeyObject | CryptoKey | Uint8Array, data: string, der = false): Buffer {
-  if (key instanceof Uint8Array) return createHmac(HASH[alg.slice(2)]!, key).update(data).digest();
+  if (key instanceof Uint8Array) return createHmac(HASH[alg.slice(2)], key).update(data).digest();
   const k = toKeyObject(key);
   const hash = HASH[alg.slice(2)];
   if (alg === 'EdDSA' || alg === 'Ed25519') return cryptoSign(null, Buffer.from(data), k);
-  if (alg.startsWith('ES')) return cryptoSign(hash!, Buffer.from(data), { key: k, dsaEncoding: der ? 'der' : 'ieee-p1363' });
-  if (alg.startsWith('PS')) return cryptoSign(hash!, Buffer.from(data), { key: k, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: Number(alg.slice(2)) / 8 });
-  if (alg.startsWith('RS')) return cryptoSign(hash!, Buffer.from(data), k);
+  if (alg.startsWith('ES')) return cryptoSign(hash, Buffer.from(data), { key: k, dsaEncoding: der ? 'der' : 'ieee-p1363' });
+  if (alg.startsWith('PS'))
+    return cryptoSign(hash, Buffer.from(data), { key: k, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: Number(alg.slice(2)) / 8 });
+  if (alg.startsWith('RS')) return cryptoSign(hash, Buffer.from(data), k);
   throw new TypeError(`cannot sign ${alg}`);
 }
 
@@ -94,7 +95,8 @@ export function hostileTokens(ctx: HostileTokenContext): HostileToken[] {
   const jwkJson = JSON.stringify(pub.export({ format: 'jwk' }));
   const header = (extra: Record<string, unknown> = {}): string => JSON.stringify(legitHeader(ctx, extra));
   const claims = (extra: Record<string, unknown> = {}): string => JSON.stringify(legitClaims(ctx, extra));
-  const signed = (h: string, p: string | Uint8Array, key: KeyObject | CryptoKey | Uint8Array = ctx.privateKey, alg: string = ctx.alg): string => signCompact(alg, key, h, p);
+  const signed = (h: string, p: string | Uint8Array, key: KeyObject | CryptoKey | Uint8Array = ctx.privateKey, alg: string = ctx.alg): string =>
+    signCompact(alg, key, h, p);
   const withSignature = (h: string, p: string, sig: Uint8Array): string => `${b64(h)}.${b64(p)}.${b64(sig)}`;
   const unsigned = (h: Record<string, unknown>): string => `${b64(JSON.stringify(h))}.${b64(claims())}`;
   const legit = legitToken(ctx);
@@ -105,14 +107,30 @@ export function hostileTokens(ctx: HostileTokenContext): HostileToken[] {
 
   const cases: HostileToken[] = [
     { name: 'alg none, empty signature', token: `${unsigned({ alg: 'none', typ: ctx.typ ?? 'JWT' })}.`, expectCode: 'token_malformed' },
-    { name: 'alg none with a signature', token: `${unsigned({ alg: 'none', kid: ctx.kid, typ: ctx.typ ?? 'JWT' })}.${b64('x')}`, expectCode: 'token_algorithm_not_allowed' },
+    {
+      name: 'alg none with a signature',
+      token: `${unsigned({ alg: 'none', kid: ctx.kid, typ: ctx.typ ?? 'JWT' })}.${b64('x')}`,
+      expectCode: 'token_algorithm_not_allowed',
+    },
     { name: 'alg noNE', token: `${unsigned({ alg: 'noNE', kid: ctx.kid, typ: ctx.typ ?? 'JWT' })}.${b64('x')}`, expectCode: 'token_algorithm_not_allowed' },
     { name: 'alg empty string', token: `${unsigned({ alg: '', kid: ctx.kid, typ: ctx.typ ?? 'JWT' })}.${b64('x')}`, expectCode: 'token_algorithm_not_allowed' },
-    { name: 'HS256 keyed with the public key PEM', token: signed(header({ alg: 'HS256' }), claims(), Buffer.from(pem), 'HS256'), expectCode: 'token_algorithm_not_allowed' },
+    {
+      name: 'HS256 keyed with the public key PEM',
+      token: signed(header({ alg: 'HS256' }), claims(), Buffer.from(pem), 'HS256'),
+      expectCode: 'token_algorithm_not_allowed',
+    },
     { name: 'HS256 keyed with the public key DER', token: signed(header({ alg: 'HS256' }), claims(), der, 'HS256'), expectCode: 'token_algorithm_not_allowed' },
-    { name: 'HS256 keyed with the public JWK', token: signed(header({ alg: 'HS256' }), claims(), Buffer.from(jwkJson), 'HS256'), expectCode: 'token_algorithm_not_allowed' },
+    {
+      name: 'HS256 keyed with the public JWK',
+      token: signed(header({ alg: 'HS256' }), claims(), Buffer.from(jwkJson), 'HS256'),
+      expectCode: 'token_algorithm_not_allowed',
+    },
     { name: 'attacker key under the legit kid', token: signed(header(), claims(), attacker), expectCode: 'token_signature_invalid' },
-    { name: 'embedded jwk (attacker key)', token: signed(header({ kid: undefined, jwk: attacker.export({ format: 'jwk' }) }), claims(), attacker), expectCode: 'token_header_invalid' },
+    {
+      name: 'embedded jwk (attacker key)',
+      token: signed(header({ kid: undefined, jwk: attacker.export({ format: 'jwk' }) }), claims(), attacker),
+      expectCode: 'token_header_invalid',
+    },
     { name: 'jku', token: signed(header({ jku: 'https://attacker.example/jwks.json' }), claims(), attacker), expectCode: 'token_header_invalid' },
     { name: 'x5u', token: signed(header({ x5u: 'https://attacker.example/cert.pem' }), claims(), attacker), expectCode: 'token_header_invalid' },
     { name: 'x5c', token: signed(header({ x5c: [der.toString('base64')] }), claims(), attacker), expectCode: 'token_header_invalid' },
@@ -132,16 +150,35 @@ export function hostileTokens(ctx: HostileTokenContext): HostileToken[] {
     { name: 'empty aud array', token: signed(header(), claims({ aud: [] })), expectCode: 'token_audience_invalid' },
     { name: 'aud with a non-string member', token: signed(header(), claims({ aud: [ctx.audience, 5] })), expectCode: 'token_claims_invalid' },
     { name: 'wrong iss', token: signed(header(), claims({ iss: 'https://attacker.example' })), expectCode: 'token_issuer_invalid' },
-    { name: 'all-zero signature', token: withSignature(header(), claims(), Buffer.alloc(SIGNATURE_BYTES[ctx.alg] ?? 256)), expectCode: 'token_signature_invalid' },
-    { name: 'truncated signature', token: `${lh}.${legit.split('.')[1]}.${b64(Buffer.from(ls!, 'base64url').subarray(0, -1))}`, expectCode: 'token_signature_invalid' },
+    {
+      name: 'all-zero signature',
+      token: withSignature(header(), claims(), Buffer.alloc(SIGNATURE_BYTES[ctx.alg] ?? 256)),
+      expectCode: 'token_signature_invalid',
+    },
+    {
+      name: 'truncated signature',
+      token: `${lh}.${legit.split('.')[1]}.${b64(Buffer.from(ls, 'base64url').subarray(0, -1))}`,
+      expectCode: 'token_signature_invalid',
+    },
     { name: 'payload swapped from another valid token', token: `${lh}.${op}.${ls}`, expectCode: 'token_signature_invalid' },
     { name: 'oversize', token: signed(header(), claims({ pad: 'x'.repeat(max) })), expectCode: 'token_too_large' },
     { name: '4 segments', token: `${legit}.${ls}`, expectCode: 'token_malformed' },
     { name: '2 segments', token: legit.split('.').slice(0, 2).join('.'), expectCode: 'token_malformed' },
     { name: 'base64 padding', token: `${legit}==`, expectCode: 'token_malformed' },
     { name: 'non-base64url character', token: legit.replace('.', '+.'), expectCode: 'token_malformed' },
-    { name: 'duplicate alg in header', token: signed(`{"alg":"none","kid":${JSON.stringify(ctx.kid)},"typ":${JSON.stringify(ctx.typ ?? 'JWT')},"alg":${JSON.stringify(ctx.alg)}}`, claims()), expectCode: 'token_header_invalid' },
-    { name: 'escaped duplicate alg in header', token: signed(`{"\\u0061lg":"none","kid":${JSON.stringify(ctx.kid)},"typ":${JSON.stringify(ctx.typ ?? 'JWT')},"alg":${JSON.stringify(ctx.alg)}}`, claims()), expectCode: 'token_header_invalid' },
+    {
+      name: 'duplicate alg in header',
+      token: signed(`{"alg":"none","kid":${JSON.stringify(ctx.kid)},"typ":${JSON.stringify(ctx.typ ?? 'JWT')},"alg":${JSON.stringify(ctx.alg)}}`, claims()),
+      expectCode: 'token_header_invalid',
+    },
+    {
+      name: 'escaped duplicate alg in header',
+      token: signed(
+        `{"\\u0061lg":"none","kid":${JSON.stringify(ctx.kid)},"typ":${JSON.stringify(ctx.typ ?? 'JWT')},"alg":${JSON.stringify(ctx.alg)}}`,
+        claims(),
+      ),
+      expectCode: 'token_header_invalid',
+    },
     { name: 'duplicate sub in payload', token: signed(header(), claims().replace(/^\{/, '{"sub":"admin",')), expectCode: 'token_claims_invalid' },
     { name: 'header not JSON', token: signed('{"alg":', claims()), expectCode: 'token_header_invalid' },
     { name: 'header a JSON array', token: signed(JSON.stringify([legitHeader(ctx)]), claims()), expectCode: 'token_header_invalid' },
@@ -150,14 +187,22 @@ export function hostileTokens(ctx: HostileTokenContext): HostileToken[] {
     { name: 'payload not UTF-8', token: signed(header(), Buffer.from([0x7b, 0x22, 0xff, 0x22, 0x3a, 0x31, 0x7d])), expectCode: 'token_claims_invalid' },
   ];
   if (ctx.alg.startsWith('ES')) {
-    cases.push({ name: 'ECDSA signature in DER form', token: (() => {
-      const input = `${b64(header())}.${b64(claims())}`;
-      return `${input}.${b64(signBytes(ctx.alg, ctx.privateKey, input, true))}`;
-    })(), expectCode: 'token_signature_invalid' });
+    cases.push({
+      name: 'ECDSA signature in DER form',
+      token: (() => {
+        const input = `${b64(header())}.${b64(claims())}`;
+        return `${input}.${b64(signBytes(ctx.alg, ctx.privateKey, input, true))}`;
+      })(),
+      expectCode: 'token_signature_invalid',
+    });
   }
   if (disallowedAsymmetric !== undefined) {
     const key = attackerKeyFor(disallowedAsymmetric);
-    cases.push({ name: `${disallowedAsymmetric} not in the allow-list`, token: signed(header({ alg: disallowedAsymmetric }), claims(), key, disallowedAsymmetric), expectCode: 'token_algorithm_not_allowed' });
+    cases.push({
+      name: `${disallowedAsymmetric} not in the allow-list`,
+      token: signed(header({ alg: disallowedAsymmetric }), claims(), key, disallowedAsymmetric),
+      expectCode: 'token_algorithm_not_allowed',
+    });
   }
   if (ctx.typ !== undefined) {
     cases.push({ name: 'typ wrong', token: signed(header({ typ: 'JWT' }), claims()), expectCode: 'token_type_invalid' });

@@ -32,7 +32,7 @@ export function parseDockerfile(text: string): Stage[] {
     if (continued) return;
     const joined = pending.parts.filter((p) => p !== '').join(' ');
     const match = /^(\S+)\s*(.*)$/s.exec(joined);
-    if (match) instructions.push({ keyword: match[1]!.toUpperCase(), args: match[2]!, line: pending.line });
+    if (match) instructions.push({ keyword: match[1].toUpperCase(), args: match[2], line: pending.line });
     pending = undefined;
   });
 
@@ -41,7 +41,7 @@ export function parseDockerfile(text: string): Stage[] {
     if (instruction.keyword === 'FROM') {
       const words = instruction.args.split(/\s+/).filter((w) => !w.startsWith('--'));
       const as = words.findIndex((w) => w.toUpperCase() === 'AS');
-      stages.push({ image: words[0]!, name: as >= 0 ? words[as + 1] : undefined, instructions: [] });
+      stages.push({ image: words[0], name: as >= 0 ? words[as + 1] : undefined, instructions: [] });
     } else if (stages.length > 0) {
       stages.at(-1)!.instructions.push(instruction);
     }
@@ -88,10 +88,10 @@ export function envOf(stage: Stage): Map<string, string> {
   const env = new Map<string, string>();
   for (const instruction of stage.instructions.filter((i) => i.keyword === 'ENV')) {
     const pairs = [...instruction.args.matchAll(/([A-Za-z_][A-Za-z0-9_]*)=("[^"]*"|\S*)/g)];
-    if (pairs.length > 0) for (const [, key, value] of pairs) env.set(key!, value!.replace(/^"(.*)"$/, '$1'));
+    if (pairs.length > 0) for (const [, key, value] of pairs) env.set(key, value.replace(/^"(.*)"$/, '$1'));
     else {
       const [key, ...rest] = instruction.args.split(/\s+/);
-      env.set(key!, rest.join(' '));
+      env.set(key, rest.join(' '));
     }
   }
   return env;
@@ -105,7 +105,13 @@ export function dockerIgnored(patterns: readonly string[], path: string): boolea
   for (const line of patterns) {
     const negated = line.startsWith('!');
     const pattern = negated ? line.slice(1) : line;
-    const glob = new RegExp(`^${pattern.replace(/^\//, '').replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]')}$`);
+    const glob = new RegExp(
+      `^${pattern
+        .replace(/^\//, '')
+        .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+        .replace(/\*/g, '[^/]*')
+        .replace(/\?/g, '[^/]')}$`,
+    );
     // A pattern matches the path itself or any folder above it.
     if (segments.some((_, i) => glob.test(segments.slice(0, i + 1).join('/')))) ignored = !negated;
   }
@@ -130,7 +136,7 @@ export function nodeInvocation(words: readonly string[]): NodeInvocation | undef
   const at = words.findIndex((w) => w === 'node' || w.endsWith('/node'));
   const script = words.findIndex((w, i) => i > at && !w.startsWith('-'));
   if (at < 0 || script < 0) return undefined;
-  return { flags: words.slice(at + 1, script), script: words[script]! };
+  return { flags: words.slice(at + 1, script), script: words[script] };
 }
 
 /** The node options of the image's ENTRYPOINT (the last stage's), as the container runs them. */

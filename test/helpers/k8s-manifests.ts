@@ -30,7 +30,7 @@ export function kustomize(kubectl: string, dir: string): K8sObject[] {
 
 export function parseManifests(text: string, name: string): K8sObject[] {
   return parseAllDocuments(text).flatMap((doc, i) => {
-    if (doc.errors.length > 0) throw new Error(`${name}: document ${i}: ${doc.errors[0]!.message}`);
+    if (doc.errors.length > 0) throw new Error(`${name}: document ${i}: ${doc.errors[0].message}`);
     const value = doc.toJS() as K8sObject | null;
     return value === null ? [] : [value];
   });
@@ -149,7 +149,7 @@ export function quantity(value: string): number {
   const match = /^([0-9.]+)([a-zA-Z]*)$/.exec(String(value));
   if (!match) throw new Error(`not a quantity: ${value}`);
   const units: Record<string, number> = { '': 1, m: 1e-3, k: 1e3, M: 1e6, G: 1e9, Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3 };
-  const unit = units[match[2]!];
+  const unit = units[match[2]];
   if (unit === undefined) throw new Error(`unsupported quantity unit: ${value}`);
   return Number(match[1]) * unit;
 }

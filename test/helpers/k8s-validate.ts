@@ -93,7 +93,7 @@ export class FieldChecker {
     this.checker = program.getTypeChecker();
     for (const statement of source.statements) {
       if (!ts.isTypeAliasDeclaration(statement)) continue;
-      const k = unique[Number(statement.name.text.slice(1))]!;
+      const k = unique[Number(statement.name.text.slice(1))];
       this.types.set(`${k.apiVersion} ${k.kind}`, this.checker.getTypeAtLocation(statement.name));
     }
   }
@@ -114,7 +114,7 @@ export class FieldChecker {
     if (Array.isArray(value)) {
       const array = members.find((t) => this.checker.isArrayType(t));
       if (!array) return; // a type mismatch, which pass 1 reports
-      const element = this.checker.getTypeArguments(array as ts.TypeReference)[0]!;
+      const element = this.checker.getTypeArguments(array as ts.TypeReference)[0];
       value.forEach((item, i) => this.walk(item, element, `${path}[${i}]`, found));
       return;
     }
@@ -135,6 +135,6 @@ export function validateObjects(objects: readonly K8sObject[], fields = new Fiel
   return objects.flatMap((object) => {
     const errors = schemaErrors(object);
     // A kind without a schema has no declarations either: one message is enough.
-    return errors.length > 0 && errors[0]!.includes('no schema for') ? errors : [...errors, ...fields.unknownFields(object)];
+    return errors.length > 0 && errors[0].includes('no schema for') ? errors : [...errors, ...fields.unknownFields(object)];
   });
 }

@@ -67,7 +67,7 @@ export async function startNatsCluster(size = 3, name = 'authz-chaos'): Promise<
         lastError = error;
       }
     }
-    throw lastError ?? new Error('no node answers');
+    throw lastError instanceof Error ? lastError : new Error('no node answers', { cause: lastError });
   }
 
   const cluster: NatsCluster = {

@@ -44,7 +44,10 @@ function cleanUp(): void {
 }
 process.once('exit', cleanUp);
 // The test runner ends a timed-out file with SIGTERM, which skips 'exit': servers would outlive it.
-for (const [signal, code] of [['SIGTERM', 143], ['SIGINT', 130]] as const) {
+for (const [signal, code] of [
+  ['SIGTERM', 143],
+  ['SIGINT', 130],
+] as const) {
   process.once(signal, () => {
     cleanUp();
     process.exit(code);
@@ -163,7 +166,8 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
 async function waitForPort(port: number, timeoutMs: number, stderr: () => string, child: ChildProcess): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`nats-server exited (${child.exitCode ?? child.signalCode}) before it was ready:\n${stderr()}`);
+    if (child.exitCode !== null || child.signalCode !== null)
+      throw new Error(`nats-server exited (${child.exitCode ?? child.signalCode}) before it was ready:\n${stderr()}`);
     try {
       const nc = await connect({ servers: `127.0.0.1:${port}`, reconnect: false, timeout: 500 });
       await nc.close();
@@ -186,7 +190,10 @@ export async function createBucket(url: string, name: string): Promise<void> {
 }
 
 /** A writer connection for tests: `put` retries until the server acknowledges. */
-export async function kvWriter(url: string | string[], bucket: string): Promise<{ kv: KV; put(key: string, value: string): Promise<number>; close(): Promise<void> }> {
+export async function kvWriter(
+  url: string | string[],
+  bucket: string,
+): Promise<{ kv: KV; put(key: string, value: string): Promise<number>; close(): Promise<void> }> {
   // Pings as often as the sidecar's, so a frozen server is left within ~1.5 s, not minutes.
   const nc = await connect({ servers: url, maxReconnectAttempts: -1, reconnectTimeWait: 100, reconnectJitter: 50, pingInterval: 500, maxPingOut: 2 });
   const kv = await nc.jetstream({ timeout: 1000 }).views.kv(bucket, { bindOnly: true });

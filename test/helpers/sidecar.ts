@@ -52,7 +52,7 @@ export function startSidecar(configPath: string, options: { env?: NodeJS.Process
   // `wrap` is a command that execs its arguments (e.g. `unshare -m sh -c '…; exec "$@"' sh`), so child.pid stays the sidecar's.
   const nodeFlags = imageNodeFlags(readFileSync(`${ROOT}Dockerfile`, 'utf8'));
   const command = [...(options.wrap ?? []), process.execPath, ...nodeFlags, SIDECAR_BIN, '--config', configPath, ...(options.args ?? [])];
-  const child = spawn(command[0]!, command.slice(1), {
+  const child = spawn(command[0], command.slice(1), {
     env: { ...process.env, AUTHZ_GRPC_ADDRESS: '127.0.0.1:0', AUTHZ_ADMIN_ADDRESS: '127.0.0.1:0', ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -61,8 +61,8 @@ export function startSidecar(configPath: string, options: { env?: NodeJS.Process
   const logs: Array<Record<string, unknown>> = [];
   const waiters: Array<{ predicate: (line: Record<string, unknown>) => boolean; resolve: (line: Record<string, unknown>) => void }> = [];
   let stderr = '';
-  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  createInterface({ input: child.stdout! }).on('line', (text) => {
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  createInterface({ input: child.stdout }).on('line', (text) => {
     let line: Record<string, unknown>;
     try {
       line = JSON.parse(text);
@@ -89,7 +89,7 @@ export function startSidecar(configPath: string, options: { env?: NodeJS.Process
   };
 
   return new Promise((resolve, reject) => {
-    exited.then((code) => reject(new Error(`sidecar exited with ${code} before serving: ${stderr}`)));
+    void exited.then((code) => reject(new Error(`sidecar exited with ${code} before serving: ${stderr}`)));
     waitForLog((line) => line.msg === 'serving', 15_000).then((line) => {
       resolve({
         child,

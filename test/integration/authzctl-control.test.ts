@@ -108,9 +108,14 @@ describe('authzctl control-plane commands against nats-server', () => {
 
   it('publishes nothing for an invalid policy or the wrong service', async () => {
     const before = await revisionsOf('policy.orders');
-    assertOneLineError(await ctl('publish', 'policy', `${FIXTURES}/policies/bad-path.yaml`, '--service', 'orders', ...pub()),
-      /bad-path\.yaml: spec\.rules\[\d+\]\.to\[0\]\.paths\[\d+\]: /);
-    assertOneLineError(await ctl('publish', 'policy', POLICY, '--service', 'billing', ...pub()), /orders\.yaml: metadata\.service: is "orders" but --service is "billing"/);
+    assertOneLineError(
+      await ctl('publish', 'policy', `${FIXTURES}/policies/bad-path.yaml`, '--service', 'orders', ...pub()),
+      /bad-path\.yaml: spec\.rules\[\d+\]\.to\[0\]\.paths\[\d+\]: /,
+    );
+    assertOneLineError(
+      await ctl('publish', 'policy', POLICY, '--service', 'billing', ...pub()),
+      /orders\.yaml: metadata\.service: is "orders" but --service is "billing"/,
+    );
     assert.deepEqual(await revisionsOf('policy.orders'), before);
   });
 
@@ -173,7 +178,10 @@ describe('authzctl control-plane commands against nats-server', () => {
     assert.equal(good.stdout, 'published keys.issuer.idp revision 1\n', good.stderr);
     const privateSet = join(dir, 'private.jwks.json');
     writeFileSync(privateSet, JSON.stringify({ keys: [JSON.parse(readFileSync(`${ROOT}deploy/examples/keys/idp-dev-1.private.jwk.json`, 'utf8'))] }));
-    assertOneLineError(await ctl('publish', 'keys', privateSet, '--issuer', 'idp', ...pub()), /private\.jwks\.json: key #0 \(kid "idp-dev-1"\) contains private key member "d"/);
+    assertOneLineError(
+      await ctl('publish', 'keys', privateSet, '--issuer', 'idp', ...pub()),
+      /private\.jwks\.json: key #0 \(kid "idp-dev-1"\) contains private key member "d"/,
+    );
     assertOneLineError(await ctl('publish', 'keys', privateSet, ...pub()), /exactly one of --issuer NAME, --trust-domain DOMAIN/);
     assert.deepEqual(await revisionsOf('keys.issuer.idp'), [1]);
   });
@@ -187,7 +195,10 @@ describe('authzctl control-plane commands against nats-server', () => {
     assert.equal(statSync(out).mode & 0o777, 0o600);
 
     const set = decodeUnverified((await kv.get('keys.issuer.idp'))!.string()).document.body as JSONWebKeySet;
-    assert.deepEqual(set.keys.map((k) => k.kid), ['idp-dev-1', 'idp-2']);
+    assert.deepEqual(
+      set.keys.map((k) => k.kid),
+      ['idp-dev-1', 'idp-2'],
+    );
     const minted = await ctl('token', 'mint', '--key', out, '--sub', 'alice');
     assert.equal(minted.code, 0, minted.stderr);
     const token = minted.stdout.trim();
@@ -204,7 +215,10 @@ describe('authzctl control-plane commands against nats-server', () => {
   it('revoke appends entries, prunes expired ones and lists those in force', async () => {
     // An expired entry, as an earlier revoke would have left it.
     const now = Math.floor(Date.now() / 1000);
-    const expired = await signDocument({ kind: 'revocations', target: '*', revision: 1, issuedAt: now, body: { entries: [{ jti: 'old', until: now - 10 }] } }, await loadSigningKey(cpKey));
+    const expired = await signDocument(
+      { kind: 'revocations', target: '*', revision: 1, issuedAt: now, body: { entries: [{ jti: 'old', until: now - 10 }] } },
+      await loadSigningKey(cpKey),
+    );
     await kv.create('revocations', expired);
 
     const first = await ctl('revoke', '--jti', 'tok-1', '--until', '1h', ...pub());
@@ -214,13 +228,16 @@ describe('authzctl control-plane commands against nats-server', () => {
 
     const doc = await verifyDocument((await kv.get('revocations'))!.string(), await loadSigners([cpPub]), { kind: 'revocations', target: '*' });
     const entries = (doc.body as { entries: RevocationEntry[] }).entries;
-    assert.deepEqual(entries.map((e) => e.jti ?? e.sub), ['tok-1', 'alice']);
+    assert.deepEqual(
+      entries.map((e) => e.jti ?? e.sub),
+      ['tok-1', 'alice'],
+    );
     assert.ok(Math.abs(entries[0].until - (now + 3600)) <= 5);
     assert.equal(entries[1].until, 4_070_908_800);
 
     const list = await ctl('revoke', '--list', ...nats);
     assert.equal(list.code, 0, list.stderr);
-    assert.match(list.stdout, /^jti tok-1  until \S+\nsub alice iss https:\/\/idp\.example\.test  until 2099-01-01T00:00:00\.000Z\n$/);
+    assert.match(list.stdout, /^jti tok-1 {2}until \S+\nsub alice iss https:\/\/idp\.example\.test {2}until 2099-01-01T00:00:00\.000Z\n$/);
     assertOneLineError(await ctl('revoke', '--jti', 'x', '--until', '3600', ...pub()), /--until: "3600" is in the past/);
   });
 
@@ -231,15 +248,25 @@ describe('authzctl control-plane commands against nats-server', () => {
   });
 
   it('status shows each responder against the bucket and exits 0 converged, 1 lagging', async () => {
-    const report = (instance: string, revision: number, at = new Date().toISOString()): StatusReport =>
-      ({ service: 'orders', instance, ready: true, revisions: { 'policy.orders': revision, 'keys.issuer.idp': 3 }, lastError: null, connected: true, at });
+    const report = (instance: string, revision: number, at = new Date().toISOString()): StatusReport => ({
+      service: 'orders',
+      instance,
+      ready: true,
+      revisions: { 'policy.orders': revision, 'keys.issuer.idp': 3 },
+      lastError: null,
+      connected: true,
+      at,
+    });
     const replies: StatusReport[] = [report('orders-1', 5)];
     const responder = nc.subscribe('authz.status-ping', { callback: (_err, msg) => replies.forEach((r) => msg.respond(JSON.stringify(r))) });
     await nc.flush();
     try {
       const converged = await ctl('status', ...nats, '--wait', '500ms');
       assert.equal(converged.code, 0, converged.stdout + converged.stderr);
-      assert.match(converged.stdout, /^SERVICE\s+INSTANCE\s+READY\s+CONNECTED\s+CURRENT\s+REVISIONS\s+LAST ERROR\norders\s+orders-1\s+yes\s+yes\s+yes\s+keys\.issuer\.idp 3\/3, policy\.orders 5\/5\s+-\n\n1\/1 sidecar converged\n$/);
+      assert.match(
+        converged.stdout,
+        /^SERVICE\s+INSTANCE\s+READY\s+CONNECTED\s+CURRENT\s+REVISIONS\s+LAST ERROR\norders\s+orders-1\s+yes\s+yes\s+yes\s+keys\.issuer\.idp 3\/3, policy\.orders 5\/5\s+-\n\n1\/1 sidecar converged\n$/,
+      );
 
       replies.push(report('orders-2', 4));
       // A report heard only as a broadcast on the status subject counts too.
@@ -252,7 +279,13 @@ describe('authzctl control-plane commands against nats-server', () => {
 
       const json = await ctl('status', ...nats, '--wait', '300ms', '--json');
       assert.equal(json.code, 1);
-      assert.deepEqual((JSON.parse(json.stdout) as { instance: string; converged: boolean }[]).map((r) => [r.instance, r.converged]), [['orders-1', true], ['orders-2', false]]);
+      assert.deepEqual(
+        (JSON.parse(json.stdout) as { instance: string; converged: boolean }[]).map((r) => [r.instance, r.converged]),
+        [
+          ['orders-1', true],
+          ['orders-2', false],
+        ],
+      );
     } finally {
       responder.unsubscribe();
     }
@@ -261,8 +294,14 @@ describe('authzctl control-plane commands against nats-server', () => {
   it('fails in one line with exit 2 when NATS cannot be reached', async () => {
     const port = await freePort();
     const started = Date.now();
-    assertOneLineError(await ctl('status', '--nats', `nats://127.0.0.1:${port}`, '--timeout', '1s'), new RegExp(`cannot reach NATS at nats://127\\.0\\.0\\.1:${port}: ECONNREFUSED`));
-    assertOneLineError(await ctl('publish', 'policy', POLICY, '--service', 'orders', '--signing-key', cpKey, '--nats', `nats://127.0.0.1:${port}`), /cannot reach NATS/);
+    assertOneLineError(
+      await ctl('status', '--nats', `nats://127.0.0.1:${port}`, '--timeout', '1s'),
+      new RegExp(`cannot reach NATS at nats://127\\.0\\.0\\.1:${port}: ECONNREFUSED`),
+    );
+    assertOneLineError(
+      await ctl('publish', 'policy', POLICY, '--service', 'orders', '--signing-key', cpKey, '--nats', `nats://127.0.0.1:${port}`),
+      /cannot reach NATS/,
+    );
     assert.ok(Date.now() - started < 10_000);
   });
 

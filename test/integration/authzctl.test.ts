@@ -11,7 +11,7 @@ import { loadAuthProto } from '../../src/grpc/protos.js';
 import { allowResponse, denyResponse } from '../../src/grpc/response.js';
 import type { CheckRequest__Output } from '../../src/generated/envoy/service/auth/v3/CheckRequest.js';
 import type { CheckResponse } from '../../src/generated/envoy/service/auth/v3/CheckResponse.js';
-import { AUTHZCTL_BIN, EXAMPLES, FIXTURES, ROOT } from '../helpers/paths.js';
+import { EXAMPLES } from '../helpers/paths.js';
 
 function assertOneLineError(run: Run, pattern: RegExp): void {
   assert.equal(run.code, 2, run.stderr);
@@ -27,14 +27,37 @@ const jwks = (name: string) => JSON.parse(readFileSync(`${EXAMPLES}/keys/${name}
 
 describe('authzctl token mint', () => {
   it('prints only a token that verifies against the example key set, with the given claims', async () => {
-    const run = await authzctl('token', 'mint', '--key', IDP_KEY, '--sub', 'alice', '--scope', 'orders:read', '--roles', 'customer,admin',
-      '--claim', 'tenant=acme', '--claim', 'realm.roles=["a"]', '--claim', 'level=3', '--ttl', '10m', '--typ', 'at+jwt');
+    const run = await authzctl(
+      'token',
+      'mint',
+      '--key',
+      IDP_KEY,
+      '--sub',
+      'alice',
+      '--scope',
+      'orders:read',
+      '--roles',
+      'customer,admin',
+      '--claim',
+      'tenant=acme',
+      '--claim',
+      'realm.roles=["a"]',
+      '--claim',
+      'level=3',
+      '--ttl',
+      '10m',
+      '--typ',
+      'at+jwt',
+    );
     assert.equal(run.code, 0, run.stderr);
     assert.equal(run.stderr, '');
     assert.match(run.stdout, /^[\w-]+\.[\w-]+\.[\w-]+\n$/);
     const token = run.stdout.trim();
     const { payload, protectedHeader } = await jwtVerify(token, createLocalJWKSet(jwks('idp.jwks.json')), {
-      issuer: 'https://idp.example.test', audience: 'orders', typ: 'at+jwt', algorithms: ['ES256'],
+      issuer: 'https://idp.example.test',
+      audience: 'orders',
+      typ: 'at+jwt',
+      algorithms: ['ES256'],
     });
     assert.equal(protectedHeader.kid, 'idp-dev-1');
     assert.equal(payload.sub, 'alice');
@@ -78,7 +101,10 @@ describe('authzctl policy test', () => {
     const run = await authzctl('policy', 'test', `${EXAMPLES}/policy.yaml`, '--cases', `${EXAMPLES}/policy.cases.yaml`);
     assert.equal(run.code, 0, run.stdout + run.stderr);
     const lines = run.stdout.trimEnd().split('\n');
-    assert.ok(lines.slice(0, -1).every((l) => l.startsWith('PASS ')), run.stdout);
+    assert.ok(
+      lines.slice(0, -1).every((l) => l.startsWith('PASS ')),
+      run.stdout,
+    );
     assert.equal(lines.at(-1), '13 cases: 13 passed, 0 failed');
   });
 
@@ -108,7 +134,10 @@ describe('authzctl policy test', () => {
       await authzctl('policy', 'test', 'deploy/examples/policy.yaml', '--cases', 'test/fixtures/cli/unknown-field.cases.yaml'),
       /^authzctl: test\/fixtures\/cli\/unknown-field\.cases\.yaml: cases\[0\]\.expect\.rules: unknown field$/m,
     );
-    assertOneLineError(await authzctl('policy', 'test', 'no-such-policy.yaml', '--cases', 'deploy/examples/policy.cases.yaml'), /no-such-policy\.yaml: .*file not found/);
+    assertOneLineError(
+      await authzctl('policy', 'test', 'no-such-policy.yaml', '--cases', 'deploy/examples/policy.cases.yaml'),
+      /no-such-policy\.yaml: .*file not found/,
+    );
     assertOneLineError(await authzctl('policy', 'test', 'deploy/examples/policy.yaml'), /--cases CASES_FILE is required/);
   });
 });
@@ -139,9 +168,27 @@ describe('authzctl check', () => {
 
   it('sends the request the way Envoy does and reports a deny with exit 1', async () => {
     reply = denyResponse({ kind: 'unauthenticated', reason: 'token_expired', requestId: 'r-1', realm: 'orders', invalidToken: true, metadata: meta });
-    const run = await authzctl('check', '--address', address, '--method', 'POST', '--path', '/api/orders?x=1', '--host', 'orders.example.test',
-      '-H', 'X-Tenant-Id: acme', '--token', 'aaa.bbb.ccc', '--service-token', 'sss.ttt.uuu',
-      '--principal', 'spiffe://cluster.local/ns/shop/sa/checkout', '--context', 'route=orders');
+    const run = await authzctl(
+      'check',
+      '--address',
+      address,
+      '--method',
+      'POST',
+      '--path',
+      '/api/orders?x=1',
+      '--host',
+      'orders.example.test',
+      '-H',
+      'X-Tenant-Id: acme',
+      '--token',
+      'aaa.bbb.ccc',
+      '--service-token',
+      'sss.ttt.uuu',
+      '--principal',
+      'spiffe://cluster.local/ns/shop/sa/checkout',
+      '--context',
+      'route=orders',
+    );
     assert.equal(run.code, 1, run.stderr);
     const lines = run.stdout.trimEnd().split('\n');
     assert.equal(lines[0], 'DENY 401 (token_expired)');
@@ -166,20 +213,33 @@ describe('authzctl check', () => {
   });
 
   it('reports an allow with exit 0', async () => {
-    reply = allowResponse({ caller: { set: [['x-auth-subject', 'alice']], remove: ['x-auth-roles'] }, metadata: { ...meta, rule: 'read-orders', reason: 'allowed_by_rule' } });
+    reply = allowResponse({
+      caller: { set: [['x-auth-subject', 'alice']], remove: ['x-auth-roles'] },
+      metadata: { ...meta, rule: 'read-orders', reason: 'allowed_by_rule' },
+    });
     const run = await authzctl('check', '--address', address, '--path', '/api/orders');
     assert.equal(run.code, 0, run.stderr);
-    assert.equal(run.stdout, [
-      'ALLOW',
-      '  set     x-auth-subject: alice',
-      '  remove  x-auth-roles',
-      '  meta    decision=dec-1 policy=orders revision=rev-9 rule=read-orders reason=allowed_by_rule',
-      '',
-    ].join('\n'));
+    assert.equal(
+      run.stdout,
+      [
+        'ALLOW',
+        '  set     x-auth-subject: alice',
+        '  remove  x-auth-roles',
+        '  meta    decision=dec-1 policy=orders revision=rev-9 rule=read-orders reason=allowed_by_rule',
+        '',
+      ].join('\n'),
+    );
   });
 
   it('prints the CheckResponse as JSON with --json', async () => {
-    reply = denyResponse({ kind: 'forbidden', reason: 'missing_scope', requestId: 'r-2', realm: 'orders', missingScopes: ['orders:read'], metadata: { ...meta, reason: 'missing_scope' } });
+    reply = denyResponse({
+      kind: 'forbidden',
+      reason: 'missing_scope',
+      requestId: 'r-2',
+      realm: 'orders',
+      missingScopes: ['orders:read'],
+      metadata: { ...meta, reason: 'missing_scope' },
+    });
     const run = await authzctl('check', '--address', address, '--json');
     assert.equal(run.code, 1, run.stderr);
     const response = JSON.parse(run.stdout);
@@ -195,7 +255,10 @@ describe('authzctl check', () => {
         probe.close(() => resolve(port));
       });
     });
-    assertOneLineError(await authzctl('check', '--address', `127.0.0.1:${closed}`), new RegExp(`^authzctl: cannot reach the sidecar at 127\\.0\\.0\\.1:${closed}: `));
+    assertOneLineError(
+      await authzctl('check', '--address', `127.0.0.1:${closed}`),
+      new RegExp(`^authzctl: cannot reach the sidecar at 127\\.0\\.0\\.1:${closed}: `),
+    );
   });
 });
 

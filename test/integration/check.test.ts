@@ -19,7 +19,7 @@ function assertDenied(result: CheckResult, grpcCode: number, http: number, reaso
   assert.equal(denyBody(result).reason, reason);
 }
 
-describe('ext_authz Check against the real sidecar, driven with Envoy\'s protos', () => {
+describe("ext_authz Check against the real sidecar, driven with Envoy's protos", () => {
   let env: ConformanceEnv;
   before(async () => {
     env = await startConformanceEnv();
@@ -44,7 +44,9 @@ describe('ext_authz Check against the real sidecar, driven with Envoy\'s protos'
 
   it('allows a valid token and sets identity headers with overwrite, removing the managed ones it does not set', async () => {
     const token = await mint(CUSTOMER);
-    const result = await env.client.check(envoyRequest({ path: '/api/orders/7?x=1', headers: { authorization: `Bearer ${token}`, 'x-auth-subject': 'mallory' } }));
+    const result = await env.client.check(
+      envoyRequest({ path: '/api/orders/7?x=1', headers: { authorization: `Bearer ${token}`, 'x-auth-subject': 'mallory' } }),
+    );
     assertAllowed(result, 'read-orders');
     const set = result.ok_response?.headers ?? [];
     assert.equal(headerOf(set, 'x-auth-subject'), 'alice');
@@ -56,17 +58,24 @@ describe('ext_authz Check against the real sidecar, driven with Envoy\'s protos'
     assert.ok(result.ok_response?.headers_to_remove?.includes('x-auth-principal'));
     assert.ok(!result.ok_response?.headers_to_remove?.includes('x-auth-subject'));
     const fields = result.dynamic_metadata!.fields;
-    assert.match(fields.decision_id!.stringValue!, /^[0-9a-f-]{36}$/);
-    assert.equal(fields.policy!.stringValue, 'orders-conformance');
-    assert.match(fields.policy_revision!.stringValue!, /^[0-9a-f]{12}$/);
-    assert.equal(fields.decision!.stringValue, 'allow');
+    assert.match(fields.decision_id.stringValue!, /^[0-9a-f-]{36}$/);
+    assert.equal(fields.policy.stringValue, 'orders-conformance');
+    assert.match(fields.policy_revision.stringValue!, /^[0-9a-f]{12}$/);
+    assert.equal(fields.decision.stringValue, 'allow');
   });
 
   it('strips every managed identity header on an anonymous allow', async () => {
     const result = await env.client.check(envoyRequest({ path: '/public/index.html', headers: { 'x-auth-subject': 'mallory' } }));
     assertAllowed(result, 'public');
     assert.deepEqual(result.ok_response?.headers ?? [], []);
-    assert.deepEqual([...(result.ok_response?.headers_to_remove ?? [])].sort(), ['x-auth-issuer', 'x-auth-principal', 'x-auth-roles', 'x-auth-subject', 'x-org-id', 'x-tenant-id']);
+    assert.deepEqual([...(result.ok_response?.headers_to_remove ?? [])].sort(), [
+      'x-auth-issuer',
+      'x-auth-principal',
+      'x-auth-roles',
+      'x-auth-subject',
+      'x-org-id',
+      'x-tenant-id',
+    ]);
   });
 
   it('reads header_map with raw_value bytes (encode_raw_headers) like the headers map', async () => {
@@ -86,7 +95,15 @@ describe('ext_authz Check against the real sidecar, driven with Envoy\'s protos'
     const b = await mint(CUSTOMER, { subject: 'bob' });
     const joined = await env.client.check(envoyRequest({ path: '/api/orders', headers: { authorization: `Bearer ${a},Bearer ${b}` } }));
     assertDenied(joined, 16, 401, 'credentials_duplicated');
-    const apart = await env.client.check(envoyRequest({ path: '/api/orders', rawHeaders: [['authorization', `Bearer ${a}`], ['authorization', `Bearer ${b}`]] }));
+    const apart = await env.client.check(
+      envoyRequest({
+        path: '/api/orders',
+        rawHeaders: [
+          ['authorization', `Bearer ${a}`],
+          ['authorization', `Bearer ${b}`],
+        ],
+      }),
+    );
     assertDenied(apart, 16, 401, 'credentials_duplicated');
     assert.equal(headerOf(apart.denied_response?.headers, 'www-authenticate'), 'Bearer realm="orders", error="invalid_token"');
   });
@@ -100,7 +117,12 @@ describe('ext_authz Check against the real sidecar, driven with Envoy\'s protos'
 
   it('answers 403 when the roles do not grant the permission, and allows a wildcard role', async () => {
     const customer = await mint(CUSTOMER);
-    assertDenied(await env.client.check(envoyRequest({ path: '/admin/users', headers: { authorization: `Bearer ${customer}` } })), 7, 403, 'missing_permission');
+    assertDenied(
+      await env.client.check(envoyRequest({ path: '/admin/users', headers: { authorization: `Bearer ${customer}` } })),
+      7,
+      403,
+      'missing_permission',
+    );
     const admin = await mint({ ...CUSTOMER, roles: ['admin'] });
     assertAllowed(await env.client.check(envoyRequest({ path: '/admin/users', headers: { authorization: `Bearer ${admin}` } })), 'admin-only');
   });
@@ -116,7 +138,12 @@ describe('ext_authz Check against the real sidecar, driven with Envoy\'s protos'
       assertDenied(await env.client.check(envoyRequest({ method, path: '/public/x' })), 3, 400, 'lowercase_method');
     }
     const admin = await mint({ ...CUSTOMER, roles: ['admin'] });
-    assertDenied(await env.client.check(envoyRequest({ method: 'delete', path: '/legacy/x', headers: { authorization: `Bearer ${admin}` } })), 3, 400, 'lowercase_method');
+    assertDenied(
+      await env.client.check(envoyRequest({ method: 'delete', path: '/legacy/x', headers: { authorization: `Bearer ${admin}` } })),
+      3,
+      400,
+      'lowercase_method',
+    );
     assertDenied(await env.client.check(envoyRequest({ method: 'PROPFIND', path: '/public/x' })), 16, 401, 'credentials_missing');
   });
 
@@ -133,7 +160,12 @@ describe('ext_authz Check against the real sidecar, driven with Envoy\'s protos'
 
   it('rejects a service token from another trust domain or for another audience with 401', async () => {
     const foreign = await mintService('spiffe://evil.example/ns/shop/sa/checkout');
-    assertDenied(await env.client.check(envoyRequest({ method: 'POST', path: '/internal/reserve', headers: { 'x-service-token': foreign } })), 16, 401, 'token_claims_invalid');
+    assertDenied(
+      await env.client.check(envoyRequest({ method: 'POST', path: '/internal/reserve', headers: { 'x-service-token': foreign } })),
+      16,
+      401,
+      'token_claims_invalid',
+    );
   });
 
   it('evaluates CEL conditions over claims, headers, the decoded query and context_extensions', async () => {
@@ -195,7 +227,7 @@ describe('ext_authz Check against the real sidecar, driven with Envoy\'s protos'
     const token = await mint(CUSTOMER);
     await env.client.check(envoyRequest({ path: '/admin/x', headers: { authorization: `Bearer ${token}` } }));
     await env.sidecar.waitForLog((line) => line.msg === 'deny' && line.reason === 'missing_permission');
-    const signature = token.split('.')[2]!;
+    const signature = token.split('.')[2];
     assert.ok(!env.sidecar.logs.some((line) => JSON.stringify(line).includes(signature)));
     assert.ok(env.sidecar.logs.filter((l) => l.msg === 'deny').every((l) => typeof l.decision_id === 'string'));
   });

@@ -11,7 +11,12 @@ import { createBucket, freePort, kvWriter, startNatsServer, type NatsServer } fr
 const text = (entry: KvFeedEntry) => new TextDecoder().decode(entry.value);
 
 /** A feed on its own control-plane connection, recording everything it hands out. */
-function follow(url: string, bucket: string, keys: string[], extra: { onHistory?: (key: string, entries: readonly KvFeedEntry[]) => void; checkIntervalMs?: number } = {}) {
+function follow(
+  url: string,
+  bucket: string,
+  keys: string[],
+  extra: { onHistory?: (key: string, entries: readonly KvFeedEntry[]) => void; checkIntervalMs?: number } = {},
+) {
   const entries: KvFeedEntry[] = [];
   const events: Array<(KvFeedEvent | ControlPlaneEvent) & { at: number }> = [];
   const record = (event: KvFeedEvent | ControlPlaneEvent) => events.push({ ...event, at: Date.now() });
@@ -77,9 +82,15 @@ describe('startKvFeed against a real nats-server', () => {
       await sleep(100);
       assert.deepEqual(f.values('policy.orders'), ['p2', 'p3', 'p4', 'p5', 'p6']);
       const revisions = f.entries.filter((e) => e.key === 'policy.orders').map((e) => e.revision);
-      assert.deepEqual(revisions, [...revisions].sort((a, b) => a - b));
+      assert.deepEqual(
+        revisions,
+        [...revisions].sort((a, b) => a - b),
+      );
       assert.equal(f.entries.find((e) => e.key === 'keys.issuer.idp' && e.operation === 'DEL')?.value.length, 0);
-      assert.ok(f.entries.every((e) => e.key !== 'policy.other'), 'an unlisted key was delivered');
+      assert.ok(
+        f.entries.every((e) => e.key !== 'policy.other'),
+        'an unlisted key was delivered',
+      );
       assert.equal(f.feed.lastRevision('revocations'), 0);
     } finally {
       await f.close();
@@ -185,8 +196,8 @@ describe('startKvFeed against a real nats-server', () => {
       console.log('stopped');`;
     const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
-    child.stdout.on('data', (d: Buffer) => (output += d));
-    child.stderr.on('data', (d: Buffer) => (output += d));
+    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     const timer = new AbortController();
     const code = await Promise.race([exited, sleep(8000, 'hung' as const, { signal: timer.signal })]);
@@ -231,7 +242,10 @@ describe('startKvFeed against a real nats-server', () => {
       // nats.js alone would notice only after two missed 5 s heartbeats.
       await f.until('r2 from the check', () => f.values('revocations').includes('r2'), 3000);
       const took = Date.now() - written;
-      assert.ok(f.events.some((e) => e.type === 'kv-stale-watch'), 'a kv-stale-watch event');
+      assert.ok(
+        f.events.some((e) => e.type === 'kv-stale-watch'),
+        'a kv-stale-watch event',
+      );
       assert.ok(took < 2000, `took ${took} ms`);
       await f.until('a re-created watch', () => f.events.filter((e) => e.type === 'kv-watching').length >= 2);
       await writer.put('revocations', 'r3');

@@ -1,7 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { writeFileSync } from 'node:fs';
 import { startNatsServer, kvWriter, type NatsServer } from '../helpers/nats-server.js';
 import { converge, startFleet, versionedPolicy, type Fleet } from '../helpers/fleet.js';
 import { denyBody, type CheckResult } from '../helpers/envoy-client.js';
@@ -39,7 +38,11 @@ describe('control plane: 3 sidecars following a real NATS JetStream bucket', () 
     for (const m of fleet.members) assert.equal((await fetch(`${m.sidecar.adminUrl}/readyz`)).status, 200);
     const status = await fleet.ctl('status', '--wait', '1500ms', '--json');
     assert.equal(status.code, 0, status.stdout + status.stderr);
-    const rows = JSON.parse(status.stdout) as Array<{ instance: string; converged: boolean; keys: Array<{ key: string; applied: number; latest: number | null }> }>;
+    const rows = JSON.parse(status.stdout) as Array<{
+      instance: string;
+      converged: boolean;
+      keys: Array<{ key: string; applied: number; latest: number | null }>;
+    }>;
     assert.deepEqual(rows.map((r) => r.instance).sort(), ['orders-0', 'orders-1', 'orders-2']);
     for (const r of rows) {
       assert.ok(r.converged, JSON.stringify(r));
@@ -93,19 +96,25 @@ describe('control plane: 3 sidecars following a real NATS JetStream bucket', () 
       const entries: string[] = [];
       for await (const e of history) if (e.operation === 'PUT') entries.push(new TextDecoder().decode(e.value));
       const current = entries.at(-1)!;
-      const older = entries[0]!;
-      const legitRevision = JSON.parse(Buffer.from(current.split('.')[1]!, 'base64url').toString()).revision as number;
+      const older = entries[0];
+      const legitRevision = JSON.parse(Buffer.from(current.split('.')[1], 'base64url').toString()).revision as number;
       const [h, p, s] = current.split('.');
-      const payload = JSON.parse(Buffer.from(p!, 'base64url').toString());
+      const payload = JSON.parse(Buffer.from(p, 'base64url').toString());
       payload.body.spec.defaultAction = 'ALLOW';
       const tampered = `${h}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}.${s}`;
       const keysDoc = new TextDecoder().decode((await writer.kv.get('keys.issuer.idp'))!.value);
       const signing = await loadSigningKey(join(fleet.dir, 'cp.jwk.json'));
-      const attacker = await signDocument({ kind: 'policy', target: 'orders', revision: 999, issuedAt: 0, body: parsePolicy(versionedPolicy(999), 'x') }, { ...signing, kid: 'not-pinned' }).catch(() => null);
+      const attacker = await signDocument(
+        { kind: 'policy', target: 'orders', revision: 999, issuedAt: 0, body: parsePolicy(versionedPolicy(999), 'x') },
+        { ...signing, kid: 'not-pinned' },
+      ).catch(() => null);
 
       const attempts: Array<[string, string]> = [
         ['unsigned', JSON.stringify(parsePolicy(versionedPolicy(500), 'x'))],
-        ['unsigned JWS with a huge revision', `${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from(JSON.stringify({ kind: 'policy', target: 'orders', revision: Number.MAX_SAFE_INTEGER, issuedAt: 0, body: {} })).toString('base64url')}.`],
+        [
+          'unsigned JWS with a huge revision',
+          `${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from(JSON.stringify({ kind: 'policy', target: 'orders', revision: Number.MAX_SAFE_INTEGER, issuedAt: 0, body: {} })).toString('base64url')}.`,
+        ],
         ['tampered', tampered],
         ['wrong kind', keysDoc],
         ['older revision', older],
@@ -120,7 +129,8 @@ describe('control plane: 3 sidecars following a real NATS JetStream bucket', () 
         assert.notEqual((await fleet.check(m, '/v500/x')).status.code, 0);
         assert.notEqual((await fleet.check(m, '/anything')).status.code, 0, 'tampered defaultAction ALLOW not applied');
         const codes = m.sidecar.logs.filter((l) => l.msg === 'control document rejected; keeping the last good state').map((l) => l.code);
-        for (const code of ['document_unsigned', 'document_signature_invalid', 'document_wrong_kind', 'document_stale']) assert.ok(codes.includes(code), `${m.instance}: ${code} in ${codes}`);
+        for (const code of ['document_unsigned', 'document_signature_invalid', 'document_wrong_kind', 'document_stale'])
+          assert.ok(codes.includes(code), `${m.instance}: ${code} in ${codes}`);
         assert.ok(m.sidecar.logs.some((l) => l.msg === 'control document ignored' && l.reason === 'deleted'));
       }
       // The legitimate publisher still moves forward after all that.
@@ -140,13 +150,16 @@ describe('control plane: 3 sidecars following a real NATS JetStream bucket', () 
     const writer = await kvWriter(nats.url, 'authz');
     const revisionOf = async () => {
       const entry = await writer.kv.get('policy.orders');
-      return JSON.parse(Buffer.from(new TextDecoder().decode(entry!.value).split('.')[1]!, 'base64url').toString()).revision as number;
+      return JSON.parse(Buffer.from(new TextDecoder().decode(entry!.value).split('.')[1], 'base64url').toString()).revision as number;
     };
     let revision = await revisionOf();
     const put = async () => {
       version++;
       revision++;
-      const jws = await signDocument({ kind: 'policy', target: 'orders', revision, issuedAt: Math.floor(Date.now() / 1000), body: parsePolicy(versionedPolicy(version), 'x') }, signing);
+      const jws = await signDocument(
+        { kind: 'policy', target: 'orders', revision, issuedAt: Math.floor(Date.now() / 1000), body: parsePolicy(versionedPolicy(version), 'x') },
+        signing,
+      );
       await writer.put('policy.orders', jws);
     };
     try {
@@ -171,7 +184,7 @@ describe('control plane: 3 sidecars following a real NATS JetStream bucket', () 
 
   it('a sidecar restarted while NATS is down serves its cached state', async () => {
     await nats.stop();
-    const member = fleet.members[0]!;
+    const member = fleet.members[0];
     await fleet.restart(member);
     await member.sidecar.waitForLog((l) => l.msg === 'control document applied' && l.source === 'cache' && l.kv_key === 'policy.orders');
     assert.equal((await fetch(`${member.sidecar.adminUrl}/readyz`)).status, 200);

@@ -38,7 +38,11 @@ function collect(sub: Subscription): { raw: string[]; records: Record_[]; waitFo
       raw.push(text);
       const record = JSON.parse(text) as Record_;
       records.push(record);
-      for (const w of [...waiters]) if (w.pred(record)) (waiters.splice(waiters.indexOf(w), 1), w.resolve(record));
+      for (const w of [...waiters]) {
+        if (!w.pred(record)) continue;
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve(record);
+      }
     }
   })();
   return {
@@ -131,7 +135,13 @@ log: { level: info }
     assert.equal(deny.subject, null);
     assert.equal(deny.decision_id, meta(denied, 'decision_id'));
     // A policy file's revision is the first 12 hex digits of its SHA-256.
-    assert.equal(deny.policy_revision, createHash('sha256').update(readFileSync(join(dir, 'policy.yaml'))).digest('hex').slice(0, 12));
+    assert.equal(
+      deny.policy_revision,
+      createHash('sha256')
+        .update(readFileSync(join(dir, 'policy.yaml')))
+        .digest('hex')
+        .slice(0, 12),
+    );
     assert.equal(deny.policy_revision, meta(denied, 'policy_revision'));
 
     const allow = await log.waitFor((r) => r.request_id === 'req-allow-1', 5_000);
@@ -147,7 +157,7 @@ log: { level: info }
     const bad = await log.waitFor((r) => r.request_id === 'req-deny-2', 5_000);
     assert.equal(bad.reason, 'token_signature_invalid');
     for (const text of log.raw) {
-      for (const secret of [token, forged, h, p, s, forged.split('.')[2]!]) assert.ok(!text.includes(secret), `a record holds token text: ${text}`);
+      for (const secret of [token, forged, h, p, s, forged.split('.')[2]]) assert.ok(!text.includes(secret), `a record holds token text: ${text}`);
       assert.doesNotMatch(text, /authorization|bearer/i);
     }
   });

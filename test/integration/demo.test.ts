@@ -27,8 +27,8 @@ function runDemo(): { child: ChildProcess; done: Promise<DemoRun> } {
   const child = spawn(process.execPath, ['scripts/demo.mjs'], { cwd: ROOT, env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
-  child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const done = new Promise<DemoRun>((resolve) => child.once('close', (code) => resolve({ code, stdout, stderr, ms: performance.now() - started })));
   return { child, done };
 }
@@ -65,7 +65,16 @@ describe('npm run demo', () => {
 
   it('prints each section and the commands it runs', () => {
     for (const section of SECTIONS) assert.ok(run.stdout.includes(section), `section "${section}" missing`);
-    for (const command of ['keygen', 'publish keys', 'publish policy', 'token mint', 'check --address', 'rotate --issuer idp --out', 'status', 'rotate --issuer idp --retire']) {
+    for (const command of [
+      'keygen',
+      'publish keys',
+      'publish policy',
+      'token mint',
+      'check --address',
+      'rotate --issuer idp --out',
+      'status',
+      'rotate --issuer idp --retire',
+    ]) {
       assert.match(run.stdout, new RegExp(`^  \\$ (?:\\w+=\\$\\()?authzctl ${command}`, 'm'), `no "$ authzctl ${command}" line`);
     }
   });

@@ -13,7 +13,18 @@ import { isBuiltin } from 'node:module';
 import { dirname, join, posix, relative, resolve } from 'node:path';
 import ts from 'typescript';
 import { ROOT } from '../helpers/paths.js';
-import { copyArgs, dockerIgnored, dockerignorePatterns, envOf, execForm, imageNodeFlags, nodeInvocation, parseDockerfile, workdirAt, type Stage } from '../helpers/k8s-dockerfile.js';
+import {
+  copyArgs,
+  dockerIgnored,
+  dockerignorePatterns,
+  envOf,
+  execForm,
+  imageNodeFlags,
+  nodeInvocation,
+  parseDockerfile,
+  workdirAt,
+  type Stage,
+} from '../helpers/k8s-dockerfile.js';
 
 const DOCKERFILE = readFileSync(`${ROOT}Dockerfile`, 'utf8');
 const stages = parseDockerfile(DOCKERFILE);
@@ -32,7 +43,7 @@ const lastIndex = (stage: Stage, keyword: string) => stage.instructions.map((i) 
 /** Where the runtime stage's ENTRYPOINT (or CMD) has node run its script. */
 function serverScript(): string {
   const index = lastIndex(runtime, 'ENTRYPOINT');
-  const entrypoint = execForm(runtime.instructions[index]!);
+  const entrypoint = execForm(runtime.instructions[index]);
   assert.ok(entrypoint, 'ENTRYPOINT must use the exec (JSON) form, so signals reach the process tree without a shell in between');
   const node = nodeInvocation(entrypoint);
   assert.ok(node, `ENTRYPOINT must run node with a script: ${JSON.stringify(entrypoint)}`);
@@ -45,20 +56,33 @@ test('the Dockerfile has a build stage and a runtime stage, both on node:20-book
   const build = stages.find((s) => s.name === copies(runtime).find((c) => c.from)?.from);
   assert.ok(build, 'the runtime stage copies its build output from a named earlier stage');
   const runs = of(build, 'RUN').map((r) => r.args);
-  assert.ok(runs.some((r) => /\bnpm ci\b/.test(r) && !/--omit=dev|--production/.test(r)), 'the build stage installs dev dependencies (npm ci) to compile');
-  assert.ok(runs.some((r) => /\bnpm run build\b/.test(r)), 'the build stage runs npm run build');
+  assert.ok(
+    runs.some((r) => /\bnpm ci\b/.test(r) && !/--omit=dev|--production/.test(r)),
+    'the build stage installs dev dependencies (npm ci) to compile',
+  );
+  assert.ok(
+    runs.some((r) => /\bnpm run build\b/.test(r)),
+    'the build stage runs npm run build',
+  );
 });
 
 test('the runtime stage installs production dependencies only and never copies node_modules', () => {
   const runs = of(runtime, 'RUN').map((r) => r.args);
   const installs = runs.filter((r) => /\bnpm (ci|install|i)\b/.test(r));
   assert.equal(installs.length, 1, `one install step in the runtime stage: ${JSON.stringify(installs)}`);
-  assert.match(installs[0]!, /\bnpm ci\b/, 'npm ci: exactly the lock file');
-  assert.match(installs[0]!, /--omit=dev\b|--production\b/, 'production dependencies only');
+  assert.match(installs[0], /\bnpm ci\b/, 'npm ci: exactly the lock file');
+  assert.match(installs[0], /--omit=dev\b|--production\b/, 'production dependencies only');
   // The lock file must be in place before npm ci runs.
   const install = runtime.instructions.findIndex((i) => i.keyword === 'RUN' && /\bnpm ci\b/.test(i.args));
-  const copiedBefore = runtime.instructions.slice(0, install).filter((i) => i.keyword === 'COPY').flatMap((i) => copyArgs(i).sources);
-  for (const file of ['package.json', 'package-lock.json']) assert.ok(copiedBefore.some((s) => s === file || s === 'package*.json'), `${file} is copied before npm ci`);
+  const copiedBefore = runtime.instructions
+    .slice(0, install)
+    .filter((i) => i.keyword === 'COPY')
+    .flatMap((i) => copyArgs(i).sources);
+  for (const file of ['package.json', 'package-lock.json'])
+    assert.ok(
+      copiedBefore.some((s) => s === file || s === 'package*.json'),
+      `${file} is copied before npm ci`,
+    );
   for (const copy of copies(runtime)) {
     for (const source of copy.sources) assert.doesNotMatch(source, /node_modules/, `line ${copy.line}: copies node_modules (${source})`);
     if (copy.from !== undefined)
@@ -75,11 +99,11 @@ test('the runtime stage runs as a numeric non-root user with NODE_ENV=production
   assert.equal(envOf(runtime).get('NODE_ENV'), 'production');
 });
 
-test('ENTRYPOINT fixes V8\'s new space: node gets the same minimum and maximum semi-space size', () => {
+test("ENTRYPOINT fixes V8's new space: node gets the same minimum and maximum semi-space size", () => {
   const flags = new Map(imageNodeFlags(DOCKERFILE).map((f) => f.replace(/^--/, '').split('=') as [string, string]));
   const [min, max] = [flags.get('min-semi-space-size'), flags.get('max-semi-space-size')];
   assert.ok(min !== undefined && max !== undefined, `node's options set both semi-space sizes: ${[...flags.keys()].join(', ')}`);
-  assert.equal(min, max, 'a new space V8 may resize ran the sidecar promoting every scavenge\'s survivors (docs/performance.md)');
+  assert.equal(min, max, "a new space V8 may resize ran the sidecar promoting every scavenge's survivors (docs/performance.md)");
   assert.ok(Number(max) >= 8 && Number(max) <= 32, `semi-space ${max} MiB`);
 });
 
@@ -96,9 +120,12 @@ test('ENTRYPOINT sets every V8 flag the sidecar needs: a fixed heap growing fact
   assert.equal(run.stdout, 'function');
 });
 
-test('npm start runs the sidecar with the ENTRYPOINT\'s node flags, in the same order', () => {
+test("npm start runs the sidecar with the ENTRYPOINT's node flags, in the same order", () => {
   const { scripts } = JSON.parse(readFileSync(`${ROOT}package.json`, 'utf8')) as { scripts: Record<string, string> };
-  const runs = scripts.start!.split('&&').map((part) => nodeInvocation(part.trim().split(/\s+/))).filter((n) => n?.script === 'dist/authz-sidecar.mjs');
+  const runs = scripts.start
+    .split('&&')
+    .map((part) => nodeInvocation(part.trim().split(/\s+/)))
+    .filter((n) => n?.script === 'dist/authz-sidecar.mjs');
   assert.equal(runs.length, 1, `npm start runs node dist/authz-sidecar.mjs once: ${scripts.start}`);
   assert.deepEqual(runs[0]!.flags, imageNodeFlags(DOCKERFILE), 'package.json "start" and the Dockerfile ENTRYPOINT write the same flag list');
 });
@@ -107,28 +134,41 @@ test('ENTRYPOINT runs dist/authz-sidecar.mjs, from the build output, under tini'
   const script = serverScript();
   assert.equal(posix.relative(workdirAt(runtime), script), 'dist/authz-sidecar.mjs');
   const dist = runtime.instructions.findIndex((i) => i.keyword === 'COPY' && copyArgs(i).from !== undefined);
-  const copy = copyArgs(runtime.instructions[dist]!);
+  const copy = copyArgs(runtime.instructions[dist]);
   assert.ok(script.startsWith(`${absolute(runtime, dist, copy.destination)}/`), `${script} is inside the copied build output (${copy.destination})`);
   // The build stage's tsc and bundler write dist/ under its WORKDIR (tsconfig outDir "dist").
   const build = stages.find((s) => s.name === copy.from)!;
-  assert.deepEqual(copy.sources.map((s) => posix.resolve(workdirAt(build), s)), [posix.join(workdirAt(build), 'dist')]);
+  assert.deepEqual(
+    copy.sources.map((s) => posix.resolve(workdirAt(build), s)),
+    [posix.join(workdirAt(build), 'dist')],
+  );
 
-  const entrypoint = execForm(runtime.instructions[lastIndex(runtime, 'ENTRYPOINT')]!)!;
-  if (entrypoint[0]!.endsWith('tini')) {
-    assert.equal(entrypoint[1], '--', 'tini -- node …: the sidecar\'s own flags are not read by tini');
-    assert.ok(of(runtime, 'RUN').some((r) => /apt-get install[^&]*\btini\b/.test(r.args)), 'tini is installed in the runtime stage');
+  const entrypoint = execForm(runtime.instructions[lastIndex(runtime, 'ENTRYPOINT')])!;
+  if (entrypoint[0].endsWith('tini')) {
+    assert.equal(entrypoint[1], '--', "tini -- node …: the sidecar's own flags are not read by tini");
+    assert.ok(
+      of(runtime, 'RUN').some((r) => /apt-get install[^&]*\btini\b/.test(r.args)),
+      'tini is installed in the runtime stage',
+    );
   }
   const cmd = of(runtime, 'CMD').at(-1);
   assert.deepEqual(cmd && execForm(cmd), ['--config', '/etc/authz-sidecar/config.yaml']);
 });
 
 test('the build stage has every script npm run build runs', () => {
-  const scripts = [...(JSON.parse(readFileSync(`${ROOT}package.json`, 'utf8')) as { scripts: Record<string, string> }).scripts.build.matchAll(/\bnode (scripts\/\S+)/g)].map((m) => m[1]!);
+  const scripts = [
+    ...(JSON.parse(readFileSync(`${ROOT}package.json`, 'utf8')) as { scripts: Record<string, string> }).scripts.build.matchAll(/\bnode (scripts\/\S+)/g),
+  ].map((m) => m[1]);
   assert.ok(scripts.includes('scripts/bundle.mjs'), `npm run build bundles the sidecar: ${scripts.join(', ')}`);
   const build = stages.find((s) => s.name === copies(runtime).find((c) => c.from)?.from)!;
   const copied = copies(build).filter((c) => c.from === undefined);
   for (const script of scripts) {
-    assert.ok(copied.some((c) => c.sources.includes(script) && posix.resolve(workdirAt(build), c.destination, posix.basename(script)) === posix.resolve(workdirAt(build), script)), `the build stage copies ${script} to where npm run build runs it`);
+    assert.ok(
+      copied.some(
+        (c) => c.sources.includes(script) && posix.resolve(workdirAt(build), c.destination, posix.basename(script)) === posix.resolve(workdirAt(build), script),
+      ),
+      `the build stage copies ${script} to where npm run build runs it`,
+    );
   }
 });
 
@@ -144,7 +184,9 @@ test('the runtime stage has the protos where dist/src/grpc/protos.js (authzctl c
 });
 
 test('ports 9191 and 9192 are exposed and there is no HEALTHCHECK (Kubernetes probes instead)', () => {
-  const exposed = of(runtime, 'EXPOSE').flatMap((e) => e.args.split(/\s+/)).map((p) => p.replace(/\/tcp$/, ''));
+  const exposed = of(runtime, 'EXPOSE')
+    .flatMap((e) => e.args.split(/\s+/))
+    .map((p) => p.replace(/\/tcp$/, ''));
   assert.deepEqual(exposed.sort(), ['9191', '9192']);
   assert.equal(stages.flatMap((s) => of(s, 'HEALTHCHECK')).length, 0);
 });
@@ -153,7 +195,11 @@ test('.dockerignore keeps local state out and every copied path in', () => {
   const patterns = dockerignorePatterns(readFileSync(`${ROOT}.dockerignore`, 'utf8'));
   for (const path of ['node_modules', 'dist', '.git', 'test', 'node_modules/jose/package.json', 'dist/src/main.js', 'scripts/demo.mjs'])
     assert.ok(dockerIgnored(patterns, path), `${path} is excluded from the build context`);
-  const fromContext = stages.flatMap((s) => copies(s).filter((c) => c.from === undefined).flatMap((c) => c.sources));
+  const fromContext = stages.flatMap((s) =>
+    copies(s)
+      .filter((c) => c.from === undefined)
+      .flatMap((c) => c.sources),
+  );
   assert.ok(fromContext.length > 0);
   for (const source of fromContext) assert.ok(!dockerIgnored(patterns, source), `${source} is copied but .dockerignore excludes it`);
 });
@@ -174,7 +220,11 @@ function specifiers(file: string): string[] {
   return ts.preProcessFile(readFileSync(file, 'utf8'), true, true).importedFiles.map((f) => f.fileName);
 }
 
-const packageName = (specifier: string) => specifier.split('/').slice(0, specifier.startsWith('@') ? 2 : 1).join('/');
+const packageName = (specifier: string) =>
+  specifier
+    .split('/')
+    .slice(0, specifier.startsWith('@') ? 2 : 1)
+    .join('/');
 
 test('every package dist/src imports is a production dependency', () => {
   const files = jsFiles(DIST_SRC);
@@ -184,7 +234,10 @@ test('every package dist/src imports is a production dependency', () => {
     for (const specifier of specifiers(file)) {
       if (specifier.startsWith('.') || specifier.startsWith('/')) {
         const target = resolve(dirname(file), specifier);
-        assert.ok(!relative(DIST_SRC, target).startsWith('..'), `${relative(ROOT, file)} imports ${specifier}, outside dist/src (the image ships dist/src only)`);
+        assert.ok(
+          !relative(DIST_SRC, target).startsWith('..'),
+          `${relative(ROOT, file)} imports ${specifier}, outside dist/src (the image ships dist/src only)`,
+        );
         continue;
       }
       if (isBuiltin(specifier)) continue;
@@ -194,7 +247,10 @@ test('every package dist/src imports is a production dependency', () => {
   // The scan must see the server's real dependencies, or it proves nothing.
   for (const expected of ['@grpc/grpc-js', '@grpc/proto-loader', 'jose', 'nats', 'pino', 'zod']) assert.ok(used.has(expected), `scan found ${expected}`);
   for (const [name, file] of used) {
-    assert.ok(Object.hasOwn(pkg.dependencies, name), `${file} imports "${name}", which is not in package.json "dependencies"${Object.hasOwn(pkg.devDependencies, name) ? ' (only in devDependencies: npm ci --omit=dev leaves it out of the image)' : ''}`);
+    assert.ok(
+      Object.hasOwn(pkg.dependencies, name),
+      `${file} imports "${name}", which is not in package.json "dependencies"${Object.hasOwn(pkg.devDependencies, name) ? ' (only in devDependencies: npm ci --omit=dev leaves it out of the image)' : ''}`,
+    );
   }
 });
 
@@ -203,22 +259,39 @@ test('every package dist/src imports is a production dependency', () => {
  * require() calls, i.e. not bundled (written `__require("x")` inside the bundle).
  */
 function bundleLoads(text: string): string[] {
-  const found = [...text.matchAll(/^import\s*(?:[^'"\n]*?\bfrom\s*)?["']([^"']+)["']|\b__require\(\s*["']([^"']+)["']\s*\)|\bimport\(\s*["']([^"']+)["']\s*\)/gm)];
-  return [...new Set(found.map((m) => (m[1] ?? m[2] ?? m[3])!))].sort();
+  const found = [
+    ...text.matchAll(/^import\s*(?:[^'"\n]*?\bfrom\s*)?["']([^"']+)["']|\b__require\(\s*["']([^"']+)["']\s*\)|\bimport\(\s*["']([^"']+)["']\s*\)/gm),
+  ];
+  return [...new Set(found.map((m) => m[1] ?? m[2] ?? m[3]))].sort();
 }
 
-test('the sidecar\'s bundle (dist/authz-sidecar.mjs) loads nothing but node\'s built-in modules', () => {
+test("the sidecar's bundle (dist/authz-sidecar.mjs) loads nothing but node's built-in modules", () => {
   const bundle = readFileSync(`${ROOT}dist/authz-sidecar.mjs`, 'utf8');
   const loads = bundleLoads(bundle);
   // The scan must see what the bundle does load, or it proves nothing.
-  for (const expected of ['node:module', 'http2', 'crypto']) assert.ok(loads.some((l) => l.replace(/^node:/, '') === expected.replace(/^node:/, '')), `scan found ${expected}: ${loads.join(', ')}`);
-  assert.deepEqual(loads.filter((l) => !isBuiltin(l)), [], 'the bundle loads only built-in modules: the sidecar needs no node_modules');
+  for (const expected of ['node:module', 'http2', 'crypto'])
+    assert.ok(
+      loads.some((l) => l.replace(/^node:/, '') === expected.replace(/^node:/, '')),
+      `scan found ${expected}: ${loads.join(', ')}`,
+    );
+  assert.deepEqual(
+    loads.filter((l) => !isBuiltin(l)),
+    [],
+    'the bundle loads only built-in modules: the sidecar needs no node_modules',
+  );
   // It holds the dependencies themselves, not references to them.
-  for (const inside of ['node_modules/@grpc/grpc-js/', 'node_modules/jose/', 'node_modules/nats/', 'node_modules/pino/']) assert.ok(bundle.includes(`// ${inside}`), `${inside} is bundled`);
+  for (const inside of ['node_modules/@grpc/grpc-js/', 'node_modules/jose/', 'node_modules/nats/', 'node_modules/pino/'])
+    assert.ok(bundle.includes(`// ${inside}`), `${inside} is bundled`);
 });
 
 test('the bundle scan sees each form a bundle loads a module in (control)', () => {
-  const text = ['import { createRequire as a } from "node:module";', 'var b = __require("http2");', "const c = await import('pkg-c');", 'import "side-effect";', 'x = "__require(not-a-call)";'].join('\n');
+  const text = [
+    'import { createRequire as a } from "node:module";',
+    'var b = __require("http2");',
+    "const c = await import('pkg-c');",
+    'import "side-effect";',
+    'x = "__require(not-a-call)";',
+  ].join('\n');
   assert.deepEqual(bundleLoads(text), ['http2', 'node:module', 'pkg-c', 'side-effect']);
 });
 
@@ -234,5 +307,11 @@ test('the import scan sees every form a module can be loaded in (control)', () =
   ].join('\n');
   const found = ts.preProcessFile(text, true, true).importedFiles.map((f) => f.fileName);
   assert.deepEqual(found.sort(), ['./local.js', '@scope/pkg-b/sub', 'node:fs', 'pkg-a', 'pkg-d', 'pkg-e', 'pkg-f/x.js']);
-  assert.deepEqual(found.filter((s) => !s.startsWith('.') && !isBuiltin(s)).map(packageName).sort(), ['@scope/pkg-b', 'pkg-a', 'pkg-d', 'pkg-e', 'pkg-f']);
+  assert.deepEqual(
+    found
+      .filter((s) => !s.startsWith('.') && !isBuiltin(s))
+      .map(packageName)
+      .sort(),
+    ['@scope/pkg-b', 'pkg-a', 'pkg-d', 'pkg-e', 'pkg-f'],
+  );
 });

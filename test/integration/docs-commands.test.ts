@@ -174,7 +174,9 @@ describe('docs: the shell blocks follow the convention', () => {
     const config = parseYaml(readFileSync(join(EXAMPLES, 'config.yaml'), 'utf8')) as { grpc: { address: string }; admin: { address: string } };
     assert.equal(config.grpc.address, DOCUMENTED_GRPC);
     assert.equal(config.admin.address, DOCUMENTED_ADMIN);
-    const help = await new Promise<string>((done) => execFile(process.execPath, [AUTHZCTL_BIN, 'check', '--help'], { cwd: ROOT }, (_error, stdout) => done(stdout)));
+    const help = await new Promise<string>((done) =>
+      execFile(process.execPath, [AUTHZCTL_BIN, 'check', '--help'], { cwd: ROOT }, (_error, stdout) => done(stdout)),
+    );
     assert.match(help, new RegExp(`--address HOST:PORT .*\\(default ${DOCUMENTED_GRPC.replaceAll('.', '\\.')}\\)`));
   });
 
@@ -182,7 +184,7 @@ describe('docs: the shell blocks follow the convention', () => {
     const aliases = BLOCKS.flatMap(({ file, block }) =>
       block.steps.flatMap((step) => {
         const alias = /^alias authzctl=(["']?)node (\S+?)\1$/.exec(step.command.trim());
-        return alias === null ? [] : [{ file, line: step.line, path: alias[2]! }];
+        return alias === null ? [] : [{ file, line: step.line, path: alias[2] }];
       }),
     );
     assert.ok(aliases.length > 0, 'the README defines the authzctl alias');
@@ -197,7 +199,14 @@ describe('docs: every runnable sh block runs', () => {
   let env: NodeJS.ProcessEnv;
   before(async () => {
     sidecar = await startSidecar(join(EXAMPLES, 'config.yaml'));
-    env = { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}`, NO_COLOR: '1', AUTHZ_DOCS_ROOT: ROOT, AUTHZ_DOCS_CLI: AUTHZCTL_BIN, AUTHZ_DOCS_GRPC: sidecar.grpcAddress };
+    env = {
+      ...process.env,
+      PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}`,
+      NO_COLOR: '1',
+      AUTHZ_DOCS_ROOT: ROOT,
+      AUTHZ_DOCS_CLI: AUTHZCTL_BIN,
+      AUTHZ_DOCS_GRPC: sidecar.grpcAddress,
+    };
     // Nothing from the caller's environment may steer a documented command elsewhere.
     for (const name of ['AUTHZ_CONFIG', 'AUTHZ_GRPC_ADDRESS', 'AUTHZ_ADMIN_ADDRESS', 'AUTHZ_NATS_URL', 'AUTHZ_SIGNING_KEY']) delete env[name];
   });
@@ -221,9 +230,13 @@ describe('docs: every runnable sh block runs', () => {
       assert.ok(!run.timedOut, `${file}:${line}: the block did not finish within ${BLOCK_TIMEOUT_MS} ms\n${excerpt(run.stdout + run.stderr)}`);
       const steps = splitSteps(run.stdout, block.steps.length);
       block.steps.forEach((step, i) => {
-        const got = steps[i]!;
+        const got = steps[i];
         const where = `${file}:${step.line}: ${step.command}`;
-        assert.equal(got.code, expectedExit(step), `${where}\nexit status ${got.code}, expected ${expectedExit(step)}; output:\n${excerpt(got.output + run.stderr)}`);
+        assert.equal(
+          got.code,
+          expectedExit(step),
+          `${where}\nexit status ${got.code}, expected ${expectedExit(step)}; output:\n${excerpt(got.output + run.stderr)}`,
+        );
         const missing = unmatchedExpectation(got.output, step.expected);
         assert.equal(missing, null, `${where}\n${missing}; output:\n${excerpt(got.output)}`);
       });

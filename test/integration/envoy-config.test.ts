@@ -50,7 +50,10 @@ describe('deploy/envoy/envoy.yaml', () => {
     assert.equal(manager.merge_slashes, true);
     assert.equal(manager.path_with_escaped_slashes_action, 'REJECT_REQUEST');
     assert.equal(manager.generate_request_id, true);
-    assert.deepEqual(manager.http_filters.map((filter: Doc) => filter.name), [EXT_AUTHZ, 'envoy.filters.http.router']);
+    assert.deepEqual(
+      manager.http_filters.map((filter: Doc) => filter.name),
+      [EXT_AUTHZ, 'envoy.filters.http.router'],
+    );
   });
 
   test('ext_authz fails closed over gRPC v3 to the sidecar cluster', () => {

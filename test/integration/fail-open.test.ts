@@ -79,7 +79,11 @@ describe('fail-open: per-issuer switch against the real binary', () => {
       assert.equal(headerOf(ok.ok_response?.headers, 'x-auth-issuer'), issuer.iss);
       await sleep(1_100); // past the refetch cooldown, so the unknown kid causes a (successful) fetch
       const unknown = await check(issuer, 'rotated');
-      assert.deepEqual([httpStatus(unknown), denyBody(unknown).reason], [401, 'token_key_unknown'], `${issuer.name}: reachable JWKS without the kid is the token's fault`);
+      assert.deepEqual(
+        [httpStatus(unknown), denyBody(unknown).reason],
+        [401, 'token_key_unknown'],
+        `${issuer.name}: reachable JWKS without the kid is the token's fault`,
+      );
     }
     assert.equal(await metric('open'), 0);
   });

@@ -5,7 +5,8 @@ import { closeShared, runQuick } from '../fuzz/properties.js';
 /* Quick run of the token fuzzers: ES256, RS256, EdDSA and HS256 issuers through the real authenticator and jose. */
 describe('fuzz: tokens', () => {
   after(closeShared);
-  it('no token whose bytes differ from a valid one is ever accepted (bit flips, segment swaps, base64 and JSON oddities, lengths)', (t) => runQuick('tokens/forged', (m) => t.diagnostic(m)));
+  it('no token whose bytes differ from a valid one is ever accepted (bit flips, segment swaps, base64 and JSON oddities, lengths)', (t) =>
+    runQuick('tokens/forged', (m) => t.diagnostic(m)));
   it('re-signed tokens with JSON oddities are refused exactly when the JOSE/JWT rules say so', (t) => runQuick('tokens/resigned-json', (m) => t.diagnostic(m)));
 });
 
@@ -20,7 +21,7 @@ describe('fuzz findings kept as examples: one token, one spelling', () => {
       for (const issuer of world.issuers) {
         const parts = issuer.token.split('.');
         for (let s = 0; s < 3; s++) {
-          const segment = parts[s]!;
+          const segment = parts[s];
           const bytes = Buffer.from(segment, 'base64url');
           const spellings = [`${segment}=`, `${segment}==`, bytes.toString('base64')];
           // Same bytes, other last character: only possible when the length leaves unused bits.

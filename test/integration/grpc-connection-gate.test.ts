@@ -44,7 +44,12 @@ interface Harness {
 async function harness(handshakeTimeoutMs: number, maxConnections: number, address = '127.0.0.1:0'): Promise<Harness> {
   const admitted: Socket[] = [];
   const refusals: ConnectionRefusal[] = [];
-  const gate = await openConnectionGate({ address, limits: { handshakeTimeoutMs, maxConnections }, admit: (socket) => admitted.push(socket), onRefused: (reason) => refusals.push(reason) });
+  const gate = await openConnectionGate({
+    address,
+    limits: { handshakeTimeoutMs, maxConnections },
+    admit: (socket) => admitted.push(socket),
+    onRefused: (reason) => refusals.push(reason),
+  });
   const connectClient = (host = '127.0.0.1') =>
     new Promise<Socket>((resolve, reject) => {
       const socket = connect(gate.port, host, () => resolve(socket));
@@ -78,7 +83,7 @@ describe('openConnectionGate', () => {
     const whole = await h.connectClient();
     whole.write(request);
     await until('admitted', () => h.admitted.length === 1);
-    assert.deepEqual(await readBack(h.admitted[0]!, request.length), request);
+    assert.deepEqual(await readBack(h.admitted[0], request.length), request);
 
     const dribbled = await h.connectClient();
     for (let i = 0; i < CLIENT_PREFACE.length - 1; i++) {
@@ -89,7 +94,7 @@ describe('openConnectionGate', () => {
     assert.equal(h.admitted.length, 1, 'one byte short of the preface: not admitted yet');
     dribbled.write(request.subarray(CLIENT_PREFACE.length - 1));
     await until('admitted', () => h.admitted.length === 2);
-    assert.deepEqual(await readBack(h.admitted[1]!, request.length), request);
+    assert.deepEqual(await readBack(h.admitted[1], request.length), request);
     assert.deepEqual(h.refusals, []);
     assert.equal(h.gate.connections, 2);
     for (const socket of [whole, dribbled]) socket.destroy();
@@ -159,7 +164,10 @@ describe('openConnectionGate', () => {
   });
 
   it('listens on IPv6 literals and host names', async () => {
-    for (const [address, host] of [['[::1]:0', '::1'], ['localhost:0', '127.0.0.1']] as const) {
+    for (const [address, host] of [
+      ['[::1]:0', '::1'],
+      ['localhost:0', '127.0.0.1'],
+    ] as const) {
       const h = await harness(5_000, 10, address);
       const socket = await h.connectClient(host);
       socket.write(CLIENT_PREFACE);

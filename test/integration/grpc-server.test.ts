@@ -17,17 +17,31 @@ const healthProto = loadHealthProto();
 
 /** Answers allow, echoing the request path into the metadata's rule field. */
 const echo: CheckHandler = (request: CheckRequest__Output) =>
-  allowResponse({ caller: { set: [['x-auth-subject', 'alice']], remove: ['x-auth-principal'] }, metadata: { decisionId: 'd', policy: 'p', policyRevision: 'r', rule: request.attributes?.request?.http?.path ?? null, reason: 'allowed_by_rule' } });
+  allowResponse({
+    caller: { set: [['x-auth-subject', 'alice']], remove: ['x-auth-principal'] },
+    metadata: { decisionId: 'd', policy: 'p', policyRevision: 'r', rule: request.attributes?.request?.http?.path ?? null, reason: 'allowed_by_rule' },
+  });
 
-async function serve(check: CheckHandler, maxMessageBytes = 64 * 1024): Promise<{ server: GrpcServer; health: HealthService; call: (path?: string, pad?: string) => Promise<CheckResponse__Output>; close: () => void; address: string }> {
+async function serve(
+  check: CheckHandler,
+  maxMessageBytes = 64 * 1024,
+): Promise<{
+  server: GrpcServer;
+  health: HealthService;
+  call: (path?: string, pad?: string) => Promise<CheckResponse__Output>;
+  close: () => void;
+  address: string;
+}> {
   const health = new HealthService();
   const server = await startGrpcServer({ address: '127.0.0.1:0', maxMessageBytes, transport: TRANSPORT, check, health });
   const address = `127.0.0.1:${server.port}`;
   const client = new auth.envoy.service.auth.v3.Authorization(address, credentials.createInsecure());
   const call = (path = '/x', pad = '') =>
     new Promise<CheckResponse__Output>((resolve, reject) =>
-      client.Check({ attributes: { request: { http: { method: 'GET', path, headers: { pad } } } } }, { deadline: Date.now() + 5_000 }, (error: ServiceError | null, response?: CheckResponse__Output) =>
-        error ? reject(error) : resolve(response!),
+      client.Check(
+        { attributes: { request: { http: { method: 'GET', path, headers: { pad } } } } },
+        { deadline: Date.now() + 5_000 },
+        (error: ServiceError | null, response?: CheckResponse__Output) => (error ? reject(error) : resolve(response!)),
       ),
     );
   return { server, health, call, close: () => client.close(), address };
@@ -39,7 +53,10 @@ describe('startGrpcServer', () => {
     assert.ok(server.port > 0);
     const response = await call('/api/orders');
     assert.equal(response.status?.code, 0);
-    assert.deepEqual(response.ok_response?.headers?.map((h) => [h.header?.key, h.header?.value, h.append_action]), [['x-auth-subject', 'alice', 'OVERWRITE_IF_EXISTS_OR_ADD']]);
+    assert.deepEqual(
+      response.ok_response?.headers?.map((h) => [h.header?.key, h.header?.value, h.append_action]),
+      [['x-auth-subject', 'alice', 'OVERWRITE_IF_EXISTS_OR_ADD']],
+    );
     assert.deepEqual(response.ok_response?.headers_to_remove, ['x-auth-principal']);
     assert.equal(response.dynamic_metadata?.fields?.rule?.stringValue, '/api/orders');
     close();
@@ -49,7 +66,10 @@ describe('startGrpcServer', () => {
   it('serves grpc.health.v1 on the same port', async () => {
     const { server, health, address, close } = await serve(echo);
     const client = new healthProto.grpc.health.v1.Health(address, credentials.createInsecure());
-    const probe = () => new Promise<string>((resolve, reject) => client.Check({ service: '' }, (e: ServiceError | null, r?: { status?: string }) => (e ? reject(e) : resolve(String(r?.status)))));
+    const probe = () =>
+      new Promise<string>((resolve, reject) =>
+        client.Check({ service: '' }, (e: ServiceError | null, r?: { status?: string }) => (e ? reject(e) : resolve(String(r?.status)))),
+      );
     assert.equal(await probe(), 'NOT_SERVING');
     health.set(true);
     assert.equal(await probe(), 'SERVING');

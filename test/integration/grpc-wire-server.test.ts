@@ -25,8 +25,13 @@ async function serve(check: CheckHandler) {
   /** Sends `bytes` as the request message as they are, returning the raw response bytes. */
   const send = (bytes: Buffer): Promise<Buffer> =>
     new Promise((resolve, reject) =>
-      raw.makeUnaryRequest(CHECK, (b: Buffer) => b, (b: Buffer) => b, bytes, { deadline: Date.now() + 5_000 }, (error: ServiceError | null, response?: Buffer) =>
-        error ? reject(error) : resolve(response!),
+      raw.makeUnaryRequest(
+        CHECK,
+        (b: Buffer) => b,
+        (b: Buffer) => b,
+        bytes,
+        { deadline: Date.now() + 5_000 },
+        (error: ServiceError | null, response?: Buffer) => (error ? reject(error) : resolve(response!)),
       ),
     );
   return { server, address, send, close: () => raw.close() };
@@ -39,12 +44,20 @@ describe('Authorization/Check with the wire codec', () => {
       seen.push(request);
       const path = request.attributes?.request?.http?.path ?? '';
       return path === '/deny'
-        ? denyResponse({ kind: 'forbidden', reason: 'default_deny', requestId: request.attributes?.request?.http?.id ?? '', realm: 'orders', metadata: { ...META, reason: 'default_deny' } })
+        ? denyResponse({
+            kind: 'forbidden',
+            reason: 'default_deny',
+            requestId: request.attributes?.request?.http?.id ?? '',
+            realm: 'orders',
+            metadata: { ...META, reason: 'default_deny' },
+          })
         : allowResponse({ caller: { set: [['x-auth-subject', 'alice']], remove: ['x-auth-principal'] }, metadata: META });
     });
     const envoy = new EnvoyClient(address);
     try {
-      const allowed = await envoy.check(envoyRequest({ path: '/api/orders', rawHeaders: [['x-bin', Buffer.from([0xff])]], principal: 'spiffe://cluster.local/ns/a/sa/b' }));
+      const allowed = await envoy.check(
+        envoyRequest({ path: '/api/orders', rawHeaders: [['x-bin', Buffer.from([0xff])]], principal: 'spiffe://cluster.local/ns/a/sa/b' }),
+      );
       assert.equal(allowed.status.code, 0);
       assert.equal(headerOf(allowed.ok_response?.headers, 'x-auth-subject'), 'alice');
       assert.deepEqual(allowed.ok_response?.headers_to_remove, ['x-auth-principal']);
@@ -85,7 +98,7 @@ describe('Authorization/Check with the wire codec', () => {
       const results = await Promise.allSettled(garbage.map((bytes) => send(bytes)));
       for (const [i, result] of results.entries()) {
         assert.equal(result.status, 'rejected', `garbage #${i}`);
-        assert.equal((result as PromiseRejectedResult).reason.code, status.INTERNAL, `garbage #${i}`);
+        assert.equal(result.reason.code, status.INTERNAL, `garbage #${i}`);
       }
       assert.equal(calls, 0);
       // An empty message is a valid (empty) CheckRequest, and a good one still works.

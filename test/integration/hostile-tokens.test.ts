@@ -47,7 +47,9 @@ describe('hostile tokens are answered 401 by the real sidecar', () => {
         // there finds no issuer at all; the cookie belongs to one issuer, which refuses it.
         const expected = reason === expectCode || (expectCode === 'token_issuer_invalid' && 'authorization' in headers && reason === 'token_issuer_unknown');
         if (result.status.code !== 16 || httpStatus(result) !== 401 || !expected || !challenge?.includes('error="invalid_token"'))
-          failures.push(`${name} via ${Object.keys(headers)[0]}: grpc ${result.status.code}, http ${httpStatus(result)}, reason ${reason}, expected ${expectCode}`);
+          failures.push(
+            `${name} via ${Object.keys(headers)[0]}: grpc ${result.status.code}, http ${httpStatus(result)}, reason ${reason}, expected ${expectCode}`,
+          );
       }
     }
     assert.deepEqual(failures, []);

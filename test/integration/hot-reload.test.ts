@@ -43,7 +43,7 @@ describe('key sets and policies reload from files without a restart', () => {
 
   const call = (token: string) => () => env.client.check(envoyRequest({ path: '/api/orders', headers: { authorization: `Bearer ${token}` } }));
 
-  it('rotates: a new kid is accepted once published, and the removed key\'s tokens (cached ones too) are refused', async () => {
+  it("rotates: a new kid is accepted once published, and the removed key's tokens (cached ones too) are refused", async () => {
     const original = JSON.parse(readFileSync(jwksPath, 'utf8'));
     const next = await keyPair('idp-dev-2');
     const oldToken = await mint(CLAIMS);

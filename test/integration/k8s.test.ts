@@ -35,9 +35,7 @@ import {
 
 const KUBECTL = findKubectl();
 // CI may run where kubectl is absent; then, and only then, these tests are skipped.
-const SKIP = KUBECTL
-  ? false
-  : 'kubectl is not on PATH: k8s/ is rendered with `kubectl kustomize` (offline). Install kubectl to run these tests.';
+const SKIP = KUBECTL ? false : 'kubectl is not on PATH: k8s/ is rendered with `kubectl kustomize` (offline). Install kubectl to run these tests.';
 
 const VARIANTS = { base: 'k8s/base', dev: 'k8s/overlays/dev', prod: 'k8s/overlays/prod' } as const;
 type Variant = keyof typeof VARIANTS;
@@ -63,22 +61,38 @@ function brokenObjects(deployment: K8sObject): Array<{ what: string; object: K8s
     },
     {
       what: 'an unknown field deep in a probe',
-      mutate: (d) => ((d.spec.template.spec.containers[2]!.readinessProbe!.httpGet as Record<string, unknown>).paht = '/readyz'),
+      mutate: (d) => ((d.spec.template.spec.containers[2].readinessProbe!.httpGet as Record<string, unknown>).paht = '/readyz'),
       expect: /containers\[2\]\.readinessProbe\.httpGet\.paht: unknown field/,
     },
     { what: 'an unknown top-level field', mutate: (d) => ((d as Record<string, unknown>).specs = {}), expect: /: specs: unknown field/ },
-    { what: 'a memory limit that is not a quantity', mutate: (d) => (d.spec.template.spec.containers[0]!.resources!.limits!.memory = 'lots'), expect: /limits\/memory must match format "quantity"/ },
-    { what: 'a port given as a word', mutate: (d) => ((d.spec.template.spec.containers[1]!.ports![0] as Record<string, unknown>).containerPort = 'http'), expect: /containerPort must be integer/ },
-    { what: 'no containers', mutate: (d) => delete (d.spec.template.spec as Partial<Workload['spec']['template']['spec']>).containers, expect: /must have required property '?containers'?/ },
-    { what: 'runAsUser as a string', mutate: (d) => ((d.spec.template.spec.containers[2]!.securityContext as Record<string, unknown>).runAsUser = '10001'), expect: /runAsUser must be integer/ },
+    {
+      what: 'a memory limit that is not a quantity',
+      mutate: (d) => (d.spec.template.spec.containers[0].resources!.limits!.memory = 'lots'),
+      expect: /limits\/memory must match format "quantity"/,
+    },
+    {
+      what: 'a port given as a word',
+      mutate: (d) => ((d.spec.template.spec.containers[1].ports![0] as Record<string, unknown>).containerPort = 'http'),
+      expect: /containerPort must be integer/,
+    },
+    {
+      what: 'no containers',
+      mutate: (d) => delete (d.spec.template.spec as Partial<Workload['spec']['template']['spec']>).containers,
+      expect: /must have required property '?containers'?/,
+    },
+    {
+      what: 'runAsUser as a string',
+      mutate: (d) => ((d.spec.template.spec.containers[2].securityContext as Record<string, unknown>).runAsUser = '10001'),
+      expect: /runAsUser must be integer/,
+    },
   ];
   return [
     ...cases.map(({ what, mutate, expect }) => {
       const object = copy();
       mutate(object);
-      return { what, object: object as K8sObject, expect };
+      return { what, object: object, expect };
     }),
-    { what: 'a misspelt kind', object: { ...copy(), kind: 'Deploymnet' } as K8sObject, expect: /no schema for apiVersion "apps\/v1", kind "Deploymnet"/ },
+    { what: 'a misspelt kind', object: { ...copy(), kind: 'Deploymnet' }, expect: /no schema for apiVersion "apps\/v1", kind "Deploymnet"/ },
     {
       what: 'ConfigMap data that is not a string',
       object: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'x' }, data: { 'config.yaml': 42 } },
@@ -149,14 +163,16 @@ const hostPort = (address: string) => {
   return { host: address.slice(0, i), port: Number(address.slice(i + 1)) };
 };
 
-const matches = (selector: Record<string, string>, labels: Record<string, string> | undefined) =>
-  Object.entries(selector).every(([k, v]) => labels?.[k] === v);
+const matches = (selector: Record<string, string>, labels: Record<string, string> | undefined) => Object.entries(selector).every(([k, v]) => labels?.[k] === v);
 
 interface EnvoyBootstrap {
   admin: { address: { socket_address: { address: string; port_value: number } } };
   static_resources: {
     listeners: Array<{ address: { socket_address: { address: string; port_value: number } } }>;
-    clusters: Array<{ name: string; load_assignment: { endpoints: Array<{ lb_endpoints: Array<{ endpoint: { address: { socket_address: { address: string; port_value: number } } } }> }> } }>;
+    clusters: Array<{
+      name: string;
+      load_assignment: { endpoints: Array<{ lb_endpoints: Array<{ endpoint: { address: { socket_address: { address: string; port_value: number } } } }> }> };
+    }>;
   };
 }
 
@@ -184,7 +200,10 @@ describe('k8s manifests', { skip: SKIP }, () => {
     assert.deepEqual(validateObjects([deployment], fields), [], 'the unmodified Deployment is valid');
     for (const { what, object, expect } of brokenObjects(deployment)) {
       const errors = validateObjects([object], fields);
-      assert.ok(errors.some((e) => expect.test(e)), `${what}: expected an error matching ${expect}, got ${JSON.stringify(errors)}`);
+      assert.ok(
+        errors.some((e) => expect.test(e)),
+        `${what}: expected an error matching ${expect}, got ${JSON.stringify(errors)}`,
+      );
     }
   });
 
@@ -208,7 +227,10 @@ describe('k8s manifests', { skip: SKIP }, () => {
             assert.ok(object.metadata.labels?.[label], `${object.kind}/${object.metadata.name} has label ${label}`);
         }
         for (const workload of workloads(objects())) {
-          assert.ok(matches(workload.spec.selector.matchLabels, workload.spec.template.metadata.labels), `${workload.metadata.name}: selector matches its template`);
+          assert.ok(
+            matches(workload.spec.selector.matchLabels, workload.spec.template.metadata.labels),
+            `${workload.metadata.name}: selector matches its template`,
+          );
         }
       });
 
@@ -232,7 +254,7 @@ describe('k8s manifests', { skip: SKIP }, () => {
               }
             }
             for (const resource of ['cpu', 'memory'])
-              assert.ok(quantity(c.resources!.requests![resource]!) <= quantity(c.resources!.limits![resource]!), `${c.name}: ${resource} request <= limit`);
+              assert.ok(quantity(c.resources!.requests![resource]) <= quantity(c.resources!.limits![resource]), `${c.name}: ${resource} request <= limit`);
           }
         }
       });
@@ -256,7 +278,7 @@ describe('k8s manifests', { skip: SKIP }, () => {
         }
       });
 
-      test('the sidecar runs as the image\'s USER', () => {
+      test("the sidecar runs as the image's USER", () => {
         const user = /^USER\s+(\d+)(?::(\d+))?\s*$/m.exec(readFileSync(`${ROOT}Dockerfile`, 'utf8'));
         assert.ok(user, 'the Dockerfile sets a numeric USER');
         const sidecar = container(orders(objects()), SIDECAR);
@@ -264,7 +286,7 @@ describe('k8s manifests', { skip: SKIP }, () => {
         if (user[2] !== undefined) assert.equal(sidecar.securityContext?.runAsGroup, Number(user[2]));
       });
 
-      test('the sidecar config passes the sidecar\'s own schema; every file it names is mounted', () => {
+      test("the sidecar config passes the sidecar's own schema; every file it names is mounted", () => {
         const { config, files, configPath } = sidecarView(objects());
         assert.equal(config.service, 'orders');
         const named = [
@@ -334,20 +356,23 @@ describe('k8s manifests', { skip: SKIP }, () => {
         const options = sidecar.env?.find((e) => e.name === 'NODE_OPTIONS')?.value ?? '';
         const heap = /--max-old-space-size=(\d+)/.exec(options);
         assert.ok(heap, `NODE_OPTIONS sets --max-old-space-size: "${options}"`);
-        const limitMiB = quantity(sidecar.resources!.limits!.memory!) / 1024 ** 2;
+        const limitMiB = quantity(sidecar.resources!.limits!.memory) / 1024 ** 2;
         assert.ok(Number(heap[1]) <= limitMiB * 0.75, `heap ${heap[1]} MiB leaves room below the ${limitMiB} MiB limit`);
       });
 
-      test('node starts with the sidecar\'s NODE_OPTIONS and the image\'s node options together', () => {
+      test("node starts with the sidecar's NODE_OPTIONS and the image's node options together", () => {
         // Node refuses some V8 flags in NODE_OPTIONS (--min-semi-space-size among them) and
         // exits 9 before running anything: the pod would crash-loop.
         const { sidecar } = sidecarView(objects());
         // A `command:` would replace the ENTRYPOINT, and with it node's flags (the fixed new
         // space, the heap growing factor, --expose-gc for runtime.idleCollection).
-        assert.equal(sidecar.command, undefined, 'the sidecar keeps the image\'s ENTRYPOINT and its node flags');
+        assert.equal(sidecar.command, undefined, "the sidecar keeps the image's ENTRYPOINT and its node flags");
         const options = sidecar.env?.find((e) => e.name === 'NODE_OPTIONS')?.value ?? '';
         const flags = imageNodeFlags(readFileSync(`${ROOT}Dockerfile`, 'utf8'));
-        const run = spawnSync(process.execPath, [...flags, '-e', 'process.stdout.write(String(require("v8").getHeapStatistics().heap_size_limit))'], { env: { ...process.env, NODE_OPTIONS: options }, encoding: 'utf8' });
+        const run = spawnSync(process.execPath, [...flags, '-e', 'process.stdout.write(String(require("v8").getHeapStatistics().heap_size_limit))'], {
+          env: { ...process.env, NODE_OPTIONS: options },
+          encoding: 'utf8',
+        });
         assert.equal(run.status, 0, `node ${flags.join(' ')} with NODE_OPTIONS="${options}": ${run.stderr}`);
         const cap = /--max-old-space-size=(\d+)/.exec(options);
         if (cap) assert.ok(Number(run.stdout) >= Number(cap[1]) * 1024 ** 2, `the heap cap applies: limit ${run.stdout}`);
@@ -367,7 +392,10 @@ describe('k8s manifests', { skip: SKIP }, () => {
         assert.ok(sidecarStop > envoyDrain, `the sidecar (${sidecarStop} s) outlives Envoy's drain (${envoyDrain} s)`);
         assert.ok(preStopSeconds(container(workload, 'app')) >= envoyDrain, 'the app serves until Envoy has drained');
         const grace = workload.spec.template.spec.terminationGracePeriodSeconds ?? 30;
-        assert.ok(grace >= sidecarStop + config.shutdown.drainSeconds + 5, `grace period ${grace} s covers the sidecar's preStop and drain (${sidecarStop} + ${config.shutdown.drainSeconds} s)`);
+        assert.ok(
+          grace >= sidecarStop + config.shutdown.drainSeconds + 5,
+          `grace period ${grace} s covers the sidecar's preStop and drain (${sidecarStop} + ${config.shutdown.drainSeconds} s)`,
+        );
       });
 
       test('Envoy: readiness on its admin /ready, config mounted, ports agree with its bootstrap', () => {
@@ -384,26 +412,36 @@ describe('k8s manifests', { skip: SKIP }, () => {
           assert.match(script, /GET \/ready HTTP\/1\.1/);
           assert.match(script, /= 200 \]/, 'and requires a 200');
         }
-        const listener = bootstrap.static_resources.listeners[0]!.address.socket_address;
-        assert.deepEqual(envoy.ports?.map((p) => p.containerPort), [listener.port_value]);
+        const listener = bootstrap.static_resources.listeners[0].address.socket_address;
+        assert.deepEqual(
+          envoy.ports?.map((p) => p.containerPort),
+          [listener.port_value],
+        );
         const authz = bootstrap.static_resources.clusters.find((c) => c.name === 'authz_sidecar')!;
-        const endpoint = authz.load_assignment.endpoints[0]!.lb_endpoints[0]!.endpoint.address.socket_address;
+        const endpoint = authz.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address;
         assert.equal(`${endpoint.address}:${endpoint.port_value}`, config.grpc.address, 'Envoy calls the sidecar where it listens');
       });
 
       test('ServiceAccount without token; the Service sends traffic to Envoy', () => {
         const workload = orders(objects());
-        const account = find(objects(), 'ServiceAccount', workload.spec.template.spec.serviceAccountName ?? 'default') as K8sObject & { automountServiceAccountToken?: boolean };
+        const account = find(objects(), 'ServiceAccount', workload.spec.template.spec.serviceAccountName ?? 'default') as K8sObject & {
+          automountServiceAccountToken?: boolean;
+        };
         assert.ok(account, `the pod's ServiceAccount ${workload.spec.template.spec.serviceAccountName} is part of the manifests`);
         assert.equal(account.automountServiceAccountToken, false);
         assert.notEqual(workload.spec.template.spec.automountServiceAccountToken, true);
-        const service = find(objects(), 'Service', 'orders') as K8sObject & { spec: { selector: Record<string, string>; ports: Array<{ port: number; targetPort: number | string }> } };
+        const service = find(objects(), 'Service', 'orders') as K8sObject & {
+          spec: { selector: Record<string, string>; ports: Array<{ port: number; targetPort: number | string }> };
+        };
         assert.ok(service && matches(service.spec.selector, workload.spec.template.metadata.labels), 'Service orders selects the orders pods');
         const envoy = container(workload, 'envoy');
-        assert.deepEqual(service.spec.ports.map((p) => [p.port, portNumber(envoy, p.targetPort)]), [[8080, 8080]]);
+        assert.deepEqual(
+          service.spec.ports.map((p) => [p.port, portNumber(envoy, p.targetPort)]),
+          [[8080, 8080]],
+        );
       });
 
-      test('NetworkPolicy: ingress to Envoy\'s 8080 only, egress to NATS and DNS only', () => {
+      test("NetworkPolicy: ingress to Envoy's 8080 only, egress to NATS and DNS only", () => {
         const workload = orders(objects());
         const policy = find(objects(), 'NetworkPolicy', 'orders') as K8sObject & {
           spec: {
@@ -442,22 +480,32 @@ describe('k8s manifests', { skip: SKIP }, () => {
       const store = argAfter(args, '-sd') ?? argAfter(args, '--store_dir');
       assert.ok(store && volumeAt(nats, server, store), `the JetStream store ${store} is a volume`);
 
-      const service = find(objects, 'Service', 'nats') as K8sObject & { spec: { selector: Record<string, string>; ports: Array<{ port: number; targetPort: number | string }> } };
+      const service = find(objects, 'Service', 'nats') as K8sObject & {
+        spec: { selector: Record<string, string>; ports: Array<{ port: number; targetPort: number | string }> };
+      };
       assert.ok(service && matches(service.spec.selector, nats.spec.template.metadata.labels), 'Service nats selects the NATS pod');
-      assert.deepEqual(service.spec.ports.map((p) => [p.port, portNumber(server, p.targetPort)]), [[4222, 4222]]);
+      assert.deepEqual(
+        service.spec.ports.map((p) => [p.port, portNumber(server, p.targetPort)]),
+        [[4222, 4222]],
+      );
 
       const { config } = sidecarView(objects);
       assert.deepEqual(config.nats?.servers, ['nats://nats:4222']);
       assert.equal(config.policy.nats, true, 'policy over NATS');
       assert.ok(config.issuers.length > 0 && config.issuers.every((i) => i.keys.nats === true), 'issuer keys over NATS');
-      const policy = find(objects, 'NetworkPolicy', 'orders') as K8sObject & { spec: { egress: Array<{ to?: Array<{ podSelector?: { matchLabels: Record<string, string> } }>; ports?: Array<{ port: number }> }> } };
+      const policy = find(objects, 'NetworkPolicy', 'orders') as K8sObject & {
+        spec: { egress: Array<{ to?: Array<{ podSelector?: { matchLabels: Record<string, string> } }>; ports?: Array<{ port: number }> }> };
+      };
       const rule = policy.spec.egress.find((r) => r.ports?.some((p) => p.port === 4222))!;
-      assert.ok(rule.to?.some((t) => t.podSelector && matches(t.podSelector.matchLabels, nats.spec.template.metadata.labels)), 'NATS egress goes to these NATS pods');
+      assert.ok(
+        rule.to?.some((t) => t.podSelector && matches(t.podSelector.matchLabels, nats.spec.template.metadata.labels)),
+        'NATS egress goes to these NATS pods',
+      );
     });
 
-    test('its control-plane public key is the committed development key\'s public half', async () => {
+    test("its control-plane public key is the committed development key's public half", async () => {
       const { config, files } = sidecarView(rendered.get('dev')!);
-      const pinned = JSON.parse(files.get(config.nats!.signers[0]!)!) as { kid: string; x: string };
+      const pinned = JSON.parse(files.get(config.nats!.signers[0])!) as { kid: string; x: string };
       const dev = JSON.parse(readFileSync(`${ROOT}k8s/overlays/dev/control-plane-dev.private.jwk.json`, 'utf8')) as { kid: string; x: string };
       assert.deepEqual([pinned.kid, pinned.x], [dev.kid, dev.x], 'the k8s/README walk-through signs with control-plane-dev.private.jwk.json');
     });
@@ -472,13 +520,18 @@ describe('k8s manifests', { skip: SKIP }, () => {
       const spec = workload.spec.template.spec;
       assert.ok((spec.topologySpreadConstraints ?? []).length > 0 || spec.affinity?.podAntiAffinity, 'topology spread or pod anti-affinity');
 
-      const budgets = objects.filter((o) => o.kind === 'PodDisruptionBudget') as Array<K8sObject & { spec: { minAvailable?: number | string; maxUnavailable?: number | string; selector: { matchLabels: Record<string, string> } } }>;
+      const budgets = objects.filter((o) => o.kind === 'PodDisruptionBudget') as Array<
+        K8sObject & { spec: { minAvailable?: number | string; maxUnavailable?: number | string; selector: { matchLabels: Record<string, string> } } }
+      >;
       const budget = budgets.find((b) => matches(b.spec.selector.matchLabels, workload.spec.template.metadata.labels));
       assert.ok(budget, 'a PodDisruptionBudget selects the orders pods');
       const { minAvailable, maxUnavailable } = budget.spec;
       if (minAvailable !== undefined) {
         assert.equal(typeof minAvailable, 'number');
-        assert.ok((minAvailable as number) >= 2 && (minAvailable as number) < replicas, `minAvailable ${minAvailable}: at least 2, and below replicas so a drain can proceed`);
+        assert.ok(
+          (minAvailable as number) >= 2 && (minAvailable as number) < replicas,
+          `minAvailable ${minAvailable}: at least 2, and below replicas so a drain can proceed`,
+        );
       } else assert.equal(maxUnavailable, 1);
 
       assert.ok(!workloads(objects).some((w) => w.spec.template.spec.containers.some((c) => /(^|\/)nats(:|@|$)/.test(c.image))), 'no NATS workload');
@@ -490,4 +543,3 @@ describe('k8s manifests', { skip: SKIP }, () => {
     });
   });
 });
-

@@ -13,7 +13,6 @@ import { until } from '../helpers/wait.js';
 import { loadSigningKey, type ControlSigningKey } from '../../src/control/signers.js';
 import { signDocument } from '../../src/control/signed.js';
 
-
 /**
  * Every hostile key set of test/helpers/key-set-attacks.ts, delivered to one running sidecar
  * (a) as a rewritten JWKS file and (b) as a properly signed control-plane document over a
@@ -58,12 +57,23 @@ describe('key-set attacks from files and over the control plane', () => {
     } else {
       // Plain JSON (no undefined members), signed exactly as authzctl signs.
       const body = JSON.parse(JSON.stringify(attack.body));
-      await writer.put(KV_KEY, await signDocument({ kind: 'keys', target: 'issuer/nats-idp', revision: ++revision, issuedAt: Math.floor(Date.now() / 1000), body }, signing));
-      const outcome = await logAfter(mark, `control outcome of revision ${revision}`, (l) => l.kv_key === KV_KEY && (l.msg === 'control document applied' || l.msg === 'control document rejected; keeping the last good state'));
+      await writer.put(
+        KV_KEY,
+        await signDocument({ kind: 'keys', target: 'issuer/nats-idp', revision: ++revision, issuedAt: Math.floor(Date.now() / 1000), body }, signing),
+      );
+      const outcome = await logAfter(
+        mark,
+        `control outcome of revision ${revision}`,
+        (l) => l.kv_key === KV_KEY && (l.msg === 'control document applied' || l.msg === 'control document rejected; keeping the last good state'),
+      );
       if (refused) assert.equal(outcome.code, 'document_invalid_body', JSON.stringify(outcome));
       else assert.equal(outcome.msg, 'control document applied', JSON.stringify(outcome));
     }
-    return logAfter(mark, `key set event for ${name}`, (l) => l.keys === name && (l.msg === 'key set loaded' || l.msg === 'key set rejected; keeping the previous set'));
+    return logAfter(
+      mark,
+      `key set event for ${name}`,
+      (l) => l.keys === name && (l.msg === 'key set loaded' || l.msg === 'key set rejected; keeping the previous set'),
+    );
   }
 
   async function metricValue(name: string, labels: Record<string, string>): Promise<number> {
@@ -179,7 +189,9 @@ log: { level: info, denyLinesPerSecond: 0 }
     assert.equal(await metricValue('authz_control_rejections_total', { key: KV_KEY, code: 'document_invalid_body' }), natsRefused);
     assert.equal(hostile.hits, 0, 'no x5u/jku URL was ever fetched');
     assert.equal(sidecar.child.exitCode, null, 'the sidecar is still running');
-    t.diagnostic(`${keys.attacks.length} attacks, ${keys.attacks.reduce((n, a) => n + a.via.length, 0)} deliveries, ${[...refusals.values()].reduce((a, b) => a + b, 0)} refusals`);
+    t.diagnostic(
+      `${keys.attacks.length} attacks, ${keys.attacks.reduce((n, a) => n + a.via.length, 0)} deliveries, ${[...refusals.values()].reduce((a, b) => a + b, 0)} refusals`,
+    );
   });
 
   it('a set that replaces every kid is a legitimate rotation: accepted, old tokens refused at once (cached ones too)', async () => {

@@ -18,14 +18,13 @@ async function jwk(kid: string, extra: Record<string, unknown> = {}): Promise<JW
   return { ...(await exportJWK(publicKey)), kid, alg: 'ES256', ...extra };
 }
 const jwks = (...keys: unknown[]): string => JSON.stringify({ keys });
-const source = (s: Partial<KeySourceConfig>): KeySourceConfig => ({ timeoutMs: 1_000, cooldownSeconds: 30, maxAgeSeconds: 600, ...s }) as KeySourceConfig;
+const source = (s: Partial<KeySourceConfig>): KeySourceConfig => ({ timeoutMs: 1_000, cooldownSeconds: 30, maxAgeSeconds: 600, ...s });
 
 function record(store: KeyStore): KeyStoreEvent[] {
   const events: KeyStoreEvent[] = [];
   store.onEvent((e) => events.push(e));
   return events;
 }
-
 
 describe('KeyStore: file source', () => {
   it('loads at start, then picks up rotations by polling', async () => {
@@ -82,7 +81,7 @@ describe('KeyStore: file source', () => {
     await sleep(100);
     const rejected = events.filter((e) => e.type === 'keys-rejected');
     assert.equal(rejected.length, 1);
-    assert.equal(rejected[0]!.type === 'keys-rejected' && rejected[0]!.code, 'jwks_private_key');
+    assert.equal(rejected[0].type === 'keys-rejected' && rejected[0].code, 'jwks_private_key');
     assert.deepEqual(store.current()?.kids, ['k1']);
     assert.equal(store.current()?.revision, 1);
 
@@ -112,7 +111,10 @@ describe('KeyStore: file source', () => {
   it('fails start with an error naming the file', async () => {
     const missing = join(dir, 'missing.json');
     const store = new KeyStore({ name: 'idp', source: source({ file: missing }), algorithms: ['ES256'] });
-    await assert.rejects(store.start(), (e: unknown) => e instanceof KeySetError && e.code === 'keys_read_failed' && e.message.includes(missing) && e.message.includes('ENOENT'));
+    await assert.rejects(
+      store.start(),
+      (e: unknown) => e instanceof KeySetError && e.code === 'keys_read_failed' && e.message.includes(missing) && e.message.includes('ENOENT'),
+    );
     const empty = join(dir, 'empty.json');
     writeFileSync(empty, jwks());
     const store2 = new KeyStore({ name: 'idp', source: source({ file: empty }), algorithms: ['ES256'] });
@@ -142,7 +144,10 @@ describe('KeyStore: secretFile and control plane', () => {
     store.setFromControlPlane(await parseJwks(jwks(await jwk('a'))));
     store.setFromControlPlane(await parseJwks(jwks(await jwk('b'))));
     assert.equal(store.current()?.revision, 2);
-    assert.deepEqual(events.map((e) => e.type === 'keys-loaded' && `${e.origin}:${e.revision}`), ['control-plane:1', 'control-plane:2']);
+    assert.deepEqual(
+      events.map((e) => e.type === 'keys-loaded' && `${e.origin}:${e.revision}`),
+      ['control-plane:1', 'control-plane:2'],
+    );
     const file = new KeyStore({ name: 'x', source: source({ file: '/nonexistent' }), algorithms: ['ES256'] });
     assert.throws(() => file.setFromControlPlane(store.current()!), TypeError);
   });
@@ -185,7 +190,10 @@ describe('KeyStore: remote JWKS', () => {
     assert.deepEqual(store.current()?.kids, ['k1b', 'k2']);
     for (let i = 0; i < 20; i++) await store.reloadOnUnknownKey();
     assert.equal(hits, 2, 'no more fetches during the cooldown');
-    assert.deepEqual(events.map((e) => e.type), ['keys-loaded', 'keys-loaded']);
+    assert.deepEqual(
+      events.map((e) => e.type),
+      ['keys-loaded', 'keys-loaded'],
+    );
 
     await sleep(350);
     await store.reloadOnUnknownKey();

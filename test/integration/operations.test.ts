@@ -114,15 +114,43 @@ describe('operations: probes, readiness, draining, config errors', () => {
 
   const BAD_CONFIGS: Array<[string, string, RegExp]> = [
     ['unknown field', 'service: orders\npolicy: { file: policy.yaml }\ngrpcc: {}\n', /config\.yaml: grpcc: /],
-    ['alg none', 'service: orders\npolicy: { file: policy.yaml }\nissuers: [{ name: idp, issuer: x, audiences: [a], algorithms: [none], keys: { file: keys/idp.jwks.json } }]\n', /config\.yaml: issuers\[0\]\.algorithms\[0\]: unsupported algorithm "none"/],
-    ['HS256 without a secret', 'service: orders\npolicy: { file: policy.yaml }\nissuers: [{ name: idp, issuer: x, audiences: [a], algorithms: [HS256], keys: { file: keys/idp.jwks.json } }]\n', /config\.yaml: issuers\[0\]\.algorithms: HS256 requires keys\.secretFile/],
-    ['two key sources', 'service: orders\npolicy: { file: policy.yaml }\nissuers: [{ name: idp, issuer: x, audiences: [a], keys: { file: a, url: "https://x" } }]\n', /config\.yaml: issuers\[0\]\.keys: must name exactly one of/],
-    ['missing audiences', 'service: orders\npolicy: { file: policy.yaml }\nissuers: [{ name: idp, issuer: x, keys: { file: keys/idp.jwks.json } }]\n', /config\.yaml: issuers\[0\]\.audiences: /],
+    [
+      'alg none',
+      'service: orders\npolicy: { file: policy.yaml }\nissuers: [{ name: idp, issuer: x, audiences: [a], algorithms: [none], keys: { file: keys/idp.jwks.json } }]\n',
+      /config\.yaml: issuers\[0\]\.algorithms\[0\]: unsupported algorithm "none"/,
+    ],
+    [
+      'HS256 without a secret',
+      'service: orders\npolicy: { file: policy.yaml }\nissuers: [{ name: idp, issuer: x, audiences: [a], algorithms: [HS256], keys: { file: keys/idp.jwks.json } }]\n',
+      /config\.yaml: issuers\[0\]\.algorithms: HS256 requires keys\.secretFile/,
+    ],
+    [
+      'two key sources',
+      'service: orders\npolicy: { file: policy.yaml }\nissuers: [{ name: idp, issuer: x, audiences: [a], keys: { file: a, url: "https://x" } }]\n',
+      /config\.yaml: issuers\[0\]\.keys: must name exactly one of/,
+    ],
+    [
+      'missing audiences',
+      'service: orders\npolicy: { file: policy.yaml }\nissuers: [{ name: idp, issuer: x, keys: { file: keys/idp.jwks.json } }]\n',
+      /config\.yaml: issuers\[0\]\.audiences: /,
+    ],
     ['YAML syntax', 'service: orders\n  policy: [\n', /config\.yaml: line \d+, column \d+: /],
     ['missing policy file', 'service: orders\npolicy: { file: nope.yaml }\n', /nope\.yaml: \(document\): cannot read: ENOENT/],
-    ['policy for another service', 'service: billing\npolicy: { file: policy.yaml }\n', /policy\.yaml: metadata\.service: is "orders" but this sidecar serves "billing"/],
-    ['private key in a key set', 'service: orders\npolicy: { file: policy.yaml }\nissuers: [{ name: idp, issuer: x, audiences: [a], keys: { file: keys/idp-dev-1.private.jwk.json } }]\n', /idp-dev-1\.private\.jwk\.json/],
-    ['short HS secret', 'service: orders\npolicy: { file: policy.yaml }\nissuers: [{ name: hs, issuer: x, audiences: [a], algorithms: [HS256], keys: { secretFile: policy.yaml } }]\n', /secret/],
+    [
+      'policy for another service',
+      'service: billing\npolicy: { file: policy.yaml }\n',
+      /policy\.yaml: metadata\.service: is "orders" but this sidecar serves "billing"/,
+    ],
+    [
+      'private key in a key set',
+      'service: orders\npolicy: { file: policy.yaml }\nissuers: [{ name: idp, issuer: x, audiences: [a], keys: { file: keys/idp-dev-1.private.jwk.json } }]\n',
+      /idp-dev-1\.private\.jwk\.json/,
+    ],
+    [
+      'short HS secret',
+      'service: orders\npolicy: { file: policy.yaml }\nissuers: [{ name: hs, issuer: x, audiences: [a], algorithms: [HS256], keys: { secretFile: policy.yaml } }]\n',
+      /secret/,
+    ],
   ];
 
   for (const [name, yaml, expected] of BAD_CONFIGS) {
@@ -137,7 +165,7 @@ describe('operations: probes, readiness, draining, config errors', () => {
       assert.equal(outcome.code, 2);
       const lines = outcome.stderr.trimEnd().split('\n');
       assert.equal(lines.length, 1, outcome.stderr);
-      assert.match(lines[0]!, expected);
+      assert.match(lines[0], expected);
       assert.doesNotMatch(outcome.stderr, /\n\s+at /, 'no stack trace');
     });
   }

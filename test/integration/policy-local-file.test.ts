@@ -14,7 +14,6 @@ import { sleep, until } from '../helpers/wait.js';
 const dir = mkdtempSync(join(tmpdir(), 'local-policy-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-
 function policyText(defaultAction: 'ALLOW' | 'DENY', service = 'orders', rules = 1): string {
   const list = Array.from({ length: rules }, (_, i) => `    - { name: r${i}, action: ALLOW, to: [{ paths: ["/r${i}"] }] }`).join('\n');
   return `apiVersion: authz-sidecar/v1\nkind: Policy\nmetadata: { name: orders, service: ${service} }\nspec:\n  defaultAction: ${defaultAction}\n  rules:\n${list}\n`;
@@ -27,7 +26,19 @@ function replace(file: string, text: string): void {
   renameSync(`${file}.tmp`, file);
 }
 
-const view: RequestView = { id: 'r', method: 'GET', host: 'h', path: '/elsewhere', rawPath: '/elsewhere', query: {}, headers: {}, repeatedHeaders: new Set(), sourceAddress: '', sourcePrincipal: '', contextExtensions: {} };
+const view: RequestView = {
+  id: 'r',
+  method: 'GET',
+  host: 'h',
+  path: '/elsewhere',
+  rawPath: '/elsewhere',
+  query: {},
+  headers: {},
+  repeatedHeaders: new Set(),
+  sourceAddress: '',
+  sourcePrincipal: '',
+  contextExtensions: {},
+};
 
 let counter = 0;
 async function start(text: string) {
@@ -79,13 +90,18 @@ describe('startLocalPolicy', () => {
     assert.equal(store.current(), inForce);
   });
 
-  it("a policy for another service is policy_wrong_service and is not used", async () => {
+  it('a policy for another service is policy_wrong_service and is not used', async () => {
     const { file, store, events, handle } = await start(policyText('DENY'));
     const inForce = store.current();
     replace(file, policyText('ALLOW', 'billing'));
     await until('rejection', () => events.length === 2);
     handle.stop();
-    assert.deepEqual(events[1], { type: 'policy-rejected', file, code: 'policy_wrong_service', message: `${file}: metadata.service: is "billing" but this sidecar serves "orders"` });
+    assert.deepEqual(events[1], {
+      type: 'policy-rejected',
+      file,
+      code: 'policy_wrong_service',
+      message: `${file}: metadata.service: is "billing" but this sidecar serves "orders"`,
+    });
     assert.equal(store.current(), inForce);
   });
 
@@ -123,7 +139,10 @@ describe('startLocalPolicy', () => {
       const file = join(dir, `bad-${++counter}.yaml`);
       writeFileSync(file, text);
       const store = new PolicyStore();
-      await assert.rejects(startLocalPolicy({ file, service: 'orders', intervalMs: 50, store, onEvent: () => {} }), (error: unknown) => error instanceof DocumentError && error.message === `${file}: ${expected}`);
+      await assert.rejects(
+        startLocalPolicy({ file, service: 'orders', intervalMs: 50, store, onEvent: () => {} }),
+        (error: unknown) => error instanceof DocumentError && error.message === `${file}: ${expected}`,
+      );
       assert.equal(store.current(), null);
     }
   });

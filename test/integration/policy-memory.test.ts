@@ -23,7 +23,10 @@ function retainedBytesPerRule(rules: number): number {
     const after = used();
     process.stdout.write(JSON.stringify({ rules: policy.ruleCount, bytes: after - before }));
   `;
-  const out = JSON.parse(execFileSync(process.execPath, ['--expose-gc', '--input-type=module', '-e', script], { encoding: 'utf8' })) as { rules: number; bytes: number };
+  const out = JSON.parse(execFileSync(process.execPath, ['--expose-gc', '--input-type=module', '-e', script], { encoding: 'utf8' })) as {
+    rules: number;
+    bytes: number;
+  };
   assert.equal(out.rules, rules);
   return out.bytes / rules;
 }

@@ -21,7 +21,20 @@ describe('README quick start: example config, authzctl token mint and check', ()
   });
 
   it('allows with a minted token carrying the scope, role and tenant the policy asks for', async () => {
-    const mint = await authzctl('token', 'mint', '--key', 'deploy/examples/keys/idp-dev-1.private.jwk.json', '--sub', 'alice', '--scope', 'orders:read', '--roles', 'customer', '--claim', 'tenant=acme');
+    const mint = await authzctl(
+      'token',
+      'mint',
+      '--key',
+      'deploy/examples/keys/idp-dev-1.private.jwk.json',
+      '--sub',
+      'alice',
+      '--scope',
+      'orders:read',
+      '--roles',
+      'customer',
+      '--claim',
+      'tenant=acme',
+    );
     assert.equal(mint.code, 0, mint.stderr);
     const token = mint.stdout.trim();
     const run = await authzctl('check', '--address', sidecar.grpcAddress, '--path', '/api/orders', '-H', 'x-tenant-id: acme', '--token', token);

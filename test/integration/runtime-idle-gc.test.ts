@@ -49,7 +49,7 @@ describe('collectWhenIdle', () => {
       checks++; // before settleMs: this spell ends without its second collection
       await until(() => at.length === 2);
       await until(() => at.length === 3);
-      assert.ok(at[2]! - at[1]! >= 400, `the second collection ${Math.round(at[2]! - at[1]!)} ms after the first of its spell`);
+      assert.ok(at[2] - at[1] >= 400, `the second collection ${Math.round(at[2] - at[1])} ms after the first of its spell`);
       await sleep(600);
       assert.equal(at.length, 3, 'two per quiet spell at most');
     } finally {
@@ -115,7 +115,12 @@ describe('collectWhenIdle', () => {
       idle.stop();
       process.stdout.write(JSON.stringify({ freedMiB: (before - process.memoryUsage().heapUsed) / 1024 / 1024, garbage }));
     `;
-    const out = JSON.parse(execFileSync(process.execPath, [...imageNodeFlags(readFileSync(`${ROOT}Dockerfile`, 'utf8')), '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 10_000 })) as { freedMiB: number; garbage: null };
+    const out = JSON.parse(
+      execFileSync(process.execPath, [...imageNodeFlags(readFileSync(`${ROOT}Dockerfile`, 'utf8')), '--input-type=module', '-e', script], {
+        encoding: 'utf8',
+        timeout: 10_000,
+      }),
+    ) as { freedMiB: number; garbage: null };
     assert.equal(out.garbage, null);
     assert.ok(out.freedMiB > 8, `the burst garbage is gone: ${out.freedMiB.toFixed(1)} MiB freed`);
   });
@@ -142,14 +147,16 @@ describe('collectWhenIdle', () => {
       };
       process.stdout.write(JSON.stringify({ byDefault: await burst(undefined), control: (await burst(0)).collections }));
     `;
-    const out = execFileSync(process.execPath, [...imageNodeFlags(readFileSync(`${ROOT}Dockerfile`, 'utf8')), '--input-type=module', '-e', script], { encoding: 'utf8' });
+    const out = execFileSync(process.execPath, [...imageNodeFlags(readFileSync(`${ROOT}Dockerfile`, 'utf8')), '--input-type=module', '-e', script], {
+      encoding: 'utf8',
+    });
     // What the whole heap's slack would have said: collect.
     assert.deepEqual(JSON.parse(out), { byDefault: { collections: 0, slackIncludingNewSpace: true }, control: 1 });
   });
 });
 
 describe('exposedGc', () => {
-  it('is V8\'s gc when node exposes it, and undefined otherwise: it never sets a flag to get one', () => {
+  it("is V8's gc when node exposes it, and undefined otherwise: it never sets a flag to get one", () => {
     const gc = (): void => {};
     assert.equal(exposedGc({ gc }), gc);
     assert.equal(exposedGc({}), undefined);

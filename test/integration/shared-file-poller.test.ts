@@ -9,13 +9,16 @@ import { sleep, until } from '../helpers/wait.js';
 const dir = mkdtempSync(join(tmpdir(), 'file-poller-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-
-
 /** A poller that records what it was told. */
 function recorder(file: string, intervalMs = 20) {
   const contents: string[] = [];
   const unreadable: string[] = [];
-  const poller = new FilePoller(file, intervalMs, async (bytes) => void contents.push(bytes.toString('utf8')), (code) => void unreadable.push(code));
+  const poller = new FilePoller(
+    file,
+    intervalMs,
+    async (bytes) => void contents.push(bytes.toString('utf8')),
+    (code) => void unreadable.push(code),
+  );
   return { poller, contents, unreadable };
 }
 
@@ -130,13 +133,18 @@ describe('FilePoller', () => {
     let running = 0;
     let maxRunning = 0;
     const seen: string[] = [];
-    const poller = new FilePoller(file, 5, async (bytes) => {
-      running++;
-      maxRunning = Math.max(maxRunning, running);
-      seen.push(bytes.toString());
-      await sleep(60);
-      running--;
-    }, () => {});
+    const poller = new FilePoller(
+      file,
+      5,
+      async (bytes) => {
+        running++;
+        maxRunning = Math.max(maxRunning, running);
+        seen.push(bytes.toString());
+        await sleep(60);
+        running--;
+      },
+      () => {},
+    );
     await poller.readNow();
     poller.start();
     replace(file, '1');

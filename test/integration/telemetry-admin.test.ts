@@ -5,7 +5,11 @@ import { startAdminServer, splitAddress, type AdminServer, type Readiness } from
 import { Metrics } from '../../src/telemetry/metrics.js';
 
 /** One HTTP exchange with the admin server (node:http, so any method and HEAD work). */
-function exchange(port: number, path: string, method = 'GET'): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
+function exchange(
+  port: number,
+  path: string,
+  method = 'GET',
+): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
   return new Promise((resolve, reject) => {
     // No keep-alive pooling: each exchange is its own connection, so close() is observable.
     const req = request({ host: '127.0.0.1', port, path, method, agent: false }, (res) => {
@@ -82,7 +86,10 @@ describe('startAdminServer', () => {
   });
 
   it('rejects when the address is taken', async () => {
-    await assert.rejects(startAdminServer({ address: `127.0.0.1:${admin.port}`, registry: metrics.registry, readiness: () => readiness }), (error: NodeJS.ErrnoException) => error.code === 'EADDRINUSE');
+    await assert.rejects(
+      startAdminServer({ address: `127.0.0.1:${admin.port}`, registry: metrics.registry, readiness: () => readiness }),
+      (error: NodeJS.ErrnoException) => error.code === 'EADDRINUSE',
+    );
   });
 
   it('close() stops listening', async () => {
@@ -112,7 +119,9 @@ describe('splitAddress', () => {
       return;
     }
     const status = await new Promise<number>((resolve, reject) => {
-      request({ host: '::1', port: admin.port, path: '/healthz' }, (res) => (res.resume(), resolve(res.statusCode ?? 0))).on('error', reject).end();
+      request({ host: '::1', port: admin.port, path: '/healthz' }, (res) => (res.resume(), resolve(res.statusCode ?? 0)))
+        .on('error', reject)
+        .end();
     });
     await admin.close();
     assert.equal(status, 200);

@@ -128,7 +128,10 @@ log: { level: info }
     await checking;
     t.diagnostic(`${stalled.length} stalled connections closed after ${Math.min(...times)}–${Math.max(...times)} ms; ${answered} Checks answered meanwhile`);
     for (const ms of times) assert.ok(ms >= HANDSHAKE_MS - 50, `closed after ${ms} ms, before the handshake timeout`);
-    assert.ok(stalled.every((raw) => raw.frames.length === 0), 'none got as far as the server SETTINGS');
+    assert.ok(
+      stalled.every((raw) => raw.frames.length === 0),
+      'none got as far as the server SETTINGS',
+    );
     assert.deepEqual(failures, []);
     assert.ok(answered >= 5, `${answered} Checks answered while the stalled connections were held`);
     assert.equal(await refused('handshake_timeout'), stalled.length);
@@ -183,7 +186,10 @@ log: { level: info }
     const streams = Array.from({ length: 2 * MAX_STREAMS }, (_, i) => 1 + 2 * i);
     eager.write(Buffer.concat([CLIENT_PREFACE, ...streams.map((id) => grpcHeaders(id, CHECK_PATH))]));
     await until('refusals', () => eager.resets().size === MAX_STREAMS);
-    assert.deepEqual([...eager.resets()], streams.slice(MAX_STREAMS).map((id) => [id, ERROR.REFUSED_STREAM]));
+    assert.deepEqual(
+      [...eager.resets()],
+      streams.slice(MAX_STREAMS).map((id) => [id, ERROR.REFUSED_STREAM]),
+    );
     eager.write(emptyGrpcMessage(1));
     await eager.waitFor('an answer on an admitted stream', (f) => f.type === FRAME.DATA && f.stream === 1);
     assert.equal(eager.goaway(), undefined);

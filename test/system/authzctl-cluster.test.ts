@@ -34,9 +34,18 @@ describe('authzctl with a NATS node dead or frozen (3-node cluster, R3 bucket)',
   });
 
   it('will not create an unreplicated bucket on a cluster implicitly; bucket create --replicas 3 makes an R3 bucket', async () => {
-    const implicit = await timed('publish', 'policy', (writeFileSync(join(fleet.dir, 'p.yaml'), versionedPolicy(0)), join(fleet.dir, 'p.yaml')), '--service', 'orders');
+    const implicit = await timed(
+      'publish',
+      'policy',
+      (writeFileSync(join(fleet.dir, 'p.yaml'), versionedPolicy(0)), join(fleet.dir, 'p.yaml')),
+      '--service',
+      'orders',
+    );
     assert.equal(implicit.code, 2);
-    assert.match(implicit.stderr, /^authzctl: bucket "authz" does not exist, and the NATS server is part of cluster "authz-chaos": create it with a replica count first \(authzctl bucket create --replicas 3\)\n$/);
+    assert.match(
+      implicit.stderr,
+      /^authzctl: bucket "authz" does not exist, and the NATS server is part of cluster "authz-chaos": create it with a replica count first \(authzctl bucket create --replicas 3\)\n$/,
+    );
     const created = await timed('bucket', 'create', '--replicas', '3');
     assert.equal(created.code, 0, created.stderr);
     assert.match(created.stdout, /^replicas\s+3$/m);
@@ -85,7 +94,20 @@ describe('authzctl with a NATS node dead or frozen (3-node cluster, R3 bucket)',
       for (let i = 0; i < 2; i++) {
         const file = join(fleet.dir, `frozen-${i}.yaml`);
         writeFileSync(file, versionedPolicy(100 + i));
-        runs.push(await timed('publish', 'policy', file, '--service', 'orders', '--nats', victim.server.url, ...others.flatMap((u) => ['--nats', u]), '--retry-for', '15s'));
+        runs.push(
+          await timed(
+            'publish',
+            'policy',
+            file,
+            '--service',
+            'orders',
+            '--nats',
+            victim.server.url,
+            ...others.flatMap((u) => ['--nats', u]),
+            '--retry-for',
+            '15s',
+          ),
+        );
       }
       runs.push(await timed('history', 'policy.orders', '--nats', victim.server.url, ...others.flatMap((u) => ['--nats', u])));
     } finally {
@@ -94,7 +116,7 @@ describe('authzctl with a NATS node dead or frozen (3-node cluster, R3 bucket)',
     }
     t.diagnostic(`froze ${victim.name}; ${runs.map((r) => `${r.code === 0 ? 'ok' : `exit ${r.code}: ${r.stderr.trim()}`} ${r.ms} ms`).join(', ')}`);
     for (const run of runs) {
-      assert.notEqual(run.code, -1, 'killed by the test helper\'s timeout: it did not exit');
+      assert.notEqual(run.code, -1, "killed by the test helper's timeout: it did not exit");
       assert.ok(run.ms < 15_000 + 5_000 + 3_000, `took ${run.ms} ms`);
       if (run.code !== 0) assert.match(run.stderr, /^authzctl: [^\n]+\n$/);
     }

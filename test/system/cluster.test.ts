@@ -3,7 +3,9 @@ import assert from 'node:assert/strict';
 import { clusterNodeRestarts, orderViolations, startClusterEnv, type ClusterEnv, type ScenarioReport } from '../helpers/chaos.js';
 
 function assertClean(report: ScenarioReport, t: { diagnostic(message: string): void }): void {
-  t.diagnostic(`${report.scenario}: ${report.published} updates, ${report.sidecars} sidecars, converged ${report.convergeMs} ms after the last restart (${report.lagMs} ms after the newest write; writes stalled up to ${report.publishStallMs} ms), ${report.checks} Checks; ${report.notes.join('; ')}`);
+  t.diagnostic(
+    `${report.scenario}: ${report.published} updates, ${report.sidecars} sidecars, converged ${report.convergeMs} ms after the last restart (${report.lagMs} ms after the newest write; writes stalled up to ${report.publishStallMs} ms), ${report.checks} Checks; ${report.notes.join('; ')}`,
+  );
   assert.deepEqual(report.failures, []);
   assert.equal(report.failedChecks, 0);
   assert.equal(report.outOfOrder, 0);
@@ -28,8 +30,11 @@ describe('chaos: 2 sidecars on a local 3-node JetStream cluster (bucket with 3 r
     const report = await clusterNodeRestarts(env, { target: 'connected', rounds: 1, downMs: 500, gapMs: 10, between: 5 });
     assertClean(report, t);
     // The round killed the node orders-0 was on: it had to reconnect to another one.
-    const first = env.fleet.members[0]!;
-    assert.ok(first.sidecar.logs.some((l) => l.msg === 'nats reconnected'), `${first.instance} failed over`);
+    const first = env.fleet.members[0];
+    assert.ok(
+      first.sidecar.logs.some((l) => l.msg === 'nats reconnected'),
+      `${first.instance} failed over`,
+    );
   });
 
   it('kill -9 of the bucket stream leader during a burst: a new leader, everyone converges, in order', async (t) => {

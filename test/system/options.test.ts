@@ -24,7 +24,7 @@ test('bench options: sustained windows are 30 s in 3 rounds (BENCH_SUSTAINED_SEC
   const full = parseOptions({});
   assert.equal(full.sustainedSeconds, 30);
   assert.equal(full.sustainedRounds, 3);
-  assert.ok(full.sustainedSeconds > full.seconds, 'longer than the throughput rows\' windows');
+  assert.ok(full.sustainedSeconds > full.seconds, "longer than the throughput rows' windows");
   assert.equal(parseOptions({ BENCH_SUSTAINED_SECONDS: '45' }).sustainedSeconds, 45);
   assert.throws(() => parseOptions({ BENCH_SUSTAINED_SECONDS: 'x' }), /BENCH_SUSTAINED_SECONDS: expected a positive number/);
   assert.equal(parseOptions({ BENCH_SMOKE: '1' }).sustainedRounds, 1);

@@ -16,8 +16,15 @@ import { startServer } from '../../bench/processes.js';
 import { checkRequestBody } from '../../bench/request.js';
 import { freePort } from '../helpers/nats-server.js';
 
-async function drive(port: number, expect: Expectation, options: { rps?: number; timeoutMs?: number; ms?: number } = {}): Promise<{ counts: LoadCounts; kinds: ReadonlyMap<string, number>; first: string | undefined }> {
-  const load = new PacedLoad({ port, connections: 2, rps: options.rps ?? 200, maxInFlight: 16, timeoutMs: options.timeoutMs ?? 2_000 }, { bodies: [checkRequestBody({ token: 'x.y.z' })], expect });
+async function drive(
+  port: number,
+  expect: Expectation,
+  options: { rps?: number; timeoutMs?: number; ms?: number } = {},
+): Promise<{ counts: LoadCounts; kinds: ReadonlyMap<string, number>; first: string | undefined }> {
+  const load = new PacedLoad(
+    { port, connections: 2, rps: options.rps ?? 200, maxInFlight: 16, timeoutMs: options.timeoutMs ?? 2_000 },
+    { bodies: [checkRequestBody({ token: 'x.y.z' })], expect },
+  );
   load.start();
   await sleep(options.ms ?? 500);
   const counts = await load.stop();

@@ -39,7 +39,7 @@ describe('replay of old signed documents by someone with publish rights only', (
     await ok('publish', 'keys', `${EXAMPLES}/keys/idp.jwks.json`, '--issuer', 'idp');
     assert.equal((await fleet.publishPolicy(1)).code, 0);
     const revoked = await mint({ roles: ['customer'] }, { ttlSeconds: 3600 });
-    const { jti } = JSON.parse(Buffer.from(revoked.split('.')[1]!, 'base64url').toString()) as { jti: string };
+    const { jti } = JSON.parse(Buffer.from(revoked.split('.')[1], 'base64url').toString()) as { jti: string };
     await ok('revoke', '--sub', 'nobody', '--until', '1h');
     // Then the platform rotates: a new key (revision 2), the old one retired (revision 3) — say it leaked.
     const newKeyFile = join(fleet.dir, 'idp-new.jwk.json');
@@ -63,11 +63,13 @@ describe('replay of old signed documents by someone with publish rights only', (
       if ((await answer(member, leakedToken)) === 16 && (await answer(member, revokedToken)) === 16 && (await answer(member, newToken)) === 0) return;
       await sleep(25);
     }
-    assert.fail(`${member.instance} did not converge on the rotated keys and the revocation: leaked ${await answer(member, leakedToken)}, revoked ${await answer(member, revokedToken)}, new ${await answer(member, newToken)}`);
+    assert.fail(
+      `${member.instance} did not converge on the rotated keys and the revocation: leaked ${await answer(member, leakedToken)}, revoked ${await answer(member, revokedToken)}, new ${await answer(member, newToken)}`,
+    );
   }
 
   it('puts back the first key set and the first revocation list: the running sidecar refuses both as stale', async () => {
-    const running = fleet.members[0]!;
+    const running = fleet.members[0];
     await converged(running);
     const js = attacker.jetstream();
     const kv = await js.views.kv('authz', { bindOnly: true });
@@ -77,8 +79,12 @@ describe('replay of old signed documents by someone with publish rights only', (
     };
     await kv.put(KEYS, await first(KEYS));
     await kv.put(REVOCATIONS, await first(REVOCATIONS));
-    await running.sidecar.waitForLog((l) => l.msg === 'control document rejected; keeping the last good state' && l.kv_key === REVOCATIONS && l.code === 'document_stale');
-    await running.sidecar.waitForLog((l) => l.msg === 'control document rejected; keeping the last good state' && l.kv_key === KEYS && l.code === 'document_stale');
+    await running.sidecar.waitForLog(
+      (l) => l.msg === 'control document rejected; keeping the last good state' && l.kv_key === REVOCATIONS && l.code === 'document_stale',
+    );
+    await running.sidecar.waitForLog(
+      (l) => l.msg === 'control document rejected; keeping the last good state' && l.kv_key === KEYS && l.code === 'document_stale',
+    );
     assert.equal(await answer(running, leakedToken), 16, 'the retired key stays retired');
     assert.equal(await answer(running, revokedToken), 16, 'the revoked token stays revoked');
     assert.equal(await answer(running, newToken), 0);
@@ -88,7 +94,7 @@ describe('replay of old signed documents by someone with publish rights only', (
     const fresh = await startFleet(server.url, 1, 'orders', { member: (_i, _instance, dir) => ({ cacheDir: join(dir, 'empty-cache') }) });
     try {
       // startFleet made the new fleet a control-plane key of its own: pin the platform's instead, and start again (the cache is still empty).
-      const member = fresh.members[0]!;
+      const member = fresh.members[0];
       await member.sidecar.stop();
       copyFileSync(join(fleet.dir, 'cp.pub.jwk.json'), join(fresh.dir, 'cp.pub.jwk.json'));
       await fresh.restart(member);
@@ -98,7 +104,10 @@ describe('replay of old signed documents by someone with publish rights only', (
       assert.ok(applied.includes(`${KEYS}@3`), applied.join(' '));
       assert.ok(applied.includes(`${REVOCATIONS}@2`), applied.join(' '));
       assert.ok(!applied.includes(`${KEYS}@1`) && !applied.includes(`${REVOCATIONS}@1`), `never applied the replayed revisions: ${applied.join(' ')}`);
-      assert.ok(member.sidecar.logs.some((l) => l.kv_key === KEYS && l.code === 'document_stale'), 'the replay is reported');
+      assert.ok(
+        member.sidecar.logs.some((l) => l.kv_key === KEYS && l.code === 'document_stale'),
+        'the replay is reported',
+      );
     } finally {
       await fresh.close();
     }
@@ -111,7 +120,7 @@ describe('replay of old signed documents by someone with publish rights only', (
     assert.match(run.stdout, /^ROLLBACK revocations: .*revision 2/m);
   });
 
-  it('cannot wipe a key\'s history with a rollup purge: the bucket authzctl created refuses rollups', async () => {
+  it("cannot wipe a key's history with a rollup purge: the bucket authzctl created refuses rollups", async () => {
     const h = headers();
     h.set('KV-Operation', 'PURGE');
     h.set('Nats-Rollup', 'sub');

@@ -1,10 +1,20 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { appliedRevisions, orderViolations, serverOutage, slowConsumer, startSingleServerEnv, type ScenarioReport, type SingleServerEnv } from '../helpers/chaos.js';
+import {
+  appliedRevisions,
+  orderViolations,
+  serverOutage,
+  slowConsumer,
+  startSingleServerEnv,
+  type ScenarioReport,
+  type SingleServerEnv,
+} from '../helpers/chaos.js';
 
 /** Every figure a scenario reports must be clean; the failures list says which check broke. */
 function assertClean(report: ScenarioReport, t: { diagnostic(message: string): void }): void {
-  t.diagnostic(`${report.scenario}: ${report.published} updates, ${report.sidecars} sidecars, converged ${report.convergeMs} ms after recovery (${report.lagMs} ms after the newest write), ${report.checks} Checks; ${report.notes.join('; ')}`);
+  t.diagnostic(
+    `${report.scenario}: ${report.published} updates, ${report.sidecars} sidecars, converged ${report.convergeMs} ms after recovery (${report.lagMs} ms after the newest write), ${report.checks} Checks; ${report.notes.join('; ')}`,
+  );
   assert.deepEqual(report.failures, []);
   assert.equal(report.failedChecks, 0);
   assert.equal(report.outOfOrder, 0);
@@ -30,7 +40,11 @@ describe('chaos: one nats-server misbehaving under 3 sidecars', () => {
     const report = await serverOutage(env, { mode: 'kill9', outageMs: 2_000, gapMs: 10, beforeOutage: 10, afterOutage: 10 });
     assertClean(report, t);
     assert.ok(report.checks >= 3 * 4 * 5, `${report.checks} Checks`);
-    for (const m of env.fleet.members) assert.ok(m.sidecar.logs.some((l) => l.msg === 'nats reconnected'), `${m.instance} reconnected`);
+    for (const m of env.fleet.members)
+      assert.ok(
+        m.sidecar.logs.some((l) => l.msg === 'nats reconnected'),
+        `${m.instance} reconnected`,
+      );
   });
 
   it('slow consumer: a sidecar SIGSTOPped while 200 updates are published ends on the newest revision', async (t) => {

@@ -20,9 +20,14 @@ const SMOKE_ENV = { BENCH_SMOKE: '1' };
 function runHarness(env: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     // SIGTERM on timeout: the harness then stops the sidecars and nats-server it started.
-    execFile(process.execPath, [`${ROOT}dist/bench/run.js`], { cwd: ROOT, env: { ...process.env, ...env }, timeout: 55_000, killSignal: 'SIGTERM' }, (error, stdout, stderr) => {
-      resolve({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : -1, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      [`${ROOT}dist/bench/run.js`],
+      { cwd: ROOT, env: { ...process.env, ...env }, timeout: 55_000, killSignal: 'SIGTERM' },
+      (error, stdout, stderr) => {
+        resolve({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : -1, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -66,10 +71,14 @@ test('bench harness: every scenario runs and reports numbers (BENCH_SMOKE=1)', {
     const checks = markdown.split('## Correctness checks')[1] ?? '';
     const prechecks = [...checks.matchAll(/(\d+) pre-check\(s\) ✔/g)].reduce((n, m) => n + Number(m[1]), 0);
     assert.ok(prechecks >= 10, `only ${prechecks} pre-checks:\n${checks}`);
-    for (const name of ['floor', 'limit', 'floor-verify', 'sidecar-50']) assert.match(checks, new RegExp(`^- ${name}, .*pre-check`, 'm'), `no pre-check of ${name}`);
+    for (const name of ['floor', 'limit', 'floor-verify', 'sidecar-50'])
+      assert.match(checks, new RegExp(`^- ${name}, .*pre-check`, 'm'), `no pre-check of ${name}`);
     assert.match(checks, /credentials_missing: \d+ pre-check.*authz_checks_total grew by/);
     assert.match(checks, /token-cache misses \+\d+/);
-    assert.match(markdown, /^h2load -c 4 -m 16 .*-H 'content-type: application\/grpc' -H 'te: trailers' http:\/\/127\.0\.0\.1:\$PORT\/envoy\.service\.auth\.v3\.Authorization\/Check$/m);
+    assert.match(
+      markdown,
+      /^h2load -c 4 -m 16 .*-H 'content-type: application\/grpc' -H 'te: trailers' http:\/\/127\.0\.0\.1:\$PORT\/envoy\.service\.auth\.v3\.Authorization\/Check$/m,
+    );
 
     // The same table goes to stdout.
     assert.match(run.stdout, /\| scenario \| measured \| target \| met \|/);

@@ -13,20 +13,56 @@ import { judge, renderSoakReport, type SoakRun } from '../../bench/soak/result.j
 import type { Sample } from '../../bench/soak/samples.js';
 
 const MiB = 1024 * 1024;
-const window = (completed: number, failed = 0): LoadCounts => ({ seconds: 5, started: completed, completed, ok: completed - failed, failed, slow: 0, behind: 0, latencyUs: { p50: 500, p99: 2_000, max: 9_000 } });
+const window = (completed: number, failed = 0): LoadCounts => ({
+  seconds: 5,
+  started: completed,
+  completed,
+  ok: completed - failed,
+  failed,
+  slow: 0,
+  behind: 0,
+  latencyUs: { p50: 500, p99: 2_000, max: 9_000 },
+});
 
 /** 100 s, a sample every 5 s, 1,000 Checks per window; `rss(t)` in MiB. */
 function makeRun(rss: (t: number) => number, overrides: { smoke?: boolean; failed?: number; problem?: string | null; extraAllow?: number } = {}): SoakRun {
-  const options = parseSoakOptions({ SOAK_SECONDS: '100', SOAK_INTERVAL_SECONDS: '30', SOAK_SAMPLE_SECONDS: '5', ...(overrides.smoke ? { SOAK_SMOKE: '1' } : {}) });
+  const options = parseSoakOptions({
+    SOAK_SECONDS: '100',
+    SOAK_INTERVAL_SECONDS: '30',
+    SOAK_SAMPLE_SECONDS: '5',
+    ...(overrides.smoke ? { SOAK_SMOKE: '1' } : {}),
+  });
   const samples: Sample[] = [];
   let allowed = 0;
   for (let t = 0; t <= 100; t += 5) {
-    const load = t === 0 ? window(0) : window(1_000, t === 50 ? overrides.failed ?? 0 : 0);
+    const load = t === 0 ? window(0) : window(1_000, t === 50 ? (overrides.failed ?? 0) : 0);
     allowed += load.ok + (t === 50 ? 2 + (overrides.extraAllow ?? 0) : 0);
-    const cumulative = { cpuSeconds: t * 0.5, waitSeconds: t * 0.02, gcSeconds: t * 0.01, gcOver100ms: t >= 50 ? 1 : 0, generator: { loopMaxMs: 12, waitSeconds: t * 0.01 } };
-    samples.push({ t, rssBytes: rss(t) * MiB, heapUsedBytes: 30 * MiB, eld: { p50: 10.1, p99: 12 + t / 100, max: 20 }, allowed, denied: t >= 50 ? 4 : 0, load, ...cumulative });
+    const cumulative = {
+      cpuSeconds: t * 0.5,
+      waitSeconds: t * 0.02,
+      gcSeconds: t * 0.01,
+      gcOver100ms: t >= 50 ? 1 : 0,
+      generator: { loopMaxMs: 12, waitSeconds: t * 0.01 },
+    };
+    samples.push({
+      t,
+      rssBytes: rss(t) * MiB,
+      heapUsedBytes: 30 * MiB,
+      eld: { p50: 10.1, p99: 12 + t / 100, max: 20 },
+      allowed,
+      denied: t >= 50 ? 4 : 0,
+      load,
+      ...cumulative,
+    });
   }
-  const step = (s: Applied['step'], problem: string | null = null): Applied => ({ step: s, revision: 2, applyMs: 12, putMs: 2, effective: problem === null, problem });
+  const step = (s: Applied['step'], problem: string | null = null): Applied => ({
+    step: s,
+    revision: 2,
+    applyMs: 12,
+    putMs: 2,
+    effective: problem === null,
+    problem,
+  });
   const failed = overrides.failed ?? 0;
   return {
     options,
@@ -39,7 +75,12 @@ function makeRun(rss: (t: number) => number, overrides: { smoke?: boolean; faile
     load: { ...window(20_000, failed), seconds: 100 },
     failures: { first: failed ? [{ atMs: 50_000, why: 'grpc-status 14' }] : [], byKind: new Map(failed ? [['grpc-status 14', failed]] : []) },
     samples,
-    cycles: [30, 60].map((at, i) => ({ n: i + 1, at, steps: [step('policy push', i === 1 ? overrides.problem ?? null : null), step('key added'), step('key retired')], errors: [] })),
+    cycles: [30, 60].map((at, i) => ({
+      n: i + 1,
+      at,
+      steps: [step('policy push', i === 1 ? (overrides.problem ?? null) : null), step('key added'), step('key retired')],
+      errors: [],
+    })),
     probes: { allow: 2, deny: 4 },
   };
 }
@@ -56,7 +97,10 @@ test('soak verdict: start-up growth does not count; RSS growth compares the medi
   assert.ok(Math.abs(memory.growthPercent - (100 * 3.5) / 100.25) < 1e-9);
   assert.equal(verdict(run, 'RSS growth after warm-up').met, true);
   assert.match(renderSoakReport(run, figures), /^\| RSS growth after warm-up \| \+3\.5 % \(median 100\.3 MiB over 20–30 s → 103\.8 MiB over 90–100 s/m);
-  assert.match(verdict(run, 'CPU after warm-up').measured, /^sidecar 50 % of a core, its event-loop thread runnable but waiting for a CPU 2\.0 % of the time; GC ≥ 0\.8 s, 1 pause\(s\) over 100 ms; load generator waiting 1\.0 %, its loop stalled up to 12\.0 ms$/);
+  assert.match(
+    verdict(run, 'CPU after warm-up').measured,
+    /^sidecar 50 % of a core, its event-loop thread runnable but waiting for a CPU 2\.0 % of the time; GC ≥ 0\.8 s, 1 pause\(s\) over 100 ms; load generator waiting 1\.0 %, its loop stalled up to 12\.0 ms$/,
+  );
 });
 
 test('soak verdict: a GC saw-tooth without a trend is not growth, though its first and last samples differ by 13 %', () => {

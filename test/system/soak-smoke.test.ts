@@ -15,9 +15,14 @@ import { ROOT } from '../helpers/paths.js';
 function runSoak(env: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     // SIGTERM on timeout: the harness then stops the sidecar and nats-server it started.
-    execFile(process.execPath, [`${ROOT}dist/bench/soak.js`], { cwd: ROOT, env: { ...process.env, ...env }, timeout: 50_000, killSignal: 'SIGTERM' }, (error, stdout, stderr) => {
-      resolve({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : -1, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      [`${ROOT}dist/bench/soak.js`],
+      { cwd: ROOT, env: { ...process.env, ...env }, timeout: 50_000, killSignal: 'SIGTERM' },
+      (error, stdout, stderr) => {
+        resolve({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : -1, stdout, stderr });
+      },
+    );
   });
 }
 

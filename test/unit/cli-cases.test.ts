@@ -7,14 +7,17 @@ import { loadPolicyFile } from '../../src/policy/index.js';
 import { EXAMPLES, FIXTURES } from '../helpers/paths.js';
 
 function rejects(text: string, field: string, reason: RegExp): void {
-  assert.throws(() => parseCasesText(text, 'cases.yaml'), (error: unknown) => {
-    assert.ok(error instanceof DocumentError, String(error));
-    assert.equal(error.file, 'cases.yaml');
-    assert.equal(error.field, field);
-    assert.match(error.reason, reason);
-    assert.doesNotMatch(error.message, /\n/);
-    return true;
-  });
+  assert.throws(
+    () => parseCasesText(text, 'cases.yaml'),
+    (error: unknown) => {
+      assert.ok(error instanceof DocumentError, String(error));
+      assert.equal(error.file, 'cases.yaml');
+      assert.equal(error.field, field);
+      assert.match(error.reason, reason);
+      assert.doesNotMatch(error.message, /\n/);
+      return true;
+    },
+  );
 }
 
 const one = (body: string) => `cases:\n  - name: a\n${body}`;
@@ -35,8 +38,16 @@ describe('cases file validation', () => {
     rejects(one('    request: { path: /x }\n    expect: { decision: allow, status: 403 }\n'), 'cases[0].expect.status', /only applies to decision: deny/);
     rejects(one('    request: { path: /x }\n    expect: { decision: deny, status: 404 }\n'), 'cases[0].expect.status', /must be one of 400, 401, 403, 431/);
     rejects(one('    request: { path: /x }\n    auth: { subject: alice }\n    expect: { decision: deny }\n'), 'cases[0].auth.issuer', /required when subject/);
-    rejects(one('    request: { path: /x }\n    auth: { serviceToken: { subject: checkout } }\n    expect: { decision: deny }\n'), 'cases[0].auth.serviceToken.subject', /SPIFFE id/);
-    rejects(one('    request: { path: /x, headers: { "bad name": v } }\n    expect: { decision: deny }\n'), 'cases[0].request.headers.bad name', /is not a valid header name/);
+    rejects(
+      one('    request: { path: /x }\n    auth: { serviceToken: { subject: checkout } }\n    expect: { decision: deny }\n'),
+      'cases[0].auth.serviceToken.subject',
+      /SPIFFE id/,
+    );
+    rejects(
+      one('    request: { path: /x, headers: { "bad name": v } }\n    expect: { decision: deny }\n'),
+      'cases[0].request.headers.bad name',
+      /is not a valid header name/,
+    );
   });
 
   it('rejects duplicate names, empty lists, non-mappings and YAML errors', () => {
@@ -50,7 +61,10 @@ describe('cases file validation', () => {
   });
 
   it('reports a missing file as a DocumentError', () => {
-    assert.throws(() => loadCasesFile('/nonexistent/cases.yaml'), (e: unknown) => e instanceof DocumentError && e.reason === 'file not found');
+    assert.throws(
+      () => loadCasesFile('/nonexistent/cases.yaml'),
+      (e: unknown) => e instanceof DocumentError && e.reason === 'file not found',
+    );
   });
 });
 
@@ -59,7 +73,13 @@ describe('evaluating cases', () => {
 
   it('builds the auth context the sidecar would', () => {
     assert.deepEqual(authContextOf(undefined), { user: null, service: null, principal: null });
-    const auth = authContextOf({ issuer: 'https://idp.example.test', subject: 'alice', audience: 'orders', claims: { scope: 'a b', jti: 'j1' }, principal: 'spiffe://mtls' });
+    const auth = authContextOf({
+      issuer: 'https://idp.example.test',
+      subject: 'alice',
+      audience: 'orders',
+      claims: { scope: 'a b', jti: 'j1' },
+      principal: 'spiffe://mtls',
+    });
     assert.equal(auth.user?.issuerName, 'https://idp.example.test');
     assert.equal(auth.user?.subject, 'alice');
     assert.deepEqual(auth.user?.audience, ['orders']);
@@ -76,9 +96,24 @@ describe('evaluating cases', () => {
   it('maps decisions to status and reason like the Check handler', () => {
     const { cases } = loadCasesFile(`${EXAMPLES}/policy.cases.yaml`);
     const byName = new Map(cases.map((c) => [c.name, c]));
-    assert.deepEqual(evaluateCase(policy, byName.get('anonymous caller must log in')!), { decision: 'deny', status: 401, reason: 'credentials_missing', rule: null });
-    assert.deepEqual(evaluateCase(policy, byName.get('climbing above the root is a bad request')!), { decision: 'deny', status: 400, reason: 'path_traversal', rule: null });
-    assert.deepEqual(evaluateCase(policy, byName.get('customer reads orders')!), { decision: 'allow', status: 200, reason: 'allowed_by_rule', rule: 'read-orders' });
+    assert.deepEqual(evaluateCase(policy, byName.get('anonymous caller must log in')!), {
+      decision: 'deny',
+      status: 401,
+      reason: 'credentials_missing',
+      rule: null,
+    });
+    assert.deepEqual(evaluateCase(policy, byName.get('climbing above the root is a bad request')!), {
+      decision: 'deny',
+      status: 400,
+      reason: 'path_traversal',
+      rule: null,
+    });
+    assert.deepEqual(evaluateCase(policy, byName.get('customer reads orders')!), {
+      decision: 'allow',
+      status: 200,
+      reason: 'allowed_by_rule',
+      rule: 'read-orders',
+    });
     assert.ok(runCases(policy, cases).every((r) => r.pass));
   });
 

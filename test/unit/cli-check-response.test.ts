@@ -6,7 +6,9 @@ import { LOADER_OPTIONS, PROTO_ROOT } from '../../src/grpc/protos.js';
 import { allowResponse, denyResponse } from '../../src/grpc/response.js';
 import type { CheckResponse, CheckResponse__Output } from '../../src/generated/envoy/service/auth/v3/CheckResponse.js';
 
-const check = loadSync('envoy/service/auth/v3/external_auth.proto', { ...LOADER_OPTIONS, includeDirs: [PROTO_ROOT] })['envoy.service.auth.v3.Authorization'] as unknown as {
+const check = loadSync('envoy/service/auth/v3/external_auth.proto', { ...LOADER_OPTIONS, includeDirs: [PROTO_ROOT] })[
+  'envoy.service.auth.v3.Authorization'
+] as unknown as {
   Check: { responseSerialize(v: CheckResponse): Buffer; responseDeserialize(b: Buffer): CheckResponse__Output };
 };
 
@@ -16,7 +18,9 @@ const meta = { decisionId: 'd-1', policy: 'orders', policyRevision: 'r7', rule: 
 
 describe('summarize', () => {
   it('maps the HTTP status enum name of a deny', () => {
-    const wire = overTheWire(denyResponse({ kind: 'unauthenticated', reason: 'token_expired', requestId: 'req-1', realm: 'orders', invalidToken: true, metadata: meta }));
+    const wire = overTheWire(
+      denyResponse({ kind: 'unauthenticated', reason: 'token_expired', requestId: 'req-1', realm: 'orders', invalidToken: true, metadata: meta }),
+    );
     assert.equal(wire.denied_response?.status?.code, 'Unauthorized');
     const summary = summarize(wire);
     assert.equal(summary.allow, false);
@@ -32,7 +36,12 @@ describe('summarize', () => {
   });
 
   it('shows the headers an allow sets and removes', () => {
-    const wire = overTheWire(allowResponse({ caller: { set: [['x-auth-subject', 'alice']], remove: ['x-auth-roles'] }, metadata: { ...meta, rule: 'read-orders', reason: 'allowed_by_rule' } }));
+    const wire = overTheWire(
+      allowResponse({
+        caller: { set: [['x-auth-subject', 'alice']], remove: ['x-auth-roles'] },
+        metadata: { ...meta, rule: 'read-orders', reason: 'allowed_by_rule' },
+      }),
+    );
     const summary = summarize(wire);
     assert.equal(summary.allow, true);
     assert.deepEqual(formatSummary(summary), [

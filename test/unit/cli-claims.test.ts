@@ -21,7 +21,10 @@ describe('parseClaims', () => {
   });
 
   it('rejects malformed items with a message naming the option', () => {
-    assert.throws(() => parseClaims(['novalue']), (e: unknown) => e instanceof UsageError && /--claim: "novalue" must be key=value/.test(e.message));
+    assert.throws(
+      () => parseClaims(['novalue']),
+      (e: unknown) => e instanceof UsageError && /--claim: "novalue" must be key=value/.test(e.message),
+    );
     assert.throws(() => parseClaims(['=x']), UsageError);
     assert.throws(() => parseClaims(['a..b=1']), /non-empty name/);
     assert.throws(() => parseClaims(['__proto__.polluted=1']), UsageError);
@@ -81,7 +84,18 @@ describe('token mint payload', () => {
   });
 
   it('maps the options onto claims, --claim last', () => {
-    const payload = buildPayload({ ...base, aud: ['a', 'b'], scope: 'orders:read', roles: 'customer, admin,', nbf: '-30', 'exp-in': '-1m', claim: ['tenant=acme', 'iss=https://other.test'] }, 1000);
+    const payload = buildPayload(
+      {
+        ...base,
+        aud: ['a', 'b'],
+        scope: 'orders:read',
+        roles: 'customer, admin,',
+        nbf: '-30',
+        'exp-in': '-1m',
+        claim: ['tenant=acme', 'iss=https://other.test'],
+      },
+      1000,
+    );
     assert.deepEqual(payload.aud, ['a', 'b']);
     assert.equal(payload.scope, 'orders:read');
     assert.deepEqual(payload.roles, ['customer', 'admin']);

@@ -6,23 +6,55 @@ import { controlSettings, hostPort, parseMillis, requireSigningKey } from '../..
 describe('controlSettings', () => {
   it('uses the defaults, then the environment, then the flags', () => {
     assert.deepEqual(controlSettings({}, {}), {
-      servers: ['nats://127.0.0.1:4222'], bucket: 'authz', signingKeyFile: undefined, signerFiles: [], subjectPrefix: 'authz', timeoutMs: 5000, retryForMs: 20_000, replicas: undefined,
+      servers: ['nats://127.0.0.1:4222'],
+      bucket: 'authz',
+      signingKeyFile: undefined,
+      signerFiles: [],
+      subjectPrefix: 'authz',
+      timeoutMs: 5000,
+      retryForMs: 20_000,
+      replicas: undefined,
     });
     const env = { AUTHZ_NATS_URL: 'nats://a:4222, nats://b:4222', AUTHZ_SIGNING_KEY: '/keys/cp.jwk.json' };
     assert.deepEqual(controlSettings({}, env).servers, ['nats://a:4222', 'nats://b:4222']);
     assert.equal(controlSettings({}, env).signingKeyFile, '/keys/cp.jwk.json');
-    const flags = controlSettings({ nats: ['nats://c:1'], 'signing-key': 'k.json', bucket: 'other', 'subject-prefix': 'mesh.authz', timeout: '250ms', signers: ['a', 'b'], 'retry-for': '1m', replicas: '3' }, env);
-    assert.deepEqual(flags, { servers: ['nats://c:1'], bucket: 'other', signingKeyFile: 'k.json', signerFiles: ['a', 'b'], subjectPrefix: 'mesh.authz', timeoutMs: 250, retryForMs: 60_000, replicas: 3 });
+    const flags = controlSettings(
+      {
+        nats: ['nats://c:1'],
+        'signing-key': 'k.json',
+        bucket: 'other',
+        'subject-prefix': 'mesh.authz',
+        timeout: '250ms',
+        signers: ['a', 'b'],
+        'retry-for': '1m',
+        replicas: '3',
+      },
+      env,
+    );
+    assert.deepEqual(flags, {
+      servers: ['nats://c:1'],
+      bucket: 'other',
+      signingKeyFile: 'k.json',
+      signerFiles: ['a', 'b'],
+      subjectPrefix: 'mesh.authz',
+      timeoutMs: 250,
+      retryForMs: 60_000,
+      replicas: 3,
+    });
   });
 
   it('refuses bad values with a message naming the option', () => {
-    assert.throws(() => controlSettings({ nats: ['http://x y'] }, {}), (e: unknown) => e instanceof UsageError && /^--nats: /.test(e.message));
+    assert.throws(
+      () => controlSettings({ nats: ['http://x y'] }, {}),
+      (e: unknown) => e instanceof UsageError && /^--nats: /.test(e.message),
+    );
     assert.throws(() => controlSettings({ bucket: 'a.b' }, {}), /--bucket: "a\.b" is not a valid bucket name/);
     assert.throws(() => controlSettings({ 'subject-prefix': 'authz.>' }, {}), /--subject-prefix/);
     assert.throws(() => controlSettings({ timeout: '0s' }, {}), /--timeout: must be positive/);
     assert.throws(() => controlSettings({ timeout: 'soon' }, {}), /--timeout: "soon" is not a duration/);
     assert.throws(() => controlSettings({ 'retry-for': 'a while' }, {}), /--retry-for: "a while" is not a duration/);
-    for (const replicas of ['0', '6', '2.5', 'three']) assert.throws(() => controlSettings({ replicas }, {}), /--replicas: .* must be a whole number from 1 to 5/);
+    for (const replicas of ['0', '6', '2.5', 'three'])
+      assert.throws(() => controlSettings({ replicas }, {}), /--replicas: .* must be a whole number from 1 to 5/);
   });
 });
 

@@ -20,11 +20,15 @@ describe('parseUntil', () => {
   });
 
   it('refuses the past, a bare small number and garbage, naming --until', () => {
-    assert.throws(() => parseUntil('3600', NOW), (e: unknown) => e instanceof UsageError && /in the past \(bare numbers are epoch seconds; write a duration as 3600s\)/.test(e.message));
+    assert.throws(
+      () => parseUntil('3600', NOW),
+      (e: unknown) => e instanceof UsageError && /in the past \(bare numbers are epoch seconds; write a duration as 3600s\)/.test(e.message),
+    );
     assert.throws(() => parseUntil(String(NOW), NOW), /--until: .* is in the past/);
     assert.throws(() => parseUntil('2001-01-01', NOW), /in the past/);
     assert.throws(() => parseUntil('0s', NOW), /in the past/);
-    for (const bad of ['soon', '1y', '-1h', '2030-13-45', 'Tuesday', '']) assert.throws(() => parseUntil(bad, NOW), /--until: .* is not epoch seconds, an ISO date or a duration/, bad);
+    for (const bad of ['soon', '1y', '-1h', '2030-13-45', 'Tuesday', ''])
+      assert.throws(() => parseUntil(bad, NOW), /--until: .* is not epoch seconds, an ISO date or a duration/, bad);
   });
 });
 
@@ -46,18 +50,34 @@ describe('entryFrom', () => {
 
 describe('appendRevocation', () => {
   it('prunes entries whose until has passed and appends the new one last', () => {
-    const entries = [{ jti: 'old', until: NOW - 1 }, { jti: 'edge', until: NOW }, { sub: 'bob', until: NOW + 60 }];
+    const entries = [
+      { jti: 'old', until: NOW - 1 },
+      { jti: 'edge', until: NOW },
+      { sub: 'bob', until: NOW + 60 },
+    ];
     const next = appendRevocation(entries, { jti: 'new', until: NOW + 3600 }, NOW);
     assert.equal(next.pruned, 2);
-    assert.deepEqual(next.entries, [{ sub: 'bob', until: NOW + 60 }, { jti: 'new', until: NOW + 3600 }]);
+    assert.deepEqual(next.entries, [
+      { sub: 'bob', until: NOW + 60 },
+      { jti: 'new', until: NOW + 3600 },
+    ]);
   });
 
   it('replaces an entry for the same token or subject, keeping the later until', () => {
-    const entries = [{ sub: 'alice', iss: 'https://a', until: NOW + 7200 }, { sub: 'alice', until: NOW + 10 }];
+    const entries = [
+      { sub: 'alice', iss: 'https://a', until: NOW + 7200 },
+      { sub: 'alice', until: NOW + 10 },
+    ];
     const shorter = appendRevocation(entries, { sub: 'alice', iss: 'https://a', until: NOW + 60 }, NOW);
-    assert.deepEqual(shorter.entries, [{ sub: 'alice', until: NOW + 10 }, { sub: 'alice', iss: 'https://a', until: NOW + 7200 }]);
+    assert.deepEqual(shorter.entries, [
+      { sub: 'alice', until: NOW + 10 },
+      { sub: 'alice', iss: 'https://a', until: NOW + 7200 },
+    ]);
     const longer = appendRevocation(entries, { sub: 'alice', until: NOW + 99 }, NOW);
-    assert.deepEqual(longer.entries, [{ sub: 'alice', iss: 'https://a', until: NOW + 7200 }, { sub: 'alice', until: NOW + 99 }]);
+    assert.deepEqual(longer.entries, [
+      { sub: 'alice', iss: 'https://a', until: NOW + 7200 },
+      { sub: 'alice', until: NOW + 99 },
+    ]);
   });
 });
 
@@ -67,11 +87,19 @@ describe('currentEntries and formatEntries', () => {
   it('reads a valid body and refuses one the sidecar would refuse', () => {
     assert.deepEqual(currentEntries(null), []);
     assert.deepEqual(currentEntries(doc({ entries: [{ jti: 'a', until: NOW }] })), [{ jti: 'a', until: NOW }]);
-    assert.throws(() => currentEntries(doc({ entries: [{ jti: 'a', sub: 'b', until: 1 }] })), /current revocations document is invalid \(entries\[0\]: must name exactly one of jti, sub\)/);
+    assert.throws(
+      () => currentEntries(doc({ entries: [{ jti: 'a', sub: 'b', until: 1 }] })),
+      /current revocations document is invalid \(entries\[0\]: must name exactly one of jti, sub\)/,
+    );
   });
 
   it('lists only entries in force', () => {
-    const entries = [{ jti: 'gone', until: NOW }, { jti: 'j1', until: NOW + 3600 }, { sub: 'bob', until: NOW + 60 }, { sub: 'eve', iss: 'https://idp', until: NOW + 60 }];
+    const entries = [
+      { jti: 'gone', until: NOW },
+      { jti: 'j1', until: NOW + 3600 },
+      { sub: 'bob', until: NOW + 60 },
+      { sub: 'eve', iss: 'https://idp', until: NOW + 60 },
+    ];
     assert.deepEqual(formatEntries(entries, NOW), [
       `jti j1  until ${new Date((NOW + 3600) * 1000).toISOString()}`,
       `sub bob iss *  until ${new Date((NOW + 60) * 1000).toISOString()}`,

@@ -16,14 +16,25 @@ function report(overrides: Partial<StatusReport> = {}): StatusReport {
   };
 }
 
-const LATEST = new Map([['policy.orders', { highest: 4, newest: 4 }], ['keys.issuer.idp', { highest: 2, newest: 2 }]]);
+const LATEST = new Map([
+  ['policy.orders', { highest: 4, newest: 4 }],
+  ['keys.issuer.idp', { highest: 2, newest: 2 }],
+]);
 
 describe('parseStatusReport', () => {
   it('accepts a StatusReport and ignores anything else', () => {
     assert.deepEqual(parseStatusReport(JSON.stringify(report())), report());
     assert.deepEqual(parseStatusReport(new TextEncoder().encode(JSON.stringify(report()))), report());
-    for (const bad of ['', 'not json', '[]', '{}', JSON.stringify({ ...report(), ready: 'yes' }), JSON.stringify({ ...report(), revisions: { a: '1' } }),
-      JSON.stringify({ ...report(), lastError: { code: 1 } })]) assert.equal(parseStatusReport(bad), null, bad);
+    for (const bad of [
+      '',
+      'not json',
+      '[]',
+      '{}',
+      JSON.stringify({ ...report(), ready: 'yes' }),
+      JSON.stringify({ ...report(), revisions: { a: '1' } }),
+      JSON.stringify({ ...report(), lastError: { code: 1 } }),
+    ])
+      assert.equal(parseStatusReport(bad), null, bad);
   });
 });
 
@@ -62,32 +73,41 @@ describe('statusRows', () => {
 describe('formatStatus and exitCodeFor', () => {
   it('prints one row per sidecar with applied/latest, LAG and the last error', () => {
     const lastError = { key: 'policy.orders', code: 'document_stale', message: 'x', at: '2025-01-01T00:00:00Z' };
-    const rows = statusRows([
-      report(),
-      report({ instance: 'orders-7c9f-2', revisions: { 'policy.orders': 3, 'keys.issuer.idp': 2 }, connected: false, lastError }),
-      report({ service: 'billing', instance: 'b-1', ready: false, revisions: {} }),
-    ], LATEST);
-    assert.equal(formatStatus(rows), [
-      'SERVICE  INSTANCE       READY  CONNECTED  CURRENT  REVISIONS                                   LAST ERROR',
-      'billing  b-1            NO     yes        yes      -                                           -',
-      'orders   orders-7c9f-1  yes    yes        yes      keys.issuer.idp 2/2, policy.orders 4/4      -',
-      'orders   orders-7c9f-2  yes    NO         yes      keys.issuer.idp 2/2, policy.orders 3/4 LAG  document_stale policy.orders',
-      '',
-      '1/3 sidecars converged',
-    ].join('\n'));
+    const rows = statusRows(
+      [
+        report(),
+        report({ instance: 'orders-7c9f-2', revisions: { 'policy.orders': 3, 'keys.issuer.idp': 2 }, connected: false, lastError }),
+        report({ service: 'billing', instance: 'b-1', ready: false, revisions: {} }),
+      ],
+      LATEST,
+    );
+    assert.equal(
+      formatStatus(rows),
+      [
+        'SERVICE  INSTANCE       READY  CONNECTED  CURRENT  REVISIONS                                   LAST ERROR',
+        'billing  b-1            NO     yes        yes      -                                           -',
+        'orders   orders-7c9f-1  yes    yes        yes      keys.issuer.idp 2/2, policy.orders 4/4      -',
+        'orders   orders-7c9f-2  yes    NO         yes      keys.issuer.idp 2/2, policy.orders 3/4 LAG  document_stale policy.orders',
+        '',
+        '1/3 sidecars converged',
+      ].join('\n'),
+    );
     assert.equal(exitCodeFor(rows), 1);
   });
 
   it('names a rolled-back key (newest value older than the history holds) and exits 1 for it alone', () => {
     const bucket = new Map([...LATEST, ['policy.orders', { highest: 4, newest: 2 }]]);
     const rows = statusRows([report()], bucket);
-    assert.deepEqual(rows[0].keys.find((k) => k.key === 'policy.orders'), { key: 'policy.orders', applied: 4, latest: 4, lagging: false, rollback: true });
+    assert.deepEqual(
+      rows[0].keys.find((k) => k.key === 'policy.orders'),
+      { key: 'policy.orders', applied: 4, latest: 4, lagging: false, rollback: true },
+    );
     assert.equal(rows[0].converged, true, 'the sidecar itself is fine');
     assert.match(formatStatus(rows), /policy\.orders 4\/4 ROLLBACK/);
     assert.match(formatStatus(rows), /\nROLLBACK policy\.orders: the bucket's newest value is an older revision than revision 4 in its history/);
     assert.equal(exitCodeFor(rows), 1);
     // A newest value that does not read at all (unsigned, another signer) is flagged too.
-    assert.equal(statusRows([report()], new Map([['policy.orders', { highest: 4, newest: null }]]))[0].keys[1]!.rollback, true);
+    assert.equal(statusRows([report()], new Map([['policy.orders', { highest: 4, newest: null }]]))[0].keys[1].rollback, true);
   });
 
   it('is not converged while a sidecar cannot confirm a key is current', () => {

@@ -6,7 +6,9 @@ import { LOADER_OPTIONS, PROTO_ROOT } from '../../src/grpc/protos.js';
 import { buildRequestView } from '../../src/request/index.js';
 import type { CheckRequest__Output } from '../../src/generated/envoy/service/auth/v3/CheckRequest.js';
 
-const check = loadSync('envoy/service/auth/v3/external_auth.proto', { ...LOADER_OPTIONS, includeDirs: [PROTO_ROOT] })['envoy.service.auth.v3.Authorization'] as unknown as {
+const check = loadSync('envoy/service/auth/v3/external_auth.proto', { ...LOADER_OPTIONS, includeDirs: [PROTO_ROOT] })[
+  'envoy.service.auth.v3.Authorization'
+] as unknown as {
   Check: { requestSerialize(v: unknown): Buffer; requestDeserialize(b: Buffer): CheckRequest__Output };
 };
 
@@ -29,7 +31,7 @@ describe('buildCheckRequest', () => {
     assert.equal(req.attributes?.source?.principal, '');
   });
 
-  it('sends the method as given, so a lower-case one meets the sidecar\'s refusal', () => {
+  it("sends the method as given, so a lower-case one meets the sidecar's refusal", () => {
     const req = buildCheckRequest({ method: 'post' });
     assert.equal(req.attributes?.request?.http?.method, 'post');
     assert.equal(req.attributes?.request?.http?.headers?.[':method'], 'post');
@@ -43,7 +45,13 @@ describe('buildCheckRequest', () => {
 
   it('adds tokens, principal, context and extra headers', () => {
     const req = buildCheckRequest({
-      headers: [['X-Tenant-Id', 'acme'], ['accept', 'a'], ['Accept', 'b'], ['host', 'from-header.test'], ['x-request-id', 'req-1']],
+      headers: [
+        ['X-Tenant-Id', 'acme'],
+        ['accept', 'a'],
+        ['Accept', 'b'],
+        ['host', 'from-header.test'],
+        ['x-request-id', 'req-1'],
+      ],
       token: 'abc.def.ghi',
       serviceToken: 'svc.tok.en',
       principal: 'spiffe://cluster.local/ns/shop/sa/checkout',
@@ -53,9 +61,15 @@ describe('buildCheckRequest', () => {
     const http = req.attributes?.request?.http;
     assert.equal(http?.host, 'from-header.test');
     assert.deepEqual(http?.headers, {
-      ':method': 'GET', ':path': '/', ':authority': 'from-header.test', ':scheme': 'http',
-      'x-tenant-id': 'acme', accept: 'a,b', 'x-request-id': 'req-1',
-      authorization: 'Bearer abc.def.ghi', 'x-service-token': 'svc.tok.en',
+      ':method': 'GET',
+      ':path': '/',
+      ':authority': 'from-header.test',
+      ':scheme': 'http',
+      'x-tenant-id': 'acme',
+      accept: 'a,b',
+      'x-request-id': 'req-1',
+      authorization: 'Bearer abc.def.ghi',
+      'x-service-token': 'svc.tok.en',
     });
     assert.equal(req.attributes?.source?.principal, 'spiffe://cluster.local/ns/shop/sa/checkout');
     assert.deepEqual(req.attributes?.source?.address, { socket_address: { address: '10.0.0.7', port_value: 51000 } });

@@ -24,7 +24,13 @@ const POLICY = (extra: string) =>
 
 describe('DocumentError stays one line whatever the document holds', () => {
   it('escapes line breaks, line separators and terminal escapes in a key name', () => {
-    for (const [key, shown] of [['a\\nb', 'a\\u000ab'], ['a\\rb', 'a\\u000db'], ['a\\u2028b', 'a\\u2028b'], ['a\\u0085b', 'a\\u0085b'], ['k\\u001b[31m', 'k\\u001b[31m']]) {
+    for (const [key, shown] of [
+      ['a\\nb', 'a\\u000ab'],
+      ['a\\rb', 'a\\u000db'],
+      ['a\\u2028b', 'a\\u2028b'],
+      ['a\\u0085b', 'a\\u0085b'],
+      ['k\\u001b[31m', 'k\\u001b[31m'],
+    ]) {
       const error = refusal(() => compilePolicyText(POLICY(`"${key}": 1`), 'p.json'));
       assert.equal(error.message, `p.json: spec.${shown}: unknown field`);
       assert.equal(error.field, `spec.${shown}`);
@@ -70,7 +76,12 @@ describe('collection keys', () => {
     const onWarning = (warning: Error) => warnings.push(warning.message);
     process.on('warning', onWarning);
     try {
-      const error = refusal(() => compilePolicyText('apiVersion: authz-sidecar/v1\nkind: Policy\nmetadata: { name: p, service: orders }\n? [a, b]\n: 1\nspec: { defaultAction: DENY, rules: [] }\n', 'p.yaml'));
+      const error = refusal(() =>
+        compilePolicyText(
+          'apiVersion: authz-sidecar/v1\nkind: Policy\nmetadata: { name: p, service: orders }\n? [a, b]\n: 1\nspec: { defaultAction: DENY, rules: [] }\n',
+          'p.yaml',
+        ),
+      );
       assert.equal(error.message, 'p.yaml: [ a, b ]: unknown field');
       await new Promise((resolve) => setImmediate(resolve));
       assert.deepEqual(warnings, []);

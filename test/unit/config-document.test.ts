@@ -43,9 +43,15 @@ describe('parseYamlOrJson', () => {
   });
 
   it('a JSON document the strict parser refuses is reported by the YAML path, with its position', () => {
-    assert.throws(() => parseYamlOrJson('{\n "a": 1,\n "a": 2\n}', 'f.json'), (e: unknown) => e instanceof DocumentError && /^f\.json: line 3/.test(e.message) && /unique|duplicate/i.test(e.message));
+    assert.throws(
+      () => parseYamlOrJson('{\n "a": 1,\n "a": 2\n}', 'f.json'),
+      (e: unknown) => e instanceof DocumentError && /^f\.json: line 3/.test(e.message) && /unique|duplicate/i.test(e.message),
+    );
     const deep = `${'{"a":'.repeat(70)}1${'}'.repeat(70)}`;
-    assert.throws(() => parseYamlOrJson(deep, 'f.json'), (e: unknown) => e instanceof DocumentError && /nested deeper than 64 levels/.test(e.message));
+    assert.throws(
+      () => parseYamlOrJson(deep, 'f.json'),
+      (e: unknown) => e instanceof DocumentError && /nested deeper than 64 levels/.test(e.message),
+    );
   });
 
   it('reads YAML 1.2 (no "yes" booleans, no 010 octals) and JSON', () => {
@@ -67,10 +73,21 @@ describe('parseYamlOrJson', () => {
   });
 
   it('refuses several documents, unresolved aliases and alias bombs', () => {
-    assert.match(documentError(() => parseYamlOrJson('---\na: 1\n---\nb: 2\n', 'f.yaml')).message, /^f\.yaml: line 3, column 1: Source contains multiple documents/);
+    assert.match(
+      documentError(() => parseYamlOrJson('---\na: 1\n---\nb: 2\n', 'f.yaml')).message,
+      /^f\.yaml: line 3, column 1: Source contains multiple documents/,
+    );
     assert.match(documentError(() => parseYamlOrJson('a: *nope\n', 'f.yaml')).message, /^f\.yaml: \(document\): Unresolved alias/);
-    const bomb = ['a: &a [x, x, x, x, x, x, x, x, x, x]', 'b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]', 'c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]', 'd: [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]'].join('\n');
-    assert.equal(documentError(() => parseYamlOrJson(bomb, 'f.yaml')).message, 'f.yaml: (document): Excessive alias count indicates a resource exhaustion attack');
+    const bomb = [
+      'a: &a [x, x, x, x, x, x, x, x, x, x]',
+      'b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]',
+      'c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]',
+      'd: [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]',
+    ].join('\n');
+    assert.equal(
+      documentError(() => parseYamlOrJson(bomb, 'f.yaml')).message,
+      'f.yaml: (document): Excessive alias count indicates a resource exhaustion attack',
+    );
   });
 });
 
@@ -129,7 +146,12 @@ describe('config schema', () => {
   });
 
   it('a key source names exactly one origin and gets the remote defaults', () => {
-    assert.deepEqual(keySourceSchema.parse({ url: 'https://idp/jwks' }), { url: 'https://idp/jwks', timeoutMs: 5_000, cooldownSeconds: 30, maxAgeSeconds: 600 });
+    assert.deepEqual(keySourceSchema.parse({ url: 'https://idp/jwks' }), {
+      url: 'https://idp/jwks',
+      timeoutMs: 5_000,
+      cooldownSeconds: 30,
+      maxAgeSeconds: 600,
+    });
     assert.equal(keySourceSchema.safeParse({}).success, false);
     assert.equal(keySourceSchema.safeParse({ file: 'a', secretFile: 'b' }).success, false);
     assert.equal(keySourceSchema.safeParse({ nats: false }).success, false, 'nats: false is not a source');

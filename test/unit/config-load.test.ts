@@ -1,4 +1,4 @@
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -35,12 +35,18 @@ describe('loadConfig', () => {
     assert.deepEqual(config.serviceTokens?.algorithms, ['ES256', 'EdDSA']);
     assert.equal(config.policy.file, join(EXAMPLES, 'policy.yaml'));
     // The resolved files are the real ones.
-    assert.ok(readFileSync(config.policy.file!, 'utf8').includes('kind: Policy'));
+    assert.ok(readFileSync(config.policy.file, 'utf8').includes('kind: Policy'));
   });
 
   it('applies every default to a minimal config', () => {
     const config = loadConfig(fixture('minimal.yaml'));
-    assert.deepEqual(config.grpc, { address: '127.0.0.1:9191', maxMessageBytes: 1024 * 1024, handshakeTimeoutMs: 10_000, maxConnections: 1_024, maxConcurrentStreams: 1_000 });
+    assert.deepEqual(config.grpc, {
+      address: '127.0.0.1:9191',
+      maxMessageBytes: 1024 * 1024,
+      handshakeTimeoutMs: 10_000,
+      maxConnections: 1_024,
+      maxConcurrentStreams: 1_000,
+    });
     assert.deepEqual(config.admin, { address: '127.0.0.1:9192' });
     assert.deepEqual(config.tokenCache, { maxEntries: 10_000 });
     assert.deepEqual(config.request, { maxHeaders: 200, maxHeaderBytes: 65_536 });
@@ -92,7 +98,10 @@ describe('loadConfig', () => {
       assert.equal(config.grpc.address, '127.0.0.1:9191');
       assert.equal(config.admin.address, '127.0.0.1:9192');
     } finally {
-      for (const [key, value] of [['AUTHZ_GRPC_ADDRESS', saved.grpc], ['AUTHZ_ADMIN_ADDRESS', saved.admin]] as const) {
+      for (const [key, value] of [
+        ['AUTHZ_GRPC_ADDRESS', saved.grpc],
+        ['AUTHZ_ADMIN_ADDRESS', saved.admin],
+      ] as const) {
         if (value === undefined) delete process.env[key];
         else process.env[key] = value;
       }
@@ -111,7 +120,8 @@ describe('loadConfig', () => {
   it('allows plain http for a JWKS on loopback only', () => {
     const config = loadConfig(fixture('http-jwks-loopback.yaml'));
     assert.equal(config.issuers[0].keys.url, 'http://127.0.0.1:8080/jwks.json');
-    const remote = (url: string) => `service: orders\npolicy: { file: p.yaml }\nissuers:\n  - { name: idp, issuer: i, audiences: [a], keys: { url: "${url}" } }\n`;
+    const remote = (url: string) =>
+      `service: orders\npolicy: { file: p.yaml }\nissuers:\n  - { name: idp, issuer: i, audiences: [a], keys: { url: "${url}" } }\n`;
     for (const url of ['http://localhost:8080/j', 'http://[::1]:8080/j', 'https://idp.example.test/j'])
       assert.equal(parseConfig(remote(url), 'c.yaml').issuers[0].keys.url, url);
     // Looks like loopback, is not: the host is what the URL parser says it is.
@@ -129,7 +139,10 @@ describe('loadConfig errors: FILE: FIELD: REASON', () => {
   const cases: Array<[string, string]> = [
     ['unknown-top-level.yaml', 'issuer: unknown field'],
     ['unknown-nested.yaml', 'issuers[0].claimToHeaders: unknown field'],
-    ['alg-none.yaml', 'issuers[0].algorithms[0]: unsupported algorithm "none" (allowed: RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512, EdDSA, Ed25519, HS256, HS384, HS512)'],
+    [
+      'alg-none.yaml',
+      'issuers[0].algorithms[0]: unsupported algorithm "none" (allowed: RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512, EdDSA, Ed25519, HS256, HS384, HS512)',
+    ],
     ['hs256-without-secret.yaml', 'issuers[0].algorithms: HS256 requires keys.secretFile (a shared secret of at least 32 bytes)'],
     ['secret-with-es256.yaml', 'issuers[0].algorithms: a secretFile issuer may only allow HS256, HS384 or HS512'],
     ['two-key-sources.yaml', 'issuers[0].keys: must name exactly one of file, url, secretFile, nats'],
@@ -149,7 +162,7 @@ describe('loadConfig errors: FILE: FIELD: REASON', () => {
     });
   }
 
-  it('runtime: idleCollection on or off; V8 flags are refused (they belong on node\'s command line)', () => {
+  it("runtime: idleCollection on or off; V8 flags are refused (they belong on node's command line)", () => {
     const base = 'service: orders\npolicy: { file: p.yaml }\n';
     assert.deepEqual(parseConfig(`${base}runtime: { idleCollection: false }\n`, 'x.yaml').runtime, { idleCollection: false });
     assert.deepEqual(parseConfig(`${base}runtime: {}\n`, 'x.yaml').runtime, { idleCollection: true });
@@ -167,11 +180,23 @@ describe('loadConfig errors: FILE: FIELD: REASON', () => {
     throwsDocument(() => parseConfig('service: orders\n', 'x.yaml'), 'x.yaml: policy: required');
     throwsDocument(() => parseConfig('service: orders\npolicy: {}\n', 'x.yaml'), 'x.yaml: policy: must name exactly one of file, nats');
     throwsDocument(() => parseConfig(`${base}tokenCache: { maxEntries: "10" }\n`, 'x.yaml'), 'x.yaml: tokenCache.maxEntries: must be a number');
-    throwsDocument(() => parseConfig(`${base}grpc: { handshakeTimeoutMs: 50 }\n`, 'x.yaml'), 'x.yaml: grpc.handshakeTimeoutMs: Too small: expected number to be >=100');
-    throwsDocument(() => parseConfig(`${base}grpc: { handshakeTimeoutMs: 120001 }\n`, 'x.yaml'), 'x.yaml: grpc.handshakeTimeoutMs: Too big: expected number to be <=120000');
+    throwsDocument(
+      () => parseConfig(`${base}grpc: { handshakeTimeoutMs: 50 }\n`, 'x.yaml'),
+      'x.yaml: grpc.handshakeTimeoutMs: Too small: expected number to be >=100',
+    );
+    throwsDocument(
+      () => parseConfig(`${base}grpc: { handshakeTimeoutMs: 120001 }\n`, 'x.yaml'),
+      'x.yaml: grpc.handshakeTimeoutMs: Too big: expected number to be <=120000',
+    );
     throwsDocument(() => parseConfig(`${base}grpc: { maxConnections: 0 }\n`, 'x.yaml'), 'x.yaml: grpc.maxConnections: Too small: expected number to be >=1');
-    throwsDocument(() => parseConfig(`${base}grpc: { maxConnections: 65537 }\n`, 'x.yaml'), 'x.yaml: grpc.maxConnections: Too big: expected number to be <=65536');
-    throwsDocument(() => parseConfig(`${base}grpc: { maxConcurrentStreams: 0 }\n`, 'x.yaml'), 'x.yaml: grpc.maxConcurrentStreams: Too small: expected number to be >=1');
+    throwsDocument(
+      () => parseConfig(`${base}grpc: { maxConnections: 65537 }\n`, 'x.yaml'),
+      'x.yaml: grpc.maxConnections: Too big: expected number to be <=65536',
+    );
+    throwsDocument(
+      () => parseConfig(`${base}grpc: { maxConcurrentStreams: 0 }\n`, 'x.yaml'),
+      'x.yaml: grpc.maxConcurrentStreams: Too small: expected number to be >=1',
+    );
     throwsDocument(() => parseConfig(`${base}grpc: { maxConcurrentStreams: 2.5 }\n`, 'x.yaml'), 'x.yaml: grpc.maxConcurrentStreams: must be int');
     assert.deepEqual(parseConfig(`${base}grpc: { handshakeTimeoutMs: 100, maxConnections: 1, maxConcurrentStreams: 100000 }\n`, 'x.yaml').grpc, {
       address: '127.0.0.1:9191',
@@ -185,7 +210,11 @@ describe('loadConfig errors: FILE: FIELD: REASON', () => {
       'x.yaml: serviceTokens.keys.secretFile: service tokens must use asymmetric keys',
     );
     throwsDocument(
-      () => parseConfig(`${base}issuers:\n  - { name: idp, issuer: i, audiences: [a], keys: { file: k }, from: [{ header: authorization, cookie: c }] }\n`, 'x.yaml'),
+      () =>
+        parseConfig(
+          `${base}issuers:\n  - { name: idp, issuer: i, audiences: [a], keys: { file: k }, from: [{ header: authorization, cookie: c }] }\n`,
+          'x.yaml',
+        ),
       'x.yaml: issuers[0].from[0]: must be { header: NAME, prefix?: "Bearer " } or { cookie: NAME }',
     );
   });

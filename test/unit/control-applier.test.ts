@@ -75,7 +75,7 @@ function setup(options: { cacheDir?: string | null; delayMs?: number } = {}) {
 function assertRejected(s: ReturnType<typeof setup>, from: number, key: string, code: string, source: 'nats' | 'cache' = 'nats'): void {
   const added = s.events.slice(from);
   assert.equal(added.length, 1, JSON.stringify(added));
-  const event = added[0]!;
+  const event = added[0];
   assert.equal(event.type, 'document-rejected', JSON.stringify(event));
   assert.equal(event.type === 'document-rejected' && event.code, code, JSON.stringify(event));
   assert.equal(event.key, key);
@@ -158,7 +158,7 @@ describe('DocumentApplier', () => {
       ['tampered payload', tampered, 'document_signature_invalid'],
       ['unpinned signer', await sign(POLICY, 60, undefined, unpinned), 'document_signature_invalid'],
       ['a keys document under a policy key', await sign(KEYS, 70, { keys: [] }), 'document_wrong_kind'],
-      ['another service\'s policy', await sign({ kind: 'policy', target: 'billing' }, 80), 'document_wrong_target'],
+      ["another service's policy", await sign({ kind: 'policy', target: 'billing' }, 80), 'document_wrong_target'],
     ];
     for (const [what, value, code] of cases) {
       const from = s.events.length;
@@ -195,7 +195,11 @@ describe('DocumentApplier', () => {
     assertRejected(s, from, 'policy.orders', 'document_invalid_body');
     assert.match(s.applier.lastError()!.message, /revision 2: body refused by the target/);
     assert.equal(s.applier.revisions()['policy.orders'], 1);
-    assert.equal(await verifyDocument(readFileSync(join(s.cacheDir!, 'policy.orders.jws'), 'utf8'), signers, POLICY).then((d) => d.revision), 1, 'a refused body is never cached');
+    assert.equal(
+      await verifyDocument(readFileSync(join(s.cacheDir!, 'policy.orders.jws'), 'utf8'), signers, POLICY).then((d) => d.revision),
+      1,
+      'a refused body is never cached',
+    );
 
     // The refused revision does not count: a later valid one (and even the same number with a good body) applies.
     await s.applier.accept('policy.orders', await sign(POLICY, 2), 'nats');
@@ -203,7 +207,10 @@ describe('DocumentApplier', () => {
     assert.equal(s.applier.lastError(), null);
     await s.applier.accept('policy.orders', await sign(POLICY, 3), 'nats');
     assert.equal(s.applier.revisions()['policy.orders'], 3);
-    assert.deepEqual(s.policy.got.map((d) => d.revision), [1, 2, 3]);
+    assert.deepEqual(
+      s.policy.got.map((d) => d.revision),
+      [1, 2, 3],
+    );
   });
 
   it('applies concurrent deliveries for one key in call order', async () => {
@@ -213,17 +220,26 @@ describe('DocumentApplier', () => {
     const first = s.applier.accept('policy.orders', three, 'nats');
     const second = s.applier.accept('policy.orders', two, 'nats');
     await Promise.all([first, second]);
-    assert.deepEqual(s.policy.got.map((d) => d.revision), [3]);
+    assert.deepEqual(
+      s.policy.got.map((d) => d.revision),
+      [3],
+    );
     assert.deepEqual(
       s.events.map((e) => [e.type, (e as { code?: string }).code ?? (e as { revision?: number }).revision]),
-      [['document-applied', 3], ['document-rejected', 'document_stale']],
+      [
+        ['document-applied', 3],
+        ['document-rejected', 'document_stale'],
+      ],
     );
     assert.equal(s.applier.revisions()['policy.orders'], 3);
     assert.equal(readFileSync(join(s.cacheDir!, 'policy.orders.jws'), 'utf8'), three);
 
     // And in order the other way round: 4 then 5 both apply, 5 last.
     await Promise.all([s.applier.accept('policy.orders', await sign(POLICY, 4), 'nats'), s.applier.accept('policy.orders', await sign(POLICY, 5), 'nats')]);
-    assert.deepEqual(s.policy.got.map((d) => d.revision), [3, 4, 5]);
+    assert.deepEqual(
+      s.policy.got.map((d) => d.revision),
+      [3, 4, 5],
+    );
     assert.equal(s.applier.revisions()['policy.orders'], 5);
   });
 
@@ -241,7 +257,11 @@ describe('DocumentApplier', () => {
     });
     await applier.accept('policy.orders', await sign(POLICY, 1), 'nats').catch(() => undefined);
     await applier.accept('policy.orders', await sign(POLICY, 2), 'nats').catch(() => undefined);
-    assert.deepEqual(policy.got.map((d) => d.revision), [1, 2], 'revision 2 was never applied');
+    assert.deepEqual(
+      policy.got.map((d) => d.revision),
+      [1, 2],
+      'revision 2 was never applied',
+    );
     assert.equal(applier.revisions()['policy.orders'], 2);
   });
 
@@ -276,8 +296,13 @@ describe('DocumentApplier', () => {
     assert.deepEqual(second.policy.got, [doc(POLICY, 4)]);
     assert.deepEqual(second.keys.got, [doc(KEYS, 2, { keys: ['k'] })]);
     assert.deepEqual(second.revocations.got, []);
-    const applied = second.events.filter((e) => e.type === 'document-applied').map((e) => [e.key, (e as { revision: number }).revision, (e as { source: string }).source]);
-    assert.deepEqual(applied.sort(), [['keys.issuer.idp', 2, 'cache'], ['policy.orders', 4, 'cache']]);
+    const applied = second.events
+      .filter((e) => e.type === 'document-applied')
+      .map((e) => [e.key, (e as { revision: number }).revision, (e as { source: string }).source]);
+    assert.deepEqual(applied.sort(), [
+      ['keys.issuer.idp', 2, 'cache'],
+      ['policy.orders', 4, 'cache'],
+    ]);
     assert.equal(second.events.length, 2, JSON.stringify(second.events));
     assert.equal(second.applier.lastError(), null);
 
@@ -304,7 +329,10 @@ describe('DocumentApplier', () => {
     assert.deepEqual(second.policy.got, []);
     assert.deepEqual(second.applier.revisions(), { 'policy.orders': 0, 'keys.issuer.idp': 0, revocations: 1 }, 'the untouched file still loads');
     const rejected = second.events.filter((e) => e.type === 'document-rejected');
-    assert.deepEqual(rejected.map((e) => [e.key, (e as { code: string }).code, (e as { source: string }).source]), [['policy.orders', 'document_signature_invalid', 'cache']]);
+    assert.deepEqual(
+      rejected.map((e) => [e.key, (e as { code: string }).code, (e as { source: string }).source]),
+      [['policy.orders', 'document_signature_invalid', 'cache']],
+    );
     assert.equal(second.applier.lastError()?.code, 'document_signature_invalid');
 
     // NATS can still bring the key back.
@@ -349,7 +377,7 @@ describe('DocumentApplier', () => {
     await s.applier.accept('policy.orders', await sign(POLICY, 1), 'nats');
     assert.equal(s.events.length, 2, JSON.stringify(s.events));
     assert.deepEqual(s.events[0], { type: 'document-applied', key: 'policy.orders', revision: 1, source: 'nats' });
-    const failed = s.events[1]!;
+    const failed = s.events[1];
     assert.equal(failed.type, 'cache-failed');
     assert.equal(failed.key, 'policy.orders');
     assert.equal(failed.type === 'cache-failed' && failed.code, 'cache_write_failed');
@@ -369,7 +397,10 @@ describe('DocumentApplier', () => {
     const s = setup({ cacheDir: join(dir, 'cache') });
     await s.applier.accept('keys.issuer.idp', await sign(KEYS, 1), 'nats');
     await s.applier.accept('policy.orders', await sign(POLICY, 1), 'nats');
-    assert.deepEqual(s.events.filter((e) => e.type === 'cache-failed').map((e) => e.key), ['keys.issuer.idp', 'policy.orders']);
+    assert.deepEqual(
+      s.events.filter((e) => e.type === 'cache-failed').map((e) => e.key),
+      ['keys.issuer.idp', 'policy.orders'],
+    );
 
     rmSync(dir);
     // Only the policy changes after the disk recovers; the key set must be cached all the same.
@@ -400,7 +431,10 @@ describe('DocumentApplier.acceptBest (a key read from scratch: its whole history
     const s = setup();
     const history = [await sign(POLICY, 1), await sign(POLICY, 2), await sign(POLICY, 3), await sign(POLICY, 1)];
     await s.applier.acceptBest(POLICY.key, history, 'nats');
-    assert.deepEqual(s.policy.got.map((d) => d.revision), [3]);
+    assert.deepEqual(
+      s.policy.got.map((d) => d.revision),
+      [3],
+    );
     assert.equal(s.applier.revisions()[POLICY.key], 3);
     const rejected = s.events.find((e) => e.type === 'document-rejected');
     assert.equal(rejected?.type === 'document-rejected' && rejected.code, 'document_stale');
@@ -413,7 +447,10 @@ describe('DocumentApplier.acceptBest (a key read from scratch: its whole history
     const forged = await sign(POLICY, 9, undefined, unpinned);
     const history = [await sign(POLICY, 4), await sign(POLICY, 5, { bad: true }), forged];
     await s.applier.acceptBest(POLICY.key, history, 'nats');
-    assert.deepEqual(s.policy.got.map((d) => d.revision), [4]);
+    assert.deepEqual(
+      s.policy.got.map((d) => d.revision),
+      [4],
+    );
     const codes = s.events.filter((e) => e.type === 'document-rejected').map((e) => e.type === 'document-rejected' && e.code);
     // The refused body of revision 5 is reported, and so is the newest value (forged), last.
     assert.deepEqual(codes, ['document_invalid_body', 'document_signature_invalid']);
@@ -425,15 +462,24 @@ describe('DocumentApplier.acceptBest (a key read from scratch: its whole history
     await s.applier.accept(POLICY.key, await sign(POLICY, 7), 'cache');
     const before = s.events.length;
     await s.applier.acceptBest(POLICY.key, [await sign(POLICY, 5), await sign(POLICY, 6)], 'nats');
-    assert.deepEqual(s.policy.got.map((d) => d.revision), [7]);
+    assert.deepEqual(
+      s.policy.got.map((d) => d.revision),
+      [7],
+    );
     assertRejected(s, before, POLICY.key, 'document_stale');
   });
 
   it('is quiet when the newest value is the best one', async () => {
     const s = setup();
     await s.applier.acceptBest(KEYS.key, [await sign(KEYS, 1, { keys: [] }), await sign(KEYS, 2, { keys: [] })], 'nats');
-    assert.deepEqual(s.keys.got.map((d) => d.revision), [2]);
-    assert.deepEqual(s.events.map((e) => e.type), ['document-applied']);
+    assert.deepEqual(
+      s.keys.got.map((d) => d.revision),
+      [2],
+    );
+    assert.deepEqual(
+      s.events.map((e) => e.type),
+      ['document-applied'],
+    );
     assert.equal(s.applier.lastError(), null);
   });
 });

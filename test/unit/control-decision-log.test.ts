@@ -4,7 +4,21 @@ import { DecisionLog } from '../../src/control/decision-log.js';
 import type { DecisionRecord } from '../../src/grpc/index.js';
 
 function record(i: number, decision: 'allow' | 'deny' = 'deny'): DecisionRecord {
-  return { decision_id: `d${i}`, request_id: `r${i}`, at: '', decision, reason: 'default_deny', rule: null, policy_revision: '1', method: 'GET', host: 'h', path: '/', subject: null, issuer: null, principal: null };
+  return {
+    decision_id: `d${i}`,
+    request_id: `r${i}`,
+    at: '',
+    decision,
+    reason: 'default_deny',
+    rule: null,
+    policy_revision: '1',
+    method: 'GET',
+    host: 'h',
+    path: '/',
+    subject: null,
+    issuer: null,
+    principal: null,
+  };
 }
 
 function publisher(connected: boolean) {
@@ -40,7 +54,12 @@ describe('DecisionLog', () => {
   });
 
   it('keeps a record when publish throws mid-flush', () => {
-    const pub = { connected: true, publish: () => { throw new Error('closed'); } };
+    const pub = {
+      connected: true,
+      publish: () => {
+        throw new Error('closed');
+      },
+    };
     const log = new DecisionLog({ subject: 's', sampleAllows: 0, maxBuffer: 2, publisher: pub, onDrop: () => {}, flushIntervalMs: 60_000 });
     log.record(record(1));
     log.flush();

@@ -30,10 +30,34 @@ describe('KV keys', () => {
 
   it('ignores keys outside the table and names that do not fit', () => {
     const bad = [
-      '', 'policy', 'policy.', 'Policy.orders', 'policy.Orders', 'policy.-orders', 'policy._orders', 'policy.a..b', 'policy.a.',
-      'policy.a/b', 'policy.a b', 'policy.a*', 'policy.a>', `policy.${'a'.repeat(64)}`, 'keys.issuer.', 'keys.issuer', 'keys.idp',
-      'keys.other.idp', 'keys.trust-domain.', 'keys.trust-domain..x', 'keys.trust-domain.x.', 'keys.trust-domain.x..y',
-      `keys.trust-domain.${'a'.repeat(256)}`, 'revocations.', 'revocations.x', '.policy.orders', 'policy.orders\n', 'policy.ör',
+      '',
+      'policy',
+      'policy.',
+      'Policy.orders',
+      'policy.Orders',
+      'policy.-orders',
+      'policy._orders',
+      'policy.a..b',
+      'policy.a.',
+      'policy.a/b',
+      'policy.a b',
+      'policy.a*',
+      'policy.a>',
+      `policy.${'a'.repeat(64)}`,
+      'keys.issuer.',
+      'keys.issuer',
+      'keys.idp',
+      'keys.other.idp',
+      'keys.trust-domain.',
+      'keys.trust-domain..x',
+      'keys.trust-domain.x.',
+      'keys.trust-domain.x..y',
+      `keys.trust-domain.${'a'.repeat(256)}`,
+      'revocations.',
+      'revocations.x',
+      '.policy.orders',
+      'policy.orders\n',
+      'policy.ör',
     ];
     for (const key of bad) assert.equal(parseKvKey(key), null, JSON.stringify(key));
     assert.equal(parseKvKey(`policy.${'a'.repeat(63)}`)?.target, 'a'.repeat(63));
@@ -41,9 +65,18 @@ describe('KV keys', () => {
 
   it('refuses a target that does not fit its kind', () => {
     const bad: Array<[DocumentKind, string]> = [
-      ['policy', 'issuer/idp'], ['policy', '../etc'], ['policy', ''], ['policy', '*'], ['keys', 'orders'], ['keys', 'issuer/'],
-      ['keys', 'issuer/Idp'], ['keys', 'trust-domain/a..b'], ['keys', 'spiffe/cluster.local'], ['revocations', 'orders'],
-      ['revocations', ''], ['nope' as DocumentKind, 'orders'],
+      ['policy', 'issuer/idp'],
+      ['policy', '../etc'],
+      ['policy', ''],
+      ['policy', '*'],
+      ['keys', 'orders'],
+      ['keys', 'issuer/'],
+      ['keys', 'issuer/Idp'],
+      ['keys', 'trust-domain/a..b'],
+      ['keys', 'spiffe/cluster.local'],
+      ['revocations', 'orders'],
+      ['revocations', ''],
+      ['nope' as DocumentKind, 'orders'],
     ];
     for (const [kind, target] of bad) assert.throws(() => kvKeyFor(kind, target), TypeError, `${kind} ${target}`);
     assert.throws(() => policyTarget('Orders'), /not a valid service name/);
@@ -52,6 +85,9 @@ describe('KV keys', () => {
   });
 
   it('keeps long names out of the message', () => {
-    assert.throws(() => kvKeyFor('policy', 'X'.repeat(10_000)), (error: Error) => error.message.length < 200);
+    assert.throws(
+      () => kvKeyFor('policy', 'X'.repeat(10_000)),
+      (error: Error) => error.message.length < 200,
+    );
   });
 });

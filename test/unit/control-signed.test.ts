@@ -13,7 +13,13 @@ import type { ControlDocument } from '../../src/control/types.js';
 const dir = mkdtempSync(join(tmpdir(), 'control-signed-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 const ORDERS = { kind: 'policy', target: 'orders' } as const;
-const doc = (over: Partial<ControlDocument> = {}): ControlDocument => ({ ...ORDERS, revision: 3, issuedAt: 1_700_000_000, body: { rules: [{ name: 'r', to: ['/a'] }] }, ...over });
+const doc = (over: Partial<ControlDocument> = {}): ControlDocument => ({
+  ...ORDERS,
+  revision: 3,
+  issuedAt: 1_700_000_000,
+  body: { rules: [{ name: 'r', to: ['/a'] }] },
+  ...over,
+});
 const b64 = (text: string) => Buffer.from(text).toString('base64url');
 const HEADER = (alg: string, kid: string) => JSON.stringify({ alg, kid, typ: 'authz-control+jws' });
 
@@ -32,7 +38,7 @@ async function keyFiles(alg: 'EdDSA' | 'ES256' | 'RS256', kid: string): Promise<
 async function rawSign(header: string, payload: string, key: ControlSigningKey): Promise<string> {
   const input = `${b64(header)}.${b64(payload)}`;
   const algorithm = key.alg === 'EdDSA' ? { name: 'Ed25519' } : { name: 'ECDSA', hash: 'SHA-256' };
-  const signature = await crypto.subtle.sign(algorithm, key.key as unknown as globalThis.CryptoKey, Buffer.from(input));
+  const signature = await crypto.subtle.sign(algorithm, key.key, Buffer.from(input));
   return `${input}.${Buffer.from(signature).toString('base64url')}`;
 }
 
@@ -52,7 +58,12 @@ before(async () => {
   rogueSameKid = { ...rogue, kid: 'cp-ed' };
 });
 
-async function refuses(jws: string | Uint8Array, code: ControlErrorCode, expected: { kind: ControlDocument['kind']; target: string } = ORDERS, limits = {}): Promise<void> {
+async function refuses(
+  jws: string | Uint8Array,
+  code: ControlErrorCode,
+  expected: { kind: ControlDocument['kind']; target: string } = ORDERS,
+  limits = {},
+): Promise<void> {
   await assert.rejects(verifyDocument(jws, signers, expected, limits), (error: unknown) => {
     assert.ok(error instanceof ControlError, String(error));
     assert.equal(error.code, code, error.message);
@@ -67,7 +78,7 @@ describe('signDocument / verifyDocument', () => {
   it('round-trips EdDSA and ES256 with exactly the documented header', async () => {
     for (const key of [ed, ec]) {
       const jws = await signDocument(doc(), key);
-      assert.equal(Buffer.from(jws.split('.')[0]!, 'base64url').toString(), HEADER(key.alg, key.kid));
+      assert.equal(Buffer.from(jws.split('.')[0], 'base64url').toString(), HEADER(key.alg, key.kid));
       const verified = await verifyDocument(jws, signers, ORDERS);
       assert.deepEqual(verified, doc());
       assert.deepEqual(await verifyDocument(Buffer.from(jws), signers, ORDERS), doc());
@@ -128,7 +139,15 @@ describe('signDocument / verifyDocument', () => {
       await refuses(await rawSign(header, JSON.stringify({ ...doc(), revision }), ed), 'document_malformed');
     }
     const { body: _body, ...noBody } = doc();
-    const variants: unknown[] = [noBody, { ...doc(), extra: 1 }, { ...doc(), kind: 'secrets' }, { ...doc(), target: 7 }, { ...doc(), issuedAt: '1' }, [doc()], 'x'];
+    const variants: unknown[] = [
+      noBody,
+      { ...doc(), extra: 1 },
+      { ...doc(), kind: 'secrets' },
+      { ...doc(), target: 7 },
+      { ...doc(), issuedAt: '1' },
+      [doc()],
+      'x',
+    ];
     for (const variant of variants) await refuses(await rawSign(header, JSON.stringify(variant), ed), 'document_malformed');
     await refuses(await rawSign(header, payload.replace('1700000000', '1e400'), ed), 'document_malformed');
   });
@@ -148,7 +167,10 @@ describe('signDocument / verifyDocument', () => {
   });
 
   it('names the KV key in errors', async () => {
-    await assert.rejects(verifyDocument(await signDocument(doc(), rogue), signers, ORDERS), { key: 'policy.orders', message: /^policy\.orders: kid "cp-ed-unpinned" is not a pinned signer$/ });
+    await assert.rejects(verifyDocument(await signDocument(doc(), rogue), signers, ORDERS), {
+      key: 'policy.orders',
+      message: /^policy\.orders: kid "cp-ed-unpinned" is not a pinned signer$/,
+    });
   });
 
   it('signs only what a sidecar would accept', async () => {

@@ -42,11 +42,17 @@ const issuer = issuerSchema.parse({
 });
 
 function request(shape: { path?: string; method?: string; headers?: Record<string, string>; id?: string } = {}): CheckRequest__Output {
-  const http = { id: '77', method: shape.method ?? 'GET', path: shape.path ?? '/api/orders', host: 'orders.example.test', headers: { 'x-request-id': shape.id ?? 'req-1', ...shape.headers } };
-  return { attributes: { request: { http }, source: { principal: '' }, context_extensions: {} } } as unknown as CheckRequest__Output;
+  const http = {
+    id: '77',
+    method: shape.method ?? 'GET',
+    path: shape.path ?? '/api/orders',
+    host: 'orders.example.test',
+    headers: { 'x-request-id': shape.id ?? 'req-1', ...shape.headers },
+  };
+  return { attributes: { request: { http }, source: { principal: '' }, context_extensions: {} } };
 }
 
-const body = (r: CheckResponse) => JSON.parse((r.denied_response?.body as string | undefined) ?? '{}');
+const body = (r: CheckResponse) => JSON.parse(r.denied_response?.body ?? '{}');
 const httpStatus = (r: CheckResponse) => r.denied_response?.status?.code;
 const meta = (r: CheckResponse, field: string) => r.dynamic_metadata?.fields?.[field]?.stringValue;
 const challenge = (r: CheckResponse) => r.denied_response?.headers?.find((h) => h.header?.key === 'www-authenticate')?.header?.value;
@@ -55,7 +61,13 @@ describe('createCheckHandler (real request view, tokens, keys and policy)', () =
   const store = new KeyStore({ name: 'idp', source: issuer.keys, algorithms: issuer.algorithms, pollIntervalMs: 60_000 });
   const lines: Array<Record<string, unknown>> = [];
   const raw: string[] = [];
-  const sink = new Writable({ write(chunk, _encoding, done) { raw.push(String(chunk)); lines.push(JSON.parse(String(chunk))); done(); } });
+  const sink = new Writable({
+    write(chunk, _encoding, done) {
+      raw.push(String(chunk));
+      lines.push(JSON.parse(String(chunk)));
+      done();
+    },
+  });
   const metrics = new Metrics();
   let policy: CompiledPolicy | null;
   let authenticator: Authenticator;
@@ -74,7 +86,8 @@ describe('createCheckHandler (real request view, tokens, keys and policy)', () =
       ...overrides,
     });
   }
-  const count = async (decision: string, reason: string) => (await metrics.checks.get()).values.find((v) => v.labels.decision === decision && v.labels.reason === reason)?.value ?? 0;
+  const count = async (decision: string, reason: string) =>
+    (await Promise.resolve(metrics.checks.get())).values.find((v) => v.labels.decision === decision && v.labels.reason === reason)?.value ?? 0;
   const logFor = (r: CheckResponse) => lines.filter((l) => l.decision_id === meta(r, 'decision_id'));
 
   before(async () => {
@@ -89,7 +102,7 @@ describe('createCheckHandler (real request view, tokens, keys and policy)', () =
     const token = await mint({ scope: 'orders:read', tenant: 'acme' });
     const first = check(request({ headers: { authorization: `Bearer ${token}` } }));
     assert.ok(!(first instanceof Promise), 'a cache miss whose key is in the current set verifies synchronously too');
-    const allowed = await first;
+    const allowed = first;
     const second = check(request({ headers: { authorization: `Bearer ${token}`, 'x-auth-subject': 'mallory' } }));
     assert.ok(!(second instanceof Promise), 'a cache hit answers synchronously');
     for (const response of [allowed, second]) {
@@ -126,7 +139,7 @@ describe('createCheckHandler (real request view, tokens, keys and policy)', () =
   });
 
   it('a malformed request: 400 malformed_request', async () => {
-    const response = check({} as CheckRequest__Output);
+    const response = check({});
     assert.ok(!(response instanceof Promise));
     assert.deepEqual([response.status?.code, httpStatus(response)], [3, 400]);
     assert.deepEqual(body(response), { error: 'bad_request', reason: 'malformed_request', request_id: '' });
@@ -144,7 +157,10 @@ describe('createCheckHandler (real request view, tokens, keys and policy)', () =
 
   it('an invalid token: 401 invalid_token, logged without the token', async () => {
     const expired = await mint({ scope: 'orders:read' }, { ttlSeconds: -3600 });
-    for (const [token, reason] of [['not-a-jwt', 'token_malformed'], [expired, 'token_expired']] as const) {
+    for (const [token, reason] of [
+      ['not-a-jwt', 'token_malformed'],
+      [expired, 'token_expired'],
+    ] as const) {
       const response = await check(request({ path: '/public', headers: { authorization: `Bearer ${token}` } }));
       assert.deepEqual([response.status?.code, httpStatus(response)], [16, 401], reason);
       assert.deepEqual(body(response), { error: 'unauthenticated', reason, request_id: 'req-1' });
@@ -179,7 +195,16 @@ describe('createCheckHandler (real request view, tokens, keys and policy)', () =
   });
 
   it('a policy that throws: 500 internal_error and an error log line, never an allow', async () => {
-    const broken: CompiledPolicy = { name: 'broken', service: 'orders', revision: 'r1', ruleCount: 0, failOpen: false, evaluate: () => { throw new Error('boom'); } };
+    const broken: CompiledPolicy = {
+      name: 'broken',
+      service: 'orders',
+      revision: 'r1',
+      ruleCount: 0,
+      failOpen: false,
+      evaluate: () => {
+        throw new Error('boom');
+      },
+    };
     const failing = handler({ policy: () => broken });
     const token = await mint({ scope: 'orders:read' });
     const sync = failing(request({ path: '/public' }));
@@ -210,7 +235,7 @@ describe('createCheckHandler (real request view, tokens, keys and policy)', () =
       const response = await handler({ authenticate: unavailable })(request());
       assert.deepEqual([response.status?.code, httpStatus(response), body(response).reason], [14, 503, 'keys_unavailable']);
       assert.equal(response.ok_response, undefined);
-      assert.equal(challenge(response), undefined, 'not the caller\'s fault: no invalid_token challenge');
+      assert.equal(challenge(response), undefined, "not the caller's fault: no invalid_token challenge");
     });
 
     it('an issuer switch allows without identity, counts and logs it; other issuers stay closed', async () => {
@@ -240,7 +265,12 @@ describe('createCheckHandler (real request view, tokens, keys and policy)', () =
       assert.equal(open.failOpen, true);
       const response = await handler({ authenticate: unavailable, policy: () => open })(request());
       assert.deepEqual([response.status?.code, meta(response, 'reason'), meta(response, 'policy')], [0, 'fail_open', 'orders']);
-      const throwing: CompiledPolicy = { ...open, evaluate: () => { throw new Error('boom'); } };
+      const throwing: CompiledPolicy = {
+        ...open,
+        evaluate: () => {
+          throw new Error('boom');
+        },
+      };
       const before = await failOpenCount({ scope: 'policy', name: 'orders', cause: 'internal_error' });
       const internal = await handler({ policy: () => throwing })(request({ path: '/public' }));
       assert.equal(internal.status?.code, 0);
@@ -279,16 +309,19 @@ describe('createCheckHandler (real request view, tokens, keys and policy)', () =
     const check = handler({ denyLinesPerSecond: 2, clock: { monotonicMs: () => now, epochMs: () => now } });
     const before = lines.length;
     const metricBefore = await count('deny', 'credentials_missing');
-    for (let i = 0; i < 5; i++) check(request({ id: `flood-${i}` }));
+    for (let i = 0; i < 5; i++) void check(request({ id: `flood-${i}` }));
     const logged = lines.slice(before).filter((l) => l.msg === 'deny');
     assert.equal(logged.length, 2);
     assert.equal(await count('deny', 'credentials_missing'), metricBefore + 5);
     now += 999;
-    check(request({ id: 'same-window' }));
+    void check(request({ id: 'same-window' }));
     assert.equal(lines.slice(before).filter((l) => l.msg === 'deny').length, 2, 'still the same one-second window');
     now += 1;
-    check(request({ id: 'after-window' }));
-    const next = lines.slice(before).filter((l) => l.msg === 'deny').at(-1)!;
+    void check(request({ id: 'after-window' }));
+    const next = lines
+      .slice(before)
+      .filter((l) => l.msg === 'deny')
+      .at(-1)!;
     assert.equal(next.request_id, 'after-window');
     assert.equal(next.suppressed, 4);
   });
@@ -306,8 +339,14 @@ describe('policyDeny', () => {
 
   it('no identity at all → 401 credentials_missing; any identity → 403 with the policy reason', () => {
     assert.deepEqual(policyDeny(decision, ANONYMOUS), { kind: 'unauthenticated', reason: 'credentials_missing' });
-    assert.deepEqual(policyDeny({ ...decision, reason: 'default_deny' }, { user: null, service: null, principal: null }), { kind: 'unauthenticated', reason: 'credentials_missing' });
+    assert.deepEqual(policyDeny({ ...decision, reason: 'default_deny' }, { user: null, service: null, principal: null }), {
+      kind: 'unauthenticated',
+      reason: 'credentials_missing',
+    });
     assert.deepEqual(policyDeny(decision, { user, service: null, principal: null }), { kind: 'forbidden', reason: 'denied_by_rule' });
-    assert.deepEqual(policyDeny({ ...decision, reason: 'missing_permission' }, { user: null, service: null, principal: 'spiffe://cluster.local/ns/a/sa/b' }), { kind: 'forbidden', reason: 'missing_permission' });
+    assert.deepEqual(policyDeny({ ...decision, reason: 'missing_permission' }, { user: null, service: null, principal: 'spiffe://cluster.local/ns/a/sa/b' }), {
+      kind: 'forbidden',
+      reason: 'missing_permission',
+    });
   });
 });

@@ -17,9 +17,9 @@ describe('decisionId', () => {
 
   it('uses every hex digit in every random position (the bytes are random, not a counter)', () => {
     const digits = Array.from({ length: 36 }, () => new Set<string>());
-    for (let i = 0; i < 2_000; i++) [...decisionId()].forEach((c, k) => digits[k]!.add(c));
-    for (const k of [0, 9, 16, 24, 35]) assert.equal(digits[k]!.size, 16, `position ${k}`);
-    assert.deepEqual([...digits[14]!], ['4']);
-    assert.deepEqual([...digits[19]!].sort(), ['8', '9', 'a', 'b']);
+    for (let i = 0; i < 2_000; i++) [...decisionId()].forEach((c, k) => digits[k].add(c));
+    for (const k of [0, 9, 16, 24, 35]) assert.equal(digits[k].size, 16, `position ${k}`);
+    assert.deepEqual([...digits[14]], ['4']);
+    assert.deepEqual([...digits[19]].sort(), ['8', '9', 'a', 'b']);
   });
 });

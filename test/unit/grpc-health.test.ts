@@ -5,10 +5,9 @@ import { AUTHORIZATION_SERVICE, HealthService } from '../../src/grpc/health.js';
 import { loadHealthProto } from '../../src/grpc/protos.js';
 import type { HealthClient } from '../../src/generated/grpc/health/v1/Health.js';
 import type { HealthCheckResponse__Output } from '../../src/generated/grpc/health/v1/HealthCheckResponse.js';
-import { sleep, until } from '../helpers/wait.js';
+import { until } from '../helpers/wait.js';
 
 const proto = loadHealthProto();
-
 
 describe('HealthService over a real gRPC server', () => {
   const health = new HealthService();
@@ -17,7 +16,9 @@ describe('HealthService over a real gRPC server', () => {
 
   before(async () => {
     server.addService(proto.grpc.health.v1.Health.service, health.handlers);
-    const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
+    const port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
+    );
     client = new proto.grpc.health.v1.Health(`127.0.0.1:${port}`, credentials.createInsecure());
   });
   after(() => {
@@ -27,7 +28,9 @@ describe('HealthService over a real gRPC server', () => {
 
   const check = (service: string): Promise<string> =>
     new Promise((resolve, reject) =>
-      client.Check({ service }, { deadline: Date.now() + 5_000 }, (error: ServiceError | null, response?: HealthCheckResponse__Output) => (error ? reject(error) : resolve(String(response?.status)))),
+      client.Check({ service }, { deadline: Date.now() + 5_000 }, (error: ServiceError | null, response?: HealthCheckResponse__Output) =>
+        error ? reject(error) : resolve(String(response?.status)),
+      ),
     );
 
   function watch(service: string): { stream: ClientReadableStream<HealthCheckResponse__Output>; seen: string[] } {

@@ -12,12 +12,27 @@ const issuers = [
     keys: { file: 'k' },
     claimsToHeaders: { tenant: 'x-tenant-id', roles: 'x-auth-roles', 'realm_access.roles': 'x-realm-roles', org: 'x-org', level: 'x-level', note: 'x-note' },
   }),
-  issuerSchema.parse({ name: 'partner', issuer: 'https://partner.test', audiences: ['orders'], keys: { file: 'k' }, claimsToHeaders: { partner_id: 'x-partner-id' } }),
+  issuerSchema.parse({
+    name: 'partner',
+    issuer: 'https://partner.test',
+    audiences: ['orders'],
+    keys: { file: 'k' },
+    claimsToHeaders: { partner_id: 'x-partner-id' },
+  }),
 ];
 const identity = new IdentityHeaders(issuers);
 
 function user(claims: Record<string, unknown>, issuerName = 'idp', subject = 'alice'): VerifiedToken {
-  return { issuerName, issuer: issuerName === 'idp' ? 'https://idp.example.test' : 'https://partner.test', subject, audience: ['orders'], jti: undefined, expiresAt: 0, scopes: [], claims };
+  return {
+    issuerName,
+    issuer: issuerName === 'idp' ? 'https://idp.example.test' : 'https://partner.test',
+    subject,
+    audience: ['orders'],
+    jti: undefined,
+    expiresAt: 0,
+    scopes: [],
+    claims,
+  };
 }
 const as = (u: VerifiedToken | null, principal: string | null = null): AuthContext => ({ user: u, service: null, principal });
 
@@ -32,7 +47,18 @@ function assertPartition(result: { set: ReadonlyArray<readonly [string, string]>
 
 describe('IdentityHeaders', () => {
   it('manages the three fixed headers plus every issuer mapping, sorted', () => {
-    assert.deepEqual(identity.managed, ['x-auth-issuer', 'x-auth-principal', 'x-auth-roles', 'x-auth-subject', 'x-level', 'x-note', 'x-org', 'x-partner-id', 'x-realm-roles', 'x-tenant-id']);
+    assert.deepEqual(identity.managed, [
+      'x-auth-issuer',
+      'x-auth-principal',
+      'x-auth-roles',
+      'x-auth-subject',
+      'x-level',
+      'x-note',
+      'x-org',
+      'x-partner-id',
+      'x-realm-roles',
+      'x-tenant-id',
+    ]);
     assert.deepEqual([SUBJECT_HEADER, ISSUER_HEADER, PRINCIPAL_HEADER], ['x-auth-subject', 'x-auth-issuer', 'x-auth-principal']);
   });
 
@@ -45,7 +71,12 @@ describe('IdentityHeaders', () => {
   it('a user: subject, issuer and mapped claims set; the rest removed', () => {
     const result = identity.forCaller(as(user({ tenant: 'acme', roles: ['customer', 'admin'] })));
     const set = assertPartition(result);
-    assert.deepEqual(Object.fromEntries(set), { 'x-auth-subject': 'alice', 'x-auth-issuer': 'https://idp.example.test', 'x-tenant-id': 'acme', 'x-auth-roles': 'customer,admin' });
+    assert.deepEqual(Object.fromEntries(set), {
+      'x-auth-subject': 'alice',
+      'x-auth-issuer': 'https://idp.example.test',
+      'x-tenant-id': 'acme',
+      'x-auth-roles': 'customer,admin',
+    });
     assert.ok(result.remove.includes('x-auth-principal'));
     assert.ok(result.remove.includes('x-partner-id'), "another issuer's mapping is removed");
   });
@@ -108,8 +139,13 @@ describe('IdentityHeaders', () => {
   });
 
   it('a mapping onto a fixed header cannot override the verified subject', () => {
-    const sneaky = new IdentityHeaders([issuerSchema.parse({ name: 'idp', issuer: 'i', audiences: ['a'], keys: { file: 'k' }, claimsToHeaders: { email: 'x-auth-subject' } })]);
+    const sneaky = new IdentityHeaders([
+      issuerSchema.parse({ name: 'idp', issuer: 'i', audiences: ['a'], keys: { file: 'k' }, claimsToHeaders: { email: 'x-auth-subject' } }),
+    ]);
     const result = sneaky.forCaller(as(user({ email: 'mallory@example.test' })));
-    assert.deepEqual(result.set.filter(([n]) => n === 'x-auth-subject'), [['x-auth-subject', 'alice']]);
+    assert.deepEqual(
+      result.set.filter(([n]) => n === 'x-auth-subject'),
+      [['x-auth-subject', 'alice']],
+    );
   });
 });

@@ -26,12 +26,15 @@ describe('denyResponse', () => {
       ['unavailable', GrpcCode.UNAVAILABLE, 503, 'unavailable'],
       ['internal', GrpcCode.INTERNAL, 500, 'internal'],
     ];
-    assert.deepEqual([GrpcCode.INVALID_ARGUMENT, GrpcCode.PERMISSION_DENIED, GrpcCode.INTERNAL, GrpcCode.UNAVAILABLE, GrpcCode.UNAUTHENTICATED], [3, 7, 13, 14, 16]);
+    assert.deepEqual(
+      [GrpcCode.INVALID_ARGUMENT, GrpcCode.PERMISSION_DENIED, GrpcCode.INTERNAL, GrpcCode.UNAVAILABLE, GrpcCode.UNAUTHENTICATED],
+      [3, 7, 13, 14, 16],
+    );
     for (const [kind, grpc, http, error] of table) {
       const response = deny(kind);
       assert.deepEqual(response.status, { code: grpc, message: 'some_reason' }, kind);
       assert.equal(response.denied_response?.status?.code, http, kind);
-      assert.equal(JSON.parse(response.denied_response!.body as string).error, error, kind);
+      assert.equal(JSON.parse(response.denied_response.body as string).error, error, kind);
       assert.equal(response.ok_response, undefined, kind);
       assert.equal(header(response, 'content-type'), 'application/json', kind);
     }
@@ -46,7 +49,7 @@ describe('denyResponse', () => {
   it('challenges with just the realm when no credentials were presented (RFC 6750 §3.1)', () => {
     const challenge = header(deny('unauthenticated'), 'www-authenticate');
     assert.equal(challenge, 'Bearer realm="orders"');
-    assert.ok(!challenge!.includes('error='));
+    assert.ok(!challenge.includes('error='));
   });
 
   it('says invalid_token when a credential was presented and failed', () => {
@@ -67,7 +70,13 @@ describe('denyResponse', () => {
   });
 
   it('carries the decision metadata, with a null rule as a protobuf null', () => {
-    const response = denyResponse({ kind: 'unavailable', reason: 'not_ready', requestId: 'r', realm: 'orders', metadata: { decisionId: 'd-2', policy: '', policyRevision: '', rule: null, reason: 'not_ready' } });
+    const response = denyResponse({
+      kind: 'unavailable',
+      reason: 'not_ready',
+      requestId: 'r',
+      realm: 'orders',
+      metadata: { decisionId: 'd-2', policy: '', policyRevision: '', rule: null, reason: 'not_ready' },
+    });
     assert.deepEqual(response.dynamic_metadata, {
       fields: {
         decision_id: { stringValue: 'd-2' },
@@ -87,7 +96,16 @@ describe('denyResponse', () => {
 
 describe('allowResponse', () => {
   it('sets identity headers with overwrite, removes the rest, and carries metadata', () => {
-    const response = allowResponse({ caller: { set: [['x-auth-subject', 'alice'], ['x-tenant-id', 'acme']], remove: ['x-auth-principal'] }, metadata: META });
+    const response = allowResponse({
+      caller: {
+        set: [
+          ['x-auth-subject', 'alice'],
+          ['x-tenant-id', 'acme'],
+        ],
+        remove: ['x-auth-principal'],
+      },
+      metadata: META,
+    });
     assert.deepEqual(response.status, { code: GrpcCode.OK });
     assert.equal(response.denied_response, undefined);
     assert.deepEqual(response.ok_response, {

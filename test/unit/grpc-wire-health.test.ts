@@ -1,7 +1,13 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadHealthProto } from '../../src/grpc/protos.js';
-import { decodeHealthCheckRequest, decodeHealthCheckResponse, encodeHealthCheckRequest, encodeHealthCheckResponse, WireError } from '../../src/grpc/wire/health.js';
+import {
+  decodeHealthCheckRequest,
+  decodeHealthCheckResponse,
+  encodeHealthCheckRequest,
+  encodeHealthCheckResponse,
+  WireError,
+} from '../../src/grpc/wire/health.js';
 
 /** protobufjs, through the same loader the CLI and tests use, as the reference. */
 const reference = loadHealthProto().grpc.health.v1.Health.service.Check;
@@ -10,7 +16,10 @@ describe('grpc.health.v1 codec', () => {
   it('encodes every serving status byte for byte as protobufjs', () => {
     for (const status of ['UNKNOWN', 'SERVING', 'NOT_SERVING', 'SERVICE_UNKNOWN'] as const) {
       assert.deepEqual(encodeHealthCheckResponse({ status }), reference.responseSerialize({ status }), status);
-      assert.deepEqual(decodeHealthCheckResponse(encodeHealthCheckResponse({ status })), status === 'UNKNOWN' ? { status } : reference.responseDeserialize(reference.responseSerialize({ status })));
+      assert.deepEqual(
+        decodeHealthCheckResponse(encodeHealthCheckResponse({ status })),
+        status === 'UNKNOWN' ? { status } : reference.responseDeserialize(reference.responseSerialize({ status })),
+      );
     }
     assert.deepEqual(encodeHealthCheckResponse({}), Buffer.alloc(0));
     assert.throws(() => encodeHealthCheckResponse({ status: 'BOGUS' as never }), TypeError);

@@ -22,7 +22,9 @@ import { ENVOY_PROTO_DIRS } from '../helpers/paths.js';
 type Json = Record<string, any>;
 
 const reference = loadAuthProto().envoy.service.auth.v3.Authorization.service.Check.requestDeserialize as (buf: Buffer) => CheckRequest__Output;
-const envoyCheck = loadSync('envoy/service/auth/v3/external_auth.proto', { ...LOADER_OPTIONS, includeDirs: ENVOY_PROTO_DIRS })['envoy.service.auth.v3.Authorization'] as Json;
+const envoyCheck = loadSync('envoy/service/auth/v3/external_auth.proto', { ...LOADER_OPTIONS, includeDirs: ENVOY_PROTO_DIRS })[
+  'envoy.service.auth.v3.Authorization'
+] as Json;
 const encodeEnvoy = (request: unknown): Buffer => envoyCheck.Check.requestSerialize(request);
 
 // ---- what decodeCheckRequest keeps of proto-loader's object ------------------------------
@@ -36,7 +38,9 @@ const SUBSET: Keep = {
       address: { socket_address: { address: true, port_value: true, port_specifier: (v) => v === 'port_value' }, address: (v) => v === 'socket_address' },
       principal: true,
     },
-    request: { http: { id: true, method: true, headers: true, header_map: { headers: [{ key: true, value: true, raw_value: true }] }, path: true, host: true } },
+    request: {
+      http: { id: true, method: true, headers: true, header_map: { headers: [{ key: true, value: true, raw_value: true }] }, path: true, host: true },
+    },
     context_extensions: true,
   },
 };
@@ -138,8 +142,29 @@ class Random {
   }
 }
 
-const GOOD_NAMES = [':method', ':path', ':authority', ':scheme', 'host', 'user-agent', 'accept', 'authorization', 'cookie', 'x-request-id', 'x-tenant-id',
-  'x-forwarded-for', 'X-Mixed-Case', 'x-service-token', '__proto__', 'constructor', 'toString', 'hasOwnProperty', '123', '0', 'x-auth-subject'];
+const GOOD_NAMES = [
+  ':method',
+  ':path',
+  ':authority',
+  ':scheme',
+  'host',
+  'user-agent',
+  'accept',
+  'authorization',
+  'cookie',
+  'x-request-id',
+  'x-tenant-id',
+  'x-forwarded-for',
+  'X-Mixed-Case',
+  'x-service-token',
+  '__proto__',
+  'constructor',
+  'toString',
+  'hasOwnProperty',
+  '123',
+  '0',
+  'x-auth-subject',
+];
 const BAD_NAMES = ['bad name', '', 'x:y', 'ümlaut'];
 const randomName = (r: Random): string => (r.chance(0.97) ? r.pick(GOOD_NAMES) : r.pick(BAD_NAMES));
 const JWT = `eyJhbGciOiJFUzI1NiIsImtpZCI6ImlkcC1kZXYtMSJ9.${'e'.repeat(200)}.${'s'.repeat(86)}`;
@@ -149,7 +174,22 @@ function randomText(r: Random): string {
     case 0:
       return '';
     case 1:
-      return r.pick(['GET', 'POST', 'get', 'OPTIONS', 'G E T', '/', '/api/orders', '/a/../../b', '/x%2Fy', '/a;b', '/p?q=1&r=2', 'orders.example.test', 'EXAMPLE.test:8080', 'bad host']);
+      return r.pick([
+        'GET',
+        'POST',
+        'get',
+        'OPTIONS',
+        'G E T',
+        '/',
+        '/api/orders',
+        '/a/../../b',
+        '/x%2Fy',
+        '/a;b',
+        '/p?q=1&r=2',
+        'orders.example.test',
+        'EXAMPLE.test:8080',
+        'bad host',
+      ]);
     case 2:
       return `Bearer ${JWT}`;
     case 3:
@@ -331,7 +371,12 @@ function rawMapEntry(r: Random, field: number): Buffer {
 }
 
 function rawHeaderValue(r: Random): Buffer {
-  const parts = [...repeat(r, 1, () => ld(1, rawName(r))), ...repeat(r, 1, () => ld(2, rawText(r))), ...repeat(r, 1, () => ld(3, r.bytes(30))), ...(r.chance(0.2) ? unknownFields(r) : [])];
+  const parts = [
+    ...repeat(r, 1, () => ld(1, rawName(r))),
+    ...repeat(r, 1, () => ld(2, rawText(r))),
+    ...repeat(r, 1, () => ld(3, r.bytes(30))),
+    ...(r.chance(0.2) ? unknownFields(r) : []),
+  ];
   if (r.chance(0.1)) parts.push(ld(1, rawName(r))); // a repeated scalar: last one wins
   return ld(1, ...r.shuffle(parts));
 }
@@ -353,7 +398,12 @@ function rawHttp(r: Random): Buffer {
 }
 
 function rawSocketAddress(r: Random): Buffer {
-  const parts = [...repeat(r, 2, () => ld(2, r.chance(0.8) ? Buffer.from(r.pick(['10.0.0.1', '::1'])) : rawText(r))), ...repeat(r, 2, () => vi(3, r.pick([0, 80, 65535, 2 ** 32 - 1]))), ...repeat(r, 1, () => vi(1, 1)), ...unknownFields(r)];
+  const parts = [
+    ...repeat(r, 2, () => ld(2, r.chance(0.8) ? Buffer.from(r.pick(['10.0.0.1', '::1'])) : rawText(r))),
+    ...repeat(r, 2, () => vi(3, r.pick([0, 80, 65535, 2 ** 32 - 1]))),
+    ...repeat(r, 1, () => vi(1, 1)),
+    ...unknownFields(r),
+  ];
   return ld(1, ...r.shuffle(parts));
 }
 
@@ -418,7 +468,21 @@ function handWritten(): Array<[string, Buffer]> {
       context_extensions: { virtual_host: 'orders', '': 'empty key' },
       metadata_context: {
         filter_metadata: {
-          'envoy.filters.http.jwt_authn': { fields: { payload: { structValue: { fields: { sub: { stringValue: 'alice' }, n: { numberValue: 1.5 }, ok: { boolValue: true }, none: { nullValue: 'NULL_VALUE' }, l: { listValue: { values: [{ stringValue: 'x' }] } } } } } } },
+          'envoy.filters.http.jwt_authn': {
+            fields: {
+              payload: {
+                structValue: {
+                  fields: {
+                    sub: { stringValue: 'alice' },
+                    n: { numberValue: 1.5 },
+                    ok: { boolValue: true },
+                    none: { nullValue: 'NULL_VALUE' },
+                    l: { listValue: { values: [{ stringValue: 'x' }] } },
+                  },
+                },
+              },
+            },
+          },
         },
         typed_filter_metadata: { t: { type_url: 'type.googleapis.com/google.protobuf.StringValue', value: Buffer.from([0x0a, 0x01, 0x78]) } },
       },
@@ -435,7 +499,18 @@ function handWritten(): Array<[string, Buffer]> {
   const invalidUtf8 = ld(
     1,
     ld(1, ld(1, ld(1, ld(2, bad(0xff, 0x31)), vi(3, 9))), ld(4, bad(0xc0, 0x80))),
-    ld(4, ld(2, ld(1, bad(0xed, 0xa0, 0x80)), ld(2, 'GET'), ld(4, bad(0x2f, 0xf0, 0x9f)), ld(5, bad(0xe2, 0x82)), ld(3, ld(1, 'x-a'), ld(2, bad(0x61, 0xff))), ld(13, ld(1, ld(1, bad(0x78, 0xff)), ld(2, bad(0xff)))))),
+    ld(
+      4,
+      ld(
+        2,
+        ld(1, bad(0xed, 0xa0, 0x80)),
+        ld(2, 'GET'),
+        ld(4, bad(0x2f, 0xf0, 0x9f)),
+        ld(5, bad(0xe2, 0x82)),
+        ld(3, ld(1, 'x-a'), ld(2, bad(0x61, 0xff))),
+        ld(13, ld(1, ld(1, bad(0x78, 0xff)), ld(2, bad(0xff)))),
+      ),
+    ),
     ld(10, ld(1, bad(0xfe)), ld(2, bad(0xc3))),
   );
   const reversed = ld(
@@ -444,35 +519,138 @@ function handWritten(): Array<[string, Buffer]> {
     ld(4, ld(2, ld(13, ld(1, ld(3, 'raw'), ld(1, 'x-r'))), ld(5, 'h.test'), ld(4, '/p'), ld(3, ld(2, 'v'), ld(1, 'x-m')), ld(2, 'GET'), ld(1, 'id'))),
     ld(1, ld(4, 'p'), ld(1, ld(1, vi(3, 1), ld(2, '1.2.3.4')))),
   );
-  const twice = ld(1, ld(4, ld(2, ld(2, 'GET'), ld(4, '/one'), ld(3, ld(1, 'x-a'), ld(2, '1')))), ld(4, ld(2, ld(4, '/two'))), ld(1, ld(4, 'first')), ld(1, ld(4, 'second')));
-  const halfEntries = ld(2, ld(2, 'GET'), ld(4, '/'), ld(3, ld(2, 'no key')), ld(3, ld(1, 'x-no-value')), ld(3), ld(3, ld(1, 'x-a'), ld(1, 'x-b'), ld(2, '1'), ld(2, '2')), ld(3, ld(1, 'x-b'), ld(2, 'over')));
+  const twice = ld(
+    1,
+    ld(4, ld(2, ld(2, 'GET'), ld(4, '/one'), ld(3, ld(1, 'x-a'), ld(2, '1')))),
+    ld(4, ld(2, ld(4, '/two'))),
+    ld(1, ld(4, 'first')),
+    ld(1, ld(4, 'second')),
+  );
+  const halfEntries = ld(
+    2,
+    ld(2, 'GET'),
+    ld(4, '/'),
+    ld(3, ld(2, 'no key')),
+    ld(3, ld(1, 'x-no-value')),
+    ld(3),
+    ld(3, ld(1, 'x-a'), ld(1, 'x-b'), ld(2, '1'), ld(2, '2')),
+    ld(3, ld(1, 'x-b'), ld(2, 'over')),
+  );
 
   return [
     ['envoyRequest default (headers map)', encodeEnvoy(envoyRequest())],
-    ['envoyRequest with header_map raw_value bytes', encodeEnvoy(envoyRequest({ rawHeaders: [['x-bin', Buffer.from([0xff, 0xfe, 0x41])], ['x-empty', Buffer.alloc(0)], ['x-latin', Buffer.from('caf\u00e9', 'latin1')]], principal: 'spiffe://a/b', contextExtensions: { a: 'b' } }))],
+    [
+      'envoyRequest with header_map raw_value bytes',
+      encodeEnvoy(
+        envoyRequest({
+          rawHeaders: [
+            ['x-bin', Buffer.from([0xff, 0xfe, 0x41])],
+            ['x-empty', Buffer.alloc(0)],
+            ['x-latin', Buffer.from('caf\u00e9', 'latin1')],
+          ],
+          principal: 'spiffe://a/b',
+          contextExtensions: { a: 'b' },
+        }),
+      ),
+    ],
     ['every field of Envoy’s CheckRequest', encodeEnvoy(full)],
     ['empty CheckRequest', encodeEnvoy({})],
     ['empty attributes', encodeEnvoy({ attributes: {} })],
     ['request without http', encodeEnvoy({ attributes: { request: { time: { seconds: '1' } } } })],
     ['http with only unread fields', encodeEnvoy({ attributes: { request: { http: { scheme: 'https', body: 'x' } } } })],
-    ['empty header map and empty maps', encodeEnvoy({ attributes: { request: { http: { method: 'GET', path: '/', headers: {}, header_map: {} } }, context_extensions: {} } })],
-    ['header_map entries without headers, with value and raw_value both', encodeEnvoy({ attributes: { request: { http: { method: 'GET', path: '/', header_map: { headers: [{ key: 'a', value: 'v', raw_value: Buffer.from('raw') }, { key: 'b', value: 'only' }, { key: 'c', raw_value: Buffer.alloc(0), value: 'fallback' }] } } } } })],
-    ['header_map entry without a key', encodeEnvoy({ attributes: { request: { http: { method: 'GET', path: '/', header_map: { headers: [{ value: 'v' }] } } } } })],
-    ['map keys that are Object.prototype names', encodeEnvoy({ attributes: { request: { http: { method: 'GET', path: '/', headers: protoKeys } }, context_extensions: protoKeys } })],
-    ['unicode everywhere', encodeEnvoy({ attributes: { source: { principal: 'spiffe://ü/😀' }, request: { http: { method: 'GËT', path: '/ü', host: 'bücher.example', headers: { 'x-name': '日本語 😀' } } } } })],
-    ['lone surrogates (protobufjs writes them as invalid UTF-8)', encodeEnvoy({ attributes: { request: { http: { method: 'GET', path: '/', headers: { 'x-a': '\ud800', 'x-b': `${'z'.repeat(50)}\udc00` } } } } })],
-    ['IPv6, port 0, pipe, internal and named-port addresses', encodeEnvoy({ attributes: { source: { address: { socket_address: { address: '2001:db8::1', port_value: 0 } } }, request: { http: { method: 'GET', path: '/' } } } })],
+    [
+      'empty header map and empty maps',
+      encodeEnvoy({ attributes: { request: { http: { method: 'GET', path: '/', headers: {}, header_map: {} } }, context_extensions: {} } }),
+    ],
+    [
+      'header_map entries without headers, with value and raw_value both',
+      encodeEnvoy({
+        attributes: {
+          request: {
+            http: {
+              method: 'GET',
+              path: '/',
+              header_map: {
+                headers: [
+                  { key: 'a', value: 'v', raw_value: Buffer.from('raw') },
+                  { key: 'b', value: 'only' },
+                  { key: 'c', raw_value: Buffer.alloc(0), value: 'fallback' },
+                ],
+              },
+            },
+          },
+        },
+      }),
+    ],
+    [
+      'header_map entry without a key',
+      encodeEnvoy({ attributes: { request: { http: { method: 'GET', path: '/', header_map: { headers: [{ value: 'v' }] } } } } }),
+    ],
+    [
+      'map keys that are Object.prototype names',
+      encodeEnvoy({ attributes: { request: { http: { method: 'GET', path: '/', headers: protoKeys } }, context_extensions: protoKeys } }),
+    ],
+    [
+      'unicode everywhere',
+      encodeEnvoy({
+        attributes: {
+          source: { principal: 'spiffe://ü/😀' },
+          request: { http: { method: 'GËT', path: '/ü', host: 'bücher.example', headers: { 'x-name': '日本語 😀' } } },
+        },
+      }),
+    ],
+    [
+      'lone surrogates (protobufjs writes them as invalid UTF-8)',
+      encodeEnvoy({ attributes: { request: { http: { method: 'GET', path: '/', headers: { 'x-a': '\ud800', 'x-b': `${'z'.repeat(50)}\udc00` } } } } }),
+    ],
+    [
+      'IPv6, port 0, pipe, internal and named-port addresses',
+      encodeEnvoy({
+        attributes: { source: { address: { socket_address: { address: '2001:db8::1', port_value: 0 } } }, request: { http: { method: 'GET', path: '/' } } },
+      }),
+    ],
     ['pipe address', encodeEnvoy({ attributes: { source: { address: { pipe: { path: '/sock' } } }, request: { http: { method: 'GET', path: '/' } } } })],
-    ['named port', encodeEnvoy({ attributes: { source: { address: { socket_address: { address: '10.0.0.1', named_port: 'http' } } }, request: { http: { method: 'GET', path: '/' } } } })],
+    [
+      'named port',
+      encodeEnvoy({
+        attributes: { source: { address: { socket_address: { address: '10.0.0.1', named_port: 'http' } } }, request: { http: { method: 'GET', path: '/' } } },
+      }),
+    ],
     ['control characters in a header value', encodeEnvoy({ attributes: { request: { http: { method: 'GET', path: '/', headers: { 'x-a': 'a\r\nb' } } } } })],
     // Raw: what protobufjs cannot produce from an object.
     ['invalid UTF-8 in every string we read', invalidUtf8],
     ['fields in reverse order', reversed],
     ['map entries missing a key, a value or both, and a repeated key', ld(1, ld(4, halfEntries), ld(10, ld(2, 'v')), ld(10))],
     ['a sub-message sent twice replaces the first (as protobufjs does)', twice],
-    ['attributes sent twice (two concatenated CheckRequests)', cat(encodeEnvoy(envoyRequest({ path: '/a' })), encodeEnvoy(envoyRequest({ path: '/b', headers: { 'x-b': 'b' } })))],
-    ['scalars sent twice: last one wins', ld(1, ld(4, ld(2, ld(2, 'PUT'), ld(2, 'GET'), ld(4, '/x'), ld(4, '/y'), ld(1, 'a'), ld(1, 'b'))), ld(1, ld(1, ld(1, vi(3, 1), vi(3, 2), ld(2, 'a'), ld(2, 'b')))))],
-    ['unknown fields of every wire type at every level', cat(vi(99, 1), ld(1, f32(98, 7), ld(4, f64(97, 1.5), ld(2, vi(96, -1n), ld(2, 'GET'), ld(4, '/'), ld(13, ld(1, ld(1, 'x'), vi(95, 3)), f32(94, 1)), ld(3, ld(1, 'k'), ld(2, 'v'), f64(93, 2)))), ld(1, ld(1, ld(1, ld(2, '1.1.1.1'), f32(92, 1)), vi(91, 1)), ld(90, 'x'))), f64(89, 3))],
+    [
+      'attributes sent twice (two concatenated CheckRequests)',
+      cat(encodeEnvoy(envoyRequest({ path: '/a' })), encodeEnvoy(envoyRequest({ path: '/b', headers: { 'x-b': 'b' } }))),
+    ],
+    [
+      'scalars sent twice: last one wins',
+      ld(
+        1,
+        ld(4, ld(2, ld(2, 'PUT'), ld(2, 'GET'), ld(4, '/x'), ld(4, '/y'), ld(1, 'a'), ld(1, 'b'))),
+        ld(1, ld(1, ld(1, vi(3, 1), vi(3, 2), ld(2, 'a'), ld(2, 'b')))),
+      ),
+    ],
+    [
+      'unknown fields of every wire type at every level',
+      cat(
+        vi(99, 1),
+        ld(
+          1,
+          f32(98, 7),
+          ld(
+            4,
+            f64(97, 1.5),
+            ld(2, vi(96, -1n), ld(2, 'GET'), ld(4, '/'), ld(13, ld(1, ld(1, 'x'), vi(95, 3)), f32(94, 1)), ld(3, ld(1, 'k'), ld(2, 'v'), f64(93, 2))),
+          ),
+          ld(1, ld(1, ld(1, ld(2, '1.1.1.1'), f32(92, 1)), vi(91, 1)), ld(90, 'x')),
+        ),
+        f64(89, 3),
+      ),
+    ],
   ];
 }
 
@@ -516,7 +694,7 @@ describe('decodeCheckRequest ≡ proto-loader’s decode', () => {
     const http = decodeCheckRequest(encodeEnvoy(envoyRequest({ rawHeaders: [['x-bin', Buffer.from([0xff, 0x00])]] }))).attributes?.request?.http;
     const entry = http?.header_map?.headers?.find((h) => h.key === 'x-bin');
     assert.ok(Buffer.isBuffer(entry?.raw_value));
-    assert.deepEqual([...entry!.raw_value!], [0xff, 0x00]);
+    assert.deepEqual([...entry.raw_value], [0xff, 0x00]);
   });
 });
 
@@ -597,16 +775,27 @@ describe('decodeCheckRequest on malformed bytes', () => {
         assert.deepStrictEqual(view, viewOf(theirs), `case ${i} (${bytes.toString('hex')})`);
       }
     }
-    t.diagnostic(`10000 mutated: ${decoded} decoded — ${agreed} also decoded by protobufjs to the same subset and view, ${quirk} differently after protobufjs misread a varint of 6+ bytes; ${refused} WireError: ${[...codes].map(([k, v]) => `${k} ${v}`).join(', ')}`);
+    t.diagnostic(
+      `10000 mutated: ${decoded} decoded — ${agreed} also decoded by protobufjs to the same subset and view, ${quirk} differently after protobufjs misread a varint of 6+ bytes; ${refused} WireError: ${[...codes].map(([k, v]) => `${k} ${v}`).join(', ')}`,
+    );
     assert.ok(decoded > 1000 && refused > 1000, 'the mutations exercise both outcomes');
   });
 
   it('refuses a field we read that arrives with the wrong wire type', () => {
-    assert.throws(() => decodeCheckRequest(Buffer.from([0x08, 0x01])), (e: unknown) => e instanceof WireError && e.code === 'wire_type_mismatch');
-    assert.throws(() => decodeCheckRequest(ld(1, ld(4, ld(2, vi(4, 1))))), (e: unknown) => e instanceof WireError && e.code === 'wire_type_mismatch');
+    assert.throws(
+      () => decodeCheckRequest(Buffer.from([0x08, 0x01])),
+      (e: unknown) => e instanceof WireError && e.code === 'wire_type_mismatch',
+    );
+    assert.throws(
+      () => decodeCheckRequest(ld(1, ld(4, ld(2, vi(4, 1))))),
+      (e: unknown) => e instanceof WireError && e.code === 'wire_type_mismatch',
+    );
   });
 
   it('refuses groups, even in fields it skips (proto3 has none)', () => {
-    assert.throws(() => decodeCheckRequest(Buffer.from([0x13, 0x14])), (e: unknown) => e instanceof WireError && e.code === 'invalid_wire_type');
+    assert.throws(
+      () => decodeCheckRequest(Buffer.from([0x13, 0x14])),
+      (e: unknown) => e instanceof WireError && e.code === 'invalid_wire_type',
+    );
   });
 });

@@ -19,7 +19,9 @@ import { ENVOY_PROTO_DIRS } from '../helpers/paths.js';
 const generic = loadAuthProto().envoy.service.auth.v3.Authorization.service.Check;
 const referenceEncode = generic.responseSerialize as (response: CheckResponse) => Buffer;
 const referenceDecode = generic.requestDeserialize as (buf: Buffer) => CheckRequest__Output;
-const envoyCheck = (loadSync('envoy/service/auth/v3/external_auth.proto', { ...LOADER_OPTIONS, includeDirs: ENVOY_PROTO_DIRS }) as Record<string, any>)['envoy.service.auth.v3.Authorization'].Check;
+const envoyCheck = (loadSync('envoy/service/auth/v3/external_auth.proto', { ...LOADER_OPTIONS, includeDirs: ENVOY_PROTO_DIRS }) as Record<string, any>)[
+  'envoy.service.auth.v3.Authorization'
+].Check;
 const decodeWithEnvoy = (bytes: Buffer): unknown => envoyCheck.responseDeserialize(bytes);
 
 function assertSameAsProtobufjs(response: CheckResponse, label: string): void {
@@ -29,22 +31,72 @@ function assertSameAsProtobufjs(response: CheckResponse, label: string): void {
   assert.equal(ours.toString('hex'), theirs.toString('hex'), label);
 }
 
-const META: DecisionMetadata = { decisionId: '9b2c7e0e-8f1a-4c55-9d4b-5b1f0c7e2a11', policy: 'orders', policyRevision: 'abc123def', rule: 'read-orders', reason: 'allowed_by_rule' };
+const META: DecisionMetadata = {
+  decisionId: '9b2c7e0e-8f1a-4c55-9d4b-5b1f0c7e2a11',
+  policy: 'orders',
+  policyRevision: 'abc123def',
+  rule: 'read-orders',
+  reason: 'allowed_by_rule',
+};
 const KINDS: DenyKind[] = ['bad_request', 'headers_too_large', 'unauthenticated', 'forbidden', 'unavailable', 'internal'];
 
 function builtResponses(): Array<[string, CheckResponse]> {
   const cases: Array<[string, CheckResponse]> = [
-    ['allow, identity headers set and removed', allowResponse({ caller: { set: [['x-auth-subject', 'alice'], ['x-auth-issuer', 'https://idp.example.test'], ['x-tenant-id', 'acme']], remove: ['x-auth-principal', 'x-roles'] }, metadata: META })],
-    ['allow, nothing set or removed, rule null', allowResponse({ caller: { set: [], remove: [] }, metadata: { ...META, rule: null, reason: 'default_allow' } })],
-    ['allow, empty strings everywhere', allowResponse({ caller: { set: [['x-a', '']], remove: [''] }, metadata: { decisionId: '', policy: '', policyRevision: '', rule: '', reason: '' } })],
-    ['allow, JSON and unicode header values', allowResponse({ caller: { set: [['x-claims', '{"roles":["a","b"],"name":"Zoë 😀"}'], ['x-name', '日本語']], remove: [] }, metadata: META })],
-    ['allow, a 20 KiB header value (multi-byte length prefixes)', allowResponse({ caller: { set: [['x-big', 'v'.repeat(20_000)]], remove: ['x-a'] }, metadata: META })],
+    [
+      'allow, identity headers set and removed',
+      allowResponse({
+        caller: {
+          set: [
+            ['x-auth-subject', 'alice'],
+            ['x-auth-issuer', 'https://idp.example.test'],
+            ['x-tenant-id', 'acme'],
+          ],
+          remove: ['x-auth-principal', 'x-roles'],
+        },
+        metadata: META,
+      }),
+    ],
+    [
+      'allow, nothing set or removed, rule null',
+      allowResponse({ caller: { set: [], remove: [] }, metadata: { ...META, rule: null, reason: 'default_allow' } }),
+    ],
+    [
+      'allow, empty strings everywhere',
+      allowResponse({ caller: { set: [['x-a', '']], remove: [''] }, metadata: { decisionId: '', policy: '', policyRevision: '', rule: '', reason: '' } }),
+    ],
+    [
+      'allow, JSON and unicode header values',
+      allowResponse({
+        caller: {
+          set: [
+            ['x-claims', '{"roles":["a","b"],"name":"Zoë 😀"}'],
+            ['x-name', '日本語'],
+          ],
+          remove: [],
+        },
+        metadata: META,
+      }),
+    ],
+    [
+      'allow, a 20 KiB header value (multi-byte length prefixes)',
+      allowResponse({ caller: { set: [['x-big', 'v'.repeat(20_000)]], remove: ['x-a'] }, metadata: META }),
+    ],
   ];
   for (const kind of KINDS) {
     const metadata = { ...META, rule: null, reason: `reason_${kind}` };
     cases.push([`deny ${kind}`, denyResponse({ kind, reason: metadata.reason, requestId: 'req-1', realm: 'orders', metadata })]);
     cases.push([`deny ${kind}, invalid token`, denyResponse({ kind, reason: 'token_expired', requestId: '', realm: 'orders', metadata, invalidToken: true })]);
-    cases.push([`deny ${kind}, missing scopes, rule set`, denyResponse({ kind, reason: 'missing_scope', requestId: 'r'.repeat(300), realm: 'orders', metadata: { ...META, reason: 'missing_scope' }, missingScopes: ['orders:read', 'orders:write'] })]);
+    cases.push([
+      `deny ${kind}, missing scopes, rule set`,
+      denyResponse({
+        kind,
+        reason: 'missing_scope',
+        requestId: 'r'.repeat(300),
+        realm: 'orders',
+        metadata: { ...META, reason: 'missing_scope' },
+        missingScopes: ['orders:read', 'orders:write'],
+      }),
+    ]);
     cases.push([`deny ${kind}, unicode request id and realm`, denyResponse({ kind, reason: 'x', requestId: 'ïd-😀', realm: 'ördërs', metadata })]);
   }
   return cases;
@@ -64,7 +116,13 @@ describe('encodeCheckResponse ≡ protobufjs', () => {
         f: { boolValue: false },
         null: { nullValue: 'NULL_VALUE' as const },
         null0: { nullValue: 0 as never },
-        s: { structValue: { fields: { inner: { listValue: { values: [{ stringValue: 'a' }, { numberValue: 2 }, { structValue: { fields: {} } }, { listValue: { values: [] } }] } } } } },
+        s: {
+          structValue: {
+            fields: {
+              inner: { listValue: { values: [{ stringValue: 'a' }, { numberValue: 2 }, { structValue: { fields: {} } }, { listValue: { values: [] } }] } },
+            },
+          },
+        },
         empty: {},
       },
     };
@@ -80,7 +138,12 @@ describe('encodeCheckResponse ≡ protobufjs', () => {
         {
           ok_response: {
             headers: [
-              { header: { key: 'a', value: 'b', raw_value: Buffer.from([0xff, 0]) }, append: { value: false }, append_action: 'ADD_IF_ABSENT', keep_empty_value: true },
+              {
+                header: { key: 'a', value: 'b', raw_value: Buffer.from([0xff, 0]) },
+                append: { value: false },
+                append_action: 'ADD_IF_ABSENT',
+                keep_empty_value: true,
+              },
               { header: { key: 'c' }, append: {}, append_action: 3 },
               { header: {}, append_action: 'APPEND_IF_EXISTS_OR_ADD' },
               {},
@@ -93,7 +156,13 @@ describe('encodeCheckResponse ≡ protobufjs', () => {
           },
         },
       ],
-      ['a body and a struct long enough to move their length prefixes', { denied_response: { status: { code: 401 as never }, body: 'b'.repeat(200) }, dynamic_metadata: { fields: Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`k${i}`, { stringValue: 'v'.repeat(i * 10) }])) } }],
+      [
+        'a body and a struct long enough to move their length prefixes',
+        {
+          denied_response: { status: { code: 401 as never }, body: 'b'.repeat(200) },
+          dynamic_metadata: { fields: Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`k${i}`, { stringValue: 'v'.repeat(i * 10) }])) },
+        },
+      ],
       ['own __proto__ key in a Struct', { dynamic_metadata: { fields: JSON.parse('{"__proto__": {"stringValue": "p"}, "a": {"stringValue": "b"}}') } }],
     ];
     for (const [label, response] of cases) assertSameAsProtobufjs(response, label);
@@ -118,8 +187,11 @@ describe('encodeCheckResponse ≡ protobufjs', () => {
   });
 
   it('an OkHttpResponse declared fixed is frozen, and its copied bytes are the ones it would encode to', () => {
-    const ok = fixedOkResponse({ headers: [{ header: { key: 'x-auth-subject', value: 'alice' }, append_action: 'OVERWRITE_IF_EXISTS_OR_ADD' }], headers_to_remove: ['x-auth-principal'] });
-    assert.ok(Object.isFrozen(ok) && Object.isFrozen(ok.headers) && Object.isFrozen(ok.headers![0]!.header) && Object.isFrozen(ok.headers_to_remove));
+    const ok = fixedOkResponse({
+      headers: [{ header: { key: 'x-auth-subject', value: 'alice' }, append_action: 'OVERWRITE_IF_EXISTS_OR_ADD' }],
+      headers_to_remove: ['x-auth-principal'],
+    });
+    assert.ok(Object.isFrozen(ok) && Object.isFrozen(ok.headers) && Object.isFrozen(ok.headers![0].header) && Object.isFrozen(ok.headers_to_remove));
     assert.throws(() => (ok.headers_to_remove as string[]).push('x'), TypeError);
     for (const id of ['d1', 'a-much-longer-decision-id-' + 'x'.repeat(200)]) {
       const response: CheckResponse = { status: { code: 0 }, ok_response: ok, dynamic_metadata: { fields: { decision_id: { stringValue: id } } } };
@@ -189,8 +261,25 @@ describe('codec micro-benchmark', () => {
     const headers = decodeCheckRequest(bytes).attributes?.request?.http?.headers ?? {};
     assert.equal(Object.keys(headers).length, 10);
 
-    const allow = allowResponse({ caller: { set: [['x-auth-subject', 'alice'], ['x-auth-issuer', 'https://idp.example.test'], ['x-tenant-id', 'acme']], remove: ['x-auth-principal', 'x-roles'] }, metadata: META });
-    const deny = denyResponse({ kind: 'forbidden', reason: 'missing_scope', requestId: '0f6c1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b', realm: 'orders', metadata: { ...META, reason: 'missing_scope' }, missingScopes: ['orders:write'] });
+    const allow = allowResponse({
+      caller: {
+        set: [
+          ['x-auth-subject', 'alice'],
+          ['x-auth-issuer', 'https://idp.example.test'],
+          ['x-tenant-id', 'acme'],
+        ],
+        remove: ['x-auth-principal', 'x-roles'],
+      },
+      metadata: META,
+    });
+    const deny = denyResponse({
+      kind: 'forbidden',
+      reason: 'missing_scope',
+      requestId: '0f6c1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b',
+      realm: 'orders',
+      metadata: { ...META, reason: 'missing_scope' },
+      missingScopes: ['orders:write'],
+    });
 
     const ns = bench({
       'decode ours': () => decodeCheckRequest(bytes),

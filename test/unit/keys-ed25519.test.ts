@@ -39,9 +39,9 @@ function times(point: Point, k: number): Point {
 
 /** RFC 8032 §5.1.3, strict: undefined for y ≥ p, no square root, or x = 0 with the sign bit. */
 function decode(bytes: Uint8Array): Point | undefined {
-  const sign = bytes[31]! >> 7;
+  const sign = bytes[31] >> 7;
   let y = 0n;
-  for (let i = 31; i >= 0; i--) y = (y << 8n) | BigInt(i === 31 ? bytes[i]! & 0x7f : bytes[i]!);
+  for (let i = 31; i >= 0; i--) y = (y << 8n) | BigInt(i === 31 ? bytes[i] & 0x7f : bytes[i]);
   if (y >= P) return undefined;
   const u = mod(y * y - 1n);
   const v = mod(D * y * y + 1n);
@@ -56,14 +56,14 @@ function decode(bytes: Uint8Array): Point | undefined {
 function encode([x, y]: Point): Buffer {
   const bytes = Buffer.alloc(32);
   for (let i = 0, v = y; i < 32; i++, v >>= 8n) bytes[i] = Number(v & 0xffn);
-  if (x & 1n) bytes[31]! |= 0x80;
+  if (x & 1n) bytes[31] |= 0x80;
   return bytes;
 }
 
 /** Any y (even ≥ p) with a chosen sign bit, as the 32 bytes a JWK `x` decodes to. */
 function rawEncoding(y: bigint, sign: 0 | 1): Buffer {
   const bytes = encode([0n, y]);
-  if (sign === 1) bytes[31]! |= 0x80;
+  if (sign === 1) bytes[31] |= 0x80;
   return bytes;
 }
 
@@ -86,7 +86,7 @@ describe('Ed25519 small-order points', () => {
     assert.deepEqual(orders.slice().sort(), [1, 2, 4, 4, 8, 8, 8, 8], 'orders: identity, one of 2, two of 4, four of 8');
     // The curve group has order 8·L with L prime, and its 8-torsion is cyclic: a point of
     // order 8 generates every point of order dividing 8, and the list is exactly those.
-    const generator = points[orders.indexOf(8)]!;
+    const generator = points[orders.indexOf(8)];
     const generated = Array.from({ length: 8 }, (_, k) => encode(times(generator, k)).toString('hex'));
     assert.deepEqual(generated.slice().sort(), SMALL_ORDER_POINTS.slice().sort());
   });
@@ -104,7 +104,7 @@ describe('Ed25519 small-order points', () => {
     for (const hex of SMALL_ORDER_POINTS) {
       const canonical = Buffer.from(hex, 'hex');
       const flipped = Buffer.from(canonical);
-      flipped[31]! ^= 0x80;
+      flipped[31] ^= 0x80;
       assert.equal(ed25519KeyProblem(canonical), 'small_order', hex);
       assert.equal(ed25519KeyProblem(flipped), 'small_order', `${hex} with the sign bit flipped`);
       refused.add(canonical.toString('hex')).add(flipped.toString('hex'));

@@ -30,7 +30,13 @@ async function refused(text: string, code: KeySetErrorCode): Promise<KeySetError
 
 describe('parseJwks: accepted sets', () => {
   it('imports RSA, EC and OKP keys and selects by kid and alg', async () => {
-    const set = await parseJwks(jwks(await publicJwk('RS256', { kid: 'r' }), await publicJwk('ES256', { kid: 'e', use: 'sig' }), await publicJwk('EdDSA', { kid: 'o', key_ops: ['verify'] })));
+    const set = await parseJwks(
+      jwks(
+        await publicJwk('RS256', { kid: 'r' }),
+        await publicJwk('ES256', { kid: 'e', use: 'sig' }),
+        await publicJwk('EdDSA', { kid: 'o', key_ops: ['verify'] }),
+      ),
+    );
     assert.deepEqual(set.kids, ['r', 'e', 'o']);
     assert.equal(set.size, 3);
     assert.equal(set.revision, 0);
@@ -160,7 +166,7 @@ describe('parseJwks: Ed25519 points', () => {
   const encode = (y: bigint, sign: 0 | 1 = 0): Buffer => {
     const bytes = Buffer.alloc(32);
     for (let i = 0, v = y; i < 32; i++, v >>= 8n) bytes[i] = Number(v & 0xffn);
-    if (sign === 1) bytes[31]! |= 0x80;
+    if (sign === 1) bytes[31] |= 0x80;
     return bytes;
   };
   const okp = (x: Buffer, kid = 'ed') => ({ kty: 'OKP', crv: 'Ed25519', kid, x: x.toString('base64url') });
@@ -172,7 +178,8 @@ describe('parseJwks: Ed25519 points', () => {
     const key = createPublicKey({ key: okp(identity), format: 'jwk' });
     assert.equal(verify(null, Buffer.from('any message'), key, forged), true);
     // Non-canonical spellings of the same point are imported and verify the forgery too.
-    for (const x of [encode(1n, 1), encode(P + 1n), encode(P + 1n, 1)]) assert.equal(verify(null, Buffer.from('m'), createPublicKey({ key: okp(x), format: 'jwk' }), forged), true);
+    for (const x of [encode(1n, 1), encode(P + 1n), encode(P + 1n, 1)])
+      assert.equal(verify(null, Buffer.from('m'), createPublicKey({ key: okp(x), format: 'jwk' }), forged), true);
   });
 
   it('refuses the identity key, so the forged token has no key to verify against', async () => {
@@ -182,7 +189,12 @@ describe('parseJwks: Ed25519 points', () => {
     } catch {
       // refused, as it should be
     }
-    if (set !== undefined) assert.equal(signatureValid('EdDSA', set.select('EdDSA', 'ed')!, 'header.payload', forged), false, 'an identity key in force verifies a forged signature');
+    if (set !== undefined)
+      assert.equal(
+        signatureValid('EdDSA', set.select('EdDSA', 'ed')!, 'header.payload', forged),
+        false,
+        'an identity key in force verifies a forged signature',
+      );
     const error = await refused(jwks(okp(identity)), 'jwks_weak_key');
     assert.match(error.message, /key #0 \(kid "ed"\) is a small-order Ed25519 point/);
   });
@@ -191,7 +203,7 @@ describe('parseJwks: Ed25519 points', () => {
     for (const hex of SMALL_ORDER_POINTS) {
       const x = Buffer.from(hex, 'hex');
       await refused(jwks(okp(x)), 'jwks_weak_key');
-      x[31]! ^= 0x80;
+      x[31] ^= 0x80;
       await refused(jwks(okp(x)), 'jwks_weak_key');
     }
     for (const x of [encode(P), encode(P, 1), encode(P + 1n), encode(P + 1n, 1)]) await refused(jwks(okp(x)), 'jwks_weak_key');
@@ -212,7 +224,10 @@ describe('parseJwks: Ed25519 points', () => {
   it('never takes an X25519 key as a signature key: refused, or skipped with use "enc"', async () => {
     // The small-order check is not applied to X25519: such a key never reaches a verifier.
     const good = await publicJwk('EdDSA', { kid: 'good' });
-    assert.match((await refused(jwks({ kty: 'OKP', crv: 'X25519', kid: 'x', x: Buffer.alloc(32).toString('base64url') }), 'jwks_unsupported_key')).message, /unsupported crv "X25519"/);
+    assert.match(
+      (await refused(jwks({ kty: 'OKP', crv: 'X25519', kid: 'x', x: Buffer.alloc(32).toString('base64url') }), 'jwks_unsupported_key')).message,
+      /unsupported crv "X25519"/,
+    );
     await refused(jwks(good, { kty: 'OKP', crv: 'X25519', kid: 'x', x: encode(9n).toString('base64url'), alg: 'EdDSA' }), 'jwks_unsupported_key');
     const set = await parseJwks(jwks(good, { kty: 'OKP', crv: 'X25519', kid: 'x', use: 'enc', x: Buffer.alloc(32).toString('base64url') }));
     assert.deepEqual(set.kids, ['good']);
@@ -222,9 +237,18 @@ describe('parseJwks: Ed25519 points', () => {
 
 describe('createSecretKeySet', () => {
   it('requires 32 bytes, and the hash size of the only algorithms allowed', () => {
-    assert.throws(() => createSecretKeySet(Buffer.alloc(31, 1), ['HS256']), (e: unknown) => e instanceof KeySetError && e.code === 'secret_too_short');
-    assert.throws(() => createSecretKeySet(Buffer.alloc(47, 1), ['HS384']), (e: unknown) => e instanceof KeySetError && e.code === 'secret_too_short');
-    assert.throws(() => createSecretKeySet(Buffer.alloc(63, 1), ['HS512']), (e: unknown) => e instanceof KeySetError && e.code === 'secret_too_short');
+    assert.throws(
+      () => createSecretKeySet(Buffer.alloc(31, 1), ['HS256']),
+      (e: unknown) => e instanceof KeySetError && e.code === 'secret_too_short',
+    );
+    assert.throws(
+      () => createSecretKeySet(Buffer.alloc(47, 1), ['HS384']),
+      (e: unknown) => e instanceof KeySetError && e.code === 'secret_too_short',
+    );
+    assert.throws(
+      () => createSecretKeySet(Buffer.alloc(63, 1), ['HS512']),
+      (e: unknown) => e instanceof KeySetError && e.code === 'secret_too_short',
+    );
     assert.ok(createSecretKeySet(Buffer.alloc(64, 1), ['HS512']).select('HS512', undefined));
   });
 

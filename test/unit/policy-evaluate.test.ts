@@ -184,7 +184,10 @@ describe('from, to and roles', () => {
         {
           name: 'r',
           action: 'ALLOW',
-          to: [{ methods: ['GET'], paths: ['/a'], hosts: ['h1.test'] }, { methods: ['POST'], paths: ['/b'] }],
+          to: [
+            { methods: ['GET'], paths: ['/a'], hosts: ['h1.test'] },
+            { methods: ['POST'], paths: ['/b'] },
+          ],
           from: [{ issuers: [IDP], subjects: ['alice'] }, { principals: [CHECKOUT] }],
         },
       ],
@@ -218,10 +221,9 @@ describe('from, to and roles', () => {
 
   it('refuses a methods entry with a lower-case letter instead of upper-casing it', () => {
     for (const method of ['get', 'Delete', 'propFind']) {
-      assert.throws(
-        () => policy({ defaultAction: 'ALLOW', rules: [{ name: 'no', action: 'DENY', to: [{ methods: [method] }] }] }),
-        { message: `t.yaml: spec.rules[0].to[0].methods[0]: must be upper-case ("${method.toUpperCase()}"): methods are case-sensitive and requests with lower-case ones are refused` },
-      );
+      assert.throws(() => policy({ defaultAction: 'ALLOW', rules: [{ name: 'no', action: 'DENY', to: [{ methods: [method] }] }] }), {
+        message: `t.yaml: spec.rules[0].to[0].methods[0]: must be upper-case ("${method.toUpperCase()}"): methods are case-sensitive and requests with lower-case ones are refused`,
+      });
     }
   });
 
@@ -258,13 +260,39 @@ function prng(seed: number) {
   };
 }
 
-const WORDS = ['api', 'orders', 'items', 'users', 'v1', 'v2', 'admin', 'legacy', 'img', 'docs', 'a', 'b', 'c', 'x', 'y', 'carts', 'pay', 'ship', 'tax', 'z1', ...Array.from({ length: 180 }, (_, i) => `w${i}`)];
+const WORDS = [
+  'api',
+  'orders',
+  'items',
+  'users',
+  'v1',
+  'v2',
+  'admin',
+  'legacy',
+  'img',
+  'docs',
+  'a',
+  'b',
+  'c',
+  'x',
+  'y',
+  'carts',
+  'pay',
+  'ship',
+  'tax',
+  'z1',
+  ...Array.from({ length: 180 }, (_, i) => `w${i}`),
+];
 const METHODS = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD'];
 const SUFFIXES = ['.png', '.json', '/edit', 's', '/items', 'rs'];
 const HOSTS = ['h1.test', 'a.example.test', 'example.test'];
 const ISSUERS = [IDP, 'https://other.test'];
 
-interface GenTarget { methods?: string[]; paths?: string[]; hosts?: string[] }
+interface GenTarget {
+  methods?: string[];
+  paths?: string[];
+  hosts?: string[];
+}
 interface GenRule {
   name: string;
   action: 'ALLOW' | 'DENY';
@@ -283,9 +311,7 @@ function generateRules(rand: () => number, count: number): GenRule[] {
   const pick = <T>(items: readonly T[]) => items[Math.floor(rand() * items.length)];
   const segments = (min: number, max: number) => Array.from({ length: min + Math.floor(rand() * (max - min + 1)) }, () => pick(WORDS));
   const narrowPath = () =>
-    rand() < 0.5
-      ? '/' + segments(1, 4).join('/') + (rand() < 0.1 ? '/' : '')
-      : '/' + [...segments(rand() < 0.05 ? 1 : 2, 3), '*'].join('/');
+    rand() < 0.5 ? '/' + segments(1, 4).join('/') + (rand() < 0.1 ? '/' : '') : '/' + [...segments(rand() < 0.05 ? 1 : 2, 3), '*'].join('/');
   const broadPath = () => pick(['*', '/*', ...SUFFIXES.map((s) => '*' + s)]);
   const target = (path: () => string): GenTarget => {
     const t: GenTarget = { paths: Array.from({ length: 1 + Math.floor(rand() * 2) }, path) };
@@ -324,10 +350,17 @@ function pathMatches(pattern: string, path: string): boolean {
 function linearScan(rules: readonly GenRule[], req: RequestView, who: AuthContext): Decision {
   const hostMatches = (h: string) => (h.startsWith('*.') ? req.host.endsWith(h.slice(1)) && req.host !== h.slice(2) : req.host === h);
   const toMatches = (r: GenRule) =>
-    !r.to || r.to.some((t) => (!t.methods || t.methods.includes(req.method)) && (!t.paths || t.paths.some((p) => pathMatches(p, req.path))) && (!t.hosts || t.hosts.some(hostMatches)));
+    !r.to ||
+    r.to.some(
+      (t) =>
+        (!t.methods || t.methods.includes(req.method)) &&
+        (!t.paths || t.paths.some((p) => pathMatches(p, req.path))) &&
+        (!t.hosts || t.hosts.some(hostMatches)),
+    );
   const principalMatches = (p: string) => (p.endsWith('/*') ? (who.principal ?? '').startsWith(p.slice(0, -1)) : who.principal === p);
   const fromMatches = (r: GenRule) =>
-    !r.from || r.from.some((f) => (!f.issuers || (who.user !== null && f.issuers.includes(who.user.issuer))) && (!f.principals || f.principals.some(principalMatches)));
+    !r.from ||
+    r.from.some((f) => (!f.issuers || (who.user !== null && f.issuers.includes(who.user.issuer))) && (!f.principals || f.principals.some(principalMatches)));
   const flag = req.headers['x-flag'];
   const when = (r: GenRule, failClosed: boolean) => !r.when || (flag === undefined ? failClosed : flag === 'on');
   const roles = (who.user?.claims.roles as string[] | undefined) ?? [];
@@ -341,9 +374,10 @@ function linearScan(rules: readonly GenRule[], req: RequestView, who: AuthContex
     if (missing.length === 0 && permitted) {
       if (when(r, false)) return allowedBy(r.name);
     } else if (!nearMiss && when(r, false)) {
-      nearMiss = missing.length > 0
-        ? { allow: false, rule: r.name, reason: 'missing_scope', missingScopes: missing }
-        : { allow: false, rule: r.name, reason: 'missing_permission', missingScopes: [] };
+      nearMiss =
+        missing.length > 0
+          ? { allow: false, rule: r.name, reason: 'missing_scope', missingScopes: missing }
+          : { allow: false, rule: r.name, reason: 'missing_permission', missingScopes: [] };
     }
   }
   return nearMiss ?? DEFAULT_DENY;
@@ -367,7 +401,8 @@ function randomRequest(rand: () => number, rules: readonly GenRule[]): { req: Re
     path = '/' + Array.from({ length: 1 + Math.floor(rand() * 4) }, () => pick(WORDS)).join('/') + (rand() < 0.1 ? '/' : '');
   }
   const headers: Record<string, string> = rand() < 0.5 ? {} : { 'x-flag': rand() < 0.5 ? 'on' : 'off' };
-  const user = rand() < 0.3 ? null : token({ issuer: pick(ISSUERS), scopes: ['s1', 's2'].filter(() => rand() < 0.6), claims: { roles: rand() < 0.5 ? ['reader'] : [] } });
+  const user =
+    rand() < 0.3 ? null : token({ issuer: pick(ISSUERS), scopes: ['s1', 's2'].filter(() => rand() < 0.6), claims: { roles: rand() < 0.5 ? ['reader'] : [] } });
   const principal = rand() < 0.1 ? CHECKOUT : pick([null, 'spiffe://cluster.local/ns/shop/sa/cart', 'spiffe://cluster.local/ns/other/sa/x']);
   return { req: request({ method: pick(METHODS), path, host: pick(HOSTS), headers }), who: { user, service: null, principal } };
 }

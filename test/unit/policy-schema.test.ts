@@ -30,7 +30,10 @@ describe('policy document schema', () => {
       ['bad-path.yaml', 'spec.rules[2].to[0].paths[1]: must start with "/" or "*"'],
       ['middle-star.yaml', 'spec.rules[0].to[0].paths[0]: "*" is allowed only as the whole pattern, first ("*.png") or last after "/" ("/api/*")'],
       ['encoded-path.yaml', 'spec.rules[0].to[0].paths[0]: must not contain "%"'],
-      ['lower-case-method.yaml', 'spec.rules[0].to[0].methods[0]: must be upper-case ("DELETE"): methods are case-sensitive and requests with lower-case ones are refused'],
+      [
+        'lower-case-method.yaml',
+        'spec.rules[0].to[0].methods[0]: must be upper-case ("DELETE"): methods are case-sensitive and requests with lower-case ones are refused',
+      ],
       ['bad-host.yaml', 'spec.rules[0].to[0].hosts[0]: must be a host name, "[ipv6]" or "*.suffix", optionally with ":port"'],
       ['empty-target.yaml', 'spec.rules[0].to[0]: must list methods, paths or hosts (omit "to" for any request)'],
       ['bad-action.yaml', 'spec.rules[0].action: must be "ALLOW" or "DENY"'],
@@ -84,19 +87,40 @@ describe('policy document schema', () => {
   it('rejects empty lists, empty entries and bad names', () => {
     const withRule = (rule: unknown) => ({ ...base(), spec: { defaultAction: 'DENY', rules: [rule] } });
     assert.equal(errorOf(withRule({ name: 'a', action: 'ALLOW', to: [] })), 'p.yaml: spec.rules[0].to: must not be empty');
-    assert.equal(errorOf(withRule({ name: 'a', action: 'ALLOW', from: [{}] })), 'p.yaml: spec.rules[0].from[0]: must list issuers, subjects or principals (omit "from" for anyone)');
+    assert.equal(
+      errorOf(withRule({ name: 'a', action: 'ALLOW', from: [{}] })),
+      'p.yaml: spec.rules[0].from[0]: must list issuers, subjects or principals (omit "from" for anyone)',
+    );
     assert.equal(errorOf(withRule({ name: 'a', action: 'ALLOW', require: {} })), 'p.yaml: spec.rules[0].require: must list scopes or permission');
     assert.equal(errorOf(withRule({ name: 'Read', action: 'ALLOW' })), 'p.yaml: spec.rules[0].name: must match [a-z0-9][a-z0-9._-]*');
     assert.equal(errorOf(withRule({ action: 'ALLOW' })), 'p.yaml: spec.rules[0].name: required');
-    assert.equal(errorOf(withRule({ name: 'a', action: 'ALLOW', to: [{ methods: ['*'] }] })), 'p.yaml: spec.rules[0].to[0].methods[0]: omit "methods" to match any method');
-    assert.equal(errorOf(withRule({ name: 'a', action: 'ALLOW', to: [{ methods: ['Get'] }] })), 'p.yaml: spec.rules[0].to[0].methods[0]: must be upper-case ("GET"): methods are case-sensitive and requests with lower-case ones are refused');
+    assert.equal(
+      errorOf(withRule({ name: 'a', action: 'ALLOW', to: [{ methods: ['*'] }] })),
+      'p.yaml: spec.rules[0].to[0].methods[0]: omit "methods" to match any method',
+    );
+    assert.equal(
+      errorOf(withRule({ name: 'a', action: 'ALLOW', to: [{ methods: ['Get'] }] })),
+      'p.yaml: spec.rules[0].to[0].methods[0]: must be upper-case ("GET"): methods are case-sensitive and requests with lower-case ones are refused',
+    );
     assert.equal(errorOf(withRule({ name: 'a', action: 'ALLOW', to: [{ methods: ['PROPFIND', 'M-SEARCH'] }] })), 'valid');
     assert.equal(errorOf(withRule({ name: 'a', action: 'ALLOW', to: { paths: ['/a'] } })), 'p.yaml: spec.rules[0].to: must be a list');
     assert.equal(errorOf(withRule({ name: 'a', action: 'ALLOW', when: 'x'.repeat(4097) })), 'p.yaml: spec.rules[0].when: must be at most 4096 characters');
-    assert.equal(errorOf(withRule({ name: 'a', action: 'ALLOW', require: { permission: 'orders:*' } })), 'p.yaml: spec.rules[0].require.permission: must be a concrete permission (wildcards belong in spec.roles)');
-    assert.equal(errorOf(withRule({ name: 'a', action: 'ALLOW', from: [{ principals: ['spiffe://td/*/x'] }] })), 'p.yaml: spec.rules[0].from[0].principals[0]: "*" is allowed only as the whole pattern or last after "/"');
-    assert.equal(errorOf({ ...base(), spec: { defaultAction: 'DENY', rules: [], roles: { 'a b': [] } } }), 'p.yaml: spec.roles.a b: must be non-empty without spaces or commas');
-    assert.equal(errorOf({ ...base(), spec: { defaultAction: 'DENY', rules: [], rolesFrom: 'a..b' } }), 'p.yaml: spec.rolesFrom: must be a claim name or a dotted path (a.b.c)');
+    assert.equal(
+      errorOf(withRule({ name: 'a', action: 'ALLOW', require: { permission: 'orders:*' } })),
+      'p.yaml: spec.rules[0].require.permission: must be a concrete permission (wildcards belong in spec.roles)',
+    );
+    assert.equal(
+      errorOf(withRule({ name: 'a', action: 'ALLOW', from: [{ principals: ['spiffe://td/*/x'] }] })),
+      'p.yaml: spec.rules[0].from[0].principals[0]: "*" is allowed only as the whole pattern or last after "/"',
+    );
+    assert.equal(
+      errorOf({ ...base(), spec: { defaultAction: 'DENY', rules: [], roles: { 'a b': [] } } }),
+      'p.yaml: spec.roles.a b: must be non-empty without spaces or commas',
+    );
+    assert.equal(
+      errorOf({ ...base(), spec: { defaultAction: 'DENY', rules: [], rolesFrom: 'a..b' } }),
+      'p.yaml: spec.rolesFrom: must be a claim name or a dotted path (a.b.c)',
+    );
     assert.equal(errorOf(base()), 'valid');
   });
 

@@ -17,10 +17,13 @@ function basic(overrides: Partial<Http> = {}): CheckRequest__Output {
 
 function rejects(req: CheckRequest__Output, code: RequestErrorCode, limits?: RequestLimits): RequestError {
   let caught: unknown;
-  assert.throws(() => buildRequestView(req, limits), (error: unknown) => {
-    caught = error;
-    return error instanceof RequestError && error.code === code;
-  });
+  assert.throws(
+    () => buildRequestView(req, limits),
+    (error: unknown) => {
+      caught = error;
+      return error instanceof RequestError && error.code === code;
+    },
+  );
   return caught as RequestError;
 }
 
@@ -208,7 +211,7 @@ describe('buildRequestView: immutability', () => {
     assert.throws(() => (buildRequestView(basic()).repeatedHeaders as Set<string>).add('c'), TypeError);
   });
 
-  it('does not freeze the caller\'s request', () => {
+  it("does not freeze the caller's request", () => {
     const req = request(basic().attributes!.request!.http!, { context_extensions: { k: 'v' } });
     buildRequestView(req);
     assert.equal(Object.isFrozen(req.attributes!.context_extensions), false);
@@ -224,8 +227,17 @@ describe('buildRequestView: decoded by proto-loader', () => {
         source: { address: { socket_address: { address: '192.0.2.1', port_value: 4000 } } },
         request: {
           http: {
-            id: 's1', method: 'GET', path: '/a/%2E/b?x=1', host: 'h',
-            header_map: { headers: [{ key: ':path', value: '/a/%2E/b?x=1' }, { key: 'cookie', raw_value: Buffer.from([0xe9]) }, { key: 'cookie', value: 'b=2' }] },
+            id: 's1',
+            method: 'GET',
+            path: '/a/%2E/b?x=1',
+            host: 'h',
+            header_map: {
+              headers: [
+                { key: ':path', value: '/a/%2E/b?x=1' },
+                { key: 'cookie', raw_value: Buffer.from([0xe9]) },
+                { key: 'cookie', value: 'b=2' },
+              ],
+            },
           },
         },
       },

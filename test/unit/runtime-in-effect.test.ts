@@ -24,7 +24,10 @@ describe('runtimeInEffect', () => {
 
   it('is off when configured off, whatever node exposes', () => {
     for (const exposed of [gc, undefined]) assert.equal(runtimeInEffect({ idleCollection: false }, { execArgv: SHIPPED, gc: exposed }).idleCollection, 'off');
-    assert.match(describeRuntime(runtimeInEffect({ idleCollection: false }, { execArgv: SHIPPED, gc })), /^runtime: idleCollection off; node flags: --min-semi-space-size=16 /);
+    assert.match(
+      describeRuntime(runtimeInEffect({ idleCollection: false }, { execArgv: SHIPPED, gc })),
+      /^runtime: idleCollection off; node flags: --min-semi-space-size=16 /,
+    );
   });
 });
 
@@ -38,7 +41,7 @@ function tsFiles(dir: string): string[] {
 /** Top-level statements of a module that do something when it is imported (calls, assignments…). */
 function importTimeStatements(file: string): string[] {
   const source = ts.createSourceFile(file, readFileSync(file, 'utf8'), ts.ScriptTarget.Latest, true);
-  return source.statements.filter((s) => ts.isExpressionStatement(s)).map((s) => s.getText(source).split('\n')[0]!);
+  return source.statements.filter((s) => ts.isExpressionStatement(s)).map((s) => s.getText(source).split('\n')[0]);
 }
 
 describe('runtime tuning is configuration, not a side effect', () => {
@@ -47,15 +50,19 @@ describe('runtime tuning is configuration, not a side effect', () => {
   it('no source file changes a V8 flag after start or evaluates code in a new context', () => {
     assert.ok(files.length > 50, `scanned ${files.length} files under src/`);
     const offenders = files.filter((file) => /setFlagsFromString|runInNewContext/.test(readFileSync(file, 'utf8')));
-    assert.deepEqual(offenders.map((f) => relative(ROOT, f)), []);
+    assert.deepEqual(
+      offenders.map((f) => relative(ROOT, f)),
+      [],
+    );
     // Nor does any dependency inside the bundle the image runs.
     assert.doesNotMatch(readFileSync(`${ROOT}dist/authz-sidecar.mjs`, 'utf8'), /setFlagsFromString|runInNewContext/);
   });
 
   it('the runtime modules do nothing when imported; main.ts only calls main()', () => {
-    for (const file of files.filter((f) => relative(ROOT, f).startsWith('src/runtime/'))) assert.deepEqual(importTimeStatements(file), [], relative(ROOT, file));
+    for (const file of files.filter((f) => relative(ROOT, f).startsWith('src/runtime/')))
+      assert.deepEqual(importTimeStatements(file), [], relative(ROOT, file));
     const main = importTimeStatements(`${ROOT}src/main.ts`);
     assert.equal(main.length, 1, main.join('; '));
-    assert.match(main[0]!, /^main\(process\.argv/);
+    assert.match(main[0], /^main\(process\.argv/);
   });
 });

@@ -19,7 +19,15 @@ const NOT_IN_TABLE = ['none', 'NONE', 'HS1', 'ES256K', 'RSA-OAEP', 'rs256', 'EdD
 const issuer = (algorithms: unknown) => ({ name: 'idp', issuer: 'https://idp.example', audiences: ['api'], algorithms, keys: { file: 'jwks.json' } });
 const noKeys = { current: () => undefined, reloadOnUnknownKey: async () => false, available: () => false };
 const verifier = (algorithms: string[]) =>
-  createJwtVerifier({ issuerName: 'idp', issuer: 'https://idp.example', audiences: ['api'], algorithms, clockSkewSeconds: 0, maxTokenBytes: 8192, keys: noKeys });
+  createJwtVerifier({
+    issuerName: 'idp',
+    issuer: 'https://idp.example',
+    audiences: ['api'],
+    algorithms,
+    clockSkewSeconds: 0,
+    maxTokenBytes: 8192,
+    keys: noKeys,
+  });
 
 describe('the JWS algorithm table', () => {
   it('splits into asymmetric and HMAC names, each once', () => {
@@ -36,7 +44,7 @@ describe('the JWS algorithm table', () => {
     for (const name of NOT_IN_TABLE) {
       const result = issuerSchema.safeParse(issuer([name]));
       assert.equal(result.success, false, JSON.stringify(name));
-      assert.match(result.error!.issues[0]!.message, new RegExp(`\\(allowed: ${JWS_ALGORITHM_NAMES.join(', ')}\\)$`));
+      assert.match(result.error.issues[0].message, new RegExp(`\\(allowed: ${JWS_ALGORITHM_NAMES.join(', ')}\\)$`));
     }
   });
 
@@ -66,7 +74,11 @@ describe('the JWS algorithm table', () => {
       let pair = pairs.get(shape);
       if (pair === undefined) {
         const { privateKey, publicKey } =
-          key.kty === 'RSA' ? nodeKeyPair('rsa', { modulusLength: 2048 }) : key.kty === 'EC' ? nodeKeyPair('ec', { namedCurve: key.crv }) : nodeKeyPair('ed25519');
+          key.kty === 'RSA'
+            ? nodeKeyPair('rsa', { modulusLength: 2048 })
+            : key.kty === 'EC'
+              ? nodeKeyPair('ec', { namedCurve: key.crv })
+              : nodeKeyPair('ed25519');
         pair = { privateKey, publicJwk: { ...(publicKey.export({ format: 'jwk' }) as JWK), kid: shape } };
         pairs.set(shape, pair);
       }
@@ -90,7 +102,7 @@ describe('the JWS algorithm table', () => {
         const [header, payload, signature] = jws.split('.');
         const verificationKey = keys.select(name, undefined);
         assert.ok(verificationKey !== undefined, `keys/ offers no key for ${name}`);
-        assert.equal(signatureValid(name, verificationKey, `${header}.${payload}`, Buffer.from(signature!, 'base64url')), true);
+        assert.equal(signatureValid(name, verificationKey, `${header}.${payload}`, Buffer.from(signature, 'base64url')), true);
       });
     }
   });

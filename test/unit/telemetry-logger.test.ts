@@ -6,7 +6,13 @@ import { createLogger, REDACT_PATHS } from '../../src/telemetry/logger.js';
 function capture(level: Parameters<typeof createLogger>[0] = 'info') {
   const lines: Array<Record<string, unknown>> = [];
   const raw: string[] = [];
-  const sink = new Writable({ write(chunk, _encoding, done) { raw.push(String(chunk)); lines.push(JSON.parse(String(chunk))); done(); } });
+  const sink = new Writable({
+    write(chunk, _encoding, done) {
+      raw.push(String(chunk));
+      lines.push(JSON.parse(String(chunk)));
+      done();
+    },
+  });
   return { log: createLogger(level, sink), lines, raw };
 }
 
@@ -30,7 +36,10 @@ describe('createLogger', () => {
     log.info('hidden');
     log.debug('hidden');
     log.warn('shown');
-    assert.deepEqual(lines.map((l) => l.msg), ['shown']);
+    assert.deepEqual(
+      lines.map((l) => l.msg),
+      ['shown'],
+    );
     const silent = capture('silent');
     silent.log.fatal('nothing');
     assert.equal(silent.lines.length, 0);
@@ -53,7 +62,7 @@ describe('createLogger', () => {
     log.info({ headers }, 'top');
     log.info({ req: { headers } }, 'nested');
     for (const line of lines) {
-      const h = ((line.headers ?? (line.req as Record<string, unknown>).headers) as Record<string, unknown>);
+      const h = (line.headers ?? (line.req as Record<string, unknown>).headers) as Record<string, unknown>;
       assert.deepEqual(h, { authorization: '[redacted]', cookie: '[redacted]', 'x-service-token': '[redacted]', 'x-request-id': 'r-1' }, String(line.msg));
     }
     assert.ok(!raw.join('').includes(SECRET));
@@ -68,6 +77,7 @@ describe('createLogger', () => {
   });
 
   it('lists the credential paths it redacts', () => {
-    for (const path of ['token', '*.token', 'headers.authorization', '*.headers.authorization', 'headers.cookie', 'key', 'secret']) assert.ok(REDACT_PATHS.includes(path), path);
+    for (const path of ['token', '*.token', 'headers.authorization', '*.headers.authorization', 'headers.cookie', 'key', 'secret'])
+      assert.ok(REDACT_PATHS.includes(path), path);
   });
 });

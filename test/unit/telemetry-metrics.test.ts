@@ -12,10 +12,25 @@ describe('Metrics', () => {
   it('registers every documented metric in its own registry', async () => {
     const metrics = new Metrics();
     const names = (await metrics.registry.getMetricsAsJSON()).map((m) => m.name);
-    for (const name of ['authz_checks_total', 'authz_check_duration_seconds', 'authz_token_cache_total', 'authz_key_set_revision', 'authz_key_set_rejections_total', 'authz_policy_info', 'authz_policy_rejections_total', 'authz_ready'])
+    for (const name of [
+      'authz_checks_total',
+      'authz_check_duration_seconds',
+      'authz_token_cache_total',
+      'authz_key_set_revision',
+      'authz_key_set_rejections_total',
+      'authz_policy_info',
+      'authz_policy_rejections_total',
+      'authz_ready',
+    ])
       assert.ok(names.includes(name), name);
-    assert.ok(names.some((n) => n.startsWith('authz_process_')), 'process metrics prefixed');
-    assert.ok(names.every((n) => n.startsWith('authz_')), 'nothing unprefixed');
+    assert.ok(
+      names.some((n) => n.startsWith('authz_process_')),
+      'process metrics prefixed',
+    );
+    assert.ok(
+      names.every((n) => n.startsWith('authz_')),
+      'nothing unprefixed',
+    );
     // Two instances do not share series (main makes one; tests make many).
     const other = new Metrics();
     metrics.countCheck('allow', 'default_allow');

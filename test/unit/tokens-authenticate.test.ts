@@ -1,14 +1,34 @@
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { exportJWK, generateKeyPair, type CryptoKey } from 'jose';
+import { exportJWK, generateKeyPair } from 'jose';
 import { issuerSchema, serviceTokensSchema } from '../../src/config/schema.js';
 import { KeyStore, parseJwks } from '../../src/keys/index.js';
 import type { RequestView } from '../../src/request/types.js';
-import { ANONYMOUS, createAuthenticator, isSpiffeIdInTrustDomain, TokenError, type AuthContext, type Authenticator, type TokenErrorCode } from '../../src/tokens/index.js';
+import {
+  ANONYMOUS,
+  createAuthenticator,
+  isSpiffeIdInTrustDomain,
+  TokenError,
+  type AuthContext,
+  type Authenticator,
+  type TokenErrorCode,
+} from '../../src/tokens/index.js';
 import { legitToken, type HostileTokenContext } from '../helpers/hostile-tokens.js';
 
 function view(headers: Record<string, string>, sourcePrincipal = ''): RequestView {
-  return { id: 'r', method: 'GET', host: 'h', path: '/', rawPath: '/', query: {}, headers, repeatedHeaders: new Set(), sourceAddress: '', sourcePrincipal, contextExtensions: {} };
+  return {
+    id: 'r',
+    method: 'GET',
+    host: 'h',
+    path: '/',
+    rawPath: '/',
+    query: {},
+    headers,
+    repeatedHeaders: new Set(),
+    sourceAddress: '',
+    sourcePrincipal,
+    contextExtensions: {},
+  };
 }
 
 interface Signer {
@@ -18,7 +38,7 @@ interface Signer {
 
 async function signer(issuer: string, audience: string, kid: string): Promise<Signer> {
   const { publicKey, privateKey } = await generateKeyPair('ES256', { extractable: true });
-  return { ctx: { privateKey, publicKey, alg: 'ES256', kid, issuer, audience }, jwk: { ...(await exportJWK(publicKey as CryptoKey)), kid, alg: 'ES256' } };
+  return { ctx: { privateKey, publicKey, alg: 'ES256', kid, issuer, audience }, jwk: { ...(await exportJWK(publicKey)), kid, alg: 'ES256' } };
 }
 
 async function keyStore(name: string, ...signers: Signer[]): Promise<KeyStore> {
@@ -52,13 +72,27 @@ describe('createAuthenticator', () => {
     const keys = { nats: true as const };
     auth = createAuthenticator({
       issuers: [
-        issuerSchema.parse({ name: 'a', issuer: a.ctx.issuer, audiences: ['orders'], algorithms: ['ES256'], keys, from: [{ header: 'authorization', prefix: 'Bearer ' }, { cookie: 'access_token' }] }),
+        issuerSchema.parse({
+          name: 'a',
+          issuer: a.ctx.issuer,
+          audiences: ['orders'],
+          algorithms: ['ES256'],
+          keys,
+          from: [{ header: 'authorization', prefix: 'Bearer ' }, { cookie: 'access_token' }],
+        }),
         issuerSchema.parse({ name: 'b', issuer: b.ctx.issuer, audiences: ['orders'], algorithms: ['ES256'], keys }),
         issuerSchema.parse({ name: 'p', issuer: p.ctx.issuer, audiences: ['orders'], algorithms: ['ES256'], keys, from: [{ header: 'x-partner-token' }] }),
       ],
       serviceTokens: serviceTokensSchema.parse({ trustDomain: 'cluster.local', keys }),
       service: 'orders',
-      keyStores: { issuers: new Map([['a', stores.a], ['b', stores.b], ['p', stores.p]]), serviceTokens: stores.mesh },
+      keyStores: {
+        issuers: new Map([
+          ['a', stores.a],
+          ['b', stores.b],
+          ['p', stores.p],
+        ]),
+        serviceTokens: stores.mesh,
+      },
       cacheMaxEntries: 100,
     });
   });
@@ -79,8 +113,16 @@ describe('createAuthenticator', () => {
   it('refuses an iss no issuer of the source has, and a token signed by another issuer', async () => {
     assert.equal(await outcome(auth, view(bearer(legitToken(a.ctx, { iss: 'https://evil.test' })))), 'token_issuer_unknown');
     assert.equal(await outcome(auth, view(bearer(legitToken(a.ctx, { iss: undefined })))), 'token_issuer_unknown');
-    assert.equal(await outcome(auth, view(bearer(legitToken(a.ctx, { iss: b.ctx.issuer })))), 'token_key_unknown', "routed to b, whose keys do not include a's kid");
-    assert.equal(await outcome(auth, view({ 'x-partner-token': legitToken(p.ctx, { iss: 'https://evil.test' }) })), 'token_issuer_invalid', 'single-issuer source: verified directly');
+    assert.equal(
+      await outcome(auth, view(bearer(legitToken(a.ctx, { iss: b.ctx.issuer })))),
+      'token_key_unknown',
+      "routed to b, whose keys do not include a's kid",
+    );
+    assert.equal(
+      await outcome(auth, view({ 'x-partner-token': legitToken(p.ctx, { iss: 'https://evil.test' }) })),
+      'token_issuer_invalid',
+      'single-issuer source: verified directly',
+    );
   });
 
   it('never treats a present but invalid token as anonymous', async () => {
@@ -109,9 +151,18 @@ describe('createAuthenticator', () => {
   });
 
   it('refuses service tokens for another audience or with a bad SPIFFE sub', async () => {
-    const svc = (claims: Record<string, unknown>): RequestView => view({ 'x-service-token': legitToken(mesh.ctx, { sub: 'spiffe://cluster.local/ns/a/sa/b', ...claims }) });
+    const svc = (claims: Record<string, unknown>): RequestView =>
+      view({ 'x-service-token': legitToken(mesh.ctx, { sub: 'spiffe://cluster.local/ns/a/sa/b', ...claims }) });
     assert.equal(await outcome(auth, svc({ aud: 'payments' })), 'token_audience_invalid');
-    for (const sub of ['spiffe://other.local/ns/a', 'spiffe://cluster.local/', 'spiffe://cluster.local/a/../b', 'spiffe://cluster.local/a%2fb', 'spiffe://cluster.local/a?b', 'user-1', undefined])
+    for (const sub of [
+      'spiffe://other.local/ns/a',
+      'spiffe://cluster.local/',
+      'spiffe://cluster.local/a/../b',
+      'spiffe://cluster.local/a%2fb',
+      'spiffe://cluster.local/a?b',
+      'user-1',
+      undefined,
+    ])
       assert.equal(await outcome(auth, svc({ sub })), 'token_claims_invalid', String(sub));
     assert.equal(await outcome(auth, view({ 'x-service-token': `Bearer ${legitToken(mesh.ctx)}` })), 'credentials_malformed');
   });
@@ -177,7 +228,21 @@ describe('createAuthenticator', () => {
     const cfg = issuerSchema.parse({ name: 'x', issuer: 'https://x', audiences: ['o'], algorithms: ['ES256'], keys });
     assert.throws(() => createAuthenticator({ issuers: [cfg], service: 'o', keyStores: { issuers: new Map() }, cacheMaxEntries: 1 }), TypeError);
     const twin = issuerSchema.parse({ name: 'y', issuer: 'https://x', audiences: ['o'], algorithms: ['ES256'], keys });
-    assert.throws(() => createAuthenticator({ issuers: [cfg, twin], service: 'o', keyStores: { issuers: new Map([['x', stores.a], ['y', stores.b]]) }, cacheMaxEntries: 1 }), TypeError);
+    assert.throws(
+      () =>
+        createAuthenticator({
+          issuers: [cfg, twin],
+          service: 'o',
+          keyStores: {
+            issuers: new Map([
+              ['x', stores.a],
+              ['y', stores.b],
+            ]),
+          },
+          cacheMaxEntries: 1,
+        }),
+      TypeError,
+    );
   });
 });
 
@@ -185,7 +250,20 @@ describe('isSpiffeIdInTrustDomain', () => {
   it('accepts ids of the trust domain and nothing else', () => {
     assert.ok(isSpiffeIdInTrustDomain('spiffe://cluster.local/ns/shop/sa/checkout', 'cluster.local'));
     assert.ok(isSpiffeIdInTrustDomain('spiffe://cluster.local/x', 'cluster.local'));
-    for (const id of ['spiffe://cluster.local', 'spiffe://cluster.local/', 'spiffe://cluster.local//a', 'spiffe://cluster.local/a/', 'spiffe://cluster.local/./a', 'spiffe://cluster.local/a/..', 'spiffe://cluster.local/a#b', 'spiffe://cluster.local/a%41', 'SPIFFE://cluster.local/a', 'spiffe://cluster.localx/a', 'spiffe://cluster.local.evil/a', 'spiffe://user@cluster.local/a'])
+    for (const id of [
+      'spiffe://cluster.local',
+      'spiffe://cluster.local/',
+      'spiffe://cluster.local//a',
+      'spiffe://cluster.local/a/',
+      'spiffe://cluster.local/./a',
+      'spiffe://cluster.local/a/..',
+      'spiffe://cluster.local/a#b',
+      'spiffe://cluster.local/a%41',
+      'SPIFFE://cluster.local/a',
+      'spiffe://cluster.localx/a',
+      'spiffe://cluster.local.evil/a',
+      'spiffe://user@cluster.local/a',
+    ])
       assert.ok(!isSpiffeIdInTrustDomain(id, 'cluster.local'), id);
   });
 });

@@ -131,7 +131,10 @@ describe('TokenCache', () => {
     const exp = T0 / 1000 + 600;
     const tokens = Array.from({ length: n }, (_, i) =>
       // "__proto__" must come back an own member, as the verifier's JSON.parse made it.
-      tokenFor(`{"iss":"https://idp.example.test","aud":["orders","billing"],"sub":"user-${i}","jti":"j-${i}","exp":${exp},"scope":"a b","roles":["r1"],"nested":{"deep":[${i},"x"]},"big":9007199254740994,"name":"Zoë ✓","__proto__":{"polluted":true}}`, `s${i}`),
+      tokenFor(
+        `{"iss":"https://idp.example.test","aud":["orders","billing"],"sub":"user-${i}","jti":"j-${i}","exp":${exp},"scope":"a b","roles":["r1"],"nested":{"deep":[${i},"x"]},"big":9007199254740994,"name":"Zoë ✓","__proto__":{"polluted":true}}`,
+        `s${i}`,
+      ),
     );
     tokens.forEach((t) => cache.set(t.text, t.verified, 7));
     assert.equal(cache.size, n);

@@ -6,8 +6,17 @@ import { extractToken, findTokens, TokenError, type TokenErrorCode } from '../..
 
 function view(headers: Record<string, string>, repeated: string[] = []): RequestView {
   return {
-    id: 'r1', method: 'GET', host: 'h', path: '/', rawPath: '/', query: {}, headers, repeatedHeaders: new Set(repeated),
-    sourceAddress: '', sourcePrincipal: '', contextExtensions: {},
+    id: 'r1',
+    method: 'GET',
+    host: 'h',
+    path: '/',
+    rawPath: '/',
+    query: {},
+    headers,
+    repeatedHeaders: new Set(repeated),
+    sourceAddress: '',
+    sourcePrincipal: '',
+    contextExtensions: {},
   };
 }
 
@@ -16,12 +25,16 @@ const COOKIE: TokenSource = { cookie: 'access_token' };
 const TOKEN = 'eyJh.eyJi.c2ln';
 
 function refused(v: RequestView, source: TokenSource | TokenSource[], code: TokenErrorCode): void {
-  assert.throws(() => (Array.isArray(source) ? findTokens(v, source) : extractToken(v, source)), (e: unknown) => e instanceof TokenError && e.code === code && !e.message.includes(TOKEN));
+  assert.throws(
+    () => (Array.isArray(source) ? findTokens(v, source) : extractToken(v, source)),
+    (e: unknown) => e instanceof TokenError && e.code === code && !e.message.includes(TOKEN),
+  );
 }
 
 describe('extractToken: Authorization', () => {
   it('takes the token after the scheme, case-insensitively, after one or more spaces', () => {
-    for (const value of [`Bearer ${TOKEN}`, `bearer ${TOKEN}`, `BEARER   ${TOKEN}`, ` Bearer ${TOKEN} `]) assert.equal(extractToken(view({ authorization: value }), BEARER), TOKEN, value);
+    for (const value of [`Bearer ${TOKEN}`, `bearer ${TOKEN}`, `BEARER   ${TOKEN}`, ` Bearer ${TOKEN} `])
+      assert.equal(extractToken(view({ authorization: value }), BEARER), TOKEN, value);
   });
 
   it('is absent when the header is absent', () => {
@@ -81,6 +94,9 @@ describe('extractToken: cookies', () => {
 describe('findTokens', () => {
   it('returns one entry per source that carries a token', () => {
     const found = findTokens(view({ authorization: `Bearer ${TOKEN}`, cookie: `access_token=${TOKEN}` }), [BEARER, COOKIE]);
-    assert.deepEqual(found.map((f) => f.source), [BEARER, COOKIE]);
+    assert.deepEqual(
+      found.map((f) => f.source),
+      [BEARER, COOKIE],
+    );
   });
 });

@@ -14,7 +14,7 @@ interface Pair {
 
 function pair(type: 'ec' | 'rsa' | 'ed25519', namedCurve?: string): Pair {
   const { privateKey, publicKey } = nodeKeyPair(type, type === 'ec' ? { namedCurve } : type === 'rsa' ? { modulusLength: 2048 } : {});
-  return { privateKey, publicJwk: publicKey.export({ format: 'jwk' }) as JWK };
+  return { privateKey, publicJwk: publicKey.export({ format: 'jwk' }) };
 }
 
 const P256 = pair('ec', 'P-256');
@@ -77,7 +77,11 @@ describe('signatureValid', () => {
 
   it('HMAC: the exact MAC under the secret, compared in full', () => {
     const secret = Buffer.alloc(32, 7);
-    for (const [alg, digest] of [['HS256', 'sha256'], ['HS384', 'sha384'], ['HS512', 'sha512']] as const) {
+    for (const [alg, digest] of [
+      ['HS256', 'sha256'],
+      ['HS384', 'sha384'],
+      ['HS512', 'sha512'],
+    ] as const) {
       const mac = createHmac(digest, secret).update(INPUT).digest();
       assert.equal(signatureValid(alg, secret, INPUT, mac), true, alg);
       assert.equal(signatureValid(alg, Buffer.alloc(32, 8), INPUT, mac), false, `${alg}: other secret`);

@@ -36,7 +36,17 @@ async function fixture(alg: SigningAlgorithm, typ?: string, kid = `${alg.toLower
 }
 
 function verifier(f: Fixture, overrides: Partial<JwtVerifierOptions> = {}) {
-  return createJwtVerifier({ issuerName: 'idp', issuer: ISSUER, audiences: [AUDIENCE, 'other'], algorithms: [f.ctx.alg], clockSkewSeconds: 30, maxTokenBytes: 8192, typ: f.ctx.typ, keys: f.keys, ...overrides });
+  return createJwtVerifier({
+    issuerName: 'idp',
+    issuer: ISSUER,
+    audiences: [AUDIENCE, 'other'],
+    algorithms: [f.ctx.alg],
+    clockSkewSeconds: 30,
+    maxTokenBytes: 8192,
+    typ: f.ctx.typ,
+    keys: f.keys,
+    ...overrides,
+  });
 }
 
 async function refusedWith(promise: Promise<unknown>, code: TokenErrorCode, token: string): Promise<void> {
@@ -109,7 +119,15 @@ describe('createJwtVerifier: legit tokens', () => {
   it('verifies HS256 with a shared secret', async () => {
     const secret = Buffer.alloc(32, 9);
     const keys = provider(createSecretKeySet(secret, ['HS256']));
-    const v = createJwtVerifier({ issuerName: 'hs', issuer: ISSUER, audiences: [AUDIENCE], algorithms: ['HS256'], clockSkewSeconds: 30, maxTokenBytes: 8192, keys });
+    const v = createJwtVerifier({
+      issuerName: 'hs',
+      issuer: ISSUER,
+      audiences: [AUDIENCE],
+      algorithms: ['HS256'],
+      clockSkewSeconds: 30,
+      maxTokenBytes: 8192,
+      keys,
+    });
     const claims = JSON.stringify({ iss: ISSUER, aud: AUDIENCE, exp: Math.floor(Date.now() / 1000) + 60 });
     await v.verify(signCompact('HS256', secret, '{"alg":"HS256"}', claims));
     const forged = signCompact('HS256', Buffer.alloc(32, 8), '{"alg":"HS256"}', claims);
@@ -127,7 +145,13 @@ describe('createJwtVerifier: legit tokens', () => {
 });
 
 describe('createJwtVerifier: hostile tokens', () => {
-  const setups: Array<[SigningAlgorithm, string | undefined]> = [['ES256', undefined], ['ES256', 'at+jwt'], ['RS256', undefined], ['PS256', 'at+jwt'], ['EdDSA', undefined]];
+  const setups: Array<[SigningAlgorithm, string | undefined]> = [
+    ['ES256', undefined],
+    ['ES256', 'at+jwt'],
+    ['RS256', undefined],
+    ['PS256', 'at+jwt'],
+    ['EdDSA', undefined],
+  ];
   for (const [alg, typ] of setups) {
     it(`refuses every hostile token for ${alg}${typ ? ` with typ ${typ}` : ''}`, async () => {
       const f = await fixture(alg, typ);
@@ -138,11 +162,15 @@ describe('createJwtVerifier: hostile tokens', () => {
       assert.equal(new Set(cases.map((c) => c.name)).size, cases.length, 'distinct names');
       assert.equal(new Set(cases.map((c) => c.token)).size, cases.length, 'distinct tokens');
       for (const c of cases) {
-        await assert.rejects(v.verify(c.token), (e: unknown) => {
-          assert.ok(e instanceof TokenError, `${c.name}: ${String(e)}`);
-          assert.equal(e.code, c.expectCode, c.name);
-          return true;
-        }, c.name);
+        await assert.rejects(
+          v.verify(c.token),
+          (e: unknown) => {
+            assert.ok(e instanceof TokenError, `${c.name}: ${String(e)}`);
+            assert.equal(e.code, c.expectCode, c.name);
+            return true;
+          },
+          c.name,
+        );
       }
     });
   }
@@ -150,7 +178,37 @@ describe('createJwtVerifier: hostile tokens', () => {
   it('covers the cases the brief names', async () => {
     const f = await fixture('ES256', 'at+jwt');
     const names = hostileTokens(f.ctx).map((c) => c.name);
-    for (const n of ['alg noNE', 'HS256 keyed with the public key PEM', 'attacker key under the legit kid', 'embedded jwk (attacker key)', 'jku', 'x5u', 'kid path traversal', 'unknown crit extension', 'b64 false (unencoded payload)', 'expired', 'nbf in the future', 'iat in the future', 'exp missing', 'exp a string', 'wrong aud', 'empty aud array', 'wrong iss', 'all-zero signature', 'ECDSA signature in DER form', 'payload swapped from another valid token', 'oversize', '4 segments', '2 segments', 'duplicate alg in header', 'duplicate sub in payload', 'payload not JSON', 'payload a JSON array', 'RS256 not in the allow-list', 'typ wrong'])
+    for (const n of [
+      'alg noNE',
+      'HS256 keyed with the public key PEM',
+      'attacker key under the legit kid',
+      'embedded jwk (attacker key)',
+      'jku',
+      'x5u',
+      'kid path traversal',
+      'unknown crit extension',
+      'b64 false (unencoded payload)',
+      'expired',
+      'nbf in the future',
+      'iat in the future',
+      'exp missing',
+      'exp a string',
+      'wrong aud',
+      'empty aud array',
+      'wrong iss',
+      'all-zero signature',
+      'ECDSA signature in DER form',
+      'payload swapped from another valid token',
+      'oversize',
+      '4 segments',
+      '2 segments',
+      'duplicate alg in header',
+      'duplicate sub in payload',
+      'payload not JSON',
+      'payload a JSON array',
+      'RS256 not in the allow-list',
+      'typ wrong',
+    ])
       assert.ok(names.includes(n), n);
   });
 

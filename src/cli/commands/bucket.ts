@@ -38,7 +38,7 @@ export function formatBucket(info: BucketInfo): string {
     ['followers', peers],
     ['history', String(info.history)],
     ['direct reads', info.direct ? 'yes' : 'no (reads need the leader)'],
-    ['rollups', info.rollups ? 'ALLOWED (publish rights can wipe a key\'s history)' : 'refused'],
+    ['rollups', info.rollups ? "ALLOWED (publish rights can wipe a key's history)" : 'refused'],
     ['values', String(info.values)],
   ]);
 }
@@ -59,7 +59,8 @@ const command: Command = {
     }
     if (settings.replicas === undefined) throw new UsageError('--replicas N is required: 3 on a NATS cluster, 1 on a single server');
     const history = values.history === undefined ? undefined : Number(values.history);
-    if (history !== undefined && !(/^\d+$/.test(values.history!) && history >= 2 && history <= 64)) throw new UsageError(`--history: "${values.history}" must be a whole number from 2 to 64`);
+    if (history !== undefined && !(/^\d+$/.test(values.history!) && history >= 2 && history <= 64))
+      throw new UsageError(`--history: "${values.history}" must be a whole number from 2 to 64`);
     const info = await withBucket(settings, true, (bucket) => bucket.info(), history);
     output.out(formatBucket(info));
     return EXIT.OK;

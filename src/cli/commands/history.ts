@@ -54,8 +54,15 @@ function codeOf(error: unknown): string {
 
 export function formatHistory(rows: readonly HistoryRow[]): string {
   const header = ['KV-REV', 'OP', 'TIME', 'REVISION', 'KIND/TARGET', 'KID', 'SIGNATURE'];
-  const cells = rows.map((r) => [String(r.kvRevision), r.operation, r.time, r.revision === null ? '-' : String(r.revision),
-    r.kind === null ? '-' : `${r.kind}/${r.target}`, r.kid ?? '-', r.signature]);
+  const cells = rows.map((r) => [
+    String(r.kvRevision),
+    r.operation,
+    r.time,
+    r.revision === null ? '-' : String(r.revision),
+    r.kind === null ? '-' : `${r.kind}/${r.target}`,
+    r.kid ?? '-',
+    r.signature,
+  ]);
   return table([header, ...cells]);
 }
 
@@ -73,10 +80,13 @@ const command: Command = {
     if (positionals.length !== 1) throw new UsageError(`expected one KEY, got ${positionals.length}`);
     const [key] = positionals;
     const expected = parseKvKey(key);
-    if (expected === null) throw new UsageError(`"${key}" is not a control-plane key (policy.<service>, keys.issuer.<name>, keys.trust-domain.<domain>, revocations)`);
+    if (expected === null)
+      throw new UsageError(`"${key}" is not a control-plane key (policy.<service>, keys.issuer.<name>, keys.trust-domain.<domain>, revocations)`);
     const settings = controlSettings(values);
     const signers = await optionalSigners(settings);
-    const rows = await withBucket(settings, false, async (bucket) => Promise.all((await bucket.history(key)).map((entry) => historyRow(entry, expected, signers))));
+    const rows = await withBucket(settings, false, async (bucket) =>
+      Promise.all((await bucket.history(key)).map((entry) => historyRow(entry, expected, signers))),
+    );
     if (values.json) output.out(JSON.stringify(rows, null, 2));
     else output.out(rows.length === 0 ? `no history for ${key}` : formatHistory(rows));
     return EXIT.OK;

@@ -55,11 +55,16 @@ export interface PublishContext {
 }
 
 /** The document a key's newest usable entry holds (verified when signers are given), or null. */
-export async function currentDocument(bucket: ControlBucket, kind: DocumentKind, target: string, signers: SignerSet | null, jws?: string | null): Promise<ControlDocument | null> {
+export async function currentDocument(
+  bucket: ControlBucket,
+  kind: DocumentKind,
+  target: string,
+  signers: SignerSet | null,
+  jws?: string | null,
+): Promise<ControlDocument | null> {
   const key = kvKeyFor(kind, target);
-  const read = async (value: string) =>
-    signers === null ? decodeUnverified(value).document : await verifyDocument(value, signers, { kind, target });
-  const newest = jws === undefined ? (await latest(bucket, key))?.jws ?? null : jws;
+  const read = async (value: string) => (signers === null ? decodeUnverified(value).document : await verifyDocument(value, signers, { kind, target }));
+  const newest = jws === undefined ? ((await latest(bucket, key))?.jws ?? null) : jws;
   if (newest === null) return null;
   // Entries sidecars would refuse do not count, and a replayed old signed entry can follow
   // newer ones: the current document is the highest revision that reads, wherever it is.
@@ -74,7 +79,9 @@ export async function currentDocument(bucket: ControlBucket, kind: DocumentKind,
     }
   }
   if (best !== null) return best;
-  throw new UsageError(`${key}: no document in the bucket ${signers === null ? 'decodes' : 'verifies'} (${(firstError as Error).message}); cannot tell the next revision`);
+  throw new UsageError(
+    `${key}: no document in the bucket ${signers === null ? 'decodes' : 'verifies'} (${(firstError as Error).message}); cannot tell the next revision`,
+  );
 }
 
 /**
@@ -85,7 +92,7 @@ export async function publishDocument(
   ctx: PublishContext,
   kind: DocumentKind,
   target: string,
-  makeBody: (current: ControlDocument | null) => unknown | Promise<unknown>,
+  makeBody: (current: ControlDocument | null) => unknown,
 ): Promise<{ key: string; revision: number; kvRevision: number; document: ControlDocument }> {
   const key = kvKeyFor(kind, target);
   let document!: ControlDocument;
@@ -131,7 +138,10 @@ export async function keysBody(file: string): Promise<unknown> {
 export function keysTarget(values: { issuer?: string; 'trust-domain'?: string }): string {
   const { issuer, 'trust-domain': domain } = values;
   if ((issuer === undefined) === (domain === undefined)) throw new UsageError('give exactly one of --issuer NAME, --trust-domain DOMAIN');
-  return asUsage(() => (issuer !== undefined ? issuerKeysTarget(issuer) : trustDomainKeysTarget(domain!)), issuer !== undefined ? '--issuer' : '--trust-domain');
+  return asUsage(
+    () => (issuer !== undefined ? issuerKeysTarget(issuer) : trustDomainKeysTarget(domain!)),
+    issuer !== undefined ? '--issuer' : '--trust-domain',
+  );
 }
 
 /** Runs a target constructor, its TypeError becoming a UsageError naming the option. */
@@ -158,7 +168,8 @@ const command: Command = {
     let body: unknown;
     if (what === 'policy') {
       if (values.service === undefined) throw new UsageError('--service NAME is required for publish policy');
-      if (values.issuer !== undefined || values['trust-domain'] !== undefined) throw new UsageError('--issuer/--trust-domain apply to publish keys, not policy');
+      if (values.issuer !== undefined || values['trust-domain'] !== undefined)
+        throw new UsageError('--issuer/--trust-domain apply to publish keys, not policy');
       kind = 'policy';
       target = asUsage(() => policyTarget(values.service!), '--service');
       body = policyBody(file, values.service);

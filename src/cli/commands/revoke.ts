@@ -42,10 +42,12 @@ export function parseUntil(text: string, now: number): number {
   const duration = /^(\d+)([smhdw])$/.exec(trimmed);
   if (duration) until = now + Number(duration[1]) * UNIT_SECONDS[duration[2]];
   else if (/^\d+$/.test(trimmed)) until = Number(trimmed);
-  else if (/^\d{4}-\d{2}-\d{2}([T ][\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(trimmed) && !Number.isNaN(Date.parse(trimmed))) until = Math.floor(Date.parse(trimmed) / 1000);
+  else if (/^\d{4}-\d{2}-\d{2}([T ][\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(trimmed) && !Number.isNaN(Date.parse(trimmed)))
+    until = Math.floor(Date.parse(trimmed) / 1000);
   else throw new UsageError(`--until: "${text}" is not epoch seconds, an ISO date or a duration (e.g. 1h)`);
   if (!Number.isSafeInteger(until)) throw new UsageError(`--until: "${text}" is too large`);
-  if (until <= now) throw new UsageError(`--until: "${text}" is in the past${/^\d+$/.test(trimmed) ? ' (bare numbers are epoch seconds; write a duration as 3600s)' : ''}`);
+  if (until <= now)
+    throw new UsageError(`--until: "${text}" is in the past${/^\d+$/.test(trimmed) ? ' (bare numbers are epoch seconds; write a duration as 3600s)' : ''}`);
   return until;
 }
 
@@ -54,7 +56,11 @@ export function entryFrom(values: { jti?: string; sub?: string; iss?: string }, 
   if ((values.jti === undefined) === (values.sub === undefined)) throw new UsageError('give exactly one of --jti ID, --sub SUBJECT');
   if (values.iss !== undefined && values.sub === undefined) throw new UsageError('--iss only applies with --sub');
   for (const [name, value] of Object.entries(values)) if (value === '') throw new UsageError(`--${name}: must not be empty`);
-  return values.jti !== undefined ? { jti: values.jti, until } : values.iss !== undefined ? { sub: values.sub, iss: values.iss, until } : { sub: values.sub, until };
+  return values.jti !== undefined
+    ? { jti: values.jti, until }
+    : values.iss !== undefined
+      ? { sub: values.sub, iss: values.iss, until }
+      : { sub: values.sub, until };
 }
 
 const sameTarget = (a: RevocationEntry, b: RevocationEntry) => a.jti === b.jti && a.sub === b.sub && a.iss === b.iss;
@@ -110,7 +116,7 @@ const command: Command = {
       return EXIT.OK;
     }
 
-    if (values.until === undefined) throw new UsageError('--until WHEN is required (e.g. --until 1h: the tokens\' longest lifetime)');
+    if (values.until === undefined) throw new UsageError("--until WHEN is required (e.g. --until 1h: the tokens' longest lifetime)");
     const entry = entryFrom({ jti: values.jti, sub: values.sub, iss: values.iss }, parseUntil(values.until, now));
     const signingKey = await requireSigningKey(settings);
     const signers = await publishingSigners(settings, signingKey);

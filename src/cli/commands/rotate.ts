@@ -80,13 +80,18 @@ export function removeKey(keys: readonly JWK[], kid: string): JWK[] {
 
 /** What to do after a rotation; the old kids are the ones still published besides the new one. */
 export function nextSteps(out: string, newKid: string, oldKids: readonly string[], flag: string): string {
-  const retire = oldKids.length === 0 ? '' : `\n  3. After the longest token lifetime, retire the old key${oldKids.length > 1 ? 's' : ''}:\n` +
-    oldKids.map((kid) => `       authzctl rotate ${flag} --retire ${kid}`).join('\n');
-  return [
-    'Next:',
-    `  1. Wait until the sidecars report the new set (authzctl status).`,
-    `  2. Start signing tokens with ${out} (kid ${newKid}); move it into your issuer and delete this copy.`,
-  ].join('\n') + retire;
+  const retire =
+    oldKids.length === 0
+      ? ''
+      : `\n  3. After the longest token lifetime, retire the old key${oldKids.length > 1 ? 's' : ''}:\n` +
+        oldKids.map((kid) => `       authzctl rotate ${flag} --retire ${kid}`).join('\n');
+  return (
+    [
+      'Next:',
+      `  1. Wait until the sidecars report the new set (authzctl status).`,
+      `  2. Start signing tokens with ${out} (kid ${newKid}); move it into your issuer and delete this copy.`,
+    ].join('\n') + retire
+  );
 }
 
 async function checkedBody(keys: readonly JWK[]): Promise<{ keys: JWK[] }> {
@@ -138,7 +143,10 @@ const command: Command = {
         });
       });
       const kids = rotated.keys.map(label);
-      output.out(`published ${result.key} revision ${result.revision}: kids ${kids.join(', ')}` + (rotated.dropped.length ? ` (dropped ${rotated.dropped.join(', ')})` : ''));
+      output.out(
+        `published ${result.key} revision ${result.revision}: kids ${kids.join(', ')}` +
+          (rotated.dropped.length ? ` (dropped ${rotated.dropped.join(', ')})` : ''),
+      );
       output.out(`new private key (${alg}, kid ${publicJwk.kid}): ${out}`);
       output.out(nextSteps(out, publicJwk.kid!, kids.slice(0, -1), flag));
       return EXIT.OK;

@@ -98,15 +98,26 @@ export function newestReports(reports: readonly StatusReport[]): StatusReport[] 
 /** Rows from reports and what the bucket holds (key → state; absent = unknown). */
 export function statusRows(reports: readonly StatusReport[], bucket: ReadonlyMap<string, BucketKeyState>): StatusRow[] {
   return newestReports(reports).map((report) => {
-    const keys = Object.keys(report.revisions).sort().map((key): KeyState => {
-      const applied = report.revisions[key];
-      const state = bucket.get(key);
-      const latest = state?.highest ?? null;
-      return { key, applied, latest, lagging: latest !== null && applied < latest, rollback: state !== undefined && state.newest !== state.highest };
-    });
+    const keys = Object.keys(report.revisions)
+      .sort()
+      .map((key): KeyState => {
+        const applied = report.revisions[key];
+        const state = bucket.get(key);
+        const latest = state?.highest ?? null;
+        return { key, applied, latest, lagging: latest !== null && applied < latest, rollback: state !== undefined && state.newest !== state.highest };
+      });
     const unconfirmed = [...(report.unconfirmed ?? [])];
     const converged = report.ready && report.lastError === null && unconfirmed.length === 0 && keys.every((k) => !k.lagging);
-    return { service: report.service, instance: report.instance, ready: report.ready, connected: report.connected, keys, lastError: report.lastError, unconfirmed, converged };
+    return {
+      service: report.service,
+      instance: report.instance,
+      ready: report.ready,
+      connected: report.connected,
+      keys,
+      lastError: report.lastError,
+      unconfirmed,
+      converged,
+    };
   });
 }
 
@@ -130,7 +141,8 @@ export function formatStatus(rows: readonly StatusRow[]): string {
   ]);
   const converged = rows.filter((r) => r.converged).length;
   const rollbacks = rolledBackKeys(rows).map(
-    (k) => `\nROLLBACK ${k.key}: the bucket's newest value is ${k.latest === null ? 'not a readable document' : 'an older revision than'} revision ${k.latest} in its history (a replayed document); sidecars refuse it: publish a new revision to supersede it`,
+    (k) =>
+      `\nROLLBACK ${k.key}: the bucket's newest value is ${k.latest === null ? 'not a readable document' : 'an older revision than'} revision ${k.latest} in its history (a replayed document); sidecars refuse it: publish a new revision to supersede it`,
   );
   return `${table([header, ...cells])}\n\n${converged}/${rows.length} sidecar${rows.length === 1 ? '' : 's'} converged${rollbacks.join('')}`;
 }

@@ -74,7 +74,11 @@ export function buildPayload(values: Values, now: number): JWTPayload {
   };
   if (values.nbf !== undefined) payload.nbf = now + parseDuration(values.nbf, '--nbf');
   if (values.scope !== undefined) payload.scope = values.scope;
-  if (values.roles !== undefined) payload.roles = values.roles.split(',').map((r) => r.trim()).filter(Boolean);
+  if (values.roles !== undefined)
+    payload.roles = values.roles
+      .split(',')
+      .map((r) => r.trim())
+      .filter(Boolean);
   return { ...payload, ...parseClaims(values.claim) };
 }
 

@@ -14,7 +14,6 @@ export { WireError } from './reader.js';
  * wire type is a WireError (grpc-js answers INTERNAL).
  */
 const STATUS_NAMES = ['UNKNOWN', 'SERVING', 'NOT_SERVING', 'SERVICE_UNKNOWN'] as const;
-type StatusName = (typeof STATUS_NAMES)[number];
 
 const REQUEST = declaredFields({ 1: WireType.LEN });
 const RESPONSE = declaredFields({ 1: WireType.VARINT });
@@ -41,7 +40,7 @@ export function encodeHealthCheckRequest(request: HealthCheckRequest): Buffer {
 export function encodeHealthCheckResponse(response: HealthCheckResponse): Buffer {
   return encodeMessage(response, (w, m) => {
     if (m.status == null) return;
-    const code = typeof m.status === 'number' ? m.status : STATUS_NAMES.indexOf(m.status as StatusName);
+    const code = typeof m.status === 'number' ? m.status : STATUS_NAMES.indexOf(m.status);
     if (code < 0) throw new TypeError(`HealthCheckResponse.status: unknown value ${String(m.status)}`);
     w.tag(0x08 /* 1:VARINT */);
     w.int32(code);
@@ -55,7 +54,7 @@ export function decodeHealthCheckResponse(buf: Buffer): HealthCheckResponse__Out
     const tag = r.tag();
     if (tag === 0x08) {
       const code = r.uint32();
-      response.status = (STATUS_NAMES[code] ?? code) as HealthCheckResponse__Output['status'];
+      response.status = STATUS_NAMES[code] ?? code;
     } else {
       r.skip(tag, RESPONSE);
     }

@@ -274,7 +274,8 @@ const names: string[] = new Array<string>(1 << NAME_CACHE_BITS).fill('');
 function cachedName(buf: Buffer, start: number, end: number): string {
   const length = end - start;
   if (length === 0 || length > MAX_CACHED_NAME) return utf8(buf, start, end);
-  const hash = Math.imul(length, 0x9e3779b1) ^ Math.imul(buf[start], 0x85ebca6b) ^ Math.imul(buf[start + (length >> 1)], 0xc2b2ae35) ^ Math.imul(buf[end - 1], 0x27d4eb2f);
+  const hash =
+    Math.imul(length, 0x9e3779b1) ^ Math.imul(buf[start], 0x85ebca6b) ^ Math.imul(buf[start + (length >> 1)], 0xc2b2ae35) ^ Math.imul(buf[end - 1], 0x27d4eb2f);
   const slot = hash >>> (32 - NAME_CACHE_BITS);
   const cached = names[slot];
   if (cached.length === length) {
