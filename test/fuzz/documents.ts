@@ -55,7 +55,7 @@ export const loadConfigText = (text: string) => checkDocumentContract('/tmp/fuzz
 // ---------------------------------------------------------------------------------------------
 // Mutations of a parsed document.
 
-const CEL_FRAGMENTS = ['request.auth.claims.tenant', '==', 'request.headers["x-tenant-id"]', '&&', '||', '!', '(', ')', 'size(', '.matches(', '"(a+)+$"', '"[a-z]+"', 'request.path', 'startsWith(', '"/x"', 'true', 'false', '1', '1.0', 'null', 'has(', 'request.auth.claims', 'in', '[1,2]', '{"a":1}', '.', 'request', 'int(', 'timestamp(', '"\\u0000"', '?', ':', 'dyn(', 'request.query.x', 'request.contextExtensions'];
+const CEL_FRAGMENTS = ['request.auth.claims.tenant', '==', 'request.headers["x-tenant-id"]', '&&', '||', '!', '(', ')', 'size(', '.matches(', '"(a+)+$"', '"[a-z]+"', '".*a.*b"', '"(?=x)"', 'r"(a)\\1"', 'r"\\p{L}{999}"', 'request.path', 'startsWith(', '"/x"', 'true', 'false', '1', '1.0', 'null', 'has(', 'request.auth.claims', 'in', '[1,2]', '{"a":1}', '.', 'request', 'int(', 'timestamp(', '"\\u0000"', '?', ':', 'dyn(', 'request.query.x', 'request.contextExtensions'];
 
 const specialValue = fc.oneof(
   fc.constantFrom<unknown>('', ' ', '*', '/', '/**', '/a/*/b', '/public/*', '/..', '//', '/%2F', 'GET', 'get', 'ALLOW', 'DENY', 'allow', 'orders', 'orders:*', 'https://idp.example.test', 'ES256', 'none', 'HS256', 'x'.repeat(5000), '\u0000', 'a\nb', 'a\rb', '\u2028', 'é', 0, -1, 1.5, 2 ** 53 + 1, 1e308, Number.MAX_SAFE_INTEGER, true, false, null, [], {}, [null], { '': '' }, ['*'], 'true', 'null', '0x10', '127.0.0.1:0', 'localhost:99999', ':80', 'http://example.com/jwks', 'https://[::1]/x', 'file:///etc/passwd'),
