@@ -17,7 +17,7 @@
 import { RE2JS, RE2JSSyntaxException } from 're2js';
 import type { ASTNode } from '@marcbachmann/cel-js';
 
-/** Instructions a pattern may compile to: `[a-z0-9-]{1,63}` is 64, `\p{L}{1000}` 1003. */
+/** Instructions a pattern may compile to: `^/v1/.*refund$` is 16, `[a-z0-9-]{1,63}` 127, `\p{L}{1000}` 1002. */
 export const MAX_REGEX_PROGRAM = 500;
 /**
  * The method a checked condition's `matches` calls are renamed to; not callable in policies.
