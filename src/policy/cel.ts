@@ -27,16 +27,17 @@
  * is an evaluation error, which fails closed (an ALLOW rule does not match, a DENY rule
  * does); test first with `has(request.auth.claims.tenant)` or `"x-tenant" in request.headers`.
  * Limits: 4096 characters, 1000 AST nodes, depth 32, 256 list/map literal items, 16 call
- * arguments. `matches()` takes only literal patterns that run in linear time (cel-regex.ts).
+ * arguments. `matches()` takes a literal RE2 pattern, compiled at load and matched in linear
+ * time (cel-regex.ts).
  * No nested or chained comprehensions, `split` only with a literal limit (≤ 1000) and not
  * inside a comprehension, no `json()` (cel-bounds.ts): cel-js has no evaluation cost limit.
  * There is no clock: evaluation is a pure function of the request and its credentials.
  */
-import { Environment } from '@marcbachmann/cel-js';
+import { Environment, type ASTNode } from '@marcbachmann/cel-js';
 import type { RequestView } from '../request/index.js';
 import type { AuthContext } from '../tokens/index.js';
 import { unboundedCostIn } from './cel-bounds.js';
-import { unsafeRegexIn } from './cel-regex.js';
+import { astChildren, RE2_FIND, re2Find, regexCallsIn, renameMatchesCalls, type RegexCall } from './cel-regex.js';
 
 export const CEL_LIMITS = {
   maxAstNodes: 1000,
@@ -115,6 +116,7 @@ export interface CelActivation {
 }
 
 let environment: Environment | undefined;
+let re2Environment: Environment | undefined;
 
 /** Built on first use: creating an Environment is costly, and not every policy has `when`. */
 function celEnvironment(): Environment {
@@ -149,6 +151,12 @@ function celEnvironment(): Environment {
   return environment;
 }
 
+/** The environment conditions are checked in, plus `re2find` for the renamed `matches` calls. */
+function celRe2Environment(): Environment {
+  re2Environment ??= celEnvironment().clone().registerFunction(`string.${RE2_FIND}(string): bool`, re2Find);
+  return re2Environment;
+}
+
 /** A `when` expression that cannot be used; the message is one line. */
 export class ConditionError extends Error {
   override readonly name = 'ConditionError';
@@ -162,7 +170,7 @@ export interface CompiledCondition {
 
 /** Parses and type-checks `source`; throws ConditionError. */
 export function compileCondition(source: string): CompiledCondition {
-  let program: ReturnType<Environment['parse']>;
+  let program: Program;
   try {
     program = celEnvironment().parse(source);
   } catch (error) {
@@ -173,19 +181,62 @@ export function compileCondition(source: string): CompiledCondition {
   if (checked.type !== 'bool' && checked.type !== 'dyn') {
     throw new ConditionError(`must evaluate to bool, not ${checked.type}`);
   }
-  const unsafe = unsafeRegexIn(program.ast) ?? unboundedCostIn(program.ast);
-  if (unsafe !== null) throw new ConditionError(unsafe);
-  return {
-    source,
-    evaluate(activation) {
-      try {
-        const value: unknown = program(activation);
-        return typeof value === 'boolean' ? value : new ConditionError(`result is not a bool`);
-      } catch (error) {
-        return error instanceof Error ? error : new ConditionError(String(error));
-      }
-    },
-  };
+  const regexes = regexCallsIn(program.ast);
+  if (typeof regexes === 'string') throw new ConditionError(regexes);
+  const unbounded = unboundedCostIn(program.ast);
+  if (unbounded !== null) throw new ConditionError(unbounded);
+  return new Condition(source, regexes.length === 0 ? program : re2Program(source, regexes), regexes.map((call) => call.regex));
+}
+
+type Program = ReturnType<Environment['parse']>;
+
+/**
+ * The program to evaluate for a checked `source` whose `matches` calls are `calls`: the same
+ * expression with those calls renamed to `re2find`, so no `matches` of cel-js runs. Throws a
+ * ConditionError if the renamed text is not that (a bug here; the policy is refused).
+ */
+function re2Program(source: string, calls: readonly RegexCall[]): Program {
+  try {
+    const program = celRe2Environment().parse(renameMatchesCalls(source, calls));
+    const methods = methodNames(program.ast);
+    if (!program.check().valid || methods.get(RE2_FIND) !== calls.length || methods.has('matches')) throw new Error('renamed program differs');
+    return program;
+  } catch (error) {
+    throw new ConditionError(`matches(): cannot prepare the condition for RE2 (${error instanceof Error ? error.message : String(error)})`);
+  }
+}
+
+function methodNames(ast: ASTNode, counts = new Map<string, number>()): Map<string, number> {
+  if (ast.op === 'rcall') counts.set(ast.args[0], (counts.get(ast.args[0]) ?? 0) + 1);
+  for (const child of astChildren(ast)) methodNames(child, counts);
+  return counts;
+}
+
+class Condition implements CompiledCondition {
+  readonly #program: Program;
+  /** Holds the compiled patterns, which cel-regex.ts's shared table refers to only weakly. */
+  readonly #regexes: ReadonlyArray<RegexCall['regex']>;
+
+  constructor(
+    readonly source: string,
+    program: Program,
+    regexes: ReadonlyArray<RegexCall['regex']>,
+  ) {
+    this.#program = program;
+    this.#regexes = regexes;
+  }
+
+  evaluate(activation: CelActivation): boolean | Error {
+    try {
+      const value: unknown = this.#program(activation);
+      return typeof value === 'boolean' ? value : new ConditionError(`result is not a bool`);
+    } catch (error) {
+      if (!(error instanceof Error)) return new ConditionError(String(error));
+      // Same length as `matches`, so positions in the message hold; only the name is put back.
+      if (this.#regexes.length > 0) error.message = error.message.replaceAll(RE2_FIND, 'matches');
+      return error;
+    }
+  }
 }
 
 /** Why `source` cannot be a `when` expression, or null (for the schema; compiles and discards). */

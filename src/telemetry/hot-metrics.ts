@@ -1,40 +1,39 @@
-import type { Registry } from 'prom-client';
+import { Counter, type Registry } from 'prom-client';
 
 /**
- * The two metrics every Check touches, kept as plain numbers and rendered only when
- * /metrics is scraped. prom-client's Counter and Histogram hash their labels on every
- * call; on a path budgeted in microseconds that showed up in profiles. Both implement the
- * `get()` shape prom-client's Registry renders, so /metrics output is unchanged.
+ * The two metrics every Check touches, kept as plain numbers on the hot path and handed to
+ * the registry only when /metrics is scraped. prom-client's labelled `inc()` hashes its labels
+ * on every call and `Histogram.observe()` allocates and formats its bucket keys; on a path
+ * budgeted in microseconds both showed up in profiles.
  */
-interface MetricValue {
-  readonly labels: Record<string, string | number>;
-  readonly value: number;
-  readonly metricName?: string;
-}
 
-interface MetricSnapshot {
-  readonly name: string;
-  readonly help: string;
-  readonly type: 'counter' | 'histogram';
-  readonly aggregator: 'sum';
-  readonly values: MetricValue[];
+/** One (decision, reason) series: its labels, made once, and its count. */
+interface Series {
+  readonly labels: { readonly decision: 'allow' | 'deny'; readonly reason: string };
+  value: number;
 }
 
 /** A counter labelled by (decision, reason); both label sets are small and stable codes. */
 export class DecisionCounter {
-  readonly aggregator = 'sum' as const;
-  readonly type = 'counter' as const;
   // One map per decision, keyed by the reason itself: reason codes are constant strings whose
   // hash V8 keeps, where a concatenated key would be hashed anew on every call.
-  private readonly allows = new Map<string, { labels: { decision: string; reason: string }; value: number }>();
-  private readonly denies = new Map<string, { labels: { decision: string; reason: string }; value: number }>();
+  private readonly allows = new Map<string, Series>();
+  private readonly denies = new Map<string, Series>();
+  /** The registered prom-client counter; its `collect` copies the series at scrape time. */
+  private readonly counter: Counter<'decision' | 'reason'>;
 
-  constructor(
-    readonly name: string,
-    readonly help: string,
-    registry: Registry,
-  ) {
-    registry.registerMetric(this as never);
+  constructor(name: string, help: string, registry: Registry) {
+    const { allows, denies } = this;
+    this.counter = new Counter({
+      name,
+      help,
+      labelNames: ['decision', 'reason'] as const,
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const series of [allows, denies]) for (const { labels, value } of series.values()) this.inc({ ...labels }, value);
+      },
+    });
   }
 
   inc(decision: 'allow' | 'deny', reason: string): void {
@@ -51,17 +50,33 @@ export class DecisionCounter {
     return sum;
   }
 
-  get(): MetricSnapshot {
-    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values: [...this.allows.values(), ...this.denies.values()].map((s) => ({ labels: { ...s.labels }, value: s.value })) };
+  /** The series as the registry renders them (prom-client's `get()`, which runs `collect`). */
+  get(): ReturnType<Counter['get']> {
+    return this.counter.get();
   }
 
   reset(): void {
     this.allows.clear();
     this.denies.clear();
+    this.counter.reset();
   }
 }
 
-/** An unlabelled histogram with fixed buckets (seconds). */
+interface HistogramSnapshot {
+  readonly name: string;
+  readonly help: string;
+  readonly type: 'histogram';
+  readonly aggregator: 'sum';
+  readonly values: Array<{ readonly metricName: string; readonly labels: Record<string, string | number>; readonly value: number }>;
+}
+
+/**
+ * An unlabelled histogram with fixed buckets (seconds). prom-client has no documented way to
+ * export buckets counted elsewhere (no custom collector, and `observe()` adds one observation
+ * per call), so this one is registered as an object with prom-client's `get()` shape, the
+ * one place it relies on the registry rendering such an object. telemetry-hot-metrics.test.ts
+ * holds its output to that of a prom-client Histogram fed the same observations.
+ */
 export class FastHistogram {
   readonly aggregator = 'sum' as const;
   readonly type = 'histogram' as const;
@@ -91,8 +106,8 @@ export class FastHistogram {
     }
   }
 
-  get(): MetricSnapshot {
-    const values: MetricValue[] = [];
+  get(): HistogramSnapshot {
+    const values: Array<HistogramSnapshot['values'][number]> = [];
     let cumulative = 0;
     this.buckets.forEach((le, i) => {
       cumulative += this.counts[i]!;

@@ -148,20 +148,44 @@ describe('CEL compile errors', () => {
     assert.match(conditionError(list) ?? '', /^Exceeded maxListElements \(256\)/);
   });
 
-  it('accepts only literal regular expressions that cannot backtrack exponentially', () => {
-    assert.equal(conditionError('request.path.matches("^/api/[a-z0-9-]+$")'), null);
-    assert.equal(conditionError('request.method.matches("^(GET|HEAD)$")'), null);
+  it('accepts literal RE2 patterns, including ones that backtrack in JavaScript, and refuses what RE2 cannot do', () => {
+    for (const pattern of ['^/api/[a-z0-9-]+$', '^(GET|HEAD)$', '^/v1/.*refund$', '.*a.*b', '.*refund', '^(a+)+$', '(a|aa)*', '[a-z]+x', '(?i)^bearer ', '^\\p{L}+$'])
+      assert.equal(conditionError(`request.path.matches(${JSON.stringify(pattern)})`), null, pattern);
     assert.equal(conditionError('request.path.matches(request.headers["x-re"])'), 'matches() takes a string literal pattern');
-    assert.equal(conditionError('request.path.matches("(a|aa)*")'), 'matches("(a|aa)*"): a repeated group must not contain a repetition or "|"');
-    assert.equal(regexError('^(a+)+$'), 'a repeated group must not contain a repetition or "|"');
-    assert.equal(regexError('((ab)*c)+'), 'a repeated group must not contain a repetition or "|"');
-    assert.equal(regexError('^([a-z]+)$'), null);
-    assert.equal(regexError('^[(+)]+'), null);
-    assert.equal(regexError('^\\(a+\\)'), null);
-    assert.equal(regexError('(a)\\1'), 'backreferences are not allowed');
-    assert.equal(regexError('a(?=b)'), 'lookarounds are not allowed');
-    assert.equal(regexError('(?<!a)b'), 'lookarounds are not allowed');
-    assert.equal(regexError('(a'), 'not a valid regular expression');
+    assert.equal(conditionError('request.path.matches("(a)\\\\1")'), 'matches("(a)\\\\1"): backreferences are not supported (RE2 syntax)');
+    assert.equal(regexError('(?<n>a)\\k<n>'), 'backreferences are not supported (RE2 syntax)');
+    assert.equal(regexError('a(?=b)'), 'lookarounds are not supported (RE2 syntax)');
+    assert.equal(regexError('a(?!b)'), 'lookarounds are not supported (RE2 syntax)');
+    assert.equal(regexError('(?<!a)b'), 'lookarounds are not supported (RE2 syntax)');
+    assert.equal(regexError('(?<=a)b'), 'lookarounds are not supported (RE2 syntax)');
+    assert.equal(regexError('(a'), 'not valid RE2 syntax: missing closing ) "(a"');
+    assert.equal(regexError('a**'), 'not valid RE2 syntax: invalid nested repetition operator "**"');
+    // JavaScript-only syntax is refused rather than read differently.
+    assert.equal(regexError('\\u0041'), 'not valid RE2 syntax: invalid escape sequence "\\\\u"');
+    assert.equal(regexError('[^]'), 'not valid RE2 syntax: missing closing ] "[^]"');
+  });
+
+  it('matches with RE2 semantics, never with the built-in (JavaScript RegExp) matches', () => {
+    // RegExp rejects `(?i)` and reads `\pL` as "pL": only RE2 gives these results.
+    assert.equal(run('request.path.matches("(?i)^/API/ORDERS/\\\\d+$")'), true);
+    assert.equal(run('request.headers["user-agent"].matches("^\\\\pL+$")'), true);
+    // A `dyn` receiver is dispatched at evaluation time, and reaches RE2 too.
+    assert.equal(run('request.auth.claims.name.matches("(?i)^bob$")', token({ name: 'BOB' })), true);
+    // A search, as in CEL: unanchored unless the pattern anchors.
+    assert.equal(run('request.path.matches("orders")'), true);
+    assert.equal(run('request.path.matches("^orders")'), false);
+    // Evaluation errors name `matches`, as written, at the right place.
+    const error = run('request.auth.claims.name.matches("x")', token({ name: 5 }));
+    assert.ok(error instanceof Error);
+    assert.match(error.message, /^found no matching overload for 'int\.matches\(string\)'/);
+    assert.ok(error.message.includes('request.auth.claims.name.matches("x")') && !error.message.includes('re2find'));
+  });
+
+  it('renames only the method: comments, parentheses and macros around matches() are kept', () => {
+    const source = '(request.path). // matches(\n matches ("/api") && request.auth.roles.exists(r, r.matches("^team-"))';
+    assert.equal(run(source, token({}), request(), ['team-a']), true);
+    assert.equal(run(source, token({}), request(), ['other']), false);
+    assert.equal(conditionError('request.path.re2find("x")'), "found no matching overload for 'string.re2find(string)' (at character 1)");
   });
 });
 
