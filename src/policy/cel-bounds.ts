@@ -32,18 +32,18 @@ type Place = 'top' | 'receiver' | 'body';
 function visit(node: ASTNode, place: Place): string | null {
   let children: Array<[ASTNode, Place]> = astChildren(node).map((child) => [child, place]);
   if (node.op === 'rcall') {
-    const name = node.args[0] as string;
+    const name = node.args[0];
     if (name === 'json') return 'json() is not allowed';
     if (name === 'split') {
       if (place === 'body') return 'split() may not be used inside a comprehension';
-      const limit = (node.args[2] as ASTNode[])[1];
+      const limit = node.args[2][1];
       const value = limit?.op === 'value' ? limit.args : undefined;
       if (typeof value !== 'bigint' || value < 1n || value > BigInt(MAX_SPLIT_PARTS))
         return `split() needs a literal limit from 1 to ${MAX_SPLIT_PARTS}, e.g. split(",", 20)`;
     }
     if (COMPREHENSIONS.has(name)) {
       if (place !== 'top') return `${name}(): comprehensions may not be nested or chained`;
-      const [, receiver, body] = node.args as [string, ASTNode, ASTNode[]];
+      const [, receiver, body] = node.args;
       children = [[receiver, 'receiver'], ...body.map((child): [ASTNode, Place] => [child, 'body'])];
     }
   }

@@ -123,10 +123,10 @@ export function re2Find(text: string, pattern: string): boolean {
 export function renameMatchesCalls(source: string, calls: readonly RegexCall[]): string {
   const offsets = calls.map(({ node }) => {
     const [, receiver, [pattern]] = node.args as [string, ASTNode, ASTNode[]];
-    const between = source.slice(receiver.end, pattern!.start).replace(/\/\/[^\n]*/g, (comment) => ' '.repeat(comment.length));
+    const between = source.slice(receiver.end, pattern.start).replace(/\/\/[^\n]*/g, (comment) => ' '.repeat(comment.length));
     const found = [...between.matchAll(/\bmatches\b/g)];
     if (found.length !== 1) throw new Error(`matches() at character ${node.start + 1}: method name not found`);
-    return receiver.end + found[0]!.index;
+    return receiver.end + found[0].index;
   });
   let out = source;
   for (const offset of offsets.sort((a, b) => b - a)) out = out.slice(0, offset) + RE2_FIND + out.slice(offset + 'matches'.length);

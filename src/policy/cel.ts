@@ -185,7 +185,11 @@ export function compileCondition(source: string): CompiledCondition {
   if (typeof regexes === 'string') throw new ConditionError(regexes);
   const unbounded = unboundedCostIn(program.ast);
   if (unbounded !== null) throw new ConditionError(unbounded);
-  return new Condition(source, regexes.length === 0 ? program : re2Program(source, regexes), regexes.map((call) => call.regex));
+  return new Condition(
+    source,
+    regexes.length === 0 ? program : re2Program(source, regexes),
+    regexes.map((call) => call.regex),
+  );
 }
 
 type Program = ReturnType<Environment['parse']>;
@@ -299,7 +303,7 @@ export function toCel(value: unknown): unknown {
   if (typeof value === 'number') return Number.isSafeInteger(value) ? BigInt(value) : value;
   if (Array.isArray(value)) return Object.freeze(value.map(toCel));
   if (value !== null && typeof value === 'object') {
-    const out: Record<string, unknown> = Object.create(null);
+    const out = Object.create(null) as Record<string, unknown>;
     for (const [key, item] of Object.entries(value)) out[key] = toCel(item);
     return Object.freeze(out);
   }

@@ -99,8 +99,8 @@ export class FastHistogram {
     this.count++;
     const buckets = this.buckets;
     for (let i = 0; i < buckets.length; i++) {
-      if (seconds <= buckets[i]!) {
-        this.counts[i]!++;
+      if (seconds <= buckets[i]) {
+        this.counts[i]++;
         return;
       }
     }
@@ -110,7 +110,7 @@ export class FastHistogram {
     const values: Array<HistogramSnapshot['values'][number]> = [];
     let cumulative = 0;
     this.buckets.forEach((le, i) => {
-      cumulative += this.counts[i]!;
+      cumulative += this.counts[i];
       values.push({ metricName: `${this.name}_bucket`, labels: { le }, value: cumulative });
     });
     values.push({ metricName: `${this.name}_bucket`, labels: { le: '+Inf' }, value: this.count });

@@ -64,7 +64,47 @@ export const loadConfigText = (text: string) => checkDocumentContract('/tmp/fuzz
 // ---------------------------------------------------------------------------------------------
 // Mutations of a parsed document.
 
-const CEL_FRAGMENTS = ['request.auth.claims.tenant', '==', 'request.headers["x-tenant-id"]', '&&', '||', '!', '(', ')', 'size(', '.matches(', '"(a+)+$"', '"[a-z]+"', '".*a.*b"', '"(?=x)"', 'r"(a)\\1"', 'r"\\p{L}{999}"', 'request.path', 'startsWith(', '"/x"', 'true', 'false', '1', '1.0', 'null', 'has(', 'request.auth.claims', 'in', '[1,2]', '{"a":1}', '.', 'request', 'int(', 'timestamp(', '"\\u0000"', '?', ':', 'dyn(', 'request.query.x', 'request.contextExtensions'];
+const CEL_FRAGMENTS = [
+  'request.auth.claims.tenant',
+  '==',
+  'request.headers["x-tenant-id"]',
+  '&&',
+  '||',
+  '!',
+  '(',
+  ')',
+  'size(',
+  '.matches(',
+  '"(a+)+$"',
+  '"[a-z]+"',
+  '".*a.*b"',
+  '"(?=x)"',
+  'r"(a)\\1"',
+  'r"\\p{L}{999}"',
+  'request.path',
+  'startsWith(',
+  '"/x"',
+  'true',
+  'false',
+  '1',
+  '1.0',
+  'null',
+  'has(',
+  'request.auth.claims',
+  'in',
+  '[1,2]',
+  '{"a":1}',
+  '.',
+  'request',
+  'int(',
+  'timestamp(',
+  '"\\u0000"',
+  '?',
+  ':',
+  'dyn(',
+  'request.query.x',
+  'request.contextExtensions',
+];
 
 const specialValue = fc.oneof(
   fc.constantFrom<unknown>(

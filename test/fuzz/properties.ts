@@ -260,13 +260,11 @@ export const PROPERTIES: readonly FuzzProperty[] = [
         // Around and over grpc.maxMessageBytes: one big header value, or plain noise.
         {
           weight: 1,
-          arbitrary: fc
-            .integer({ min: -200, max: 150_000 })
-            .map((extra) =>
-              encodeEnvoyRequest({
-                attributes: { request: { http: { method: 'GET', path: '/public', headers: { 'x-big': 'b'.repeat(Math.max(0, 65_000 + extra)) } } } },
-              }),
-            ),
+          arbitrary: fc.integer({ min: -200, max: 150_000 }).map((extra) =>
+            encodeEnvoyRequest({
+              attributes: { request: { http: { method: 'GET', path: '/public', headers: { 'x-big': 'b'.repeat(Math.max(0, 65_000 + extra)) } } } },
+            }),
+          ),
         },
         { weight: 1, arbitrary: fc.integer({ min: 65_537, max: 300_000 }).map((n) => Buffer.alloc(n, 0x0a)) },
       );

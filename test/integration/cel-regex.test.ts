@@ -75,8 +75,10 @@ describe('CEL matches() on RE2 in the running sidecar', () => {
       assert.equal(denyBody(result).reason, 'credentials_missing');
       hostile.push(ms);
     }
-    const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
-    t.diagnostic(`Check latency, median (max) of 5: 3-byte x-probe ${median(small).toFixed(1)} (${Math.max(...small).toFixed(1)}) ms; 64 KiB x-probe ${median(hostile).toFixed(1)} (${Math.max(...hostile).toFixed(1)}) ms`);
+    const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+    t.diagnostic(
+      `Check latency, median (max) of 5: 3-byte x-probe ${median(small).toFixed(1)} (${Math.max(...small).toFixed(1)}) ms; 64 KiB x-probe ${median(hostile).toFixed(1)} (${Math.max(...hostile).toFixed(1)}) ms`,
+    );
     // JavaScript's RegExp takes seconds on this header; RE2 a few milliseconds. A fifth of the
     // timeout leaves room for a busy test machine without hiding a return to backtracking.
     assert.ok(median(hostile) < ENVOY_TIMEOUT_MS / 5, `median ${median(hostile).toFixed(1)} ms`);

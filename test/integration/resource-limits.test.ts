@@ -10,7 +10,6 @@ import { replaceFile, startSidecar, tempDir, writeConfig, type SidecarProcess } 
 import { mint } from '../helpers/tokens.js';
 import { until } from '../helpers/wait.js';
 
-
 /**
  * Resource limits against the real binary: gRPC message size, header limits, CEL bounds and
  * RE2 pattern refusals on policy reload, the policy size cap, and the verified-token cache
@@ -81,7 +80,10 @@ log: { level: info }
   });
 
   it('answers a CheckRequest over grpc.maxMessageBytes (1 MiB) with RESOURCE_EXHAUSTED and keeps serving', async () => {
-    await assert.rejects(check({ path: '/api/orders', headers: { 'x-big': 'a'.repeat(1100 * 1024) } }), (error: { code: number }) => error.code === status.RESOURCE_EXHAUSTED);
+    await assert.rejects(
+      check({ path: '/api/orders', headers: { 'x-big': 'a'.repeat(1100 * 1024) } }),
+      (error: { code: number }) => error.code === status.RESOURCE_EXHAUSTED,
+    );
     await stillServing();
   });
 
@@ -111,21 +113,37 @@ log: { level: info }
   it('refuses policies with unbounded CEL, regexes RE2 refuses or over 4 MiB, keeping the policy in force', async () => {
     const rule = (when: string) => `    - name: hostile\n      action: ALLOW\n      to: [{ paths: ["/open"] }]\n      when: '${when}'\n`;
     const cases: Array<[string, string, RegExp]> = [
-      ['list doubling', rule('[[1]]' + '.map(a, a + a)'.repeat(30) + '.size() > 0'), /spec\.rules\[2\]\.when: map\(\): comprehensions may not be nested or chained/],
+      [
+        'list doubling',
+        rule('[[1]]' + '.map(a, a + a)'.repeat(30) + '.size() > 0'),
+        /spec\.rules\[2\]\.when: map\(\): comprehensions may not be nested or chained/,
+      ],
       ['nested comprehensions', rule('request.auth.roles.all(a, request.auth.roles.exists(b, a == b))'), /comprehensions may not be nested or chained/],
       ['split without a limit', rule('request.headers["x"].split(",").size() > 1'), /split\(\) needs a literal limit/],
-      ['regex backreference', rule('request.headers["x"].matches("(a+)\\\\1")'), /spec\.rules\[2\]\.when: matches\("\(a\+\)\\\\1"\): backreferences are not supported/],
+      [
+        'regex backreference',
+        rule('request.headers["x"].matches("(a+)\\\\1")'),
+        /spec\.rules\[2\]\.when: matches\("\(a\+\)\\\\1"\): backreferences are not supported/,
+      ],
       ['regex lookahead', rule('request.headers["x"].matches("a(?=b)")'), /lookarounds are not supported/],
       ['oversized regex', rule('request.headers["x"].matches("\\\\p{L}{1000}")'), /compiles to 1002 instructions \(at most 500\)/],
       ['json()', rule('bytes(request.headers["x"]).json().size() > 0'), /json\(\) is not allowed/],
-      ['a 5 MiB policy', rule('true') + `    - name: pad\n      action: DENY\n      description: "${'x'.repeat(5 * 1024 * 1024)}"\n`, /\(document\): is \d+ characters \(at most 4194304\)/],
+      [
+        'a 5 MiB policy',
+        rule('true') + `    - name: pad\n      action: DENY\n      description: "${'x'.repeat(5 * 1024 * 1024)}"\n`,
+        /\(document\): is \d+ characters \(at most 4194304\)/,
+      ],
     ];
     for (const [name, extra, reason] of cases) {
       const mark = sidecar.logs.length;
       // Written aside, then renamed (as Kubernetes swaps files), so the poller never reads half a file.
       replaceFile(join(dir, 'policy.yaml'), policy(extra));
       let line: Record<string, unknown> | undefined;
-      await until(`policy rejection: ${name}`, () => (line = sidecar.logs.slice(mark).find((l) => l.msg === 'policy rejected; keeping the previous policy')) !== undefined, 10_000);
+      await until(
+        `policy rejection: ${name}`,
+        () => (line = sidecar.logs.slice(mark).find((l) => l.msg === 'policy rejected; keeping the previous policy')) !== undefined,
+        10_000,
+      );
       assert.equal(line!.code, 'policy_invalid', name);
       assert.match(String(line!.reason), reason, name);
       assert.notEqual((await check({ path: '/open' })).status.code, 0, `${name}: the refused rule is not in force`);
@@ -141,7 +159,7 @@ log: { level: info }
       let next = 0;
       const worker = async () => {
         while (next < tokens.length) {
-          const token = tokens[next++]!;
+          const token = tokens[next++];
           const result = await check({ path: '/api/orders', headers: { authorization: `Bearer ${token}` } });
           assert.equal(result.status.code, expectCode, `${denyBody(result).reason}`);
         }
@@ -165,7 +183,9 @@ log: { level: info }
     t.diagnostic(`minting ${unique.length} tokens: ${(minted - started).toFixed(0)} ms; checking them: ${(performance.now() - minted).toFixed(0)} ms`);
     assert.equal(await entries(), CACHE_BOUND, 'the cache holds exactly its bound');
     const rssAfter = await metric('authz_process_resident_memory_bytes');
-    t.diagnostic(`${junk.length} junk + ${unique.length} valid unique tokens; cache entries ${await entries()}; RSS ${(rssBefore / 2 ** 20).toFixed(0)} MiB -> ${(rssAfter / 2 ** 20).toFixed(0)} MiB`);
+    t.diagnostic(
+      `${junk.length} junk + ${unique.length} valid unique tokens; cache entries ${await entries()}; RSS ${(rssBefore / 2 ** 20).toFixed(0)} MiB -> ${(rssAfter / 2 ** 20).toFixed(0)} MiB`,
+    );
     assert.ok(rssAfter - rssBefore < 256 * 2 ** 20, `RSS grew by ${((rssAfter - rssBefore) / 2 ** 20).toFixed(0)} MiB`);
     assert.equal(sidecar.child.exitCode, null);
   });

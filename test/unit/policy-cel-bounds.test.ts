@@ -5,8 +5,17 @@ import { MAX_REGEX_PROGRAM, regexError } from '../../src/policy/cel-regex.js';
 import type { RequestView } from '../../src/request/types.js';
 
 const view = (headers: Record<string, string>): RequestView => ({
-  id: 'r', method: 'GET', host: 'h', path: '/x', rawPath: '/x', query: {}, headers, repeatedHeaders: new Set(),
-  sourceAddress: '', sourcePrincipal: '', contextExtensions: {},
+  id: 'r',
+  method: 'GET',
+  host: 'h',
+  path: '/x',
+  rawPath: '/x',
+  query: {},
+  headers,
+  repeatedHeaders: new Set(),
+  sourceAddress: '',
+  sourcePrincipal: '',
+  contextExtensions: {},
 });
 
 describe('CEL: bounded evaluation cost (cel-js has no runtime cost limit)', () => {
@@ -53,7 +62,10 @@ describe('CEL matches(): RE2, linear in the input', () => {
   it(`refuses a pattern compiling to more than MAX_REGEX_PROGRAM (${MAX_REGEX_PROGRAM}) instructions`, () => {
     assert.equal(regexError('[a-z0-9-]{1,63}'), null);
     assert.equal(regexError('\\p{L}{1000}'), `compiles to 1002 instructions (at most ${MAX_REGEX_PROGRAM}); use + or * and check the length with size()`);
-    assert.match(conditionError('request.path.matches("^(?:[a-z]{100}){5}$")') ?? '', /^matches\("\^\(\?:\[a-z\]\{100\}\)\{5\}\$"\): compiles to \d+ instructions/);
+    assert.match(
+      conditionError('request.path.matches("^(?:[a-z]{100}){5}$")') ?? '',
+      /^matches\("\^\(\?:\[a-z\]\{100\}\)\{5\}\$"\): compiles to \d+ instructions/,
+    );
     // RE2's own cap on counted repetition still holds.
     assert.equal(regexError('a{1001}'), 'not valid RE2 syntax: invalid repeat count "{1001}"');
   });
@@ -89,6 +101,9 @@ describe('policy size limits', () => {
 
   it('refuses policy text over MAX_POLICY_BYTES before parsing it', async () => {
     const { parsePolicy, MAX_POLICY_BYTES } = await import('../../src/policy/load.js');
-    assert.throws(() => parsePolicy(`# ${'x'.repeat(MAX_POLICY_BYTES)}\n`, 'p.yaml'), /^Error: p\.yaml: \(document\): is \d+ characters \(at most 4194304\)$|p\.yaml: \(document\): is \d+ characters/);
+    assert.throws(
+      () => parsePolicy(`# ${'x'.repeat(MAX_POLICY_BYTES)}\n`, 'p.yaml'),
+      /^Error: p\.yaml: \(document\): is \d+ characters \(at most 4194304\)$|p\.yaml: \(document\): is \d+ characters/,
+    );
   });
 });

@@ -36,12 +36,15 @@ describe('CEL matches(): compiled patterns live as long as their conditions', ()
       const after = await used();
       process.stdout.write(JSON.stringify({ grown: grown - before, shared: shared - before, after: after - before }));
     `;
-    const out = JSON.parse(execFileSync(process.execPath, ['--expose-gc', '--input-type=module', '-e', script], { encoding: 'utf8' })) as Record<string, number>;
+    const out = JSON.parse(execFileSync(process.execPath, ['--expose-gc', '--input-type=module', '-e', script], { encoding: 'utf8' })) as Record<
+      string,
+      number
+    >;
     const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
-    const note = `grown ${mib(out.grown!)}, one of two conditions dropped ${mib(out.shared!)}, both dropped ${mib(out.after!)}`;
-    assert.ok(out.grown! > 3 * 2 ** 20, `the DFA grew: ${note}`);
-    assert.ok(out.shared! > 3 * 2 ** 20, `still held by the second condition: ${note}`);
-    assert.ok(out.after! < 1.5 * 2 ** 20, `freed with the last condition: ${note}`);
+    const note = `grown ${mib(out.grown)}, one of two conditions dropped ${mib(out.shared)}, both dropped ${mib(out.after)}`;
+    assert.ok(out.grown > 3 * 2 ** 20, `the DFA grew: ${note}`);
+    assert.ok(out.shared > 3 * 2 ** 20, `still held by the second condition: ${note}`);
+    assert.ok(out.after < 1.5 * 2 ** 20, `freed with the last condition: ${note}`);
     t.diagnostic(note);
   });
 });

@@ -82,7 +82,10 @@ describe('CEL variables', () => {
   });
 
   it('gives an anonymous caller empty values', () => {
-    assert.equal(run('request.auth.subject == "" && request.auth.issuer == "" && size(request.auth.claims) == 0 && size(request.auth.scopes) == 0', null), true);
+    assert.equal(
+      run('request.auth.subject == "" && request.auth.issuer == "" && size(request.auth.claims) == 0 && size(request.auth.scopes) == 0', null),
+      true,
+    );
   });
 
   it('compares JSON numbers in claims as CEL int or double', () => {
@@ -149,7 +152,18 @@ describe('CEL compile errors', () => {
   });
 
   it('accepts literal RE2 patterns, including ones that backtrack in JavaScript, and refuses what RE2 cannot do', () => {
-    for (const pattern of ['^/api/[a-z0-9-]+$', '^(GET|HEAD)$', '^/v1/.*refund$', '.*a.*b', '.*refund', '^(a+)+$', '(a|aa)*', '[a-z]+x', '(?i)^bearer ', '^\\p{L}+$'])
+    for (const pattern of [
+      '^/api/[a-z0-9-]+$',
+      '^(GET|HEAD)$',
+      '^/v1/.*refund$',
+      '.*a.*b',
+      '.*refund',
+      '^(a+)+$',
+      '(a|aa)*',
+      '[a-z]+x',
+      '(?i)^bearer ',
+      '^\\p{L}+$',
+    ])
       assert.equal(conditionError(`request.path.matches(${JSON.stringify(pattern)})`), null, pattern);
     assert.equal(conditionError('request.path.matches(request.headers["x-re"])'), 'matches() takes a string literal pattern');
     assert.equal(conditionError('request.path.matches("(a)\\\\1")'), 'matches("(a)\\\\1"): backreferences are not supported (RE2 syntax)');
@@ -220,12 +234,12 @@ describe('CEL in a policy', () => {
     let reads = 0;
     const counting = (): RequestView => {
       const base = request();
-      return Object.defineProperty({ ...base }, 'contextExtensions', {
+      return Object.defineProperty<RequestView>({ ...base }, 'contextExtensions', {
         get: () => {
           reads++;
           return base.contextExtensions;
         },
-      }) as RequestView;
+      });
     };
     const p = policy([
       { name: 'deny-a', action: 'DENY', to: [{ paths: ['/a'] }], when: 'request.method == "GET"' },
@@ -237,7 +251,10 @@ describe('CEL in a policy', () => {
     assert.equal(reads, 1, 'three conditions evaluated, one activation');
 
     reads = 0;
-    const plain = policy([{ name: 'a', action: 'ALLOW', to: [{ paths: ['/x'] }], when: 'true' }, { name: 'b', action: 'ALLOW', to: [{ paths: ['/api/*'] }] }]);
+    const plain = policy([
+      { name: 'a', action: 'ALLOW', to: [{ paths: ['/x'] }], when: 'true' },
+      { name: 'b', action: 'ALLOW', to: [{ paths: ['/api/*'] }] },
+    ]);
     assert.equal(plain.evaluate(counting(), auth(null)).rule, 'b');
     assert.equal(reads, 0, 'no rule with `when` was reached');
   });
