@@ -64,7 +64,7 @@ describe('deploy/envoy/envoy.yaml', () => {
     assert.equal(authz.transport_api_version, 'V3');
     assert.equal(authz.failure_mode_allow, false);
     assert.deepEqual(authz.status_on_error, { code: 'ServiceUnavailable' });
-    assert.equal(authz.include_peer_certificate, true);
+    assert.equal(authz.include_peer_certificate, undefined, 'the sidecar never reads the PEM');
     assert.equal(authz.encode_raw_headers, true);
     assert.equal(authz.clear_route_cache, true);
     assert.equal(authz.with_request_body, undefined, 'the body is off by default');
@@ -192,11 +192,11 @@ describe('envoy-proto-validate is strict', () => {
   test('camelCase JSON names are accepted, but not alongside the snake_case name', () => {
     const doc = load();
     const authz = extAuthz(doc);
-    authz.includePeerCertificate = authz.include_peer_certificate;
-    delete authz.include_peer_certificate;
+    authz.encodeRawHeaders = authz.encode_raw_headers;
+    delete authz.encode_raw_headers;
     assert.deepEqual(validateEnvoyConfig(doc), []);
-    authz.include_peer_certificate = true;
-    assertRejected(doc, /\.include_peer_certificate: same field as "includePeerCertificate"$/);
+    authz.encode_raw_headers = true;
+    assertRejected(doc, /\.encode_raw_headers: same field as "encodeRawHeaders"$/);
   });
 });
 
