@@ -186,7 +186,7 @@ async function main(argv: string[]): Promise<number> {
     });
     const server = grpc;
     metrics.trackGrpcConnections(() => server.connections);
-    admin = await startAdminServer({ address: config.admin.address, registry: metrics.registry, readiness });
+    admin = await startAdminServer({ address: config.admin.address, metrics, readiness });
   } catch (error) {
     log.fatal({ err: error }, 'cannot listen');
     return 1;

@@ -1,6 +1,5 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Registry } from 'prom-client';
 
 export interface Readiness {
   readonly ready: boolean;
@@ -16,7 +15,8 @@ export interface Readiness {
 
 export interface AdminServerOptions {
   readonly address: string;
-  readonly registry: Registry;
+  /** The /metrics body and its content type. */
+  readonly metrics: { exposition(): Promise<string>; readonly contentType: string };
   readonly readiness: () => Readiness;
 }
 
@@ -41,8 +41,8 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
         .writeHead(readiness.ready ? 200 : 503, { 'content-type': 'application/json' })
         .end(JSON.stringify({ ready: readiness.ready, reasons: readiness.reasons, ...(readiness.control && { control: readiness.control }) }) + '\n');
     } else if (path === '/metrics') {
-      options.registry.metrics().then(
-        (text) => res.writeHead(200, { 'content-type': options.registry.contentType }).end(text),
+      options.metrics.exposition().then(
+        (text) => res.writeHead(200, { 'content-type': options.metrics.contentType }).end(text),
         () => res.writeHead(500).end(),
       );
     } else {

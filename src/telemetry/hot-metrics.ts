@@ -1,8 +1,8 @@
 import { Counter, type Registry } from 'prom-client';
 
 /**
- * The two metrics every Check touches, kept as plain numbers on the hot path and handed to
- * the registry only when /metrics is scraped. prom-client's labelled `inc()` hashes its labels
+ * The two metrics every Check touches, kept as plain numbers on the hot path and turned into
+ * series only when /metrics is scraped. prom-client's labelled `inc()` hashes its labels
  * on every call and `Histogram.observe()` allocates and formats its bucket keys; on a path
  * budgeted in microseconds both showed up in profiles.
  */
@@ -62,24 +62,15 @@ export class DecisionCounter {
   }
 }
 
-interface HistogramSnapshot {
-  readonly name: string;
-  readonly help: string;
-  readonly type: 'histogram';
-  readonly aggregator: 'sum';
-  readonly values: Array<{ readonly metricName: string; readonly labels: Record<string, string | number>; readonly value: number }>;
-}
-
 /**
- * An unlabelled histogram with fixed buckets (seconds). prom-client has no documented way to
- * export buckets counted elsewhere (no custom collector, and `observe()` adds one observation
- * per call), so this one is registered as an object with prom-client's `get()` shape, the
- * one place it relies on the registry rendering such an object. telemetry-hot-metrics.test.ts
- * holds its output to that of a prom-client Histogram fed the same observations.
+ * An unlabelled histogram with fixed buckets (seconds), written out in the Prometheus text
+ * format next to the registry's metrics (see `Metrics.exposition`). It is not registered:
+ * prom-client has no documented way to export buckets counted elsewhere (`observe()` adds one
+ * observation per call and turns each bound into a string key, about 0.6–1 µs a call), and a
+ * histogram's text form is three series, so it renders its own. telemetry-hot-metrics.test.ts
+ * holds its text to that of a prom-client Histogram fed the same observations.
  */
 export class FastHistogram {
-  readonly aggregator = 'sum' as const;
-  readonly type = 'histogram' as const;
   private readonly counts: Float64Array;
   private sum = 0;
   private count = 0;
@@ -88,10 +79,8 @@ export class FastHistogram {
     readonly name: string,
     readonly help: string,
     private readonly buckets: readonly number[],
-    registry: Registry,
   ) {
     this.counts = new Float64Array(buckets.length);
-    registry.registerMetric(this as never);
   }
 
   observe(seconds: number): void {
@@ -106,17 +95,17 @@ export class FastHistogram {
     }
   }
 
-  get(): HistogramSnapshot {
-    const values: Array<HistogramSnapshot['values'][number]> = [];
+  /** HELP, TYPE, the cumulative buckets, sum and count, one line each, newline-terminated. */
+  exposition(): string {
+    const { name } = this;
+    const lines = [`# HELP ${name} ${escapeHelp(this.help)}`, `# TYPE ${name} histogram`];
     let cumulative = 0;
     this.buckets.forEach((le, i) => {
       cumulative += this.counts[i];
-      values.push({ metricName: `${this.name}_bucket`, labels: { le }, value: cumulative });
+      lines.push(`${name}_bucket{le="${le}"} ${cumulative}`);
     });
-    values.push({ metricName: `${this.name}_bucket`, labels: { le: '+Inf' }, value: this.count });
-    values.push({ metricName: `${this.name}_sum`, labels: {}, value: this.sum });
-    values.push({ metricName: `${this.name}_count`, labels: {}, value: this.count });
-    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
+    lines.push(`${name}_bucket{le="+Inf"} ${this.count}`, `${name}_sum ${this.sum}`, `${name}_count ${this.count}`);
+    return lines.join('\n') + '\n';
   }
 
   reset(): void {
@@ -124,4 +113,9 @@ export class FastHistogram {
     this.sum = 0;
     this.count = 0;
   }
+}
+
+/** HELP text as the text format wants it: backslash and newline escaped. */
+function escapeHelp(text: string): string {
+  return text.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
 }

@@ -15,7 +15,6 @@ export class Metrics {
     'authz_check_duration_seconds',
     'Time from receiving a CheckRequest to handing the CheckResponse to gRPC.',
     [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25],
-    this.registry,
   );
 
   /** Read at scrape time from the caches themselves (see `trackTokenCache`): nothing is counted per Check. */
@@ -178,5 +177,15 @@ export class Metrics {
   setPolicy(name: string, revision: string): void {
     this.policyInfo.reset();
     this.policyInfo.labels(name, revision).set(1);
+  }
+
+  /** The /metrics body: the registry's metrics, then the Check-duration histogram. */
+  async exposition(): Promise<string> {
+    return (await this.registry.metrics()) + this.checkDuration.exposition();
+  }
+
+  /** The /metrics content type (Prometheus text format 0.0.4). */
+  get contentType(): string {
+    return this.registry.contentType;
   }
 }

@@ -30,7 +30,7 @@ describe('startAdminServer', () => {
   let admin: AdminServer;
 
   before(async () => {
-    admin = await startAdminServer({ address: '127.0.0.1:0', registry: metrics.registry, readiness: () => (calls++, readiness) });
+    admin = await startAdminServer({ address: '127.0.0.1:0', metrics, readiness: () => (calls++, readiness) });
   });
   after(() => admin.close());
 
@@ -62,8 +62,9 @@ describe('startAdminServer', () => {
     assert.equal(calls - before, 3);
   });
 
-  it('/metrics serves the registry in the Prometheus text format', async () => {
+  it('/metrics serves the registry and the Check histogram in the Prometheus text format', async () => {
     metrics.countCheck('deny', 'token_expired');
+    metrics.checkDuration.observe(0.0002);
     const res = await exchange(admin.port, '/metrics');
     assert.equal(res.status, 200);
     assert.equal(res.headers['content-type'], metrics.registry.contentType);
@@ -71,6 +72,9 @@ describe('startAdminServer', () => {
     assert.match(res.body, /^# TYPE authz_checks_total counter$/m);
     assert.match(res.body, /^authz_checks_total\{decision="deny",reason="token_expired"\} 1$/m);
     assert.match(res.body, /^authz_process_\w+ /m, 'process metrics carry the prefix');
+    assert.match(res.body, /^# TYPE authz_check_duration_seconds histogram$/m);
+    assert.match(res.body, /^authz_check_duration_seconds_bucket\{le="0\.00025"\} 1$/m);
+    assert.equal(res.body.match(/^# TYPE /gm)?.length, new Set(res.body.match(/^# TYPE \S+/gm)).size, 'each metric once');
   });
 
   it('refuses other methods with 405 and an Allow header', async () => {
@@ -87,13 +91,13 @@ describe('startAdminServer', () => {
 
   it('rejects when the address is taken', async () => {
     await assert.rejects(
-      startAdminServer({ address: `127.0.0.1:${admin.port}`, registry: metrics.registry, readiness: () => readiness }),
+      startAdminServer({ address: `127.0.0.1:${admin.port}`, metrics, readiness: () => readiness }),
       (error: NodeJS.ErrnoException) => error.code === 'EADDRINUSE',
     );
   });
 
   it('close() stops listening', async () => {
-    const other = await startAdminServer({ address: '127.0.0.1:0', registry: metrics.registry, readiness: () => readiness });
+    const other = await startAdminServer({ address: '127.0.0.1:0', metrics, readiness: () => readiness });
     assert.equal((await exchange(other.port, '/healthz')).status, 200);
     await other.close();
     await assert.rejects(exchange(other.port, '/healthz'), (error: NodeJS.ErrnoException) => error.code === 'ECONNREFUSED');
@@ -113,7 +117,7 @@ describe('splitAddress', () => {
     const metrics = new Metrics();
     let admin: AdminServer;
     try {
-      admin = await startAdminServer({ address: '[::1]:0', registry: metrics.registry, readiness: () => ({ ready: true, reasons: [] }) });
+      admin = await startAdminServer({ address: '[::1]:0', metrics, readiness: () => ({ ready: true, reasons: [] }) });
     } catch (error) {
       t.skip(`no IPv6 loopback here: ${(error as Error).message}`);
       return;

@@ -33,15 +33,26 @@ describe('hot metrics render as prom-client does', () => {
 
   it('FastHistogram: the same buckets, sum and count as a Histogram', async () => {
     const buckets = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25];
-    const hot = new Registry();
     const plain = new Registry();
-    const histogram = new FastHistogram('authz_check_duration_seconds', 'Check time.', buckets, hot);
+    const histogram = new FastHistogram('authz_check_duration_seconds', 'Check time.', buckets);
     const twin = new Histogram({ name: 'authz_check_duration_seconds', help: 'Check time.', buckets, registers: [plain] });
     // On each bound, between bounds, above the last, and zero.
     for (const seconds of [0, ...buckets, 0.00003, 0.0003, 0.007, 0.2, 0.3, 12, 0.000123456789]) {
       histogram.observe(seconds);
       twin.observe(seconds);
     }
-    assert.equal(await hot.metrics(), await plain.metrics());
+    assert.equal(histogram.exposition(), await plain.metrics());
+    histogram.reset();
+    twin.reset();
+    twin.zero({});
+    assert.equal(histogram.exposition(), await plain.metrics(), 'after reset');
+  });
+
+  it('FastHistogram: help text is escaped as the text format requires', async () => {
+    const plain = new Registry();
+    const help = 'Check time \\ in seconds\nper Check.';
+    const histogram = new FastHistogram('h', help, [1]);
+    new Histogram({ name: 'h', help, buckets: [1], registers: [plain] });
+    assert.equal(histogram.exposition(), await plain.metrics());
   });
 });
