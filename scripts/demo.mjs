@@ -82,7 +82,7 @@ async function story() {
   heading('authz-sidecar demo: two services, one control plane');
   note("orders and billing each run an authz sidecar. Their policy and the idp issuer's");
   note('signing keys are pushed, signed, over NATS JetStream with authzctl.');
-  command('alias authzctl="node dist/src/cli/authzctl.js"');
+  command('export PATH="$PWD/bin:$PATH"   # authzctl, authz-sidecar');
   command(`DEMO=${dir}   # a temp dir, removed at the end`);
 
   heading('1. NATS JetStream');
@@ -104,7 +104,7 @@ async function story() {
   }
   output(readFileSync(join(dir, 'orders', 'config.yaml'), 'utf8').trimEnd());
   for (const service of SERVICES) {
-    command(`AUTHZ_GRPC_ADDRESS=127.0.0.1:0 AUTHZ_ADMIN_ADDRESS=127.0.0.1:0 node dist/authz-sidecar.mjs --config $DEMO/${service}/config.yaml &`);
+    command(`AUTHZ_GRPC_ADDRESS=127.0.0.1:0 AUTHZ_ADMIN_ADDRESS=127.0.0.1:0 authz-sidecar --config $DEMO/${service}/config.yaml &`);
     const sidecar = await startSidecar(service, join(dir, service, 'config.yaml'));
     sidecars[service] = { ...sidecar, variable: service.toUpperCase(), address: sidecar.grpcAddress };
     output(`pid ${sidecar.pid}, gRPC ${sidecar.grpcAddress}, admin ${sidecar.adminUrl}`);

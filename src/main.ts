@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
 import { loadConfig, DocumentError, type Config } from './config/index.js';
+import { packageVersion } from './shared/index.js';
 import { KeyStore, RevocationStore, type KeyStoreEvent } from './keys/index.js';
 import { createAuthenticator, SERVICE_ISSUER_NAME } from './tokens/index.js';
 import { buildRequestView } from './request/index.js';
@@ -21,7 +22,8 @@ grpc.health.v1 on grpc.address, /healthz /readyz /metrics on admin.address.
   --config FILE     sidecar config (YAML or JSON)
   --check-config    validate the config, key sets and policy, print the runtime
                     options and node flags in effect, then exit
-  --help            this text
+  --version         print the version and exit
+  -h, --help        this text
 
 Environment: AUTHZ_CONFIG, AUTHZ_GRPC_ADDRESS and AUTHZ_ADMIN_ADDRESS (override the
 config's addresses; port 0 picks a free port, logged in the "serving" line).
@@ -33,13 +35,18 @@ space and heap growth are V8 flags; runtime.idleCollection needs --expose-gc).`;
 async function main(argv: string[]): Promise<number> {
   let args;
   try {
-    args = parseArgs({ args: argv, options: { config: { type: 'string' }, 'check-config': { type: 'boolean' }, help: { type: 'boolean' } } }).values;
+    const options = { config: { type: 'string' }, 'check-config': { type: 'boolean' }, version: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } as const;
+    args = parseArgs({ args: argv, options }).values;
   } catch (error) {
     process.stderr.write(`authz-sidecar: ${(error as Error).message}\n${USAGE}\n`);
     return 2;
   }
   if (args.help) {
     process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  if (args.version) {
+    process.stdout.write(`authz-sidecar ${packageVersion()}\n`);
     return 0;
   }
   const configPath = args.config ?? process.env.AUTHZ_CONFIG;

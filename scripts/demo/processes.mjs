@@ -7,12 +7,15 @@
 import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { dirname } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const SIDECAR_BIN = `${ROOT}dist/authz-sidecar.mjs`;
 export const AUTHZCTL_BIN = `${ROOT}dist/src/cli/authzctl.js`;
+/** The sidecar's launcher: node with the flags the image runs it with, on SIDECAR_BIN. */
+export const SIDECAR_LAUNCHER = `${ROOT}bin/authz-sidecar`;
 export const NATS_SERVER_BIN = process.env.NATS_SERVER || 'nats-server';
 
 /** Long-running children, in start order: { name, child, exited: Promise<{ code, signal }> }. */
@@ -101,9 +104,15 @@ export async function startNatsServer(storeDir) {
  * from its JSON "serving" log line.
  */
 export async function startSidecar(name, configPath) {
-  const child = spawn(process.execPath, [SIDECAR_BIN, '--config', configPath], {
+  const child = spawn(SIDECAR_LAUNCHER, ['--config', configPath], {
     cwd: ROOT,
-    env: { ...process.env, AUTHZ_GRPC_ADDRESS: '127.0.0.1:0', AUTHZ_ADMIN_ADDRESS: '127.0.0.1:0' },
+    // The launcher runs the `node` on PATH: make it this one.
+    env: {
+      ...process.env,
+      PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}`,
+      AUTHZ_GRPC_ADDRESS: '127.0.0.1:0',
+      AUTHZ_ADMIN_ADDRESS: '127.0.0.1:0',
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
   });

@@ -3,6 +3,7 @@
  * authzctl: the platform and developer CLI. This file only dispatches: each command is
  * one module under commands/, loaded on demand so `token mint` does not pay for gRPC.
  */
+import { packageVersion } from '../shared/index.js';
 import { EXIT, UsageError, processOutput, type Command, type Output } from './command.js';
 
 interface Entry {
@@ -32,7 +33,14 @@ const COMMANDS: readonly Entry[] = [
 function usage(entries: readonly Entry[] = COMMANDS): string {
   const width = Math.max(...entries.map((e) => e.words.join(' ').length));
   const lines = entries.map((e) => `  ${e.words.join(' ').padEnd(width)}  ${e.summary}`);
-  return ['Usage: authzctl COMMAND [options]', '', 'Commands:', ...lines, '', 'Run "authzctl COMMAND --help" for the options of a command.'].join('\n');
+  return [
+    'Usage: authzctl COMMAND [options]',
+    '',
+    'Commands:',
+    ...lines,
+    '',
+    'Run "authzctl COMMAND --help" for the options of a command, "authzctl --version" for the version.',
+  ].join('\n');
 }
 
 function find(argv: readonly string[]): Entry | undefined {
@@ -42,6 +50,10 @@ function find(argv: readonly string[]): Entry | undefined {
 /** Runs one invocation; resolves to the exit code. Every failure is one line on stderr. */
 async function main(argv: readonly string[], output: Output = processOutput): Promise<number> {
   const first = argv[0];
+  if (first === '--version' || first === 'version') {
+    output.out(`authzctl ${packageVersion()}`);
+    return EXIT.OK;
+  }
   if (first === undefined || first === '--help' || first === '-h' || first === 'help') {
     if (first === undefined) output.err(usage());
     else output.out(usage());

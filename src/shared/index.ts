@@ -15,3 +15,4 @@ export {
   type JwsAlgorithmName,
   type JwsKeyShape,
 } from './jws-algorithms.js';
+export { packageVersion } from './version.js';
