@@ -12,9 +12,9 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parse as parseYaml } from 'yaml';
-import { EXAMPLES, ROOT, SIDECAR_BIN } from '../test/helpers/paths.js';
-import { freePort } from '../test/helpers/nats-server.js';
-import { imageNodeFlags } from '../test/helpers/k8s-dockerfile.js';
+import { EXAMPLES, ROOT, SIDECAR_BIN } from '../testkit/paths.js';
+import { freePort } from '../testkit/nats-server.js';
+import { imageNodeFlags } from '../testkit/k8s-dockerfile.js';
 
 export type ServerKind = 'floor' | 'limit' | 'floor-verify';
 

@@ -5,7 +5,7 @@
  */
 import { createPrivateKey, createPublicKey, randomUUID, sign, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { EXAMPLES } from '../test/helpers/paths.js';
+import { EXAMPLES } from '../testkit/paths.js';
 
 export const IDP_ISSUER = 'https://idp.example.test';
 export const AUDIENCE = 'orders';

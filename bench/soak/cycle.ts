@@ -11,9 +11,9 @@
  * sent with the old key is refused (the token cache must not keep serving it).
  */
 import type { JsonWebKey } from 'node:crypto';
-import { envoyRequest, type EnvoyClient } from '../../test/helpers/envoy-client.js';
-import { nodeKeyPair } from '../../test/helpers/key-pair.js';
-import type { SidecarProcess } from '../../test/helpers/sidecar.js';
+import { envoyRequest, type EnvoyClient } from '../../testkit/envoy-client.js';
+import { nodeKeyPair } from '../../testkit/key-pair.js';
+import type { SidecarProcess } from '../../testkit/sidecar.js';
 import { ALLOWED_BY_RULE } from '../checks.js';
 import type { Traffic } from '../load/paced.js';
 import type { Publisher, Put } from '../publisher.js';

@@ -10,10 +10,10 @@ import { copyFileSync, cpSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client, credentials, status, type ServiceError } from '@grpc/grpc-js';
 import { decodeCheckRequest, WireError } from '../../src/grpc/wire/index.js';
-import { EnvoyClient, envoyRequest } from '../helpers/envoy-client.js';
-import { EXAMPLES, SIDECAR_BIN } from '../helpers/paths.js';
-import { startSidecar, tempDir, writeConfig, type SidecarProcess } from '../helpers/sidecar.js';
-import { mint } from '../helpers/tokens.js';
+import { EnvoyClient, envoyRequest } from '../../testkit/envoy-client.js';
+import { EXAMPLES, SIDECAR_BIN } from '../../testkit/paths.js';
+import { startSidecar, tempDir, writeConfig, type SidecarProcess } from '../../testkit/sidecar.js';
+import { mint } from '../../testkit/tokens.js';
 import { decodeEnvoyResponse, judgeResponse, type Judged } from './envoy-codec.js';
 import { FUZZ_POLICY, LIMITS } from './requests.js';
 

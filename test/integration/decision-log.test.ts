@@ -5,11 +5,11 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { exportJWK, generateKeyPair } from 'jose';
 import { connect, type NatsConnection, type Subscription } from 'nats';
-import { createBucket, startNatsServer, type NatsServer } from '../helpers/nats-server.js';
-import { startSidecar, tempDir, writeConfig, type SidecarProcess } from '../helpers/sidecar.js';
-import { EnvoyClient, envoyRequest, type CheckResult } from '../helpers/envoy-client.js';
-import { mint } from '../helpers/tokens.js';
-import { EXAMPLES } from '../helpers/paths.js';
+import { createBucket, startNatsServer, type NatsServer } from '../../testkit/nats-server.js';
+import { startSidecar, tempDir, writeConfig, type SidecarProcess } from '../../testkit/sidecar.js';
+import { EnvoyClient, envoyRequest, type CheckResult } from '../../testkit/envoy-client.js';
+import { mint } from '../../testkit/tokens.js';
+import { EXAMPLES } from '../../testkit/paths.js';
 
 const SUBJECT = 'authz.decisions.orders';
 const MAX_BUFFER = 50;

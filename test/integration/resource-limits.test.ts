@@ -4,11 +4,11 @@ import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { status } from '@grpc/grpc-js';
-import { EnvoyClient, denyBody, envoyRequest, httpStatus, type CheckResult } from '../helpers/envoy-client.js';
-import { EXAMPLES } from '../helpers/paths.js';
-import { replaceFile, startSidecar, tempDir, writeConfig, type SidecarProcess } from '../helpers/sidecar.js';
-import { mint } from '../helpers/tokens.js';
-import { until } from '../helpers/wait.js';
+import { EnvoyClient, denyBody, envoyRequest, httpStatus, type CheckResult } from '../../testkit/envoy-client.js';
+import { EXAMPLES } from '../../testkit/paths.js';
+import { replaceFile, startSidecar, tempDir, writeConfig, type SidecarProcess } from '../../testkit/sidecar.js';
+import { mint } from '../../testkit/tokens.js';
+import { until } from '../../testkit/wait.js';
 
 /**
  * Resource limits against the real binary: gRPC message size, header limits, CEL bounds and

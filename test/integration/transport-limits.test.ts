@@ -2,12 +2,12 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { EnvoyClient, envoyRequest } from '../helpers/envoy-client.js';
-import { CLIENT_PREFACE, emptyGrpcMessage, ERROR, FLAG, FRAME, frame, grpcHeaders, PREFACE_MAGIC, RawH2Connection } from '../helpers/h2-raw.js';
-import { EXAMPLES } from '../helpers/paths.js';
-import { startSidecar, tempDir, writeConfig, type SidecarProcess } from '../helpers/sidecar.js';
-import { mint } from '../helpers/tokens.js';
-import { sleep, until } from '../helpers/wait.js';
+import { EnvoyClient, envoyRequest } from '../../testkit/envoy-client.js';
+import { CLIENT_PREFACE, emptyGrpcMessage, ERROR, FLAG, FRAME, frame, grpcHeaders, PREFACE_MAGIC, RawH2Connection } from '../../testkit/h2-raw.js';
+import { EXAMPLES } from '../../testkit/paths.js';
+import { startSidecar, tempDir, writeConfig, type SidecarProcess } from '../../testkit/sidecar.js';
+import { mint } from '../../testkit/tokens.js';
+import { sleep, until } from '../../testkit/wait.js';
 
 /**
  * The gRPC listener's limits against the real binary, over raw TCP: connections that never
