@@ -20,7 +20,7 @@ import { generatePolicy } from '../policies/generate.js';
 import { isReady } from '../processes.js';
 import { Publisher, type Put } from '../publisher.js';
 import { percentile } from '../stats.js';
-import { IDP_JWKS_FILE, minterFor, readJson } from '../tokens.js';
+import { IDP_JWKS_FILE, minterFor, readJson } from '../../testkit/tokens.js';
 import { fmt, table, type Context, type ScenarioOutput } from './context.js';
 
 const PAUSE_MS = 50;

@@ -19,7 +19,7 @@ import type { Traffic } from '../load/paced.js';
 import type { Publisher, Put } from '../publisher.js';
 import { checkRequestBody } from '../request.js';
 import { pushedPolicy } from '../scenarios/control-plane.js';
-import { IDP_JWKS_FILE, minterFor, readJson, type Minter } from '../tokens.js';
+import { IDP_JWKS_FILE, minterFor, readJson, type Minter } from '../../testkit/tokens.js';
 
 export type DocumentStep = 'policy push' | 'key added' | 'key retired';
 

@@ -8,6 +8,7 @@ import { EnvoyClient, denyBody, envoyRequest, httpStatus, type CheckResult } fro
 import { buildAttacks, type AttackKeys, type KeySetAttack, type Via } from '../../testkit/key-set-attacks.js';
 import { createBucket, kvWriter, startNatsServer, type NatsServer } from '../../testkit/nats-server.js';
 import { replaceFile, startSidecar, tempDir, writeConfig, type SidecarProcess } from '../../testkit/sidecar.js';
+import { ordersPolicy } from '../../testkit/sidecar-dir.js';
 import { mint } from '../../testkit/tokens.js';
 import { until } from '../../testkit/wait.js';
 import { loadSigningKey, type ControlSigningKey } from '../../src/control/signers.js';
@@ -97,20 +98,7 @@ describe('key-set attacks from files and over the control plane', () => {
     signing = await loadSigningKey(join(dir, 'cp.jwk.json'));
     jwksPath = join(dir, 'file-idp.jwks.json');
     writeFileSync(jwksPath, JSON.stringify({ keys: [keys.good.publicJwk] }));
-    writeFileSync(
-      join(dir, 'policy.yaml'),
-      `apiVersion: authz-sidecar/v1
-kind: Policy
-metadata: { name: orders, service: orders }
-spec:
-  defaultAction: DENY
-  rules:
-    - name: read-orders
-      action: ALLOW
-      to: [{ methods: [GET], paths: ["/api/orders"] }]
-      from: [{ issuers: ["${ISSUERS.file.iss}", "${ISSUERS.nats.iss}"] }]
-`,
-    );
+    writeFileSync(join(dir, 'policy.yaml'), ordersPolicy({ issuers: [ISSUERS.file.iss, ISSUERS.nats.iss] }));
     const issuer = (via: Via, source: string) => `  - name: ${ISSUERS[via].name}
     issuer: ${ISSUERS[via].iss}
     audiences: [orders]
