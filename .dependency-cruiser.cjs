@@ -25,7 +25,12 @@
  *    packages. main.ts reaches the nats entries only with `await import` (or for types): a
  *    sidecar fed by files never loads the NATS client.
  *
- * bench/, scripts/ and test/ are not checked: they may import any file of src/.
+ * testkit/, the helpers that tests, benchmarks and scripts share, is checked too (`npm run
+ * lint:layers` cruises src and testkit): it uses src/ as another folder would, through each
+ * folder's index.ts or an entry, and does not reach into test/, bench/ or scripts/, which use
+ * it. src/ never imports testkit/.
+ *
+ * bench/, scripts/ and test/ are not checked: they may import any file of src/ or testkit/.
  */
 
 /** Bottom to top. Entries are folders of src/, or files directly in src/. */
@@ -78,6 +83,9 @@ const layerRules = LAYERS.flatMap((layer, level) =>
 
 const known = LAYERS.flat().map(modulesOf);
 
+/** What may be imported of another folder of src/: its index.ts, an entry, the generated types. */
+const OPEN_TO_OTHERS = ['^src/[^/]+/index\\.ts$', '^src/generated/', ...ENTRIES.map((e) => `^${escape(e.file)}$`)];
+
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {
   forbidden: [
@@ -109,10 +117,28 @@ module.exports = {
       comment: 'Another folder is imported through its index.ts (or an entry listed in ENTRIES in .dependency-cruiser.cjs), not a file inside it.',
       severity: 'error',
       from: { path: '^src/([^/]+)' },
-      to: {
-        path: '^src/[^/]+/',
-        pathNot: ['^src/$1/', '^src/[^/]+/index\\.ts$', '^src/generated/', ...ENTRIES.map((e) => `^${escape(e.file)}$`)],
-      },
+      to: { path: '^src/[^/]+/', pathNot: ['^src/$1/', ...OPEN_TO_OTHERS] },
+    },
+    {
+      name: 'no-testkit-in-src',
+      comment: 'src/ imports nothing from testkit/: the testkit serves tests, benchmarks and scripts, and is not shipped.',
+      severity: 'error',
+      from: { path: '^src/' },
+      to: { path: '^testkit/' },
+    },
+    {
+      name: 'testkit-through-index',
+      comment: 'testkit/ uses a folder of src/ through its index.ts (or an entry listed in ENTRIES in .dependency-cruiser.cjs), not a file inside it.',
+      severity: 'error',
+      from: { path: '^testkit/' },
+      to: { path: '^src/[^/]+/', pathNot: OPEN_TO_OTHERS },
+    },
+    {
+      name: 'testkit-standalone',
+      comment: 'testkit/ imports nothing from test/, bench/ or scripts/: they use it, not the other way round.',
+      severity: 'error',
+      from: { path: '^testkit/' },
+      to: { path: '^(test|bench|scripts)/' },
     },
     {
       name: 'cheap-index',

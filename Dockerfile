@@ -19,7 +19,7 @@ RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json ./
 COPY scripts/bundle.mjs ./scripts/
 COPY src ./src
-# tsconfig also includes test/ and bench/; they are not in the context, so only src/ is
+# tsconfig also includes testkit/, test/ and bench/; they are not in the context, so only src/ is
 # compiled, to dist/src. Then scripts/bundle.mjs bundles the sidecar into one file,
 # dist/authz-sidecar.mjs: it starts ~0.2 s sooner than from ~200 modules (docs/performance.md).
 RUN npm run build

@@ -1,5 +1,5 @@
-// Type-checked rules from typescript-eslint over src/, test/, bench/ and scripts/; formatting
-// is prettier's (eslint-config-prettier turns off the rules it owns).
+// Type-checked rules from typescript-eslint over src/, testkit/, test/, bench/ and scripts/;
+// formatting is prettier's (eslint-config-prettier turns off the rules it owns).
 import js from '@eslint/js';
 import prettier from 'eslint-config-prettier';
 import tseslint from 'typescript-eslint';
@@ -56,8 +56,8 @@ export default tseslint.config(
     },
   },
   {
-    // Tests and benchmarks read JSON, logs and protobuf output whose shape they then assert.
-    files: ['test/**', 'bench/**'],
+    // Tests, benchmarks and their testkit read JSON, logs and protobuf output whose shape they then assert.
+    files: ['testkit/**', 'test/**', 'bench/**'],
     rules: {
       '@typescript-eslint/no-unsafe-member-access': 'off',
       '@typescript-eslint/no-unsafe-assignment': 'off',

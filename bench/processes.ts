@@ -5,16 +5,17 @@
  * is killed if the harness exits early.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { cpSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, openSync, closeSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parse as parseYaml } from 'yaml';
-import { EXAMPLES, ROOT, SIDECAR_BIN } from '../test/helpers/paths.js';
-import { freePort } from '../test/helpers/nats-server.js';
-import { imageNodeFlags } from '../test/helpers/k8s-dockerfile.js';
+import { ROOT, SIDECAR_BIN } from '../testkit/paths.js';
+import { freePort } from '../testkit/nats-server.js';
+import { imageNodeFlags } from '../testkit/k8s-dockerfile.js';
+import { writeSidecarDir } from '../testkit/sidecar-dir.js';
 
 export type ServerKind = 'floor' | 'limit' | 'floor-verify';
 
@@ -76,33 +77,12 @@ export interface SidecarOptions {
 
 /** A sidecar directory like deploy/examples: the example keys, a config like the example one and `policy`. */
 export function sidecarDir(options: SidecarOptions): string {
-  const dir = mkdtempSync(join(tmpdir(), 'authz-bench-'));
-  cpSync(`${EXAMPLES}/keys`, join(dir, 'keys'), { recursive: true });
-  writeFileSync(join(dir, 'policy.yaml'), options.policy);
-  writeFileSync(
-    join(dir, 'config.yaml'),
-    `service: orders
-issuers:
-  - name: idp
-    issuer: https://idp.example.test
-    audiences: [orders]
-    algorithms: [ES256]
-    keys: { file: keys/idp.jwks.json }
-    from:
-      - { header: authorization, prefix: "Bearer " }
-      - { cookie: access_token }
-    claimsToHeaders: { tenant: x-tenant-id, roles: x-auth-roles }
-serviceTokens:
-  trustDomain: cluster.local
-  header: x-service-token
-  keys: { file: keys/mesh.jwks.json }
-policy: { file: policy.yaml }
-tokenCache: { maxEntries: ${options.tokenCacheEntries ?? 10_000} }
-log: { level: info }
-shutdown: { drainSeconds: 1 }
-`,
-  );
-  return dir;
+  return writeSidecarDir({
+    dir: mkdtempSync(join(tmpdir(), 'authz-bench-')),
+    policy: options.policy,
+    tokenCacheEntries: options.tokenCacheEntries ?? 10_000,
+    extra: 'shutdown: { drainSeconds: 1 }\n',
+  }).dir;
 }
 
 export interface SidecarTarget extends Target {

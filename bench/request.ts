@@ -5,7 +5,7 @@
  * for the correctness pre-checks.
  */
 import { loadSync } from '@grpc/proto-loader';
-import { ENVOY_PROTO_DIRS } from '../test/helpers/paths.js';
+import { ENVOY_PROTO_DIRS } from '../testkit/paths.js';
 
 export const CHECK_PATH = '/envoy.service.auth.v3.Authorization/Check';
 

@@ -12,9 +12,9 @@
  *   CHAOS_SIDECARS         sidecars per scenario (default 3)
  *   CHAOS_GUARANTEE_ROUNDS faults of each kind in the "2 s during the fault" scenario (default 3)
  */
-import { ROOT } from '../dist/test/helpers/paths.js';
-import { clusterNodeRestarts, serverOutage, slowConsumer, startClusterEnv, startSingleServerEnv, violations } from '../dist/test/helpers/chaos.js';
-import { faultDuringPublishing, formatGuarantee } from '../dist/test/helpers/chaos-guarantees.js';
+import { ROOT } from '../dist/testkit/paths.js';
+import { clusterNodeRestarts, serverOutage, slowConsumer, startClusterEnv, startSingleServerEnv, violations } from '../dist/testkit/chaos.js';
+import { faultDuringPublishing, formatGuarantee } from '../dist/testkit/chaos-guarantees.js';
 
 const number = (name, fallback) => {
   const value = Number(process.env[name] ?? fallback);

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
- * Runs the test tiers against the build in dist/: only `*.test.js` files (a helper module in
- * dist/test/helpers is not a test), tier by tier, in one `node --test` process per tier.
+ * Runs the test tiers against the build in dist/: only `*.test.js` files (a helper module such
+ * as dist/test/fuzz/binary.js is not a test; the testkit is in dist/testkit/), tier by tier, in
+ * one `node --test` process per tier.
  *
  *   node scripts/test.mjs                    unit, integration, system (what npm test runs)
  *   node scripts/test.mjs unit               one tier; several may be named

@@ -14,7 +14,7 @@ import type { AuthContext, VerifiedToken } from '../../src/tokens/types.js';
 import { policyText } from '../policies/generate.js';
 import { checkRequestMessage } from '../request.js';
 import { spread } from '../stats.js';
-import { minterFor } from '../tokens.js';
+import { minterFor } from '../../testkit/tokens.js';
 
 export interface MicroInput {
   readonly policies: ReadonlyArray<{ label: string; rules: number; when?: string }>;

@@ -1,6 +1,6 @@
 /**
  * Push latency over the real control plane: a nats-server with JetStream, a fleet of
- * sidecars following the bucket (test/helpers/fleet.ts), documents signed in-process with
+ * sidecars following the bucket (testkit/fleet.ts), documents signed in-process with
  * the fleet's control-plane key. For each push, latency is from just before the KV put to
  * each sidecar's `control document applied` log line for that revision (its pino ISO
  * timestamp); the push's figure is the slowest sidecar. Rotations publish the issuer's key
@@ -11,16 +11,16 @@ import type { JsonWebKey } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { envoyRequest } from '../../test/helpers/envoy-client.js';
-import { startFleet, type Fleet, type FleetMember } from '../../test/helpers/fleet.js';
-import { nodeKeyPair } from '../../test/helpers/key-pair.js';
-import { startNatsServer, type NatsServer } from '../../test/helpers/nats-server.js';
+import { envoyRequest } from '../../testkit/envoy-client.js';
+import { startFleet, type Fleet, type FleetMember } from '../../testkit/fleet.js';
+import { nodeKeyPair } from '../../testkit/key-pair.js';
+import { startNatsServer, type NatsServer } from '../../testkit/nats-server.js';
 import type { Group } from '../options.js';
 import { generatePolicy } from '../policies/generate.js';
 import { isReady } from '../processes.js';
 import { Publisher, type Put } from '../publisher.js';
 import { percentile } from '../stats.js';
-import { IDP_JWKS_FILE, minterFor, readJson } from '../tokens.js';
+import { IDP_JWKS_FILE, minterFor, readJson } from '../../testkit/tokens.js';
 import { fmt, table, type Context, type ScenarioOutput } from './context.js';
 
 const PAUSE_MS = 50;

@@ -10,7 +10,7 @@ import { runRotating, type RotatingResult } from '../load/rotating.js';
 import type { Target } from '../processes.js';
 import { checkRequestBody } from '../request.js';
 import { inRoundOrder, median } from '../stats.js';
-import { minterFor } from '../tokens.js';
+import { minterFor } from '../../testkit/tokens.js';
 import { fmt, table, type Context, type ScenarioOutput } from './context.js';
 
 export async function freshTokens(ctx: Context): Promise<ScenarioOutput> {

@@ -13,7 +13,7 @@ import type { Target } from '../processes.js';
 import { checkRequestBody } from '../request.js';
 import { inRoundOrder, median, spread } from '../stats.js';
 import type { TargetName } from '../targets.js';
-import { minterFor } from '../tokens.js';
+import { minterFor } from '../../testkit/tokens.js';
 import { fmt, table, type Context, type Measured, type ScenarioOutput } from './context.js';
 
 interface Body {

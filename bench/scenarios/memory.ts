@@ -11,7 +11,7 @@ import { runRotating } from '../load/rotating.js';
 import { IDLE_MS, SETTLE_MS } from '../../src/runtime/idle-gc.js';
 import { policyText } from '../policies/generate.js';
 import { checkRequestBody } from '../request.js';
-import { minterFor } from '../tokens.js';
+import { minterFor } from '../../testkit/tokens.js';
 import { fmt, table, type Context, type ScenarioOutput } from './context.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 

@@ -18,7 +18,7 @@ import { metricValue, readMetrics, type Target } from '../processes.js';
 import { checkRequestBody } from '../request.js';
 import { inRoundOrder, median } from '../stats.js';
 import type { TargetName } from '../targets.js';
-import { minterFor } from '../tokens.js';
+import { minterFor } from '../../testkit/tokens.js';
 import { fmt, table, type Context, type ScenarioOutput } from './context.js';
 
 const WHAT = 'cached token, sustained';

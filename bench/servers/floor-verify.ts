@@ -9,7 +9,7 @@ import { verify } from 'node:crypto';
 import { Server, type sendUnaryData, type ServerUnaryCall } from '@grpc/grpc-js';
 import { loadAuthProto } from '../../src/grpc/protos.js';
 import type { CheckRequest__Output } from '../../src/generated/envoy/service/auth/v3/CheckRequest.js';
-import { idpPublicKey } from '../tokens.js';
+import { idpPublicKey } from '../../testkit/tokens.js';
 import { serve } from './serve.js';
 
 const OK = Object.freeze({ status: { code: 0 }, ok_response: {} });

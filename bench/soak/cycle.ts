@@ -11,15 +11,15 @@
  * sent with the old key is refused (the token cache must not keep serving it).
  */
 import type { JsonWebKey } from 'node:crypto';
-import { envoyRequest, type EnvoyClient } from '../../test/helpers/envoy-client.js';
-import { nodeKeyPair } from '../../test/helpers/key-pair.js';
-import type { SidecarProcess } from '../../test/helpers/sidecar.js';
+import { envoyRequest, type EnvoyClient } from '../../testkit/envoy-client.js';
+import { nodeKeyPair } from '../../testkit/key-pair.js';
+import type { SidecarProcess } from '../../testkit/sidecar.js';
 import { ALLOWED_BY_RULE } from '../checks.js';
 import type { Traffic } from '../load/paced.js';
 import type { Publisher, Put } from '../publisher.js';
 import { checkRequestBody } from '../request.js';
 import { pushedPolicy } from '../scenarios/control-plane.js';
-import { IDP_JWKS_FILE, minterFor, readJson, type Minter } from '../tokens.js';
+import { IDP_JWKS_FILE, minterFor, readJson, type Minter } from '../../testkit/tokens.js';
 
 export type DocumentStep = 'policy push' | 'key added' | 'key retired';
 

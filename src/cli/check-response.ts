@@ -2,19 +2,7 @@
 import type { CheckResponse__Output } from '../generated/envoy/service/auth/v3/CheckResponse.js';
 import type { HeaderValueOption__Output } from '../generated/envoy/config/core/v3/HeaderValueOption.js';
 import type { Value__Output } from '../generated/google/protobuf/Value.js';
-
-/** envoy.type.v3.StatusCode names (the client loads enums as strings) → HTTP status. */
-const HTTP_STATUS: Readonly<Record<string, number>> = {
-  Empty: 0,
-  OK: 200,
-  BadRequest: 400,
-  Unauthorized: 401,
-  Forbidden: 403,
-  PayloadTooLarge: 413,
-  RequestHeaderFieldsTooLarge: 431,
-  InternalServerError: 500,
-  ServiceUnavailable: 503,
-};
+import { HTTP_STATUS_CODES } from '../grpc/index.js';
 
 /** What Envoy answers when a deny carries no HTTP status, by gRPC code. */
 const HTTP_FOR_GRPC: Readonly<Record<number, number>> = { 3: 400, 7: 403, 14: 503, 16: 401 };
@@ -34,7 +22,8 @@ export interface CheckSummary {
 
 export function httpStatusOf(code: string | number | undefined): number | undefined {
   if (code === undefined) return undefined;
-  return typeof code === 'number' ? code : (HTTP_STATUS[code] ?? (/^\d+$/.test(code) ? Number(code) : undefined));
+  // The client loads envoy.type.v3.StatusCode as its names.
+  return typeof code === 'number' ? code : (HTTP_STATUS_CODES[code] ?? (/^\d+$/.test(code) ? Number(code) : undefined));
 }
 
 export function summarize(response: CheckResponse__Output): CheckSummary {

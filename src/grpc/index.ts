@@ -5,4 +5,6 @@
 export { createCheckHandler, policyDeny, type CheckDependencies, type CheckHandler } from './check.js';
 export type { CheckMetrics, DecisionRecord, DecisionSink } from './check-sinks.js';
 export { allowResponse, denyResponse, GrpcCode, type AllowOptions, type DecisionMetadata, type DenyKind, type DenyOptions } from './response.js';
+// envoy.type.v3.StatusCode names, for clients that load enums as strings (authzctl check).
+export { HTTP_STATUS_CODES } from './wire/check-response.js';
 export { IdentityHeaders, SUBJECT_HEADER, ISSUER_HEADER, PRINCIPAL_HEADER, type CallerHeaders } from './identity-headers.js';

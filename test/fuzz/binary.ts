@@ -6,46 +6,33 @@
  * grpc.maxMessageBytes get RESOURCE_EXHAUSTED, everything else a CheckResponse.
  */
 import { spawn } from 'node:child_process';
-import { copyFileSync, cpSync, mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client, credentials, status, type ServiceError } from '@grpc/grpc-js';
 import { decodeCheckRequest, WireError } from '../../src/grpc/wire/index.js';
-import { EnvoyClient, envoyRequest } from '../helpers/envoy-client.js';
-import { EXAMPLES, SIDECAR_BIN } from '../helpers/paths.js';
-import { startSidecar, tempDir, writeConfig, type SidecarProcess } from '../helpers/sidecar.js';
-import { mint } from '../helpers/tokens.js';
+import { EnvoyClient, envoyRequest } from '../../testkit/envoy-client.js';
+import { EXAMPLES, SIDECAR_BIN } from '../../testkit/paths.js';
+import { startSidecar, type SidecarProcess } from '../../testkit/sidecar.js';
+import { sidecarConfig, writeSidecarDir } from '../../testkit/sidecar-dir.js';
+import { mint } from '../../testkit/tokens.js';
 import { decodeEnvoyResponse, judgeResponse, type Judged } from './envoy-codec.js';
 import { FUZZ_POLICY, LIMITS } from './requests.js';
 
 const CHECK = '/envoy.service.auth.v3.Authorization/Check';
 export const MAX_MESSAGE_BYTES = 65_536;
 
-export const CONFIG = `service: orders
-grpc: { maxMessageBytes: ${MAX_MESSAGE_BYTES} }
-issuers:
-  - name: idp
-    issuer: https://idp.example.test
-    audiences: [orders]
-    algorithms: [ES256]
-    keys: { file: keys/idp.jwks.json }
-    from: [{ header: authorization, prefix: "Bearer " }, { cookie: access_token }]
-    claimsToHeaders: { tenant: x-tenant-id }
-serviceTokens:
-  trustDomain: cluster.local
-  keys: { file: keys/mesh.jwks.json }
-policy: { file: policy.yaml }
-request: { maxHeaders: ${LIMITS.maxHeaders}, maxHeaderBytes: ${LIMITS.maxHeaderBytes} }
-log: { level: info, denyLinesPerSecond: 5 }
-`;
+export const CONFIG = sidecarConfig({
+  grpc: { maxMessageBytes: MAX_MESSAGE_BYTES },
+  claimsToHeaders: { tenant: 'x-tenant-id' },
+  log: { denyLinesPerSecond: 5 },
+  extra: `request: { maxHeaders: ${LIMITS.maxHeaders}, maxHeaderBytes: ${LIMITS.maxHeaderBytes} }\n`,
+});
 
 /** A temp dir holding the example keys, the fuzz policy and `config` (CONFIG unless told). */
 export function sidecarDir(config = CONFIG): { dir: string; configPath: string } {
-  const dir = tempDir();
-  mkdirSync(join(dir, 'keys'));
-  cpSync(`${EXAMPLES}/keys`, join(dir, 'keys'), { recursive: true });
-  writeFileSync(join(dir, 'policy.yaml'), FUZZ_POLICY);
-  copyFileSync(`${EXAMPLES}/policy.yaml`, join(dir, 'example-policy.yaml'));
-  return { dir, configPath: writeConfig(dir, config) };
+  const written = writeSidecarDir({ policy: FUZZ_POLICY, config });
+  copyFileSync(`${EXAMPLES}/policy.yaml`, join(written.dir, 'example-policy.yaml'));
+  return written;
 }
 
 export type CallOutcome = { response: Judged } | { grpcStatus: number; details: string };

@@ -10,7 +10,7 @@ import fc from 'fast-check';
 import { stringify } from 'yaml';
 import { DocumentError, parseConfig } from '../../src/config/index.js';
 import { compilePolicyText } from '../../src/policy/index.js';
-import { EXAMPLES, FIXTURES } from '../helpers/paths.js';
+import { EXAMPLES, FIXTURES } from '../../testkit/paths.js';
 
 const read = (path: string) => readFileSync(path, 'utf8');
 const listed = (dir: string) =>

@@ -8,7 +8,7 @@ import { loadSync } from '@grpc/proto-loader';
 import type { RequestErrorCode } from '../../src/request/errors.js';
 import type { TokenErrorCode } from '../../src/tokens/errors.js';
 import type { DecisionReason } from '../../src/policy/types.js';
-import { ENVOY_PROTO_DIRS } from '../helpers/paths.js';
+import { ENVOY_PROTO_DIRS } from '../../testkit/paths.js';
 
 const OPTIONS = { keepCase: true, longs: String, enums: String, defaults: false, oneofs: true };
 const check = (loadPackageDefinition(loadSync('envoy/service/auth/v3/external_auth.proto', { ...OPTIONS, includeDirs: ENVOY_PROTO_DIRS })) as any).envoy.service

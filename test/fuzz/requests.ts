@@ -18,8 +18,8 @@ import { buildRequestView } from '../../src/request/index.js';
 import { createAuthenticator } from '../../src/tokens/index.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import { Metrics } from '../../src/telemetry/metrics.js';
-import { EXAMPLES } from '../helpers/paths.js';
-import { mint } from '../helpers/tokens.js';
+import { EXAMPLES } from '../../testkit/paths.js';
+import { mint } from '../../testkit/tokens.js';
 import { decodeEnvoyResponse, judgeResponse, type Judged } from './envoy-codec.js';
 
 /** The policy every request fuzzer runs against (also written to disk for the real binary). */

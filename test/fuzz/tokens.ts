@@ -13,11 +13,11 @@ import { issuerSchema, type IssuerConfig } from '../../src/config/schema.js';
 import { KeyStore } from '../../src/keys/index.js';
 import { buildRequestView, RequestError } from '../../src/request/index.js';
 import { createAuthenticator, TokenError, type Authenticator } from '../../src/tokens/index.js';
-import { signCompact, type SigningAlgorithm } from '../helpers/hostile-tokens.js';
-import { nodeKeyPair } from '../helpers/key-pair.js';
-import { tempDir } from '../helpers/sidecar.js';
-import { EXAMPLES } from '../helpers/paths.js';
-import { IDP_PRIVATE_JWK } from '../helpers/tokens.js';
+import { signCompact, type SigningAlgorithm } from '../../testkit/hostile-tokens.js';
+import { nodeKeyPair } from '../../testkit/key-pair.js';
+import { tempDir } from '../../testkit/sidecar.js';
+import { EXAMPLES } from '../../testkit/paths.js';
+import { IDP_PRIVATE_JWK } from '../../testkit/tokens.js';
 
 export const AUDIENCE = 'orders';
 const SKEW = 30;

@@ -10,8 +10,8 @@ import { BucketError, ControlBucket, latest, updateKey } from '../../src/control
 import { decodeUnverified, signDocument, verifyDocument } from '../../src/control/signed.js';
 import { loadSigners, loadSigningKey } from '../../src/control/signers.js';
 import type { RevocationEntry, StatusReport } from '../../src/control/types.js';
-import { AUTHZCTL_BIN, FIXTURES, ROOT } from '../helpers/paths.js';
-import { freePort, startNatsServer, type NatsServer } from '../helpers/nats-server.js';
+import { AUTHZCTL_BIN, FIXTURES, ROOT } from '../../testkit/paths.js';
+import { freePort, startNatsServer, type NatsServer } from '../../testkit/nats-server.js';
 
 interface Run {
   code: number;

@@ -1,6 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { authzctl, type Run } from '../helpers/authzctl.js';
+import { authzctl, type Run } from '../../testkit/authzctl.js';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -11,7 +11,7 @@ import { loadAuthProto } from '../../src/grpc/protos.js';
 import { allowResponse, denyResponse } from '../../src/grpc/response.js';
 import type { CheckRequest__Output } from '../../src/generated/envoy/service/auth/v3/CheckRequest.js';
 import type { CheckResponse } from '../../src/generated/envoy/service/auth/v3/CheckResponse.js';
-import { EXAMPLES } from '../helpers/paths.js';
+import { EXAMPLES } from '../../testkit/paths.js';
 
 function assertOneLineError(run: Run, pattern: RegExp): void {
   assert.equal(run.code, 2, run.stderr);

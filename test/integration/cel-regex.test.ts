@@ -2,8 +2,8 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { EnvoyClient, denyBody, envoyRequest, type CheckResult } from '../helpers/envoy-client.js';
-import { startSidecar, tempDir, writeConfig, type SidecarProcess } from '../helpers/sidecar.js';
+import { EnvoyClient, denyBody, envoyRequest, type CheckResult } from '../../testkit/envoy-client.js';
+import { startSidecar, tempDir, writeConfig, type SidecarProcess } from '../../testkit/sidecar.js';
 
 /**
  * `matches()` on RE2 against the real binary: patterns that JavaScript's backtracking RegExp

@@ -1,8 +1,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startConformanceEnv, type ConformanceEnv } from '../helpers/conformance-env.js';
-import { denyBody, envoyRequest, headerOf, httpStatus, type CheckResult } from '../helpers/envoy-client.js';
-import { mint, mintService } from '../helpers/tokens.js';
+import { startConformanceEnv, type ConformanceEnv } from '../../testkit/conformance-env.js';
+import { denyBody, envoyRequest, headerOf, httpStatus, type CheckResult } from '../../testkit/envoy-client.js';
+import { mint, mintService } from '../../testkit/tokens.js';
 
 const CUSTOMER = { roles: ['customer'], scope: 'orders:read profile', tenant: 'acme', org: { id: 'o-1' } };
 
@@ -196,7 +196,7 @@ describe("ext_authz Check against the real sidecar, driven with Envoy's protos",
   });
 
   it('lets a flood of unknown kids trigger at most one JWKS refetch per cooldown', async () => {
-    const { keyPair } = await import('../helpers/conformance-env.js');
+    const { keyPair } = await import('../../testkit/conformance-env.js');
     const before = env.remote.hits;
     for (let i = 0; i < 20; i++) {
       const stranger = await keyPair(`unknown-${i}`);

@@ -6,7 +6,7 @@ import { pathToFileURL } from 'node:url';
 import { connectControlPlane, type ControlPlane, type ControlPlaneEvent } from '../../src/control/nats-connect.js';
 import { startKvFeed, type KvFeed, type KvFeedEntry, type KvFeedEvent } from '../../src/control/nats-feed.js';
 import { connect } from 'nats';
-import { createBucket, freePort, kvWriter, startNatsServer, type NatsServer } from '../helpers/nats-server.js';
+import { createBucket, freePort, kvWriter, startNatsServer, type NatsServer } from '../../testkit/nats-server.js';
 
 const text = (entry: KvFeedEntry) => new TextDecoder().decode(entry.value);
 

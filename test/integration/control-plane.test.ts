@@ -1,11 +1,11 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { startNatsServer, kvWriter, type NatsServer } from '../helpers/nats-server.js';
-import { converge, startFleet, versionedPolicy, type Fleet } from '../helpers/fleet.js';
-import { denyBody, type CheckResult } from '../helpers/envoy-client.js';
-import { mint, readJwk } from '../helpers/tokens.js';
-import { EXAMPLES } from '../helpers/paths.js';
+import { startNatsServer, kvWriter, type NatsServer } from '../../testkit/nats-server.js';
+import { converge, startFleet, versionedPolicy, type Fleet } from '../../testkit/fleet.js';
+import { denyBody, type CheckResult } from '../../testkit/envoy-client.js';
+import { mint, readJwk } from '../../testkit/tokens.js';
+import { EXAMPLES } from '../../testkit/paths.js';
 import { loadSigningKey } from '../../src/control/signers.js';
 import { signDocument } from '../../src/control/signed.js';
 import { parsePolicy } from '../../src/policy/index.js';

@@ -5,11 +5,11 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { exportJWK, generateKeyPair } from 'jose';
 import { connect, type NatsConnection, type Subscription } from 'nats';
-import { createBucket, startNatsServer, type NatsServer } from '../helpers/nats-server.js';
-import { startSidecar, tempDir, writeConfig, type SidecarProcess } from '../helpers/sidecar.js';
-import { EnvoyClient, envoyRequest, type CheckResult } from '../helpers/envoy-client.js';
-import { mint } from '../helpers/tokens.js';
-import { EXAMPLES } from '../helpers/paths.js';
+import { createBucket, startNatsServer, type NatsServer } from '../../testkit/nats-server.js';
+import { startSidecar, type SidecarProcess } from '../../testkit/sidecar.js';
+import { writeSidecarDir } from '../../testkit/sidecar-dir.js';
+import { EnvoyClient, envoyRequest, type CheckResult } from '../../testkit/envoy-client.js';
+import { mint } from '../../testkit/tokens.js';
 
 const SUBJECT = 'authz.decisions.orders';
 const MAX_BUFFER = 50;
@@ -78,29 +78,20 @@ describe('decision log: a real sidecar publishing to a real nats-server', () => 
   before(async () => {
     nats = await startNatsServer();
     await createBucket(nats.url, 'authz');
-    dir = tempDir(EXAMPLES);
-    const { publicKey } = await generateKeyPair('EdDSA', { extractable: true });
-    writeFileSync(join(dir, 'cp.pub.jwk.json'), JSON.stringify({ ...(await exportJWK(publicKey)), kid: 'cp-decisions' }));
-    const config = writeConfig(
-      dir,
-      `service: orders
-issuers:
-  - name: idp
-    issuer: https://idp.example.test
-    audiences: [orders]
-    algorithms: [ES256]
-    keys: { file: keys/idp.jwks.json }
-policy: { file: policy.yaml }
-nats:
+    const written = writeSidecarDir({
+      issuer: 'bare',
+      extra: `nats:
   servers: ["${nats.url}"]
   signers: [cp.pub.jwk.json]
   cacheDir: cache
   instance: orders-decisions
   decisions: { enabled: true, sampleAllows: 1, maxBuffer: ${MAX_BUFFER} }
-log: { level: info }
 `,
-    );
-    sidecar = await startSidecar(config);
+    });
+    dir = written.dir;
+    const { publicKey } = await generateKeyPair('EdDSA', { extractable: true });
+    writeFileSync(join(dir, 'cp.pub.jwk.json'), JSON.stringify({ ...(await exportJWK(publicKey)), kid: 'cp-decisions' }));
+    sidecar = await startSidecar(written.configPath);
     client = new EnvoyClient(sidecar.grpcAddress);
     await sidecar.waitForLog((l) => l.msg === 'nats connected', 10_000);
     nc = await connect({ servers: nats.url, maxReconnectAttempts: -1, reconnectTimeWait: 100 });

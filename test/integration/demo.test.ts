@@ -2,7 +2,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { ROOT } from '../helpers/paths.js';
+import { ROOT } from '../../testkit/paths.js';
 
 interface DemoRun {
   code: number | null;

@@ -12,7 +12,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { isBuiltin } from 'node:module';
 import { dirname, join, posix, relative, resolve } from 'node:path';
 import ts from 'typescript';
-import { ROOT } from '../helpers/paths.js';
+import { ROOT } from '../../testkit/paths.js';
 import {
   copyArgs,
   dockerIgnored,
@@ -24,7 +24,7 @@ import {
   parseDockerfile,
   workdirAt,
   type Stage,
-} from '../helpers/k8s-dockerfile.js';
+} from '../../testkit/k8s-dockerfile.js';
 
 const DOCKERFILE = readFileSync(`${ROOT}Dockerfile`, 'utf8');
 const stages = parseDockerfile(DOCKERFILE);

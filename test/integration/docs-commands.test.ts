@@ -4,16 +4,16 @@ import { execFile, spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { AUTHZCTL_BIN, EXAMPLES, ROOT } from '../helpers/paths.js';
-import { startSidecar, type SidecarProcess } from '../helpers/sidecar.js';
-import { anchorsOf, fencedBlocks, linksOf, shellBlock, unmatchedExpectation, type ShellBlock, type Step } from '../helpers/doc-blocks.js';
+import { AUTHZCTL_BIN, EXAMPLES, ROOT } from '../../testkit/paths.js';
+import { startSidecar, type SidecarProcess } from '../../testkit/sidecar.js';
+import { anchorsOf, fencedBlocks, linksOf, shellBlock, unmatchedExpectation, type ShellBlock, type Step } from '../../testkit/doc-blocks.js';
 
 /**
  * Every command in the docs that can run here, runs here: the fenced `sh` blocks of the
  * README, CONTRIBUTING, docs/ and the deploy/k8s READMEs, against the built project and a
  * sidecar started on the example config as `npm start` would. A block is skipped only when
  * its first line says `# illustrative: <why>`. Conventions: CONTRIBUTING.md, "Commands in
- * the docs are tested"; parsing: test/helpers/doc-blocks.ts.
+ * the docs are tested"; parsing: testkit/doc-blocks.ts.
  *
  * One liberty, because the documented ports may be taken on a shared machine: the sidecar
  * listens on free ports, `authzctl check` without --address is pointed at it, and the

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { parse } from 'yaml';
-import { validateEnvoyConfig, validateEnvoyYaml } from '../helpers/envoy-proto-validate.js';
-import { ROOT } from '../helpers/paths.js';
+import { validateEnvoyConfig, validateEnvoyYaml } from '../../testkit/envoy-proto-validate.js';
+import { ROOT } from '../../testkit/paths.js';
 
 /**
  * deploy/envoy/envoy.yaml checked against Envoy's own v3 protos (no Envoy binary runs in

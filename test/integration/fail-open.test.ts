@@ -3,12 +3,12 @@ import assert from 'node:assert/strict';
 import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { JWK } from 'jose';
-import { keyPair, startJwksServer, type JwksServer } from '../helpers/conformance-env.js';
-import { EnvoyClient, denyBody, envoyRequest, headerOf, httpStatus, type CheckResult } from '../helpers/envoy-client.js';
-import { FIXTURES } from '../helpers/paths.js';
-import { startSidecar, tempDir, writeConfig, type SidecarProcess } from '../helpers/sidecar.js';
-import { mint } from '../helpers/tokens.js';
-import { sleep } from '../helpers/wait.js';
+import { keyPair, startJwksServer, type JwksServer } from '../../testkit/conformance-env.js';
+import { EnvoyClient, denyBody, envoyRequest, headerOf, httpStatus, type CheckResult } from '../../testkit/envoy-client.js';
+import { FIXTURES } from '../../testkit/paths.js';
+import { startSidecar, tempDir, writeConfig, type SidecarProcess } from '../../testkit/sidecar.js';
+import { mint } from '../../testkit/tokens.js';
+import { sleep } from '../../testkit/wait.js';
 
 // Two issuers with remote JWKS: "closed" (the default) and "open" (failOpen: true). Both
 // JWKS endpoints go away; a token whose kid the sidecar has never seen then cannot be

@@ -2,8 +2,8 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
 import { openConnectionGate, prefaceState, type ConnectionGate, type ConnectionRefusal } from '../../src/grpc/connection-gate.js';
-import { CLIENT_PREFACE, FRAME, frame, grpcHeaders, PREFACE_MAGIC } from '../helpers/h2-raw.js';
-import { sleep, until } from '../helpers/wait.js';
+import { CLIENT_PREFACE, FRAME, frame, grpcHeaders, PREFACE_MAGIC } from '../../testkit/h2-raw.js';
+import { sleep, until } from '../../testkit/wait.js';
 
 const settings = (payload: Buffer, flags = 0, stream = 0) => frame(FRAME.SETTINGS, flags, stream, payload);
 

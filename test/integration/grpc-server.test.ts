@@ -7,10 +7,10 @@ import type { CheckHandler } from '../../src/grpc/check.js';
 import { HealthService } from '../../src/grpc/health.js';
 import { loadAuthProto, loadHealthProto } from '../../src/grpc/protos.js';
 import { allowResponse } from '../../src/grpc/response.js';
-import { TRANSPORT } from '../helpers/grpc-transport.js';
+import { TRANSPORT } from '../../testkit/grpc-transport.js';
 import { startGrpcServer, type GrpcServer } from '../../src/grpc/server.js';
-import { CLIENT_PREFACE, emptyGrpcMessage, FRAME, grpcHeaders, RawH2Connection } from '../helpers/h2-raw.js';
-import { sleep } from '../helpers/wait.js';
+import { CLIENT_PREFACE, emptyGrpcMessage, FRAME, grpcHeaders, RawH2Connection } from '../../testkit/h2-raw.js';
+import { sleep } from '../../testkit/wait.js';
 
 const auth = loadAuthProto();
 const healthProto = loadHealthProto();

@@ -5,9 +5,9 @@ import type { CheckRequest__Output } from '../../src/generated/envoy/service/aut
 import type { CheckHandler } from '../../src/grpc/check.js';
 import { HealthService } from '../../src/grpc/health.js';
 import { allowResponse, denyResponse } from '../../src/grpc/response.js';
-import { TRANSPORT } from '../helpers/grpc-transport.js';
+import { TRANSPORT } from '../../testkit/grpc-transport.js';
 import { startGrpcServer } from '../../src/grpc/server.js';
-import { EnvoyClient, envoyRequest, headerOf, httpStatus } from '../helpers/envoy-client.js';
+import { EnvoyClient, envoyRequest, headerOf, httpStatus } from '../../testkit/envoy-client.js';
 
 /*
  * The hand-written codec inside the real gRPC server: Envoy-shaped calls (a client built from

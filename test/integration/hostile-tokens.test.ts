@@ -1,10 +1,10 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { importJWK } from 'jose';
-import { startConformanceEnv, type ConformanceEnv } from '../helpers/conformance-env.js';
-import { denyBody, envoyRequest, headerOf, httpStatus } from '../helpers/envoy-client.js';
-import { hostileTokens, type HostileToken } from '../helpers/hostile-tokens.js';
-import { AUDIENCE, IDP_ISSUER, IDP_PRIVATE_JWK } from '../helpers/tokens.js';
+import { startConformanceEnv, type ConformanceEnv } from '../../testkit/conformance-env.js';
+import { denyBody, envoyRequest, headerOf, httpStatus } from '../../testkit/envoy-client.js';
+import { hostileTokens, type HostileToken } from '../../testkit/hostile-tokens.js';
+import { AUDIENCE, IDP_ISSUER, IDP_PRIVATE_JWK } from '../../testkit/tokens.js';
 
 /**
  * Every hostile token, sent through Envoy's wire format to the real sidecar on a route a
@@ -56,7 +56,7 @@ describe('hostile tokens are answered 401 by the real sidecar', () => {
   });
 
   it('still allows the legitimate token built the same way (the hostile ones fail for their flaw alone)', async () => {
-    const { legitToken } = await import('../helpers/hostile-tokens.js');
+    const { legitToken } = await import('../../testkit/hostile-tokens.js');
     const ctx = {
       privateKey: (await importJWK(IDP_PRIVATE_JWK, 'ES256', { extractable: true })) as CryptoKey,
       publicKey: (await importJWK({ ...IDP_PRIVATE_JWK, d: undefined }, 'ES256', { extractable: true })) as CryptoKey,

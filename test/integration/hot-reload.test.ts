@@ -2,9 +2,9 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { keyPair, startConformanceEnv, type ConformanceEnv } from '../helpers/conformance-env.js';
-import { denyBody, envoyRequest, httpStatus, type CheckResult } from '../helpers/envoy-client.js';
-import { IDP_PRIVATE_JWK, mint } from '../helpers/tokens.js';
+import { keyPair, startConformanceEnv, type ConformanceEnv } from '../../testkit/conformance-env.js';
+import { denyBody, envoyRequest, httpStatus, type CheckResult } from '../../testkit/envoy-client.js';
+import { IDP_PRIVATE_JWK, mint } from '../../testkit/tokens.js';
 
 const CLAIMS = { roles: ['customer'], scope: 'orders:read' };
 

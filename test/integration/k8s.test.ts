@@ -15,9 +15,9 @@ import { parse as parseYaml } from 'yaml';
 import { parseConfig, type Config } from '../../src/config/index.js';
 import { loadSigners } from '../../src/control/signers.js';
 import { compilePolicyText } from '../../src/policy/index.js';
-import { ROOT } from '../helpers/paths.js';
-import { imageNodeFlags } from '../helpers/k8s-dockerfile.js';
-import { FieldChecker, validateObjects, type K8sObject } from '../helpers/k8s-validate.js';
+import { ROOT } from '../../testkit/paths.js';
+import { imageNodeFlags } from '../../testkit/k8s-dockerfile.js';
+import { FieldChecker, validateObjects, type K8sObject } from '../../testkit/k8s-validate.js';
 import {
   container,
   find,
@@ -31,7 +31,7 @@ import {
   type Container,
   type Probe,
   type Workload,
-} from '../helpers/k8s-manifests.js';
+} from '../../testkit/k8s-manifests.js';
 
 const KUBECTL = findKubectl();
 // CI may run where kubectl is absent; then, and only then, these tests are skipped.

@@ -3,18 +3,19 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { exportJWK, generateKeyPair } from 'jose';
-import { keyPair, startJwksServer, type JwksServer } from '../helpers/conformance-env.js';
-import { EnvoyClient, denyBody, envoyRequest, httpStatus, type CheckResult } from '../helpers/envoy-client.js';
-import { buildAttacks, type AttackKeys, type KeySetAttack, type Via } from '../helpers/key-set-attacks.js';
-import { createBucket, kvWriter, startNatsServer, type NatsServer } from '../helpers/nats-server.js';
-import { replaceFile, startSidecar, tempDir, writeConfig, type SidecarProcess } from '../helpers/sidecar.js';
-import { mint } from '../helpers/tokens.js';
-import { until } from '../helpers/wait.js';
+import { keyPair, startJwksServer, type JwksServer } from '../../testkit/conformance-env.js';
+import { EnvoyClient, denyBody, envoyRequest, httpStatus, type CheckResult } from '../../testkit/envoy-client.js';
+import { buildAttacks, type AttackKeys, type KeySetAttack, type Via } from '../../testkit/key-set-attacks.js';
+import { createBucket, kvWriter, startNatsServer, type NatsServer } from '../../testkit/nats-server.js';
+import { replaceFile, startSidecar, tempDir, writeConfig, type SidecarProcess } from '../../testkit/sidecar.js';
+import { ordersPolicy } from '../../testkit/sidecar-dir.js';
+import { mint } from '../../testkit/tokens.js';
+import { until } from '../../testkit/wait.js';
 import { loadSigningKey, type ControlSigningKey } from '../../src/control/signers.js';
 import { signDocument } from '../../src/control/signed.js';
 
 /**
- * Every hostile key set of test/helpers/key-set-attacks.ts, delivered to one running sidecar
+ * Every hostile key set of testkit/key-set-attacks.ts, delivered to one running sidecar
  * (a) as a rewritten JWKS file and (b) as a properly signed control-plane document over a
  * real nats-server. Each is refused with its code (log line and metrics) or handled as
  * documented, and in every case the last good key keeps working while the attacking key never does.
@@ -97,20 +98,7 @@ describe('key-set attacks from files and over the control plane', () => {
     signing = await loadSigningKey(join(dir, 'cp.jwk.json'));
     jwksPath = join(dir, 'file-idp.jwks.json');
     writeFileSync(jwksPath, JSON.stringify({ keys: [keys.good.publicJwk] }));
-    writeFileSync(
-      join(dir, 'policy.yaml'),
-      `apiVersion: authz-sidecar/v1
-kind: Policy
-metadata: { name: orders, service: orders }
-spec:
-  defaultAction: DENY
-  rules:
-    - name: read-orders
-      action: ALLOW
-      to: [{ methods: [GET], paths: ["/api/orders"] }]
-      from: [{ issuers: ["${ISSUERS.file.iss}", "${ISSUERS.nats.iss}"] }]
-`,
-    );
+    writeFileSync(join(dir, 'policy.yaml'), ordersPolicy({ issuers: [ISSUERS.file.iss, ISSUERS.nats.iss] }));
     const issuer = (via: Via, source: string) => `  - name: ${ISSUERS[via].name}
     issuer: ${ISSUERS[via].iss}
     audiences: [orders]

@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair, type JWK } from 'jose';
 import { KeySetError, KeyStore, parseJwks, type KeySet, type KeyStoreEvent } from '../../src/keys/index.js';
 import type { KeySourceConfig } from '../../src/config/schema.js';
-import { sleep, until } from '../helpers/wait.js';
+import { sleep, until } from '../../testkit/wait.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'keys-store-'));
 after(() => rmSync(dir, { recursive: true, force: true }));

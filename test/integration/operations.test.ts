@@ -5,11 +5,11 @@ import { cpSync, copyFileSync, mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { keyPair, startJwksServer, startConformanceEnv } from '../helpers/conformance-env.js';
-import { EnvoyClient, envoyRequest } from '../helpers/envoy-client.js';
-import { EXAMPLES, FIXTURES, SIDECAR_BIN } from '../helpers/paths.js';
-import { startSidecar, tempDir, writeConfig } from '../helpers/sidecar.js';
-import { mint } from '../helpers/tokens.js';
+import { keyPair, startJwksServer, startConformanceEnv } from '../../testkit/conformance-env.js';
+import { EnvoyClient, envoyRequest } from '../../testkit/envoy-client.js';
+import { EXAMPLES, FIXTURES, SIDECAR_BIN } from '../../testkit/paths.js';
+import { startSidecar, tempDir, writeConfig } from '../../testkit/sidecar.js';
+import { mint } from '../../testkit/tokens.js';
 
 const run = promisify(execFile);
 

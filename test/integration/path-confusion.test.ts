@@ -1,8 +1,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startConformanceEnv, type ConformanceEnv } from '../helpers/conformance-env.js';
-import { denyBody, envoyRequest, httpStatus } from '../helpers/envoy-client.js';
-import { mint } from '../helpers/tokens.js';
+import { startConformanceEnv, type ConformanceEnv } from '../../testkit/conformance-env.js';
+import { denyBody, envoyRequest, httpStatus } from '../../testkit/envoy-client.js';
+import { mint } from '../../testkit/tokens.js';
 
 /**
  * Attempts to reach /admin through the anonymous /public/* rule. Each must be either

@@ -9,7 +9,7 @@ import { startLocalPolicy, type PolicyEvent } from '../../src/policy/local-file.
 import { PolicyStore } from '../../src/policy/store.js';
 import { ANONYMOUS } from '../../src/tokens/index.js';
 import type { RequestView } from '../../src/request/types.js';
-import { sleep, until } from '../helpers/wait.js';
+import { sleep, until } from '../../testkit/wait.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'local-policy-'));
 after(() => rmSync(dir, { recursive: true, force: true }));

@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { pathToFileURL } from 'node:url';
-import { ROOT } from '../helpers/paths.js';
+import { ROOT } from '../../testkit/paths.js';
 
 /**
  * Heap a compiled policy keeps, per rule, measured in a child process between two full

@@ -1,8 +1,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { EXAMPLES } from '../helpers/paths.js';
-import { startSidecar, type SidecarProcess } from '../helpers/sidecar.js';
-import { authzctl } from '../helpers/authzctl.js';
+import { EXAMPLES } from '../../testkit/paths.js';
+import { startSidecar, type SidecarProcess } from '../../testkit/sidecar.js';
+import { authzctl } from '../../testkit/authzctl.js';
 
 /** The README's walk-through, command for command, against the example config. */
 describe('README quick start: example config, authzctl token mint and check', () => {

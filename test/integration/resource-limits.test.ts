@@ -1,35 +1,27 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { status } from '@grpc/grpc-js';
-import { EnvoyClient, denyBody, envoyRequest, httpStatus, type CheckResult } from '../helpers/envoy-client.js';
-import { EXAMPLES } from '../helpers/paths.js';
-import { replaceFile, startSidecar, tempDir, writeConfig, type SidecarProcess } from '../helpers/sidecar.js';
-import { mint } from '../helpers/tokens.js';
-import { until } from '../helpers/wait.js';
+import { EnvoyClient, denyBody, envoyRequest, httpStatus, type CheckResult } from '../../testkit/envoy-client.js';
+import { replaceFile, startSidecar, type SidecarProcess } from '../../testkit/sidecar.js';
+import { ordersPolicy, writeSidecarDir } from '../../testkit/sidecar-dir.js';
+import { mint } from '../../testkit/tokens.js';
+import { until } from '../../testkit/wait.js';
 
 /**
  * Resource limits against the real binary: gRPC message size, header limits, CEL bounds and
  * RE2 pattern refusals on policy reload, the policy size cap, and the verified-token cache
  * under a flood of unique tokens.
  */
-const policy = (extraRules = '') => `apiVersion: authz-sidecar/v1
-kind: Policy
-metadata: { name: orders, service: orders }
-spec:
-  defaultAction: DENY
-  rules:
-    - name: read-orders
-      action: ALLOW
-      to: [{ methods: [GET], paths: ["/api/orders"] }]
-      from: [{ issuers: ["https://idp.example.test"] }]
-    - name: probe
+const policy = (extraRules = '') =>
+  ordersPolicy({
+    rules: `    - name: probe
       action: ALLOW
       to: [{ paths: ["/probe"] }]
       when: 'request.headers["x-probe"].matches("^[a-z]+$")'
-${extraRules}`;
+${extraRules}`,
+  });
 
 const CACHE_BOUND = 500;
 /** Valid unique tokens in the flood (3x the bound here; FLOOD_TOKENS=20000 for the documented figures). */
@@ -52,26 +44,9 @@ describe('resource limits of the running sidecar', () => {
   };
 
   before(async () => {
-    dir = tempDir();
-    mkdirSync(join(dir, 'keys'));
-    copyFileSync(`${EXAMPLES}/keys/idp.jwks.json`, join(dir, 'keys', 'idp.jwks.json'));
-    writeFileSync(join(dir, 'policy.yaml'), policy());
-    const config = writeConfig(
-      dir,
-      `service: orders
-issuers:
-  - name: idp
-    issuer: https://idp.example.test
-    audiences: [orders]
-    algorithms: [ES256]
-    keys: { file: keys/idp.jwks.json }
-policy: { file: policy.yaml }
-tokenCache: { maxEntries: ${CACHE_BOUND} }
-watch: { intervalMs: 50 }
-log: { level: info }
-`,
-    );
-    sidecar = await startSidecar(config);
+    const written = writeSidecarDir({ issuer: 'bare', policy: policy(), tokenCacheEntries: CACHE_BOUND, watchIntervalMs: 50 });
+    dir = written.dir;
+    sidecar = await startSidecar(written.configPath);
     client = new EnvoyClient(sidecar.grpcAddress);
   });
   after(async () => {

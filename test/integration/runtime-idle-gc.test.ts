@@ -5,8 +5,8 @@ import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
 import { collectWhenIdle, exposedGc, memoryReducingCollection } from '../../src/runtime/idle-gc.js';
-import { imageNodeFlags } from '../helpers/k8s-dockerfile.js';
-import { ROOT } from '../helpers/paths.js';
+import { imageNodeFlags } from '../../testkit/k8s-dockerfile.js';
+import { ROOT } from '../../testkit/paths.js';
 
 /** Waits until `condition` holds, polling; fails after `ms`. */
 async function until(condition: () => boolean, ms = 2_000): Promise<void> {

@@ -4,7 +4,7 @@ import { chmodSync, mkdtempSync, renameSync, rmSync, symlinkSync, unlinkSync, wr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FilePoller, errorCode } from '../../src/shared/file-poller.js';
-import { sleep, until } from '../helpers/wait.js';
+import { sleep, until } from '../../testkit/wait.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'file-poller-'));
 after(() => rmSync(dir, { recursive: true, force: true }));

@@ -1,13 +1,11 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { EnvoyClient, envoyRequest } from '../helpers/envoy-client.js';
-import { CLIENT_PREFACE, emptyGrpcMessage, ERROR, FLAG, FRAME, frame, grpcHeaders, PREFACE_MAGIC, RawH2Connection } from '../helpers/h2-raw.js';
-import { EXAMPLES } from '../helpers/paths.js';
-import { startSidecar, tempDir, writeConfig, type SidecarProcess } from '../helpers/sidecar.js';
-import { mint } from '../helpers/tokens.js';
-import { sleep, until } from '../helpers/wait.js';
+import { EnvoyClient, envoyRequest } from '../../testkit/envoy-client.js';
+import { CLIENT_PREFACE, emptyGrpcMessage, ERROR, FLAG, FRAME, frame, grpcHeaders, PREFACE_MAGIC, RawH2Connection } from '../../testkit/h2-raw.js';
+import { startSidecar, type SidecarProcess } from '../../testkit/sidecar.js';
+import { ordersPolicy, writeSidecarDir } from '../../testkit/sidecar-dir.js';
+import { mint } from '../../testkit/tokens.js';
+import { sleep, until } from '../../testkit/wait.js';
 
 /**
  * The gRPC listener's limits against the real binary, over raw TCP: connections that never
@@ -54,38 +52,12 @@ describe('transport limits of the running sidecar', () => {
   };
 
   before(async () => {
-    const dir = tempDir();
-    mkdirSync(join(dir, 'keys'));
-    copyFileSync(`${EXAMPLES}/keys/idp.jwks.json`, join(dir, 'keys', 'idp.jwks.json'));
-    writeFileSync(
-      join(dir, 'policy.yaml'),
-      `apiVersion: authz-sidecar/v1
-kind: Policy
-metadata: { name: orders, service: orders }
-spec:
-  defaultAction: DENY
-  rules:
-    - name: read-orders
-      action: ALLOW
-      to: [{ methods: [GET], paths: ["/api/orders"] }]
-      from: [{ issuers: ["https://idp.example.test"] }]
-`,
-    );
-    const config = writeConfig(
-      dir,
-      `service: orders
-grpc: { handshakeTimeoutMs: ${HANDSHAKE_MS}, maxConnections: ${MAX_CONNECTIONS}, maxConcurrentStreams: ${MAX_STREAMS} }
-issuers:
-  - name: idp
-    issuer: https://idp.example.test
-    audiences: [orders]
-    algorithms: [ES256]
-    keys: { file: keys/idp.jwks.json }
-policy: { file: policy.yaml }
-log: { level: info }
-`,
-    );
-    sidecar = await startSidecar(config);
+    const { configPath } = writeSidecarDir({
+      issuer: 'bare',
+      policy: ordersPolicy(),
+      grpc: { handshakeTimeoutMs: HANDSHAKE_MS, maxConnections: MAX_CONNECTIONS, maxConcurrentStreams: MAX_STREAMS },
+    });
+    sidecar = await startSidecar(configPath);
     client = new EnvoyClient(sidecar.grpcAddress);
     assert.ok(await allowed());
   });

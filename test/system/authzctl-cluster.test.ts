@@ -2,9 +2,9 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Run } from '../helpers/authzctl.js';
-import { startFleet, versionedPolicy, type Fleet } from '../helpers/fleet.js';
-import { startNatsCluster, type NatsCluster } from '../helpers/nats-cluster.js';
+import type { Run } from '../../testkit/authzctl.js';
+import { startFleet, versionedPolicy, type Fleet } from '../../testkit/fleet.js';
+import { startNatsCluster, type NatsCluster } from '../../testkit/nats-cluster.js';
 
 /** authzctl against a 3-node cluster with one node lost: every attempt bounded, and it always exits. */
 describe('authzctl with a NATS node dead or frozen (3-node cluster, R3 bucket)', () => {

@@ -1,7 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startClusterEnv, type ClusterEnv } from '../helpers/chaos.js';
-import { faultDuringPublishing, formatGuarantee, type GuaranteeOptions } from '../helpers/chaos-guarantees.js';
+import { startClusterEnv, type ClusterEnv } from '../../testkit/chaos.js';
+import { faultDuringPublishing, formatGuarantee, type GuaranteeOptions } from '../../testkit/chaos-guarantees.js';
 
 const BOUND_MS = 2_000;
 

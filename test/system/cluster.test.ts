@@ -1,6 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { clusterNodeRestarts, orderViolations, startClusterEnv, type ClusterEnv, type ScenarioReport } from '../helpers/chaos.js';
+import { clusterNodeRestarts, orderViolations, startClusterEnv, type ClusterEnv, type ScenarioReport } from '../../testkit/chaos.js';
 
 function assertClean(report: ScenarioReport, t: { diagnostic(message: string): void }): void {
   t.diagnostic(

@@ -3,9 +3,9 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { lastApplied, orderViolations, startSingleServerEnv, untilApplied, type SingleServerEnv } from '../helpers/chaos.js';
-import type { FleetMember } from '../helpers/fleet.js';
-import { until } from '../helpers/wait.js';
+import { lastApplied, orderViolations, startSingleServerEnv, untilApplied, type SingleServerEnv } from '../../testkit/chaos.js';
+import type { FleetMember } from '../../testkit/fleet.js';
+import { until } from '../../testkit/wait.js';
 
 const CACHE_FAILED = 'cannot write the last-good cache; serving on';
 

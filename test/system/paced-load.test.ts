@@ -14,7 +14,7 @@ import { ALLOWED_BY_RULE, ANSWERS_OK, type Expectation } from '../../bench/check
 import { PacedLoad, type LoadCounts } from '../../bench/load/paced.js';
 import { startServer } from '../../bench/processes.js';
 import { checkRequestBody } from '../../bench/request.js';
-import { freePort } from '../helpers/nats-server.js';
+import { freePort } from '../../testkit/nats-server.js';
 
 async function drive(
   port: number,

@@ -3,12 +3,12 @@ import assert from 'node:assert/strict';
 import { copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect, headers, type NatsConnection } from 'nats';
-import { startFleet, type Fleet } from '../helpers/fleet.js';
-import { envoyRequest } from '../helpers/envoy-client.js';
-import { startNatsServer, type NatsServer } from '../helpers/nats-server.js';
-import { EXAMPLES } from '../helpers/paths.js';
-import { mint, readJwk } from '../helpers/tokens.js';
-import { sleep } from '../helpers/wait.js';
+import { startFleet, type Fleet } from '../../testkit/fleet.js';
+import { envoyRequest } from '../../testkit/envoy-client.js';
+import { startNatsServer, type NatsServer } from '../../testkit/nats-server.js';
+import { EXAMPLES } from '../../testkit/paths.js';
+import { mint, readJwk } from '../../testkit/tokens.js';
+import { sleep } from '../../testkit/wait.js';
 
 const KEYS = 'keys.issuer.idp';
 const REVOCATIONS = 'revocations';

@@ -8,7 +8,7 @@ import {
   startSingleServerEnv,
   type ScenarioReport,
   type SingleServerEnv,
-} from '../helpers/chaos.js';
+} from '../../testkit/chaos.js';
 
 /** Every figure a scenario reports must be clean; the failures list says which check broke. */
 function assertClean(report: ScenarioReport, t: { diagnostic(message: string): void }): void {

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { h2loadVersion } from '../../bench/h2load.js';
 import { parseOptions } from '../../bench/options.js';
 import { rowSpecs } from '../../bench/report.js';
-import { ROOT } from '../helpers/paths.js';
+import { ROOT } from '../../testkit/paths.js';
 
 const SMOKE_ENV = { BENCH_SMOKE: '1' };
 

@@ -4,7 +4,7 @@ import { loadCasesFile, parseCasesText } from '../../src/cli/cases.js';
 import { authContextOf, evaluateCase, formatResults, runCases } from '../../src/cli/run-cases.js';
 import { DocumentError } from '../../src/shared/index.js';
 import { loadPolicyFile } from '../../src/policy/index.js';
-import { EXAMPLES, FIXTURES } from '../helpers/paths.js';
+import { EXAMPLES, FIXTURES } from '../../testkit/paths.js';
 
 function rejects(text: string, field: string, reason: RegExp): void {
   assert.throws(

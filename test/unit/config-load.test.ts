@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DocumentError, loadConfig, parseConfig } from '../../src/config/index.js';
-import { EXAMPLES, FIXTURES } from '../helpers/paths.js';
+import { EXAMPLES, FIXTURES } from '../../testkit/paths.js';
 
 const dir = `${FIXTURES}/config`;
 const fixture = (name: string): string => `${dir}/${name}`;

@@ -12,8 +12,8 @@ import { buildRequestView } from '../../src/request/index.js';
 import { ANONYMOUS, createAuthenticator, TokenError, type Authenticator, type VerifiedToken } from '../../src/tokens/index.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import { Metrics } from '../../src/telemetry/metrics.js';
-import { EXAMPLES } from '../helpers/paths.js';
-import { mint } from '../helpers/tokens.js';
+import { EXAMPLES } from '../../testkit/paths.js';
+import { mint } from '../../testkit/tokens.js';
 
 const POLICY = `
 apiVersion: authz-sidecar/v1

@@ -5,7 +5,7 @@ import { AUTHORIZATION_SERVICE, HealthService } from '../../src/grpc/health.js';
 import { loadHealthProto } from '../../src/grpc/protos.js';
 import type { HealthClient } from '../../src/generated/grpc/health/v1/Health.js';
 import type { HealthCheckResponse__Output } from '../../src/generated/grpc/health/v1/HealthCheckResponse.js';
-import { until } from '../helpers/wait.js';
+import { until } from '../../testkit/wait.js';
 
 const proto = loadHealthProto();
 

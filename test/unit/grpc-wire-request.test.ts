@@ -8,8 +8,8 @@ import { decodeCheckRequest } from '../../src/grpc/wire/check-request.js';
 import { WireError } from '../../src/grpc/wire/reader.js';
 import { buildRequestView, type RequestLimits } from '../../src/request/view.js';
 import { RequestError } from '../../src/request/errors.js';
-import { envoyRequest } from '../helpers/envoy-client.js';
-import { ENVOY_PROTO_DIRS } from '../helpers/paths.js';
+import { envoyRequest } from '../../testkit/envoy-client.js';
+import { ENVOY_PROTO_DIRS } from '../../testkit/paths.js';
 
 /*
  * decodeCheckRequest against the decoder it replaces: @grpc/proto-loader (protobufjs) over

@@ -7,8 +7,8 @@ import { loadAuthProto, LOADER_OPTIONS } from '../../src/grpc/protos.js';
 import { allowResponse, denyResponse, type DecisionMetadata, type DenyKind } from '../../src/grpc/response.js';
 import { decodeCheckRequest } from '../../src/grpc/wire/check-request.js';
 import { encodeCheckResponse, fixedOkResponse } from '../../src/grpc/wire/check-response.js';
-import { envoyRequest } from '../helpers/envoy-client.js';
-import { ENVOY_PROTO_DIRS } from '../helpers/paths.js';
+import { envoyRequest } from '../../testkit/envoy-client.js';
+import { ENVOY_PROTO_DIRS } from '../../testkit/paths.js';
 
 /*
  * encodeCheckResponse against the encoder it replaces: @grpc/proto-loader (protobufjs) over

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { nodeKeyPair } from '../helpers/key-pair.js';
+import { nodeKeyPair } from '../../testkit/key-pair.js';
 import { ed25519KeyProblem, SMALL_ORDER_POINTS } from '../../src/keys/ed25519.js';
 
 /*

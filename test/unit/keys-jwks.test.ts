@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { createPublicKey, verify } from 'node:crypto';
 import { exportJWK, generateKeyPair, type JWK } from 'jose';
 import { createSecretKeySet, KeySetError, parseJwks, type KeySetErrorCode } from '../../src/keys/index.js';
-import { nodeKeyPair } from '../helpers/key-pair.js';
+import { nodeKeyPair } from '../../testkit/key-pair.js';
 import { SMALL_ORDER_POINTS } from '../../src/keys/ed25519.js';
 import { signatureValid } from '../../src/tokens/signature.js';
 

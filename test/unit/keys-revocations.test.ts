@@ -6,7 +6,7 @@ import { KeyStore, parseJwks } from '../../src/keys/index.js';
 import { parseRevocations, RevocationList, RevocationListError, RevocationStore } from '../../src/keys/revocations.js';
 import type { RequestView } from '../../src/request/types.js';
 import { createAuthenticator, TokenError, type VerifiedToken } from '../../src/tokens/index.js';
-import { legitToken } from '../helpers/hostile-tokens.js';
+import { legitToken } from '../../testkit/hostile-tokens.js';
 
 const NOW = 1_900_000_000;
 

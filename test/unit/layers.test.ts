@@ -1,18 +1,26 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
-import { ROOT } from '../helpers/paths.js';
+import { ROOT } from '../../testkit/paths.js';
 
 // A negative control for `npm run lint:layers`: the project's own .dependency-cruiser.cjs run,
-// as the script runs it, on a tiny src/ tree written here. The clean tree must pass, so every
-// violation in the other one comes from an import added to it, and each of those must be
-// reported by the rule meant for it: nothing missed, nothing extra.
+// as the script runs it, on a tiny src/ and testkit/ tree written here. The clean tree must
+// pass, so every violation in the other one comes from an import added to it, and each of
+// those must be reported by the rule meant for it: nothing missed, nothing extra.
 
 const run = promisify(execFile);
+
+/** The folders `npm run lint:layers` cruises, read from package.json (`depcruise <folders> --config …`). */
+const CRUISED: readonly string[] = (() => {
+  const { scripts } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+  const folders = /^depcruise ((?:[\w-]+ )+)--config /.exec(scripts['lint:layers'] ?? '');
+  if (!folders) throw new Error(`unexpected lint:layers script: ${scripts['lint:layers']}`);
+  return folders[1].trim().split(' ');
+})();
 
 /** Allowed imports: downwards through an index, type-only, inside a folder, generated types, the entries. */
 const CLEAN: Record<string, string> = {
@@ -41,6 +49,8 @@ const CLEAN: Record<string, string> = {
     `}`,
     ``,
   ].join('\n'),
+  // The testkit uses src/ through an index and an entry, as another folder would.
+  'testkit/kit.ts': `import { config } from '../src/config/index.js';\nimport type { Run } from '../src/control/start.js';\nexport const kit: Run | typeof config = config;\n`,
 };
 
 /** Each forbidden import, added to CLEAN, and the violation it must cause. */
@@ -98,6 +108,30 @@ const FORBIDDEN: ReadonlyArray<{ what: string; files: Record<string, string>; ru
     to: /^src\/control\/start\.ts$/,
   },
   {
+    what: 'an import from src into testkit',
+    files: { 'src/keys/kit-user.ts': `import { kit } from '../../testkit/kit.js';\nexport const fromKit = kit;\n` },
+    rule: 'no-testkit-in-src',
+    from: 'src/keys/kit-user.ts',
+    to: /^testkit\/kit\.ts$/,
+  },
+  {
+    what: 'a deep import from testkit into a folder of src (past keys/index.ts)',
+    files: { 'testkit/deep.ts': `import { key } from '../src/keys/key.js';\nexport const deep = key;\n` },
+    rule: 'testkit-through-index',
+    from: 'testkit/deep.ts',
+    to: /^src\/keys\/key\.ts$/,
+  },
+  {
+    what: 'an import from testkit into the tests that use it',
+    files: {
+      'testkit/uses-test.ts': `import { used } from '../test/unit/kit.test.js';\nexport const back = used;\n`,
+      'test/unit/kit.test.ts': `export const used = 1;\n`,
+    },
+    rule: 'testkit-standalone',
+    from: 'testkit/uses-test.ts',
+    to: /^test\/unit\/kit\.test\.ts$/,
+  },
+  {
     what: 'a folder missing from the layer table',
     files: { 'src/extra/index.ts': `import { base } from '../shared/index.js';\nexport const extra = base;\n` },
     rule: 'layer-unlisted',
@@ -127,14 +161,14 @@ async function cruise(files: Record<string, string>): Promise<{ violations: Viol
   symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'), 'dir');
   writeFileSync(
     join(dir, 'tsconfig.json'),
-    JSON.stringify({ compilerOptions: { module: 'NodeNext', moduleResolution: 'NodeNext', strict: true }, include: ['src'] }),
+    JSON.stringify({ compilerOptions: { module: 'NodeNext', moduleResolution: 'NodeNext', strict: true }, include: ['src', 'testkit', 'test'] }),
   );
   for (const [path, text] of Object.entries(files)) {
     mkdirSync(dirname(join(dir, path)), { recursive: true });
     writeFileSync(join(dir, path), text);
   }
   const cli = join(ROOT, 'node_modules/dependency-cruiser/bin/dependency-cruise.mjs');
-  const args = [cli, 'src', '--config', join(ROOT, '.dependency-cruiser.cjs'), '--output-type', 'json'];
+  const args = [cli, ...CRUISED, '--config', join(ROOT, '.dependency-cruiser.cjs'), '--output-type', 'json'];
   const { stdout } = await run(process.execPath, args, { cwd: dir, maxBuffer: 16 * 1024 * 1024 });
   const result = JSON.parse(stdout) as { summary: { violations: Violation[]; error: number; totalCruised: number } };
   assert.ok(result.summary.totalCruised >= Object.keys(files).length, 'the fixture was cruised');

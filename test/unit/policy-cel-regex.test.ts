@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { pathToFileURL } from 'node:url';
-import { ROOT } from '../helpers/paths.js';
+import { ROOT } from '../../testkit/paths.js';
 
 /**
  * re2js grows a DFA per compiled pattern as inputs reach new states, up to its 8 MiB budget.

@@ -4,7 +4,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import ts from 'typescript';
 import { describeRuntime, runtimeInEffect } from '../../src/runtime/in-effect.js';
-import { ROOT } from '../helpers/paths.js';
+import { ROOT } from '../../testkit/paths.js';
 
 const gc = (): void => {};
 const SHIPPED = ['--min-semi-space-size=16', '--max-semi-space-size=16', '--heap-growing-percent=100', '--expose-gc'];

@@ -8,7 +8,7 @@ import { algorithmsForPublicKey, HMAC_MIN_SECRET_BYTES } from '../../src/keys/al
 import { createJwtVerifier } from '../../src/tokens/index.js';
 import { signatureValid } from '../../src/tokens/signature.js';
 import { ASYMMETRIC_ALGORITHMS, HMAC_ALGORITHMS, JWS_ALGORITHMS, JWS_ALGORITHM_NAMES, type JwsKeyShape } from '../../src/shared/index.js';
-import { nodeKeyPair } from '../helpers/key-pair.js';
+import { nodeKeyPair } from '../../testkit/key-pair.js';
 
 // The three consumers of the algorithm table (the config schema, the key checks and the
 // verifier) must accept exactly its names: no fewer (an algorithm an operator can configure

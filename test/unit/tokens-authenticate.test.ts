@@ -13,7 +13,7 @@ import {
   type Authenticator,
   type TokenErrorCode,
 } from '../../src/tokens/index.js';
-import { legitToken, type HostileTokenContext } from '../helpers/hostile-tokens.js';
+import { legitToken, type HostileTokenContext } from '../../testkit/hostile-tokens.js';
 
 function view(headers: Record<string, string>, sourcePrincipal = ''): RequestView {
   return {

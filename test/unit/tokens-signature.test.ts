@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { constants, createHmac, sign, type KeyObject } from 'node:crypto';
 import { importJWK, type JWK } from 'jose';
 import { signatureValid } from '../../src/tokens/signature.js';
-import { nodeKeyPair } from '../helpers/key-pair.js';
+import { nodeKeyPair } from '../../testkit/key-pair.js';
 
 const INPUT = 'eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ1In0';
 

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { exportJWK, generateKeyPair, jwtVerify, importJWK, type CryptoKey } from 'jose';
 import { createSecretKeySet, parseJwks, type KeyProvider, type KeySet } from '../../src/keys/index.js';
 import { createJwtVerifier, TokenError, type JwtVerifierOptions, type TokenErrorCode } from '../../src/tokens/index.js';
-import { hostileTokens, legitToken, signCompact, type HostileTokenContext, type SigningAlgorithm } from '../helpers/hostile-tokens.js';
+import { hostileTokens, legitToken, signCompact, type HostileTokenContext, type SigningAlgorithm } from '../../testkit/hostile-tokens.js';
 
 const ISSUER = 'https://idp.example.test';
 const AUDIENCE = 'orders';

@@ -226,8 +226,8 @@ function enumValue(names: Readonly<Record<string, number>>, value: string | numb
   return number;
 }
 
-/** envoy.type.v3.StatusCode, as named in proto/envoy/type/v3/http_status.proto. */
-const HTTP_STATUS_CODES: Readonly<Record<string, number>> = {
+/** envoy.type.v3.StatusCode, as named in proto/envoy/type/v3/http_status.proto: name → HTTP status. */
+export const HTTP_STATUS_CODES: Readonly<Record<string, number>> = Object.freeze({
   Empty: 0,
   OK: 200,
   BadRequest: 400,
@@ -237,7 +237,7 @@ const HTTP_STATUS_CODES: Readonly<Record<string, number>> = {
   RequestHeaderFieldsTooLarge: 431,
   InternalServerError: 500,
   ServiceUnavailable: 503,
-};
+});
 
 /** envoy.config.core.v3.HeaderValueOption.HeaderAppendAction. */
 const APPEND_ACTIONS: Readonly<Record<string, number>> = {

@@ -1,5 +1,5 @@
-import type { TransportLimits } from '../../src/grpc/connection-gate.js';
-import { configSchema } from '../../src/config/schema.js';
+import type { TransportLimits } from '../src/grpc/transport.js';
+import { configSchema } from '../src/config/index.js';
 
 /** The config schema's defaults for the gRPC transport, for tests that start the server in-process. */
 export const TRANSPORT: TransportLimits = (() => {

@@ -1,11 +1,12 @@
-import { cpSync, writeFileSync, mkdirSync, copyFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { exportJWK, generateKeyPair, type JWK } from 'jose';
-import { EXAMPLES, FIXTURES } from './paths.js';
-import { startSidecar, tempDir, writeConfig, type SidecarProcess } from './sidecar.js';
+import { FIXTURES } from './paths.js';
+import { startSidecar, type SidecarProcess } from './sidecar.js';
+import { writeSidecarDir } from './sidecar-dir.js';
 import { EnvoyClient } from './envoy-client.js';
 
 export interface JwksServer {
@@ -60,26 +61,14 @@ export interface ConformanceEnv {
  * HS256 issuer with a shared secret and an issuer with a remote JWKS URL.
  */
 export async function startConformanceEnv(extraConfig = ''): Promise<ConformanceEnv> {
-  const dir = tempDir();
-  mkdirSync(join(dir, 'keys'));
-  cpSync(`${EXAMPLES}/keys`, join(dir, 'keys'), { recursive: true });
-  copyFileSync(`${FIXTURES}/conformance/policy.yaml`, join(dir, 'policy.yaml'));
   const hsSecret = randomBytes(32);
-  writeFileSync(join(dir, 'keys', 'hs.secret'), hsSecret);
   const remoteKey = await keyPair('remote-1');
   const remote = await startJwksServer([remoteKey.publicJwk]);
-  const config = writeConfig(
-    dir,
-    `service: orders
-issuers:
-  - name: idp
-    issuer: https://idp.example.test
-    audiences: [orders, orders-alt]
-    algorithms: [ES256]
-    keys: { file: keys/idp.jwks.json }
-    from: [{ header: authorization, prefix: "Bearer " }, { cookie: access_token }]
-    claimsToHeaders: { tenant: x-tenant-id, roles: x-auth-roles, "org.id": x-org-id }
-  - name: hs
+  const { dir, configPath } = writeSidecarDir({
+    policy: readFileSync(`${FIXTURES}/conformance/policy.yaml`, 'utf8'),
+    audiences: ['orders', 'orders-alt'],
+    claimsToHeaders: { tenant: 'x-tenant-id', roles: 'x-auth-roles', 'org.id': 'x-org-id' },
+    moreIssuers: `  - name: hs
     issuer: https://hs.example.test
     audiences: [orders]
     algorithms: [HS256]
@@ -90,15 +79,12 @@ issuers:
     algorithms: [ES256]
     keys: { url: "${remote.url}", cooldownSeconds: 2 }
     typ: at+jwt
-serviceTokens:
-  trustDomain: cluster.local
-  keys: { file: keys/mesh.jwks.json }
-policy: { file: policy.yaml }
-watch: { intervalMs: 100 }
-log: { level: info }
-${extraConfig}`,
-  );
-  const sidecar = await startSidecar(config);
+`,
+    watchIntervalMs: 100,
+    extra: extraConfig,
+  });
+  writeFileSync(join(dir, 'keys', 'hs.secret'), hsSecret);
+  const sidecar = await startSidecar(configPath);
   const client = new EnvoyClient(sidecar.grpcAddress);
   return {
     dir,

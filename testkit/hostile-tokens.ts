@@ -10,7 +10,7 @@
  * the token is sent in (with several issuers on one source, "wrong iss" is `token_issuer_unknown`).
  */
 import { createHmac, KeyObject, constants, sign as cryptoSign } from 'node:crypto';
-import type { TokenErrorCode } from '../../src/tokens/errors.js';
+import type { TokenErrorCode } from '../src/tokens/index.js';
 import { nodeKeyPair } from './key-pair.js';
 
 export type SigningAlgorithm = 'ES256' | 'ES384' | 'ES512' | 'RS256' | 'RS384' | 'RS512' | 'PS256' | 'PS384' | 'PS512' | 'EdDSA' | 'Ed25519';

@@ -5,7 +5,7 @@
  */
 import { createHmac, createPublicKey, randomBytes, sign, verify, type KeyObject } from 'node:crypto';
 import type { JWK } from 'jose';
-import type { KeySetErrorCode } from '../../src/keys/errors.js';
+import type { KeySetErrorCode } from '../src/keys/index.js';
 import { keyPair } from './conformance-env.js';
 import { nodeKeyPair } from './key-pair.js';
 import { mint, AUDIENCE } from './tokens.js';

@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 
-/** Repository root (tests run from dist/test/…, sources and fixtures live at the root). */
-export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+/** Repository root (the testkit runs from dist/testkit/, sources and fixtures live at the root). */
+export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const FIXTURES = `${ROOT}test/fixtures`;
 export const EXAMPLES = `${ROOT}deploy/examples`;
 /** The sidecar as the image runs it: `npm run build` bundles dist/src/main.js and its dependencies into one file (scripts/bundle.mjs). */

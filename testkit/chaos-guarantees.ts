@@ -5,9 +5,7 @@
  * the cluster accepting the write. Shared by test/system/ and `npm run chaos`.
  */
 import { join } from 'node:path';
-import { loadSigningKey } from '../../src/control/signers.js';
-import { signDocument } from '../../src/control/signed.js';
-import { REVOCATIONS_KEY } from '../../src/control/types.js';
+import { loadSigningKey, REVOCATIONS_KEY, signDocument } from '../src/control/index.js';
 import { appliedRevisions, POLICY_KEY, startProbe, type ClusterEnv } from './chaos.js';
 import { envoyRequest } from './envoy-client.js';
 import type { FleetMember } from './fleet.js';

@@ -14,9 +14,8 @@ import { envoyRequest, type CheckResult } from './envoy-client.js';
 import type { SidecarProcess } from './sidecar.js';
 import { mint } from './tokens.js';
 import { sleep } from './wait.js';
-import { loadSigningKey } from '../../src/control/signers.js';
-import { signDocument } from '../../src/control/signed.js';
-import { parsePolicy } from '../../src/policy/index.js';
+import { loadSigningKey, signDocument } from '../src/control/index.js';
+import { parsePolicy } from '../src/policy/index.js';
 
 export const POLICY_KEY = 'policy.orders';
 const APPLIED = 'control document applied';
