@@ -37,12 +37,13 @@ ENV NODE_ENV=production
 WORKDIR /app
 COPY package.json package-lock.json ./
 # Production dependencies only, from the lock file; the npm cache goes with the layer. The
-# sidecar's bundle needs none of them; authzctl (dist/src/cli/authzctl.js) does.
+# sidecar's bundle needs none of them; authzctl (bin/authzctl) does.
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
  && npm cache clean --force
 COPY --from=build /app/dist ./dist
 # Loaded at run time by authzctl check: dist/src/grpc/protos.js reads ../../../proto, i.e. /app/proto.
 COPY proto ./proto
+COPY bin ./bin
 # The only directory the sidecar writes (nats.cacheDir). Everything else is read-only to
 # uid 10001, so the container runs with a read-only root filesystem; in Kubernetes an
 # emptyDir is mounted here.
@@ -54,17 +55,8 @@ USER 10001:10001
 # gRPC ext_authz + health (127.0.0.1 by default), admin /healthz /readyz /metrics.
 EXPOSE 9191 9192
 # No HEALTHCHECK: Kubernetes probes /healthz and /readyz on the admin port.
-# node's flags, the one list the process starts with: package.json's "start" repeats it and
-# test/deploy/dockerfile.test.ts checks the two agree; the bench and the tests start the
-# sidecar with it. The sidecar changes no V8 flag once started; --check-config prints these.
-#   --min/max-semi-space-size=16  a fixed new space, two 16 MiB semi-spaces: left to size
-#       itself, V8 ran the sidecar under load promoting every scavenge's survivors.
-#   --heap-growing-percent=100    a full collection when the heap reaches 2 x the live heap:
-#       under the 288 MiB cap V8 picks ~1.3 x, a full collection every ~120 ms under load
-#       (measured: ~14.5k -> 17.6k cached-token rps, RSS 141 MiB with 100,000 cached tokens).
-#   --expose-gc                   the gc() that runtime.idleCollection runs.
-# (docs/performance.md.) On the command line, together, because Node refuses
-# --min-semi-space-size and --heap-growing-percent in NODE_OPTIONS; the heap cap stays in
-# the deployment's NODE_OPTIONS, next to the memory limit it is derived from.
-ENTRYPOINT ["/usr/bin/tini", "--", "node", "--min-semi-space-size=16", "--max-semi-space-size=16", "--heap-growing-percent=100", "--expose-gc", "dist/authz-sidecar.mjs"]
+# bin/authz-sidecar execs node with the flags the sidecar needs on dist/authz-sidecar.mjs; the
+# same launcher serves npm start, the demo, the tests and the benchmarks, so the flags are
+# written once, with their reasons, in that file.
+ENTRYPOINT ["/usr/bin/tini", "--", "/app/bin/authz-sidecar"]
 CMD ["--config", "/etc/authz-sidecar/config.yaml"]

@@ -14,7 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parse as parseYaml } from 'yaml';
 import { ROOT, SIDECAR_BIN } from '../testkit/paths.js';
 import { freePort } from '../testkit/nats-server.js';
-import { imageNodeFlags } from '../testkit/k8s-dockerfile.js';
+import { SIDECAR_NODE_FLAGS } from '../testkit/launcher.js';
 import { writeSidecarDir } from '../testkit/sidecar-dir.js';
 
 export type ServerKind = 'floor' | 'limit' | 'floor-verify';
@@ -93,7 +93,8 @@ export interface SidecarTarget extends Target {
 /**
  * The sidecar runs with the V8 options it ships with: the NODE_OPTIONS of the authz-sidecar
  * container in k8s/base/deployment.yaml (the heap cap, which decides its memory figures) and
- * the node options of the image's ENTRYPOINT (the fixed new space, which decides its rate).
+ * the node flags of bin/authz-sidecar, which the image's ENTRYPOINT runs (the fixed new space,
+ * which decides its rate).
  */
 export const SHIPPED_NODE_OPTIONS: string = (() => {
   const doc = parseYaml(readFileSync(`${ROOT}k8s/base/deployment.yaml`, 'utf8')) as {
@@ -103,8 +104,8 @@ export const SHIPPED_NODE_OPTIONS: string = (() => {
   return sidecar?.env?.find((e) => e.name === 'NODE_OPTIONS')?.value ?? '';
 })();
 
-/** node's options in the Dockerfile's ENTRYPOINT, before the sidecar's script. */
-export const SHIPPED_NODE_FLAGS: readonly string[] = imageNodeFlags(readFileSync(`${ROOT}Dockerfile`, 'utf8'));
+/** node's options in bin/authz-sidecar, which the image's ENTRYPOINT runs. */
+export const SHIPPED_NODE_FLAGS: readonly string[] = SIDECAR_NODE_FLAGS;
 
 /** Extra node flags for every server started (BENCH_NODE_ARGS, space-separated), e.g. `--cpu-prof` to profile. */
 export function nodeArgs(): string[] {

@@ -142,7 +142,7 @@ Written by \`npm run bench\` (bench/run.ts) on ${r.date.toISOString()}; do not e
 ${o.smoke ? '\n**SMOKE RUN (BENCH_SMOKE=1): tiny counts, one round. These figures prove the harness runs; they measure nothing.**\n' : ''}
 Sidecar measured: ${r.machine.source}.
 Machine: ${r.machine.cpu}, ${r.machine.cores} cores, ${r.machine.memory} RAM, Linux ${r.machine.kernel}; Node ${r.machine.node}; h2load ${r.machine.h2load}.
-Sidecars run as shipped: \`node ${SHIPPED_NODE_FLAGS.join(' ')}\` (the image's ENTRYPOINT) with NODE_OPTIONS="${SHIPPED_NODE_OPTIONS}" (k8s/base/deployment.yaml).
+Sidecars run as shipped: \`node ${SHIPPED_NODE_FLAGS.join(' ')}\` (bin/authz-sidecar, the image's ENTRYPOINT) with NODE_OPTIONS="${SHIPPED_NODE_OPTIONS}" (k8s/base/deployment.yaml).
 ${contention(r.cpu)}
 Settings: ${o.smoke ? `${o.smokeRequests} requests per h2load run` : `${o.seconds} s per throughput run, ${o.latencySeconds} s per latency run`}, ${o.rounds} alternating round(s) (even rounds visit the servers in reverse order)${o.quietMs > 0 ? ` with a ${o.quietMs / 1000} s pause before each measured run (a sidecar's idle collection, 1–2 s after its run, then falls in no other server's run)` : ''}, ${o.connections} connections × ${o.streams} streams; sustained: ${o.sustainedRounds} alternating round(s) of ${runLengthText(o, o.sustainedSeconds)}; suite took ${Math.round(r.seconds)} s.
 

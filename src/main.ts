@@ -35,7 +35,12 @@ space and heap growth are V8 flags; runtime.idleCollection needs --expose-gc).`;
 async function main(argv: string[]): Promise<number> {
   let args;
   try {
-    const options = { config: { type: 'string' }, 'check-config': { type: 'boolean' }, version: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } as const;
+    const options = {
+      config: { type: 'string' },
+      'check-config': { type: 'boolean' },
+      version: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    } as const;
     args = parseArgs({ args: argv, options }).values;
   } catch (error) {
     process.stderr.write(`authz-sidecar: ${(error as Error).message}\n${USAGE}\n`);

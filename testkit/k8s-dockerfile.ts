@@ -124,26 +124,3 @@ export function dockerignorePatterns(text: string): string[] {
     .map((l) => l.trim())
     .filter((l) => l !== '' && !l.startsWith('#'));
 }
-
-export interface NodeInvocation {
-  /** node's own options, before the script. */
-  readonly flags: string[];
-  readonly script: string;
-}
-
-/** `… node [options…] script …` in an exec-form command: node's options and the script. */
-export function nodeInvocation(words: readonly string[]): NodeInvocation | undefined {
-  const at = words.findIndex((w) => w === 'node' || w.endsWith('/node'));
-  const script = words.findIndex((w, i) => i > at && !w.startsWith('-'));
-  if (at < 0 || script < 0) return undefined;
-  return { flags: words.slice(at + 1, script), script: words[script] };
-}
-
-/** The node options of the image's ENTRYPOINT (the last stage's), as the container runs them. */
-export function imageNodeFlags(dockerfile: string): string[] {
-  const entrypoint = (parseDockerfile(dockerfile).at(-1)?.instructions ?? []).filter((i) => i.keyword === 'ENTRYPOINT').at(-1);
-  const words = entrypoint === undefined ? undefined : execForm(entrypoint);
-  const invocation = words === undefined ? undefined : nodeInvocation(words);
-  if (invocation === undefined) throw new Error('Dockerfile: the last stage has no exec-form ENTRYPOINT running node');
-  return invocation.flags;
-}

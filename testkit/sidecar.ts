@@ -1,10 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync, cpSync, renameSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, cpSync, renameSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { imageNodeFlags } from './k8s-dockerfile.js';
-import { ROOT, SIDECAR_BIN } from './paths.js';
+import { SIDECAR_NODE_FLAGS } from './launcher.js';
+import { SIDECAR_BIN } from './paths.js';
 
 export interface SidecarProcess {
   readonly child: ChildProcess;
@@ -44,14 +44,13 @@ export function writeConfig(dir: string, yaml: string, name = 'config.yaml'): st
 }
 
 /**
- * Starts the real sidecar binary, with the node flags of the image's ENTRYPOINT, on free
+ * Starts the real sidecar binary, with the node flags of bin/authz-sidecar, on free
  * ports (addresses with port 0) and resolves once it logs that it is serving. Rejects with
  * its stderr if it exits first.
  */
 export function startSidecar(configPath: string, options: { env?: NodeJS.ProcessEnv; args?: string[]; wrap?: string[] } = {}): Promise<SidecarProcess> {
   // `wrap` is a command that execs its arguments (e.g. `unshare -m sh -c '…; exec "$@"' sh`), so child.pid stays the sidecar's.
-  const nodeFlags = imageNodeFlags(readFileSync(`${ROOT}Dockerfile`, 'utf8'));
-  const command = [...(options.wrap ?? []), process.execPath, ...nodeFlags, SIDECAR_BIN, '--config', configPath, ...(options.args ?? [])];
+  const command = [...(options.wrap ?? []), process.execPath, ...SIDECAR_NODE_FLAGS, SIDECAR_BIN, '--config', configPath, ...(options.args ?? [])];
   const child = spawn(command[0], command.slice(1), {
     env: { ...process.env, AUTHZ_GRPC_ADDRESS: '127.0.0.1:0', AUTHZ_ADMIN_ADDRESS: '127.0.0.1:0', ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -8,23 +8,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { isBuiltin } from 'node:module';
 import { dirname, join, posix, relative, resolve } from 'node:path';
 import ts from 'typescript';
 import { ROOT } from '../../testkit/paths.js';
-import {
-  copyArgs,
-  dockerIgnored,
-  dockerignorePatterns,
-  envOf,
-  execForm,
-  imageNodeFlags,
-  nodeInvocation,
-  parseDockerfile,
-  workdirAt,
-  type Stage,
-} from '../../testkit/k8s-dockerfile.js';
+import { LAUNCHER, launcherInvocation, SIDECAR_NODE_FLAGS } from '../../testkit/launcher.js';
+import { copyArgs, dockerIgnored, dockerignorePatterns, envOf, execForm, parseDockerfile, workdirAt, type Stage } from '../../testkit/k8s-dockerfile.js';
 
 const DOCKERFILE = readFileSync(`${ROOT}Dockerfile`, 'utf8');
 const stages = parseDockerfile(DOCKERFILE);
@@ -40,14 +30,23 @@ const absolute = (stage: Stage, index: number, path: string) => posix.resolve(wo
 /** Index of the stage's last `keyword` instruction (-1 when none). */
 const lastIndex = (stage: Stage, keyword: string) => stage.instructions.map((i) => i.keyword).lastIndexOf(keyword);
 
-/** Where the runtime stage's ENTRYPOINT (or CMD) has node run its script. */
+/** Where the runtime stage's ENTRYPOINT runs the launcher, bin/authz-sidecar (checked), and the script the launcher has node run. */
 function serverScript(): string {
   const index = lastIndex(runtime, 'ENTRYPOINT');
   const entrypoint = execForm(runtime.instructions[index]);
   assert.ok(entrypoint, 'ENTRYPOINT must use the exec (JSON) form, so signals reach the process tree without a shell in between');
-  const node = nodeInvocation(entrypoint);
-  assert.ok(node, `ENTRYPOINT must run node with a script: ${JSON.stringify(entrypoint)}`);
-  return absolute(runtime, index, node.script);
+  const launcher = entrypoint.find((word) => word.endsWith('bin/authz-sidecar'));
+  assert.ok(launcher, `ENTRYPOINT runs bin/authz-sidecar: ${JSON.stringify(entrypoint)}`);
+  const copy = copies(runtime).find((c) => c.from === undefined && c.sources.includes('bin'));
+  assert.ok(copy, 'the runtime stage copies bin/');
+  const binAt = absolute(
+    runtime,
+    runtime.instructions.findIndex((i) => i.keyword === 'COPY' && copyArgs(i).sources.includes('bin')),
+    copy.destination,
+  );
+  assert.equal(absolute(runtime, index, launcher), posix.join(binAt, 'authz-sidecar'), 'ENTRYPOINT names the copied launcher');
+  // The launcher's script is relative to bin/.., i.e. where bin/ was copied to.
+  return posix.resolve(binAt, '..', launcherInvocation(readFileSync(LAUNCHER, 'utf8')).script);
 }
 
 test('the Dockerfile has a build stage and a runtime stage, both on node:20-bookworm-slim', () => {
@@ -99,17 +98,17 @@ test('the runtime stage runs as a numeric non-root user with NODE_ENV=production
   assert.equal(envOf(runtime).get('NODE_ENV'), 'production');
 });
 
-test("ENTRYPOINT fixes V8's new space: node gets the same minimum and maximum semi-space size", () => {
-  const flags = new Map(imageNodeFlags(DOCKERFILE).map((f) => f.replace(/^--/, '').split('=') as [string, string]));
+test("the launcher fixes V8's new space: node gets the same minimum and maximum semi-space size", () => {
+  const flags = new Map(SIDECAR_NODE_FLAGS.map((f) => f.replace(/^--/, '').split('=') as [string, string]));
   const [min, max] = [flags.get('min-semi-space-size'), flags.get('max-semi-space-size')];
   assert.ok(min !== undefined && max !== undefined, `node's options set both semi-space sizes: ${[...flags.keys()].join(', ')}`);
   assert.equal(min, max, "a new space V8 may resize ran the sidecar promoting every scavenge's survivors (docs/performance.md)");
   assert.ok(Number(max) >= 8 && Number(max) <= 32, `semi-space ${max} MiB`);
 });
 
-test('ENTRYPOINT sets every V8 flag the sidecar needs: a fixed heap growing factor and --expose-gc', () => {
+test('the launcher sets every V8 flag the sidecar needs: a fixed heap growing factor and --expose-gc', () => {
   // The sidecar sets no V8 flag itself (src/ has no v8.setFlagsFromString): these are all there is.
-  const flags = imageNodeFlags(DOCKERFILE);
+  const flags = [...SIDECAR_NODE_FLAGS];
   const growing = flags.find((f) => f.startsWith('--heap-growing-percent='))?.split('=')[1];
   assert.ok(growing !== undefined, `--heap-growing-percent is set: ${flags.join(' ')}`);
   assert.ok(Number(growing) >= 50 && Number(growing) <= 300, `heap growing factor 1.5-4 x, not ${growing} %`);
@@ -120,17 +119,25 @@ test('ENTRYPOINT sets every V8 flag the sidecar needs: a fixed heap growing fact
   assert.equal(run.stdout, 'function');
 });
 
-test("npm start runs the sidecar with the ENTRYPOINT's node flags, in the same order", () => {
-  const { scripts } = JSON.parse(readFileSync(`${ROOT}package.json`, 'utf8')) as { scripts: Record<string, string> };
-  const runs = scripts.start
-    .split('&&')
-    .map((part) => nodeInvocation(part.trim().split(/\s+/)))
-    .filter((n) => n?.script === 'dist/authz-sidecar.mjs');
-  assert.equal(runs.length, 1, `npm start runs node dist/authz-sidecar.mjs once: ${scripts.start}`);
-  assert.deepEqual(runs[0]!.flags, imageNodeFlags(DOCKERFILE), 'package.json "start" and the Dockerfile ENTRYPOINT write the same flag list');
+test('npm start runs the sidecar through bin/authz-sidecar, which is executable and runs the built bundle', () => {
+  const { scripts, bin } = JSON.parse(readFileSync(`${ROOT}package.json`, 'utf8')) as { scripts: Record<string, string>; bin: Record<string, string> };
+  const steps = scripts.start.split('&&').map((part) => part.trim().split(/\s+/));
+  assert.equal(steps.filter((words) => words[0] === 'bin/authz-sidecar').length, 1, `npm start runs bin/authz-sidecar once: ${scripts.start}`);
+  assert.ok(!steps.some((words) => words.includes('node') && words.some((w) => w.endsWith('authz-sidecar.mjs'))), 'npm start does not repeat the node flags');
+  assert.deepEqual(bin, { 'authz-sidecar': 'bin/authz-sidecar', authzctl: 'bin/authzctl' });
+  for (const file of Object.values(bin)) {
+    assert.ok((statSync(`${ROOT}${file}`).mode & 0o111) !== 0, `${file} is executable (git keeps the mode)`);
+    const run = spawnSync(`${ROOT}${file}`, ['--version'], {
+      encoding: 'utf8',
+      env: { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}` },
+    });
+    assert.equal(run.status, 0, `${file} --version: ${run.stderr}`);
+    assert.match(run.stdout, new RegExp(`^${posix.basename(file)} \\d+\\.\\d+\\.\\d+\\n$`));
+  }
+  assert.equal(launcherInvocation(readFileSync(LAUNCHER, 'utf8')).script, 'dist/authz-sidecar.mjs');
 });
 
-test('ENTRYPOINT runs dist/authz-sidecar.mjs, from the build output, under tini', () => {
+test('ENTRYPOINT runs bin/authz-sidecar on dist/authz-sidecar.mjs, from the build output, under tini', () => {
   const script = serverScript();
   assert.equal(posix.relative(workdirAt(runtime), script), 'dist/authz-sidecar.mjs');
   const dist = runtime.instructions.findIndex((i) => i.keyword === 'COPY' && copyArgs(i).from !== undefined);
@@ -145,7 +152,7 @@ test('ENTRYPOINT runs dist/authz-sidecar.mjs, from the build output, under tini'
 
   const entrypoint = execForm(runtime.instructions[lastIndex(runtime, 'ENTRYPOINT')])!;
   if (entrypoint[0].endsWith('tini')) {
-    assert.equal(entrypoint[1], '--', "tini -- node …: the sidecar's own flags are not read by tini");
+    assert.equal(entrypoint[1], '--', "tini -- bin/authz-sidecar …: the sidecar's own flags are not read by tini");
     assert.ok(
       of(runtime, 'RUN').some((r) => /apt-get install[^&]*\btini\b/.test(r.args)),
       'tini is installed in the runtime stage',

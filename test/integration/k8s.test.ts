@@ -16,7 +16,7 @@ import { parseConfig, type Config } from '../../src/config/index.js';
 import { loadSigners } from '../../src/control/signers.js';
 import { compilePolicyText } from '../../src/policy/index.js';
 import { ROOT } from '../../testkit/paths.js';
-import { imageNodeFlags } from '../../testkit/k8s-dockerfile.js';
+import { SIDECAR_NODE_FLAGS } from '../../testkit/launcher.js';
 import { FieldChecker, validateObjects, type K8sObject } from '../../testkit/k8s-validate.js';
 import {
   container,
@@ -360,7 +360,7 @@ describe('k8s manifests', { skip: SKIP }, () => {
         assert.ok(Number(heap[1]) <= limitMiB * 0.75, `heap ${heap[1]} MiB leaves room below the ${limitMiB} MiB limit`);
       });
 
-      test("node starts with the sidecar's NODE_OPTIONS and the image's node options together", () => {
+      test("node starts with the sidecar's NODE_OPTIONS and the launcher's node flags together", () => {
         // Node refuses some V8 flags in NODE_OPTIONS (--min-semi-space-size among them) and
         // exits 9 before running anything: the pod would crash-loop.
         const { sidecar } = sidecarView(objects());
@@ -368,7 +368,7 @@ describe('k8s manifests', { skip: SKIP }, () => {
         // space, the heap growing factor, --expose-gc for runtime.idleCollection).
         assert.equal(sidecar.command, undefined, "the sidecar keeps the image's ENTRYPOINT and its node flags");
         const options = sidecar.env?.find((e) => e.name === 'NODE_OPTIONS')?.value ?? '';
-        const flags = imageNodeFlags(readFileSync(`${ROOT}Dockerfile`, 'utf8'));
+        const flags = SIDECAR_NODE_FLAGS;
         const run = spawnSync(process.execPath, [...flags, '-e', 'process.stdout.write(String(require("v8").getHeapStatistics().heap_size_limit))'], {
           env: { ...process.env, NODE_OPTIONS: options },
           encoding: 'utf8',

@@ -1,11 +1,10 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
 import { collectWhenIdle, exposedGc, memoryReducingCollection } from '../../src/runtime/idle-gc.js';
-import { imageNodeFlags } from '../../testkit/k8s-dockerfile.js';
+import { SIDECAR_NODE_FLAGS } from '../../testkit/launcher.js';
 import { ROOT } from '../../testkit/paths.js';
 
 /** Waits until `condition` holds, polling; fails after `ms`. */
@@ -116,7 +115,7 @@ describe('collectWhenIdle', () => {
       process.stdout.write(JSON.stringify({ freedMiB: (before - process.memoryUsage().heapUsed) / 1024 / 1024, garbage }));
     `;
     const out = JSON.parse(
-      execFileSync(process.execPath, [...imageNodeFlags(readFileSync(`${ROOT}Dockerfile`, 'utf8')), '--input-type=module', '-e', script], {
+      execFileSync(process.execPath, [...SIDECAR_NODE_FLAGS, '--input-type=module', '-e', script], {
         encoding: 'utf8',
         timeout: 10_000,
       }),
@@ -147,7 +146,7 @@ describe('collectWhenIdle', () => {
       };
       process.stdout.write(JSON.stringify({ byDefault: await burst(undefined), control: (await burst(0)).collections }));
     `;
-    const out = execFileSync(process.execPath, [...imageNodeFlags(readFileSync(`${ROOT}Dockerfile`, 'utf8')), '--input-type=module', '-e', script], {
+    const out = execFileSync(process.execPath, [...SIDECAR_NODE_FLAGS, '--input-type=module', '-e', script], {
       encoding: 'utf8',
     });
     // What the whole heap's slack would have said: collect.
