@@ -146,6 +146,7 @@ async function main(argv: string[]): Promise<number> {
   let control: ControlRun | undefined;
   if (config.nats && signers) {
     const nats = config.nats;
+    metrics.trackNats();
     // Loaded only when configured: the NATS client is a fifth of start-up's module loading.
     const { startControl } = await import('./control/start.js');
     control = await startControl({
@@ -221,7 +222,7 @@ async function main(argv: string[]): Promise<number> {
     {
       grpc_port: grpc.port,
       admin_port: admin.port,
-      service: config.service,
+      protected_service: config.service,
       ready: wasReady,
       idle_collection: runtime.idleCollection,
       node_flags: runtime.nodeFlags,
@@ -325,12 +326,29 @@ function onControlEvent(log: Logger, metrics: Metrics, event: ControlRunEvent): 
       return;
     default: {
       // KV feed events; `key` is renamed because the logger redacts any field called key.
-      const { key, type, ...rest } = event as { key?: string; type: string };
-      const warn = type === 'kv-watch-error' || type === 'kv-apply-error' || type === 'kv-bucket-missing' || type === 'kv-check-failed';
-      log[warn ? 'warn' : 'info']({ ...rest, kv_key: key }, type);
+      const { key, type, ...rest } = event as { key?: string; type: KvFeedEventType };
+      const { level, message } = KV_FEED_LINES[type];
+      log[level]({ event: type, ...rest, kv_key: key }, message);
     }
   }
 }
+
+type KvFeedEventType = Exclude<
+  ControlRunEvent['type'],
+  'document-applied' | 'document-rejected' | 'document-ignored' | 'cache-failed' | `nats-${string}` | 'kv-stale-watch'
+>;
+
+/** The log line of each KV feed event: a sentence like every other line; `event` keeps the code. */
+const KV_FEED_LINES: Readonly<Record<KvFeedEventType, { level: 'info' | 'warn'; message: string }>> = {
+  'kv-watching': { level: 'info', message: 'watching a control key' },
+  'kv-rewatch': { level: 'info', message: 'control key watch ended; re-creating it' },
+  'kv-watch-error': { level: 'warn', message: 'cannot watch a control key; retrying' },
+  'kv-bucket-missing': { level: 'warn', message: 'control bucket not found; retrying until it exists' },
+  'kv-bucket-reset': { level: 'warn', message: 'control bucket re-created or truncated; reading the key from its latest value' },
+  'kv-apply-error': { level: 'warn', message: 'cannot apply a control entry' },
+  'kv-check-failed': { level: 'warn', message: 'cannot read the newest revision of a control key; it cannot be confirmed current' },
+  'kv-check-recovered': { level: 'info', message: 'newest revision of a control key readable again' },
+};
 
 function onPolicyEvent(log: Logger, metrics: Metrics, event: PolicyEvent): void {
   if (event.type === 'policy-loaded') {

@@ -34,6 +34,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { DECISION_REASONS } from '../policy/index.js';
+import { REQUEST_ERROR_STATUS } from '../request/index.js';
 import { DocumentError, parseYamlOrJson, validateDocument } from '../shared/index.js';
 
 const scalar = z.union([z.string(), z.number(), z.boolean()]).transform(String);
@@ -76,11 +78,43 @@ const authSchema = z
 
 export const DENY_STATUSES = [400, 401, 403, 431] as const;
 
+/**
+ * The reasons a case can come out with: the policy's, `credentials_missing`, and the request
+ * checks'. Token errors cannot happen here: a case describes credentials already verified.
+ */
+export const CASE_REASONS: readonly string[] = Object.freeze([...DECISION_REASONS, 'credentials_missing', ...Object.keys(REQUEST_ERROR_STATUS)]);
+
+/** Why `reason` cannot be a case's expected reason, with the nearest valid one; null when it can be. */
+export function caseReasonError(reason: string): string | null {
+  if (CASE_REASONS.includes(reason)) return null;
+  const nearest = [...CASE_REASONS].sort((a, b) => editDistance(reason, a) - editDistance(reason, b))[0];
+  const hint = editDistance(reason, nearest) <= 3 ? `did you mean "${nearest}"? ` : '';
+  return `"${reason}" is not a reason a case can have (${hint}one of ${CASE_REASONS.join(', ')})`;
+}
+
+/** Levenshtein distance: insertions, deletions and substitutions. */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) current[j] = Math.min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    previous = current;
+  }
+  return previous[b.length];
+}
+
 const expectSchema = z
   .strictObject({
     decision: z.enum(['allow', 'deny']),
     status: z.literal(DENY_STATUSES, { error: `must be one of ${DENY_STATUSES.join(', ')}` }).optional(),
-    reason: z.string().min(1).optional(),
+    reason: z
+      .string()
+      .min(1)
+      .superRefine((reason, ctx) => {
+        const error = caseReasonError(reason);
+        if (error !== null) ctx.addIssue({ code: 'custom', message: error });
+      })
+      .optional(),
     rule: z.string().min(1).nullable().optional(),
   })
   .refine((e) => e.decision === 'deny' || e.status === undefined, { path: ['status'], error: 'only applies to decision: deny' });

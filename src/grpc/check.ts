@@ -74,11 +74,12 @@ class LineBudget {
 export type CheckHandler = (request: CheckRequest__Output) => CheckResponse | Promise<CheckResponse>;
 
 /**
- * How a policy deny is answered: with no identity at all it is 401 `credentials_missing`
- * (so clients know to authenticate), otherwise 403 with the policy's reason.
+ * How a policy deny is answered: 403 with the policy's reason, except for a caller with no
+ * identity at all whom signing in could help: 401 `credentials_missing`, so clients know to
+ * authenticate. A DENY rule that looks at no identity denies everyone: 403 `denied_by_rule`.
  */
 export function policyDeny(decision: Decision, auth: AuthContext): { kind: DenyKind; reason: string } {
-  return auth.user === null && auth.principal === null
+  return auth.user === null && auth.principal === null && !decision.callerIndependent
     ? { kind: 'unauthenticated', reason: 'credentials_missing' }
     : { kind: 'forbidden', reason: decision.reason };
 }
@@ -125,7 +126,7 @@ export function createCheckHandler(deps: CheckDependencies): CheckHandler {
     const rule = outcome.type === 'fail-open' ? null : (outcome.rule ?? null);
     const meta: DecisionMetadata = { decisionId: ctx.decisionId, policy: ctx.policy?.name ?? '', policyRevision: ctx.policy?.revision ?? '', rule, reason };
     // Built only when a line is written: most Checks log nothing.
-    const line = () => ({ decision_id: ctx.decisionId, request_id: ctx.requestId, reason, rule, path: ctx.view?.path });
+    const line = () => ({ decision_id: ctx.decisionId, request_id: ctx.requestId, reason, rule, method: ctx.view?.method, path: ctx.view?.path });
     let response: CheckResponse;
     if (outcome.type === 'deny') {
       if (denyLog.take()) log.info({ ...line(), decision: 'deny', ...suppressed(denyLog) }, 'deny');

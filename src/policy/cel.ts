@@ -164,6 +164,8 @@ export class ConditionError extends Error {
 
 export interface CompiledCondition {
   readonly source: string;
+  /** Whether it reads anything about the caller: `request.auth` or `source.principal`. */
+  readonly readsIdentity: boolean;
   /** true/false, or the Error (evaluation error, non-bool result) the caller fails closed on. */
   evaluate(activation: CelActivation): boolean | Error;
 }
@@ -189,7 +191,25 @@ export function compileCondition(source: string): CompiledCondition {
     source,
     regexes.length === 0 ? program : re2Program(source, regexes),
     regexes.map((call) => call.regex),
+    readsIdentity(program.ast),
   );
+}
+
+/** The field of each top-level variable that holds the caller's identity. */
+const IDENTITY_FIELDS: Readonly<Record<string, string>> = { request: 'auth', source: 'principal' };
+
+/**
+ * Whether the expression reads the caller's identity. `request.auth…` and `source.principal`
+ * do; other fields of `request` and `source` do not. `request` or `source` used any other way
+ * (indexed, compared whole) counts as reading it.
+ */
+function readsIdentity(node: ASTNode): boolean {
+  if (node.op === '.') {
+    const [target, field] = node.args;
+    if (target.op === 'id' && typeof target.args === 'string' && target.args in IDENTITY_FIELDS) return IDENTITY_FIELDS[target.args] === field;
+  }
+  if (node.op === 'id') return typeof node.args === 'string' && node.args in IDENTITY_FIELDS;
+  return astChildren(node).some(readsIdentity);
 }
 
 type Program = ReturnType<Environment['parse']>;
@@ -225,6 +245,7 @@ class Condition implements CompiledCondition {
     readonly source: string,
     program: Program,
     regexes: ReadonlyArray<RegexCall['regex']>,
+    readonly readsIdentity: boolean,
   ) {
     this.#program = program;
     this.#regexes = regexes;

@@ -133,10 +133,11 @@ function indexRule(index: RuleIndex, rule: CompiledRule): void {
 const NONE_MISSING: readonly string[] = Object.freeze([]);
 
 function ruleDecision(rule: CompiledRule): Decision {
+  const callerIndependent = rule.from === null && rule.scopes.length === 0 && rule.permittedRoles === null && !(rule.when?.readsIdentity ?? false);
   return rule.action === 'ALLOW'
-    ? Object.freeze({ allow: true, rule: rule.name, reason: 'allowed_by_rule', missingScopes: NONE_MISSING })
-    : Object.freeze({ allow: false, rule: rule.name, reason: 'denied_by_rule', missingScopes: NONE_MISSING });
+    ? Object.freeze({ allow: true, rule: rule.name, reason: 'allowed_by_rule', missingScopes: NONE_MISSING, callerIndependent })
+    : Object.freeze({ allow: false, rule: rule.name, reason: 'denied_by_rule', missingScopes: NONE_MISSING, callerIndependent });
 }
 
-const DEFAULT_ALLOW: Decision = Object.freeze({ allow: true, rule: null, reason: 'default_allow', missingScopes: NONE_MISSING });
-const DEFAULT_DENY: Decision = Object.freeze({ allow: false, rule: null, reason: 'default_deny', missingScopes: NONE_MISSING });
+const DEFAULT_ALLOW: Decision = Object.freeze({ allow: true, rule: null, reason: 'default_allow', missingScopes: NONE_MISSING, callerIndependent: false });
+const DEFAULT_DENY: Decision = Object.freeze({ allow: false, rule: null, reason: 'default_deny', missingScopes: NONE_MISSING, callerIndependent: false });

@@ -53,9 +53,9 @@ export function evaluatePolicy(program: PolicyProgram, request: RequestView, aut
 
 function insufficient(rule: CompiledRule, missing: readonly string[]): Decision {
   if (missing.length > 0) {
-    return { allow: false, rule: rule.name, reason: 'missing_scope', missingScopes: missing };
+    return { allow: false, rule: rule.name, reason: 'missing_scope', missingScopes: missing, callerIndependent: false };
   }
-  return { allow: false, rule: rule.name, reason: 'missing_permission', missingScopes: [] };
+  return { allow: false, rule: rule.name, reason: 'missing_permission', missingScopes: [], callerIndependent: false };
 }
 
 /** Per-evaluation state that is costly to build and often not needed. */

@@ -1,4 +1,5 @@
 export type { CompiledPolicy, Decision, DecisionReason } from './types.js';
+export { DECISION_REASONS } from './types.js';
 export type { PolicyDocument, PolicyDocumentInput, PolicyRule } from './schema.js';
 export { policyDocumentSchema, validatePolicyDocument, MAX_WHEN_LENGTH } from './schema.js';
 export { parsePolicy, loadPolicyFile, compilePolicyText, WrongServiceError } from './load.js';

@@ -2,7 +2,15 @@ import type { RequestView } from '../request/index.js';
 import type { AuthContext } from '../tokens/index.js';
 
 /** Why a decision came out the way it did; stable codes used in logs, metrics and deny bodies. */
-export type DecisionReason = 'allowed_by_rule' | 'default_allow' | 'denied_by_rule' | 'default_deny' | 'missing_scope' | 'missing_permission';
+export const DECISION_REASONS = Object.freeze([
+  'allowed_by_rule',
+  'default_allow',
+  'denied_by_rule',
+  'default_deny',
+  'missing_scope',
+  'missing_permission',
+] as const);
+export type DecisionReason = (typeof DECISION_REASONS)[number];
 
 export interface Decision {
   readonly allow: boolean;
@@ -14,6 +22,12 @@ export interface Decision {
    * caller lacked (for RFC 6750 `insufficient_scope`). Empty otherwise.
    */
   readonly missingScopes: readonly string[];
+  /**
+   * The deciding rule looks at nothing about the caller (no `from`, no scopes or permission,
+   * a `when` that reads neither `request.auth` nor `source.principal`): every caller, signed
+   * in or not, gets this decision. False for the default and near-miss decisions.
+   */
+  readonly callerIndependent: boolean;
 }
 
 /** A policy revision compiled into its index; immutable and safe to share across Checks. */

@@ -118,11 +118,17 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  /** Registered only by `trackNats`: a sidecar fed by files has no connection to report (a 0 would page someone). */
   readonly natsConnected = new Gauge({
     name: 'authz_nats_connected',
     help: '1 while connected to NATS.',
-    registers: [this.registry],
+    registers: [],
   });
+
+  /** Exports authz_nats_connected (0 until the first connection): call when NATS is configured. */
+  trackNats(): void {
+    if (this.registry.getSingleMetric('authz_nats_connected') === undefined) this.registry.registerMetric(this.natsConnected);
+  }
 
   readonly decisionsDropped = new Counter({
     name: 'authz_decision_log_dropped_total',

@@ -38,7 +38,7 @@ export interface TokenCacheStats {
 export interface Authenticator {
   /** Synchronous when every token present is a cache hit (the hot path); throws/rejects TokenError. */
   authenticate(view: RequestView): AuthContext | Promise<AuthContext>;
-  /** Per cache (issuer, and "service" for service tokens), read by /metrics at scrape time. */
+  /** Per cache (the issuer's name; the trust domain for service tokens), read by /metrics at scrape time. */
   cacheStats(): ReadonlyArray<TokenCacheStats>;
   /** Unsubscribes from the key stores (it does not stop them). */
   stop(): void;
@@ -165,7 +165,8 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     authenticate,
     cacheStats: () =>
       [...users, ...(service ? [service] : [])].map((c) =>
-        Object.freeze({ issuerName: c.name, hits: c.cache.hits, misses: c.cache.misses, size: c.cache.size }),
+        // Service tokens are named by their trust domain, as their key set is.
+        Object.freeze({ issuerName: c === service ? st!.trustDomain : c.name, hits: c.cache.hits, misses: c.cache.misses, size: c.cache.size }),
       ),
     stop: () => unsubscribe.splice(0).forEach((off) => off()),
   });

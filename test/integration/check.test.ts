@@ -219,8 +219,23 @@ describe("ext_authz Check against the real sidecar, driven with Envoy's protos",
     assert.match(text, /authz_check_duration_seconds_bucket/);
     assert.match(text, /authz_token_cache_total\{result="hit"\} [1-9]/);
     assert.match(text, /authz_token_cache_entries\{issuer="idp"\} [1-9]/);
+    // Service tokens are named by their trust domain, as the key-set metric names their keys.
+    assert.match(text, /authz_token_cache_entries\{issuer="cluster\.local"\} [1-9]/);
+    assert.match(text, /authz_key_set_revision\{name="cluster\.local"\} [1-9]/);
     assert.match(text, /authz_policy_info\{name="orders-conformance",revision="[0-9a-f]{12}"\} 1/);
     assert.match(text, /authz_key_set_revision\{name="idp"\} [1-9]/);
+    // A sidecar fed by files has no NATS connection to report: a 0 would page someone.
+    assert.doesNotMatch(text, /authz_nats_connected/);
+  });
+
+  it('logs token denies with the method and path, and a serving line with one service key', async () => {
+    await env.client.check(envoyRequest({ method: 'POST', path: '/api/orders', headers: { authorization: 'Bearer not.a.token' } }));
+    const line = await env.sidecar.waitForLog((l) => l.msg === 'deny' && l.reason === 'token_malformed');
+    assert.equal(line.method, 'POST');
+    assert.equal(line.path, '/api/orders');
+    const serving = env.sidecar.logs.find((l) => l.msg === 'serving')!;
+    assert.equal(serving.service, 'authz-sidecar');
+    assert.equal(typeof serving.protected_service, 'string');
   });
 
   it('never logs a token', async () => {

@@ -39,6 +39,17 @@ describe('cases file validation', () => {
     rejects(one('    request: { path: /x }\n    expect: { decision: deny, status: 404 }\n'), 'cases[0].expect.status', /must be one of 400, 401, 403, 431/);
     rejects(one('    request: { path: /x }\n    auth: { subject: alice }\n    expect: { decision: deny }\n'), 'cases[0].auth.issuer', /required when subject/);
     rejects(
+      one('    request: { path: /x }\n    expect: { decision: deny, reason: default_denied }\n'),
+      'cases[0].expect.reason',
+      /^"default_denied" is not a reason a case can have \(did you mean "default_deny"\? one of /,
+    );
+    // Token errors cannot come out of a case (its credentials are given as verified); nothing is near.
+    rejects(
+      one('    request: { path: /x }\n    expect: { decision: deny, reason: token_expired }\n'),
+      'cases[0].expect.reason',
+      /^"token_expired" is not a reason a case can have \(one of allowed_by_rule, /,
+    );
+    rejects(
       one('    request: { path: /x }\n    auth: { serviceToken: { subject: checkout } }\n    expect: { decision: deny }\n'),
       'cases[0].auth.serviceToken.subject',
       /SPIFFE id/,

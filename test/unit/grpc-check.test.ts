@@ -334,7 +334,7 @@ describe('createCheckHandler (real request view, tokens, keys and policy)', () =
 });
 
 describe('policyDeny', () => {
-  const decision: Decision = { allow: false, rule: 'r', reason: 'denied_by_rule', missingScopes: [] };
+  const decision: Decision = { allow: false, rule: 'r', reason: 'denied_by_rule', missingScopes: [], callerIndependent: false };
   const user = { issuerName: 'idp', issuer: 'i', subject: 's', audience: [], jti: undefined, expiresAt: 0, scopes: [], claims: {} } as VerifiedToken;
 
   it('no identity at all → 401 credentials_missing; any identity → 403 with the policy reason', () => {
@@ -348,5 +348,11 @@ describe('policyDeny', () => {
       kind: 'forbidden',
       reason: 'missing_permission',
     });
+  });
+
+  it('a DENY rule that looks at no identity → 403 denied_by_rule, for anonymous callers too', () => {
+    const everyone = { ...decision, callerIndependent: true };
+    assert.deepEqual(policyDeny(everyone, ANONYMOUS), { kind: 'forbidden', reason: 'denied_by_rule' });
+    assert.deepEqual(policyDeny(everyone, { user, service: null, principal: null }), { kind: 'forbidden', reason: 'denied_by_rule' });
   });
 });

@@ -54,9 +54,22 @@ function policy(spec: Record<string, unknown>) {
   return compilePolicy(validatePolicyDocument(doc, 't.yaml'), { revision: 'r1' });
 }
 
-const allowedBy = (rule: string): Decision => ({ allow: true, rule, reason: 'allowed_by_rule', missingScopes: [] });
-const deniedBy = (rule: string): Decision => ({ allow: false, rule, reason: 'denied_by_rule', missingScopes: [] });
-const DEFAULT_DENY: Decision = { allow: false, rule: null, reason: 'default_deny', missingScopes: [] };
+/** `callerIndependent`: the rule looks at no identity (no from, require or identity-reading when). */
+const allowedBy = (rule: string, callerIndependent = false): Decision => ({
+  allow: true,
+  rule,
+  reason: 'allowed_by_rule',
+  missingScopes: [],
+  callerIndependent,
+});
+const deniedBy = (rule: string, callerIndependent = false): Decision => ({
+  allow: false,
+  rule,
+  reason: 'denied_by_rule',
+  missingScopes: [],
+  callerIndependent,
+});
+const DEFAULT_DENY: Decision = { allow: false, rule: null, reason: 'default_deny', missingScopes: [], callerIndependent: false };
 
 describe('the example policy (orders.yaml)', () => {
   const orders = loadPolicyFile(fileURLToPath(new URL('../../../test/fixtures/policies/orders.yaml', import.meta.url)), 'r1');
@@ -79,12 +92,14 @@ describe('the example policy (orders.yaml)', () => {
       rule: 'read-orders',
       reason: 'missing_scope',
       missingScopes: ['orders:read'],
+      callerIndependent: false,
     });
     assert.deepEqual(check({}, auth({ user: token({ claims: { roles: 'guest' } }) })), {
       allow: false,
       rule: 'read-orders',
       reason: 'missing_permission',
       missingScopes: [],
+      callerIndependent: false,
     });
     assert.deepEqual(check({}, auth({ user: token({ claims: { roles: 'guest,admin' } }) })), allowedBy('read-orders'), '`orders:*` grants orders:read');
   });
@@ -98,8 +113,8 @@ describe('the example policy (orders.yaml)', () => {
 
   it('denies legacy paths to everyone, before any ALLOW rule', () => {
     const admin = auth({ user: token({ claims: { roles: ['admin'] } }) });
-    assert.deepEqual(check({ path: '/legacy/x' }, admin), deniedBy('block-legacy'));
-    assert.deepEqual(check({ path: '/legacy/' }, ANON), deniedBy('block-legacy'));
+    assert.deepEqual(check({ path: '/legacy/x' }, admin), deniedBy('block-legacy', true));
+    assert.deepEqual(check({ path: '/legacy/' }, ANON), deniedBy('block-legacy', true));
     assert.deepEqual(check({ path: '/legacy' }, ANON), DEFAULT_DENY);
   });
 
@@ -115,7 +130,7 @@ describe('the example policy (orders.yaml)', () => {
     const support = auth({ user: token({ subject: 'user-support', scopes: [] }) });
     assert.deepEqual(check({ path: '/exports/day.json' }, support), allowedBy('support-user'));
     assert.deepEqual(check({ path: '/exports/day.json' }), DEFAULT_DENY);
-    assert.deepEqual(check({ path: '/healthz', method: 'HEAD' }, ANON), allowedBy('health'));
+    assert.deepEqual(check({ path: '/healthz', method: 'HEAD' }, ANON), allowedBy('health', true));
   });
 });
 
@@ -128,8 +143,8 @@ describe('evaluation order and defaults', () => {
         { name: 'deny-delete', action: 'DENY', to: [{ methods: ['DELETE'] }] },
       ],
     });
-    assert.deepEqual(p.evaluate(request({ method: 'DELETE' }), ANON), deniedBy('deny-delete'));
-    assert.deepEqual(p.evaluate(request(), ANON), allowedBy('allow-all'));
+    assert.deepEqual(p.evaluate(request({ method: 'DELETE' }), ANON), deniedBy('deny-delete', true));
+    assert.deepEqual(p.evaluate(request(), ANON), allowedBy('allow-all', true));
   });
 
   it('names the first matching ALLOW rule in document order', () => {
@@ -154,6 +169,7 @@ describe('evaluation order and defaults', () => {
       rule: null,
       reason: 'default_allow',
       missingScopes: [],
+      callerIndependent: false,
     });
     assert.deepEqual(policy({ defaultAction: 'DENY', rules: [] }).evaluate(request(), ANON), DEFAULT_DENY);
   });
@@ -169,10 +185,47 @@ describe('evaluation order and defaults', () => {
       ],
     });
     const nobody = auth({ user: token({ scopes: [], claims: { roles: [] } }) });
-    assert.deepEqual(p.evaluate(request(), nobody), { allow: false, rule: 'needs-both', reason: 'missing_scope', missingScopes: ['w'] });
+    assert.deepEqual(p.evaluate(request(), nobody), {
+      allow: false,
+      rule: 'needs-both',
+      reason: 'missing_scope',
+      missingScopes: ['w'],
+      callerIndependent: false,
+    });
     const scoped = auth({ user: token({ scopes: ['w'], claims: { roles: [] } }) });
     assert.equal(p.evaluate(request(), scoped).reason, 'missing_permission');
-    assert.deepEqual(p.evaluate(request({ method: 'POST' }), nobody), allowedBy('post-only'));
+    assert.deepEqual(p.evaluate(request({ method: 'POST' }), nobody), allowedBy('post-only', true));
+  });
+});
+
+describe('callerIndependent: whether signing in could change a DENY', () => {
+  const denyWhen = (when: string | undefined, extra: Record<string, unknown> = {}) =>
+    policy({ defaultAction: 'ALLOW', rules: [{ name: 'd', action: 'DENY', to: [{ paths: ['/x'] }], ...(when === undefined ? {} : { when }), ...extra }] });
+  const decide = (p: ReturnType<typeof policy>, who: AuthContext = ANON) => p.evaluate(request({ path: '/x' }), who);
+
+  it('is true for a rule that reads no identity: none, or request fields other than auth, source.address, context', () => {
+    for (const when of [
+      undefined,
+      'request.path == "/x"',
+      'request.method == "GET" && !("x-debug" in request.headers)',
+      'source.address == "" || true',
+      'size(context) >= 0',
+    ]) {
+      assert.deepEqual(decide(denyWhen(when)), deniedBy('d', true), String(when));
+    }
+  });
+
+  it('is false when the rule has a from, or its when reads request.auth or source.principal anywhere', () => {
+    for (const when of [
+      'request.auth.subject == ""',
+      'has(request.auth.claims.sub) || request.path == "/x"',
+      'source.principal == ""',
+      'request.auth.roles.all(r, r != "admin")',
+    ]) {
+      assert.deepEqual(decide(denyWhen(when)), deniedBy('d', false), when);
+    }
+    const withFrom = denyWhen(undefined, { from: [{ issuers: [IDP] }] });
+    assert.deepEqual(decide(withFrom, auth()), deniedBy('d', false));
   });
 });
 
@@ -211,12 +264,12 @@ describe('from, to and roles', () => {
       ],
     });
     const decide = (method: string, path = '/x') => p.evaluate(request({ method, path }), ANON);
-    assert.deepEqual(decide('GET'), allowedBy('read'));
-    assert.deepEqual(decide('PROPFIND'), allowedBy('webdav'));
-    assert.deepEqual(decide('M-SEARCH'), allowedBy('webdav'));
+    assert.deepEqual(decide('GET'), allowedBy('read', true));
+    assert.deepEqual(decide('PROPFIND'), allowedBy('webdav', true));
+    assert.deepEqual(decide('M-SEARCH'), allowedBy('webdav', true));
     assert.deepEqual(decide('GETX'), DEFAULT_DENY);
     assert.deepEqual(decide('HEAD'), DEFAULT_DENY, 'GET does not imply HEAD');
-    assert.deepEqual(decide('BREW', '/open'), allowedBy('any'), 'a rule without methods matches any method');
+    assert.deepEqual(decide('BREW', '/open'), allowedBy('any', true), 'a rule without methods matches any method');
   });
 
   it('refuses a methods entry with a lower-case letter instead of upper-casing it', () => {
@@ -365,19 +418,21 @@ function linearScan(rules: readonly GenRule[], req: RequestView, who: AuthContex
   const when = (r: GenRule, failClosed: boolean) => !r.when || (flag === undefined ? failClosed : flag === 'on');
   const roles = (who.user?.claims.roles as string[] | undefined) ?? [];
 
-  for (const r of rules) if (r.action === 'DENY' && toMatches(r) && fromMatches(r) && when(r, true)) return deniedBy(r.name);
+  // The generated `when` reads only a header: a rule is caller-independent when it has no from or require.
+  const callerIndependent = (r: GenRule) => !r.from && !r.require;
+  for (const r of rules) if (r.action === 'DENY' && toMatches(r) && fromMatches(r) && when(r, true)) return deniedBy(r.name, callerIndependent(r));
   let nearMiss: Decision | null = null;
   for (const r of rules) {
     if (r.action !== 'ALLOW' || !toMatches(r) || !fromMatches(r)) continue;
     const missing = (r.require?.scopes ?? []).filter((s) => !(who.user?.scopes ?? []).includes(s));
     const permitted = !r.require?.permission || roles.includes('reader');
     if (missing.length === 0 && permitted) {
-      if (when(r, false)) return allowedBy(r.name);
+      if (when(r, false)) return allowedBy(r.name, callerIndependent(r));
     } else if (!nearMiss && when(r, false)) {
       nearMiss =
         missing.length > 0
-          ? { allow: false, rule: r.name, reason: 'missing_scope', missingScopes: missing }
-          : { allow: false, rule: r.name, reason: 'missing_permission', missingScopes: [] };
+          ? { allow: false, rule: r.name, reason: 'missing_scope', missingScopes: missing, callerIndependent: false }
+          : { allow: false, rule: r.name, reason: 'missing_permission', missingScopes: [], callerIndependent: false };
     }
   }
   return nearMiss ?? DEFAULT_DENY;

@@ -53,6 +53,16 @@ describe('Metrics', () => {
     assert.match(text, /^authz_checks_total\{decision="allow",reason="allowed_by_rule"\} 2$/m);
   });
 
+  it('exports authz_nats_connected only once NATS is tracked', async () => {
+    const metrics = new Metrics();
+    assert.doesNotMatch(await metrics.exposition(), /authz_nats_connected/);
+    metrics.trackNats();
+    metrics.trackNats();
+    assert.match(await metrics.exposition(), /^authz_nats_connected 0$/m);
+    metrics.natsConnected.set(1);
+    assert.match(await metrics.exposition(), /^authz_nats_connected 1$/m);
+  });
+
   it('checkDuration observes seconds into the histogram', async () => {
     const metrics = new Metrics();
     metrics.checkDuration.observe(0.0003);
