@@ -12,6 +12,7 @@ export const GROUPS = [
   'rules-10k',
   'cel',
   'fresh-tokens',
+  'cost',
   'sustained',
   'policy-eval',
   'memory',

@@ -17,7 +17,7 @@ import { freePort } from '../testkit/nats-server.js';
 import { SIDECAR_NODE_FLAGS } from '../testkit/launcher.js';
 import { writeSidecarDir } from '../testkit/sidecar-dir.js';
 
-export type ServerKind = 'floor' | 'limit' | 'floor-verify';
+export type ServerKind = 'floor' | 'limit' | 'floor-verify' | 'same-bytes';
 
 export interface Target {
   /** Label in the report: floor, limit, sidecar-50… */
@@ -51,10 +51,10 @@ async function stopChild(child: ChildProcess, exited: Promise<number | null>): P
   clearTimeout(timer);
 }
 
-/** Starts dist/bench/servers/<kind>.js and resolves once it announces its port. */
-export function startServer(kind: ServerKind): Promise<Target> {
+/** Starts dist/bench/servers/<kind>.js (with `args`) and resolves once it announces its port; `name` labels it in the report. */
+export function startServer(kind: ServerKind, args: readonly string[] = [], name: string = kind): Promise<Target> {
   const script = fileURLToPath(new URL(`./servers/${kind}.js`, import.meta.url));
-  const child = spawn(process.execPath, [...nodeArgs(), script], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...nodeArgs(), script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   const exited = track(child);
   let stderr = '';
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
@@ -64,7 +64,7 @@ export function startServer(kind: ServerKind): Promise<Target> {
     lines.once('line', (line) => {
       lines.close();
       const { listening } = JSON.parse(line) as { listening: number };
-      resolve({ name: kind, pid: child.pid!, port: listening, adminUrl: null, stop: () => stopChild(child, exited) });
+      resolve({ name, pid: child.pid!, port: listening, adminUrl: null, stop: () => stopChild(child, exited) });
     });
   });
 }

@@ -7,12 +7,17 @@ import { SHIPPED_NODE_FLAGS, SHIPPED_NODE_OPTIONS } from './processes.js';
 import type { CpuShare } from './cpu-meter.js';
 import { runLengthText, type BenchOptions, type Group } from './options.js';
 import { table, type Measured } from './scenarios/context.js';
+import { COST_RATES } from './scenarios/cost.js';
 
 export type RowId =
   | 'allow-rps'
   | 'allow-p99'
   | 'deny-rps'
   | 'fresh-rps'
+  | 'cost-allow'
+  | 'cost-allow-low'
+  | 'cost-deny'
+  | 'idle-cpu'
   | 'large-rps'
   | 'large-eval-p99'
   | 'cel-rps'
@@ -46,6 +51,21 @@ export function rowSpecs(o: BenchOptions): RowSpec[] {
       scenario: 'allow, every token new (ES256 verify each time)',
       target: '≥ 0.8 × floor-verify rps (floor + one node:crypto ES256 verify)',
     },
+    {
+      id: 'cost-allow',
+      group: 'cost',
+      scenario: `allow, cached token: server CPU per Check at ${n(COST_RATES[1])} rps`,
+      target: '≤ 1.10 × floor and ≤ 1.05 × same-bytes floor',
+    },
+    {
+      id: 'cost-allow-low',
+      group: 'cost',
+      scenario: `allow, cached token: server CPU per Check at ${n(COST_RATES[0])} rps`,
+      target: 'none (informational: a low production rate)',
+      informational: true,
+    },
+    { id: 'cost-deny', group: 'cost', scenario: `deny, no token: server CPU per Check at ${n(COST_RATES[1])} rps`, target: '≤ 1.05 × floor' },
+    { id: 'idle-cpu', group: 'cost', scenario: 'idle: CPU while no Check arrives', target: '≤ 0.2 % of a core' },
     { id: 'large-rps', group: 'rules-10k', scenario: `${n(o.largeRules)}-rule policy: throughput`, target: '≥ 0.9 × 50-rule rps' },
     { id: 'large-eval-p99', group: 'policy-eval', scenario: `${n(o.largeRules)}-rule policy: evaluation p99 (in-process)`, target: '≤ 20 µs' },
     { id: 'cel-rps', group: 'cel', scenario: 'CEL condition on the matching rule: throughput', target: '≥ 0.9 × same policy without it' },

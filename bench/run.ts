@@ -12,6 +12,7 @@ import { machine } from './machine.js';
 import { parseOptions, type BenchOptions, type Group } from './options.js';
 import { renderReport, resultsTable, type RowId } from './report.js';
 import { coldStart } from './scenarios/cold-start.js';
+import { cost } from './scenarios/cost.js';
 import type { Context, Measured, ScenarioOutput } from './scenarios/context.js';
 import { controlPlane } from './scenarios/control-plane.js';
 import { freshTokens } from './scenarios/fresh-tokens.js';
@@ -27,6 +28,7 @@ type Scenario = (ctx: Context) => Promise<ScenarioOutput>;
 const PLAN: ReadonlyArray<{ groups: readonly Group[]; run: Scenario; shared: boolean }> = [
   { groups: ['allow', 'deny', 'latency', 'rules-10k', 'cel'], run: h2loadRounds, shared: true },
   { groups: ['fresh-tokens'], run: freshTokens, shared: true },
+  { groups: ['cost'], run: cost, shared: true },
   { groups: ['sustained'], run: sustained, shared: true },
   { groups: ['policy-eval'], run: policyEval, shared: false },
   { groups: ['memory'], run: memory, shared: false },

@@ -3,27 +3,16 @@
  * by side: per round, the allow body against floor, limit and the sidecar with each policy,
  * the no-token body against floor and sidecar, then the fixed-rate latency runs.
  */
-import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ALLOWED_BY_RULE, ANSWERS_OK, CREDENTIALS_MISSING, type Expectation } from '../checks.js';
+import { ANSWERS_OK } from '../checks.js';
 import { reportedCommand, runH2load, type H2loadOptions, type H2loadResult } from '../h2load.js';
 import { runLength, WARM_UP_SECONDS, type Group } from '../options.js';
 import type { Target } from '../processes.js';
-import { checkRequestBody } from '../request.js';
 import { inRoundOrder, median, spread } from '../stats.js';
 import type { TargetName } from '../targets.js';
-import { minterFor } from '../../testkit/tokens.js';
+import { standardBodies, type Body } from './bodies.js';
 import { fmt, table, type Context, type Measured, type ScenarioOutput } from './context.js';
-
-interface Body {
-  readonly what: string;
-  readonly tokenBytes: number;
-  readonly file: string;
-  readonly bytes: Buffer;
-  /** What a sidecar answers to it; comparison servers always answer OK. */
-  readonly sidecar: Expectation;
-}
 
 type Kind = 'throughput' | 'latency';
 
@@ -37,10 +26,7 @@ interface Series {
 export async function h2loadRounds(ctx: Context): Promise<ScenarioOutput> {
   const { options: o, targets, ledger } = ctx;
   const want = (g: Group) => o.only.has(g);
-  const token = minterFor().mint();
-  ctx.progress(`bearer token: ES256, ${token.length} bytes`);
-  const allow = writeBody(ctx, 'allow.bin', 'cached token', checkRequestBody({ token }), ALLOWED_BY_RULE, token.length);
-  const deny = writeBody(ctx, 'no-token.bin', 'no token', checkRequestBody({}), CREDENTIALS_MISSING, 0);
+  const { allow, deny } = standardBodies(ctx);
 
   const series: Series[] = [];
   const add = (kind: Kind, body: Body, ...names: TargetName[]) => names.forEach((target) => series.push({ kind, body, target, runs: [] }));
@@ -88,12 +74,6 @@ export async function h2loadRounds(ctx: Context): Promise<ScenarioOutput> {
     }
   }
   return { rows: rows(ctx, series), raw: raw(ctx, series, [allow, deny]), commands: [...commands] };
-}
-
-function writeBody(ctx: Context, name: string, what: string, bytes: Buffer, sidecar: Expectation, tokenBytes: number): Body {
-  const file = join(ctx.workDir, name);
-  writeFileSync(file, bytes);
-  return { what, tokenBytes, file, bytes, sidecar };
 }
 
 const find = (series: Series[], kind: Kind, what: string, target: TargetName) =>
