@@ -71,7 +71,7 @@ async function main(argv: string[]): Promise<number> {
   const log = createLogger(config.log.level, args['check-config'] ? synchronousStdout() : undefined);
   const gc = exposedGc();
   const runtime = runtimeInEffect(config.runtime, { execArgv: process.execArgv, gc });
-  const metrics = new Metrics();
+  const metrics = new Metrics({ eventLoopResolutionMs: config.admin.eventLoopResolutionMs });
   // Readiness can change whenever a key set or policy lands; set once the servers exist.
   let refreshReadiness = (): void => {};
   const allKeyStores = (): KeyStore[] => [...keyStores.values(), ...(serviceKeys ? [serviceKeys] : [])];

@@ -107,7 +107,14 @@ export const configSchema = z.strictObject({
       maxConcurrentStreams: z.number().int().min(1).max(100_000).default(1_000),
     })
     .prefault({}),
-  admin: z.strictObject({ address: hostPort.default('127.0.0.1:9192') }).prefault({}),
+  admin: z
+    .strictObject({
+      address: hostPort.default('127.0.0.1:9192'),
+      // The event-loop delay monitor wakes the process this often, busy or idle: at 10 ms it
+      // was most of an idle sidecar's CPU. A stall longer than the interval is still recorded.
+      eventLoopResolutionMs: z.number().int().min(10).max(1000).default(100),
+    })
+    .prefault({}),
   issuers: z.array(issuerSchema).default([]),
   serviceTokens: serviceTokensSchema.optional(),
   policy: z

@@ -172,8 +172,9 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  constructor() {
-    collectDefaultMetrics({ register: this.registry, prefix: 'authz_' });
+  /** `eventLoopResolutionMs`: how often the event-loop delay monitor samples (admin.eventLoopResolutionMs). */
+  constructor(options: { eventLoopResolutionMs?: number } = {}) {
+    collectDefaultMetrics({ register: this.registry, prefix: 'authz_', eventLoopMonitoringPrecision: options.eventLoopResolutionMs ?? 100 });
   }
 
   countCheck(decision: 'allow' | 'deny', reason: string): void {

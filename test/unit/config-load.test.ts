@@ -47,7 +47,7 @@ describe('loadConfig', () => {
       maxConnections: 1_024,
       maxConcurrentStreams: 1_000,
     });
-    assert.deepEqual(config.admin, { address: '127.0.0.1:9192' });
+    assert.deepEqual(config.admin, { address: '127.0.0.1:9192', eventLoopResolutionMs: 100 });
     assert.deepEqual(config.tokenCache, { maxEntries: 10_000 });
     assert.deepEqual(config.request, { maxHeaders: 200, maxHeaderBytes: 65_536 });
     assert.deepEqual(config.watch, { intervalMs: 1_000 });
@@ -198,6 +198,11 @@ describe('loadConfig errors: FILE: FIELD: REASON', () => {
       'x.yaml: grpc.maxConcurrentStreams: Too small: expected number to be >=1',
     );
     throwsDocument(() => parseConfig(`${base}grpc: { maxConcurrentStreams: 2.5 }\n`, 'x.yaml'), 'x.yaml: grpc.maxConcurrentStreams: must be int');
+    throwsDocument(
+      () => parseConfig(`${base}admin: { eventLoopResolutionMs: 5 }\n`, 'x.yaml'),
+      'x.yaml: admin.eventLoopResolutionMs: Too small: expected number to be >=10',
+    );
+    assert.equal(parseConfig(`${base}admin: { eventLoopResolutionMs: 1000 }\n`, 'x.yaml').admin.eventLoopResolutionMs, 1000);
     assert.deepEqual(parseConfig(`${base}grpc: { handshakeTimeoutMs: 100, maxConnections: 1, maxConcurrentStreams: 100000 }\n`, 'x.yaml').grpc, {
       address: '127.0.0.1:9191',
       maxMessageBytes: 1024 * 1024,
