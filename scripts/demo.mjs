@@ -51,18 +51,18 @@ async function readyz(sidecar) {
   return { status: response.status, body: (await response.text()).trim() };
 }
 
-/** Polls `authzctl status --json` until both sidecars are converged with `key` at `revision` or later. */
+/** Polls `authzctl status --expect 2 --json` until both sidecars answer, converged, with `key` at `revision` or later. */
 async function waitForStatus(key, revision, timeoutMs = 10_000) {
   const deadline = performance.now() + timeoutMs;
   for (;;) {
-    const { stdout } = await ctl(['status', '--json', '--wait', '300ms'], { quiet: true });
+    const { code, stdout } = await ctl(['status', '--expect', String(SERVICES.length), '--json', '--wait', '300ms'], { quiet: true });
     let rows = [];
     try {
-      rows = JSON.parse(stdout || '[]');
+      rows = JSON.parse(stdout || '{}').sidecars ?? [];
     } catch {
       // Not JSON: no sidecar answered yet.
     }
-    const done = rows.length === SERVICES.length && rows.every((r) => r.converged && (r.keys.find((k) => k.key === key)?.applied ?? 0) >= revision);
+    const done = code === 0 && rows.every((r) => (r.keys.find((k) => k.key === key)?.applied ?? 0) >= revision);
     if (done) return true;
     if (performance.now() > deadline) return false;
     await sleep(100);
@@ -209,7 +209,7 @@ function table(rows) {
 /** Waits for convergence quietly, then shows `authzctl status` and checks it. */
 async function showStatus(key, revision, what) {
   const converged = await waitForStatus(key, revision);
-  const status = await ctl(['status', '--wait', '500ms']);
+  const status = await ctl(['status', '--expect', String(SERVICES.length), '--wait', '500ms']);
   const rows = status.stdout.split('\n').filter((l) => l.includes(`${key} ${revision}/${revision}`));
   expect(converged && status.code === 0 && rows.length === SERVICES.length, `${what}: ${key} ${revision}/${revision}, no LAG (exit ${status.code})`);
 }

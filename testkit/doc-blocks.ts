@@ -55,12 +55,16 @@ export function fencedBlocks(markdown: string): FencedBlock[] {
 }
 
 const ILLUSTRATIVE = /^#\s*illustrative\b:?\s*(.*)$/i;
+/** A here-document operator (`<<EOF`, `<<-EOF`, `<< 'EOF'`), not a here-string (`<<<`). */
+const HEREDOC = /(?<!<)<<(?!<)(-?)\s*(['"]?)([A-Za-z_][A-Za-z0-9_]*)\2/g;
 
 /**
  * Splits a `sh` block into steps. A command is a line that is neither blank nor a comment,
- * continued while it ends with a backslash. `#` lines directly under a command (no blank line
+ * continued while it ends with a backslash, and through the body of a here-document it
+ * opens (up to its delimiter line). `#` lines directly under a command (no blank line
  * between) are its expected output; other comments are prose. Throws on a misplaced or
- * reason-less illustrative marker, so the convention cannot be half-followed.
+ * reason-less illustrative marker, or an unterminated here-document, so the convention
+ * cannot be half-followed.
  */
 export function shellBlock(block: FencedBlock): ShellBlock {
   const lines = block.body;
@@ -86,6 +90,13 @@ export function shellBlock(block: FencedBlock): ShellBlock {
       const start = i;
       let command = text;
       while (command.endsWith('\\') && i + 1 < lines.length) command += `\n${lines[++i]}`;
+      // A here-document's lines belong to the command, up to its delimiter (`#` lines included).
+      for (const [, dash, , word] of command.matchAll(HEREDOC)) {
+        const end = lines.findIndex((l, j) => j > i && (dash === '-' ? l.replace(/^\t+/, '') : l) === word);
+        if (end < 0) throw new Error(`line ${block.line + 1 + start}: here-document without its closing "${word}" line`);
+        command += `\n${lines.slice(i + 1, end + 1).join('\n')}`;
+        i = end;
+      }
       const step = { command, line: block.line + 1 + start, expected: [] as string[] };
       steps.push(step);
       attached = step;

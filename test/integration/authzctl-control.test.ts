@@ -245,6 +245,10 @@ describe('authzctl control-plane commands against nats-server', () => {
     const run = await ctl('status', ...nats, '--wait', '300ms');
     assertOneLineError(run, /^authzctl: no sidecar answered on authz\.status-ping within 300ms$/m);
     assert.equal(run.stdout, '');
+    assertOneLineError(
+      await ctl('status', ...nats, '--wait', '300ms', '--expect', '3'),
+      /^authzctl: no sidecar answered on authz\.status-ping within 300ms \(0 of 3 expected\)$/m,
+    );
   });
 
   it('status shows each responder against the bucket and exits 0 converged, 1 lagging', async () => {
@@ -265,7 +269,7 @@ describe('authzctl control-plane commands against nats-server', () => {
       assert.equal(converged.code, 0, converged.stdout + converged.stderr);
       assert.match(
         converged.stdout,
-        /^SERVICE\s+INSTANCE\s+READY\s+CONNECTED\s+CURRENT\s+REVISIONS\s+LAST ERROR\norders\s+orders-1\s+yes\s+yes\s+yes\s+keys\.issuer\.idp 3\/3, policy\.orders 5\/5\s+-\n\n1\/1 sidecar converged\n$/,
+        /^SERVICE\s+INSTANCE\s+READY\s+CONNECTED\s+CURRENT\s+REVISIONS\s+LAST ERROR\norders\s+orders-1\s+yes\s+yes\s+yes\s+keys\.issuer\.idp 3\/3, policy\.orders 5\/5\s+-\n\n1 sidecar answered \(--expect N to check that none is missing\)\n1\/1 sidecar converged\n$/,
       );
 
       replies.push(report('orders-2', 4));
@@ -275,12 +279,14 @@ describe('authzctl control-plane commands against nats-server', () => {
       assert.equal(lagging.code, 1, lagging.stdout + lagging.stderr);
       assert.match(lagging.stdout, /orders-2\s+yes\s+yes\s+yes\s+keys\.issuer\.idp 3\/3, policy\.orders 4\/5 LAG/);
       assert.match(lagging.stdout, /orders-3\s+yes\s+yes\s+yes\s+keys\.issuer\.idp 3\/3, policy\.orders 5\/5/);
-      assert.match(lagging.stdout, /2\/3 sidecars converged\n$/);
+      assert.match(lagging.stdout, /\n\n3 sidecars answered \(--expect N to check that none is missing\)\n2\/3 sidecars converged\n$/);
 
       const json = await ctl('status', ...nats, '--wait', '300ms', '--json');
       assert.equal(json.code, 1);
+      const { sidecars, ...counts } = JSON.parse(json.stdout) as { sidecars: { instance: string; converged: boolean }[] };
+      assert.deepEqual(counts, { expected: null, answered: 2, missing: null, extra: null, converged: 1 });
       assert.deepEqual(
-        (JSON.parse(json.stdout) as { instance: string; converged: boolean }[]).map((r) => [r.instance, r.converged]),
+        sidecars.map((r) => [r.instance, r.converged]),
         [
           ['orders-1', true],
           ['orders-2', false],

@@ -11,6 +11,16 @@ import { signDocument } from '../../src/control/signed.js';
 import { parsePolicy } from '../../src/policy/index.js';
 
 const allowed = (r: CheckResult) => r.status.code === 0;
+
+/** `authzctl status --json`. */
+interface StatusJson {
+  expected: number | null;
+  answered: number;
+  missing: number | null;
+  extra: number | null;
+  converged: number;
+  sidecars: Array<{ instance: string; converged: boolean; keys: Array<{ key: string; applied: number; latest: number | null }> }>;
+}
 const refused = (r: CheckResult) => r.status.code !== 0;
 
 describe('control plane: 3 sidecars following a real NATS JetStream bucket', () => {
@@ -36,19 +46,57 @@ describe('control plane: 3 sidecars following a real NATS JetStream bucket', () 
 
   it('becomes ready only once the policy and keys arrive, and reports status for every sidecar', async () => {
     for (const m of fleet.members) assert.equal((await fetch(`${m.sidecar.adminUrl}/readyz`)).status, 200);
-    const status = await fleet.ctl('status', '--wait', '1500ms', '--json');
+    const status = await fleet.ctl('status', '--expect', '3', '--wait', '1500ms', '--json');
     assert.equal(status.code, 0, status.stdout + status.stderr);
-    const rows = JSON.parse(status.stdout) as Array<{
-      instance: string;
-      converged: boolean;
-      keys: Array<{ key: string; applied: number; latest: number | null }>;
-    }>;
+    const { sidecars: rows, ...counts } = JSON.parse(status.stdout) as StatusJson;
+    assert.deepEqual(counts, { expected: 3, answered: 3, missing: 0, extra: 0, converged: 3 });
     assert.deepEqual(rows.map((r) => r.instance).sort(), ['orders-0', 'orders-1', 'orders-2']);
     for (const r of rows) {
       assert.ok(r.converged, JSON.stringify(r));
       const policy = r.keys.find((k) => k.key === 'policy.orders');
       assert.ok(policy && policy.applied >= 1 && policy.applied === policy.latest, JSON.stringify(r));
     }
+  });
+
+  it('status --expect N: "3 of 3 expected sidecars answered" exits 0; fewer or more than N answering exits 1', async () => {
+    const exact = await fleet.ctl('status', '--expect', '3', '--wait', '1s');
+    assert.equal(exact.code, 0, exact.stdout + exact.stderr);
+    assert.match(exact.stdout, /\n\n3 of 3 expected sidecars answered\n3\/3 sidecars converged\n$/);
+    for (const m of fleet.members) assert.match(exact.stdout, new RegExp(`^orders\\s+${m.instance}\\s+yes\\s+yes\\s+yes\\s`, 'm'));
+
+    // One more expected than are running: the missing one cannot be named, only counted.
+    const missing = await fleet.ctl('status', '--expect', '4', '--wait', '1s');
+    assert.equal(missing.code, 1, missing.stdout + missing.stderr);
+    assert.match(missing.stdout, /^3 of 4 expected sidecars answered: 1 missing \(down, cut off from NATS or slower than --wait: .*\)$/m);
+    assert.match(missing.stdout, /^3\/3 sidecars converged$/m, 'every sidecar that answered is fine: the count alone fails it');
+
+    const json = await fleet.ctl('status', '--expect', '4', '--wait', '1s', '--json');
+    assert.equal(json.code, 1, json.stdout + json.stderr);
+    const { sidecars, ...counts } = JSON.parse(json.stdout) as StatusJson;
+    assert.deepEqual(counts, { expected: 4, answered: 3, missing: 1, extra: 0, converged: 3 });
+    assert.equal(sidecars.length, 3);
+
+    // More answering than expected: a sidecar nobody counted (a stale pod) is a failure too.
+    const extra = await fleet.ctl('status', '--expect', '2', '--wait', '1s');
+    assert.equal(extra.code, 1, extra.stdout + extra.stderr);
+    assert.match(extra.stdout, /^3 sidecars answered, 2 expected: 1 more than expected \(.*\)$/m);
+
+    // Without --expect it still says how many answered.
+    const plain = await fleet.ctl('status', '--wait', '1s');
+    assert.equal(plain.code, 0, plain.stdout + plain.stderr);
+    assert.match(plain.stdout, /^3 sidecars answered \(--expect N to check that none is missing\)$/m);
+  });
+
+  it('status --expect refuses anything but a whole number of at least 1, in one line, exit 2', async () => {
+    for (const bad of ['0', '-1', 'three', '2.5']) {
+      const run = await fleet.ctl('status', '--expect', bad);
+      assert.equal(run.code, 2, run.stdout + run.stderr);
+      assert.equal(run.stdout, '');
+      assert.equal(run.stderr, `authzctl: --expect: "${bad}" must be a whole number of at least 1 (how many sidecars should answer)\n`);
+    }
+    const noValue = await fleet.ctl('status', '--expect');
+    assert.equal(noValue.code, 2);
+    assert.match(noValue.stderr, /^authzctl: .*--expect.*\(see --help\)\n$/);
   });
 
   it('applies a policy published with authzctl on all 3 sidecars within 1 s', async (t) => {

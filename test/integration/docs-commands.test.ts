@@ -1,19 +1,20 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn, spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { AUTHZCTL_BIN, EXAMPLES, ROOT } from '../../testkit/paths.js';
 import { startSidecar, type SidecarProcess } from '../../testkit/sidecar.js';
-import { anchorsOf, fencedBlocks, linksOf, shellBlock, unmatchedExpectation, type ShellBlock, type Step } from '../../testkit/doc-blocks.js';
+import { anchorsOf, fencedBlocks, linksOf, shellBlock, unmatchedExpectation, type ShellBlock } from '../../testkit/doc-blocks.js';
+import { blockScript, excerpt, expectedExit, runBash, splitSteps } from '../../testkit/doc-run.js';
 
 /**
  * Every command in the docs that can run here, runs here: the fenced `sh` blocks of the
  * README, CONTRIBUTING, docs/ and the deploy/k8s READMEs, against the built project and a
  * sidecar started on the example config as `npm start` would. A block is skipped only when
  * its first line says `# illustrative: <why>`. Conventions: CONTRIBUTING.md, "Commands in
- * the docs are tested"; parsing: testkit/doc-blocks.ts.
+ * the docs are tested"; parsing: testkit/doc-blocks.ts, running: testkit/doc-run.ts.
  *
  * One liberty, because the documented ports may be taken on a shared machine: the sidecar
  * listens on free ports, `authzctl check` without --address is pointed at it, and the
@@ -65,94 +66,8 @@ for (const file of FILES) {
 }
 const RUNNABLE = BLOCKS.filter((b) => b.block.illustrative === null);
 
-/** `authzctl` as the docs mean it, pointed at the test's sidecar when `check` names no address. */
-const PRELUDE = `
-authzctl() {
-  if [ "\${1-}" = check ]; then
-    case " $* " in
-      *" --address "*|*" --address="*) ;;
-      *) shift; set -- check --address "$AUTHZ_DOCS_GRPC" "$@" ;;
-    esac
-  fi
-  "$AUTHZ_DOCS_CLI" "$@"
-}
-cd "$AUTHZ_DOCS_ROOT" || exit 97
-export PATH="$AUTHZ_DOCS_ROOT/bin:$PATH"
-`;
-
-interface StepRun {
-  readonly code: number | null;
-  readonly output: string;
-}
-
-/** The script for one block: each step's output and exit status between markers. */
-function script(steps: readonly Step[], grpc: string, admin: string): string {
-  const parts = [PRELUDE];
-  steps.forEach((step, i) => {
-    const command = step.command.replaceAll(DOCUMENTED_GRPC, grpc).replaceAll(DOCUMENTED_ADMIN, admin);
-    parts.push(`printf '\\n@@step ${i}@@\\n'`, `{\n${command}\n} </dev/null 2>&1`, `printf '\\n@@exit ${i} %s@@\\n' "$?"`);
-  });
-  return parts.join('\n');
-}
-
-function runBash(text: string, env: NodeJS.ProcessEnv): Promise<{ stdout: string; stderr: string; timedOut: boolean }> {
-  return new Promise((resolvePromise) => {
-    const child = spawn('bash', ['--noprofile', '--norc', '-c', text], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-    let stdout = '';
-    let stderr = '';
-    let timedOut = false;
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    // The whole process group: a command that hangs must not outlive the test.
-    const timer = setTimeout(() => {
-      timedOut = true;
-      try {
-        process.kill(-child.pid!, 'SIGKILL');
-      } catch {
-        child.kill('SIGKILL');
-      }
-    }, BLOCK_TIMEOUT_MS);
-    child.once('close', () => {
-      clearTimeout(timer);
-      resolvePromise({ stdout, stderr, timedOut });
-    });
-  });
-}
-
-function splitSteps(stdout: string, count: number): StepRun[] {
-  const runs: StepRun[] = [];
-  let current: string[] | null = null;
-  for (const line of stdout.split('\n')) {
-    if (/^@@step \d+@@$/.test(line)) {
-      current = [];
-      continue;
-    }
-    const exit = /^@@exit (\d+) (\d+)@@$/.exec(line);
-    if (exit !== null && current !== null) {
-      runs[Number(exit[1])] = { code: Number(exit[2]), output: current.join('\n') };
-      current = null;
-      continue;
-    }
-    current?.push(line);
-  }
-  // A step that never reported (the shell died or timed out in it) keeps what it printed.
-  for (let i = 0; i < count; i++) runs[i] ??= { code: null, output: current?.join('\n') ?? '' };
-  return runs;
-}
-
 function commandOnPath(name: string): boolean {
   return (process.env.PATH ?? '').split(':').some((dir) => dir !== '' && existsSync(join(dir, name)));
-}
-
-/** What a step's exit status must be: authzctl check exits 1 for a deny, everything else 0. */
-function expectedExit(step: Step): number {
-  const first = step.expected.find((line) => line.trim() !== '');
-  return first !== undefined && /^DENY\b/.test(first.trim()) ? 1 : 0;
-}
-
-function excerpt(text: string): string {
-  const lines = text.split('\n').filter((l) => l.trim() !== '');
-  return (lines.length > 25 ? [...lines.slice(0, 25), `… (${lines.length - 25} more lines)`] : lines).join('\n');
 }
 
 describe('docs: the shell blocks follow the convention', () => {
@@ -232,7 +147,8 @@ describe('docs: every runnable sh block runs', () => {
         return;
       }
       const admin = new URL(sidecar.adminUrl).host;
-      const run = await runBash(script(block.steps, sidecar.grpcAddress, admin), env);
+      const rewrite = (command: string) => command.replaceAll(DOCUMENTED_GRPC, sidecar.grpcAddress).replaceAll(DOCUMENTED_ADMIN, admin);
+      const run = await runBash(blockScript(block.steps, rewrite), { cwd: ROOT, env, timeoutMs: BLOCK_TIMEOUT_MS });
       assert.ok(!run.timedOut, `${file}:${line}: the block did not finish within ${BLOCK_TIMEOUT_MS} ms\n${excerpt(run.stdout + run.stderr)}`);
       const steps = splitSteps(run.stdout, block.steps.length);
       block.steps.forEach((step, i) => {

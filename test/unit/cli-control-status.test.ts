@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { exitCodeFor, formatStatus, newestReports, parseStatusReport, statusRows } from '../../src/cli/commands/status.js';
+import { UsageError } from '../../src/cli/command.js';
+import { exitCodeFor, formatStatus, newestReports, parseExpect, parseStatusReport, statusRows, summarize } from '../../src/cli/commands/status.js';
 import type { StatusReport } from '../../src/control/types.js';
 
 function report(overrides: Partial<StatusReport> = {}): StatusReport {
@@ -89,6 +90,7 @@ describe('formatStatus and exitCodeFor', () => {
         'orders   orders-7c9f-1  yes    yes        yes      keys.issuer.idp 2/2, policy.orders 4/4      -',
         'orders   orders-7c9f-2  yes    NO         yes      keys.issuer.idp 2/2, policy.orders 3/4 LAG  document_stale policy.orders',
         '',
+        '3 sidecars answered (--expect N to check that none is missing)',
         '1/3 sidecars converged',
       ].join('\n'),
     );
@@ -122,5 +124,61 @@ describe('formatStatus and exitCodeFor', () => {
   it('exits 0 when all converged, 2 when none answered', () => {
     assert.equal(exitCodeFor(statusRows([report()], LATEST)), 0);
     assert.equal(exitCodeFor([]), 2);
+  });
+});
+
+describe('--expect: how many sidecars should answer', () => {
+  const three = statusRows(
+    ['orders-1', 'orders-2', 'orders-3'].map((instance) => report({ instance })),
+    LATEST,
+  );
+  const footer = (text: string) => text.split('\n').slice(-2);
+
+  it('parses a whole number of at least 1 and refuses anything else', () => {
+    assert.equal(parseExpect(undefined), undefined);
+    assert.equal(parseExpect('1'), 1);
+    assert.equal(parseExpect('12'), 12);
+    for (const bad of ['0', '-1', '1.5', '3x', '', ' 3', '1e3', '99999999999999999999'])
+      assert.throws(
+        () => parseExpect(bad),
+        (e: unknown) => e instanceof UsageError && e.message === `--expect: "${bad}" must be a whole number of at least 1 (how many sidecars should answer)`,
+      );
+  });
+
+  it('says "N of N expected sidecars answered" and exits 0 when all answered and converged', () => {
+    assert.deepEqual(footer(formatStatus(three, 3)), ['3 of 3 expected sidecars answered', '3/3 sidecars converged']);
+    assert.equal(exitCodeFor(three, 3), 0);
+    assert.deepEqual(footer(formatStatus(three.slice(0, 1), 1)), ['1 of 1 expected sidecar answered', '1/1 sidecar converged']);
+  });
+
+  it('counts the missing ones it cannot name, and exits 1', () => {
+    const [line] = footer(formatStatus(three.slice(0, 2), 3));
+    assert.equal(
+      line,
+      '2 of 3 expected sidecars answered: 1 missing (down, cut off from NATS or slower than --wait: one that does not answer cannot be named)',
+    );
+    assert.equal(exitCodeFor(three.slice(0, 2), 3), 1);
+  });
+
+  it('flags more sidecars than expected (a stale pod still answering), and exits 1', () => {
+    const [line] = footer(formatStatus(three, 2));
+    assert.equal(line, '3 sidecars answered, 2 expected: 1 more than expected (a pod of an old deployment still running, or --expect is wrong?)');
+    assert.equal(exitCodeFor(three, 2), 1);
+  });
+
+  it('keeps the other reasons for exit 1 when the count is right', () => {
+    const lagging = statusRows([report({ revisions: { 'policy.orders': 3, 'keys.issuer.idp': 2 } })], LATEST);
+    assert.equal(exitCodeFor(lagging, 1), 1);
+    assert.equal(exitCodeFor([], 3), 2, 'none answered is still exit 2');
+  });
+
+  it('puts the counts into --json, with the rows under sidecars', () => {
+    assert.deepEqual(
+      { ...summarize(three.slice(0, 2), 3), sidecars: 'rows' },
+      { expected: 3, answered: 2, missing: 1, extra: 0, converged: 2, sidecars: 'rows' },
+    );
+    assert.deepEqual({ ...summarize(three, 2), sidecars: 'rows' }, { expected: 2, answered: 3, missing: 0, extra: 1, converged: 3, sidecars: 'rows' });
+    assert.deepEqual({ ...summarize(three), sidecars: 'rows' }, { expected: null, answered: 3, missing: null, extra: null, converged: 3, sidecars: 'rows' });
+    assert.equal(summarize(three, 3).sidecars, three);
   });
 });

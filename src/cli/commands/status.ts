@@ -7,34 +7,57 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ErrorCode, RequestStrategy, type Msg, type NatsConnection } from 'nats';
 import { BucketError, ControlBucket, storedValues } from '../../control/nats.js';
 import { decodeUnverified, verifyDocument, parseKvKey, SUBJECTS, type StatusReport, type SignerSet } from '../../control/index.js';
-import { EXIT, parseOptions, type Command } from '../command.js';
+import { EXIT, UsageError, parseOptions, type Command } from '../command.js';
 import { CONTROL_HELP, CONTROL_OPTIONS, controlSettings, optionalSigners, parseMillis, withNats } from '../control-options.js';
 import { table } from './history.js';
 
-const help = `Usage: authzctl status [--wait DURATION] [--json]
+const help = `Usage: authzctl status [--expect N] [--wait DURATION] [--json]
 
 Asks every sidecar for its status (<prefix>.status-ping, every reply within --wait,
 plus the reports they publish on <prefix>.status.>) and prints one row per sidecar:
 service, instance, ready, connected, for each KV key the applied revision against
 the bucket's latest signed revision (policy.orders 4/4; behind: LAG), last error.
 
+Only sidecars that answer are listed: one that is down, cut off from NATS or slower
+than --wait cannot be named. --expect N says how many should answer (every sidecar
+on the subject prefix, all services together: e.g. the replica count), and the
+summary line says "2 of 3 expected sidecars answered"; without it, only how many
+answered.
+
 A key whose newest value in the bucket is an older revision than one its history
 still holds (someone put back an old signed document) is marked ROLLBACK and named:
 sidecars refuse that value, and publishing a new revision supersedes it.
 
-Exit status: 0 every reporting sidecar is ready, converged and current, and no key
-is rolled back; 1 one lags, is not ready, cannot confirm it is current (NATS out of
-reach) or reports an error, or a key is rolled back; 2 no sidecar answered (or a
-usage/connection error).
+Exit status: 0 every sidecar that answered is ready, converged and current, no key
+is rolled back and, with --expect, exactly N answered; 1 one lags, is not ready,
+cannot confirm it is current (NATS out of reach) or reports an error, a key is
+rolled back, or with --expect fewer or more than N answered (more: a sidecar you
+did not count, e.g. a pod of an old deployment, still enforces what it holds);
+2 no sidecar answered (or a usage/connection error).
 
 Options:
+  --expect N        how many sidecars should answer (a whole number, 1 or more)
   --wait DURATION   how long to collect replies: 500ms, 1s, 5s (default 1s)
-  --json            print the rows as JSON
+  --json            print {expected, answered, missing, extra, converged, sidecars}
   -h, --help        show this help
 
 ${CONTROL_HELP}`;
 
-const OPTIONS = { ...CONTROL_OPTIONS, wait: { type: 'string', default: '1s' }, json: { type: 'boolean', default: false } } as const;
+const OPTIONS = {
+  ...CONTROL_OPTIONS,
+  expect: { type: 'string' },
+  wait: { type: 'string', default: '1s' },
+  json: { type: 'boolean', default: false },
+} as const;
+
+/** `--expect N`: a whole number of at least 1; undefined when not given. */
+export function parseExpect(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || n < 1 || !Number.isSafeInteger(n))
+    throw new UsageError(`--expect: "${text}" must be a whole number of at least 1 (how many sidecars should answer)`);
+  return n;
+}
 
 export interface KeyState {
   readonly key: string;
@@ -128,7 +151,45 @@ export function rolledBackKeys(rows: readonly StatusRow[]): KeyState[] {
   return [...seen.values()];
 }
 
-export function formatStatus(rows: readonly StatusRow[]): string {
+/** Counts for the summary line and `--json`; `missing`/`extra` are null without --expect. */
+export interface StatusSummary {
+  readonly expected: number | null;
+  readonly answered: number;
+  /** Expected sidecars that did not answer (they cannot be named). */
+  readonly missing: number | null;
+  /** Sidecars that answered beyond the expected count. */
+  readonly extra: number | null;
+  readonly converged: number;
+  readonly sidecars: readonly StatusRow[];
+}
+
+export function summarize(rows: readonly StatusRow[], expected?: number): StatusSummary {
+  const answered = rows.length;
+  return {
+    expected: expected ?? null,
+    answered,
+    missing: expected === undefined ? null : Math.max(0, expected - answered),
+    extra: expected === undefined ? null : Math.max(0, answered - expected),
+    converged: rows.filter((r) => r.converged).length,
+    sidecars: rows,
+  };
+}
+
+const sidecars = (n: number) => `${n} sidecar${n === 1 ? '' : 's'}`;
+
+/** "2 of 3 expected sidecars answered: 1 missing (…)", "4 sidecars answered, 3 expected: …", "3 sidecars answered (…)". */
+export function answeredLine(summary: StatusSummary): string {
+  const { expected, answered, missing, extra } = summary;
+  if (expected === null) return `${sidecars(answered)} answered (--expect N to check that none is missing)`;
+  if (extra !== null && extra > 0)
+    return `${sidecars(answered)} answered, ${expected} expected: ${extra} more than expected (a pod of an old deployment still running, or --expect is wrong?)`;
+  const head = `${answered} of ${expected} expected ${expected === 1 ? 'sidecar' : 'sidecars'} answered`;
+  return missing !== null && missing > 0
+    ? `${head}: ${missing} missing (down, cut off from NATS or slower than --wait: one that does not answer cannot be named)`
+    : head;
+}
+
+export function formatStatus(rows: readonly StatusRow[], expected?: number): string {
   const header = ['SERVICE', 'INSTANCE', 'READY', 'CONNECTED', 'CURRENT', 'REVISIONS', 'LAST ERROR'];
   const cells = rows.map((r) => [
     r.service,
@@ -139,17 +200,18 @@ export function formatStatus(rows: readonly StatusRow[]): string {
     r.keys.map((k) => `${k.key} ${k.applied}/${k.latest ?? '-'}${k.lagging ? ' LAG' : ''}${k.rollback ? ' ROLLBACK' : ''}`).join(', ') || '-',
     r.lastError === null ? '-' : `${r.lastError.code} ${r.lastError.key}`,
   ]);
-  const converged = rows.filter((r) => r.converged).length;
+  const summary = summarize(rows, expected);
   const rollbacks = rolledBackKeys(rows).map(
     (k) =>
       `\nROLLBACK ${k.key}: the bucket's newest value is ${k.latest === null ? 'not a readable document' : 'an older revision than'} revision ${k.latest} in its history (a replayed document); sidecars refuse it: publish a new revision to supersede it`,
   );
-  return `${table([header, ...cells])}\n\n${converged}/${rows.length} sidecar${rows.length === 1 ? '' : 's'} converged${rollbacks.join('')}`;
+  return `${table([header, ...cells])}\n\n${answeredLine(summary)}\n${summary.converged}/${sidecars(rows.length)} converged${rollbacks.join('')}`;
 }
 
-export function exitCodeFor(rows: readonly StatusRow[]): number {
+export function exitCodeFor(rows: readonly StatusRow[], expected?: number): number {
   if (rows.length === 0) return EXIT.ERROR;
-  return rows.every((r) => r.converged) && rolledBackKeys(rows).length === 0 ? EXIT.OK : EXIT.DENIED_OR_FAILED;
+  const counted = expected === undefined || rows.length === expected;
+  return counted && rows.every((r) => r.converged) && rolledBackKeys(rows).length === 0 ? EXIT.OK : EXIT.DENIED_OR_FAILED;
 }
 
 /** Every report heard within `waitMs`: replies to one ping and the periodic broadcasts. */
@@ -199,6 +261,7 @@ const command: Command = {
     const { values } = parseOptions(argv, OPTIONS);
     const settings = controlSettings(values);
     const waitMs = parseMillis(values.wait, '--wait');
+    const expected = parseExpect(values.expect);
     const signers = await optionalSigners(settings);
     const deadline = Date.now() + settings.retryForMs;
     const rows = await withNats(settings, async (nc) => {
@@ -215,11 +278,12 @@ const command: Command = {
       return statusRows(reports, await bucketStates(bucket, signers, keys));
     });
     if (rows.length === 0) {
-      output.err(`authzctl: no sidecar answered on ${SUBJECTS.statusPing(settings.subjectPrefix)} within ${values.wait}`);
+      const counted = expected === undefined ? '' : ` (0 of ${expected} expected)`;
+      output.err(`authzctl: no sidecar answered on ${SUBJECTS.statusPing(settings.subjectPrefix)} within ${values.wait}${counted}`);
       return EXIT.ERROR;
     }
-    output.out(values.json ? JSON.stringify(rows, null, 2) : formatStatus(rows));
-    return exitCodeFor(rows);
+    output.out(values.json ? JSON.stringify(summarize(rows, expected), null, 2) : formatStatus(rows, expected));
+    return exitCodeFor(rows, expected);
   },
 };
 
