@@ -1,8 +1,9 @@
 #!/usr/bin/env node
+import { dirname, isAbsolute, join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { loadConfig, DocumentError, type Config } from './config/index.js';
-import { packageVersion } from './shared/index.js';
-import { KeyStore, RevocationStore, type KeyStoreEvent } from './keys/index.js';
+import { readConfig, DocumentError, type Config, type ConfigDocument, type KeySourceConfig } from './config/index.js';
+import { packageVersion, readFailure, type FieldPath } from './shared/index.js';
+import { KeySetError, KeyStore, RevocationStore, type KeyStoreEvent } from './keys/index.js';
 import { createAuthenticator, SERVICE_ISSUER_NAME } from './tokens/index.js';
 import { buildRequestView } from './request/index.js';
 import { PolicyStore, startLocalPolicy, type PolicyEvent } from './policy/index.js';
@@ -10,7 +11,7 @@ import { loadSigners, type SignerSet } from './control/index.js';
 // control/start.ts loads the NATS client: only its types here, the code with await import below.
 import type { ControlRun, ControlRunEvent } from './control/start.js';
 import { createCheckHandler, IdentityHeaders } from './grpc/index.js';
-import { HealthService, startGrpcServer } from './grpc/transport.js';
+import { HealthService, routeGrpcJsLogs, startGrpcServer } from './grpc/transport.js';
 import { createLogger, Metrics, startAdminServer, synchronousStdout, type Logger, type Readiness } from './telemetry/index.js';
 import { collectWhenIdle, describeRuntime, exposedGc, memoryReducingCollection, runtimeInEffect } from './runtime/index.js';
 
@@ -60,15 +61,23 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
 
+  let source: ConfigDocument;
   let config: Config;
   try {
-    config = withEnvironment(loadConfig(configPath));
+    source = readConfig(configPath);
+    config = withEnvironment(source.config);
   } catch (error) {
     return startupFailure(error);
   }
   // --check-config prints its verdict on stdout after the load's log lines: those must be
   // written synchronously, or pino's asynchronous writes can land after the verdict.
   const log = createLogger(config.log.level, args['check-config'] ? synchronousStdout() : undefined);
+  // grpc-js writes its own lines to stderr by default; stderr is for the one start-up error line.
+  routeGrpcJsLogs({
+    error: (text) => log.error({ grpc_js: text }, 'grpc-js error'),
+    info: (text) => log.info({ grpc_js: text }, 'grpc-js'),
+    debug: (text) => log.debug({ grpc_js: text }, 'grpc-js'),
+  });
   const gc = exposedGc();
   const runtime = runtimeInEffect(config.runtime, { execArgv: process.execArgv, gc });
   const metrics = new Metrics({ eventLoopResolutionMs: config.admin.eventLoopResolutionMs });
@@ -83,26 +92,38 @@ async function main(argv: string[]): Promise<number> {
   let stopPolicy: { stop(): void } | undefined;
   let signers: SignerSet | undefined;
   try {
-    if (config.nats) signers = await loadSigners(config.nats.signers);
-    for (const issuer of config.issuers)
-      keyStores.set(
-        issuer.name,
-        new KeyStore({ name: issuer.name, source: issuer.keys, algorithms: issuer.algorithms, pollIntervalMs: config.watch.intervalMs }),
-      );
+    if (config.nats) signers = await loadSignerFiles(source, config.nats.signers);
+    // Each store with the config field naming its file, so a file that cannot be used at start is reported on that field.
+    const keyFields = new Map<KeyStore, FieldPath>();
+    config.issuers.forEach((issuer, i) => {
+      const store = new KeyStore({ name: issuer.name, source: issuer.keys, algorithms: issuer.algorithms, pollIntervalMs: config.watch.intervalMs });
+      keyStores.set(issuer.name, store);
+      keyFields.set(store, keyFileField(['issuers', i, 'keys'], issuer.keys));
+    });
     if (config.serviceTokens) {
       const st = config.serviceTokens;
       serviceKeys = new KeyStore({ name: st.trustDomain, source: st.keys, algorithms: st.algorithms, pollIntervalMs: config.watch.intervalMs });
+      keyFields.set(serviceKeys, keyFileField(['serviceTokens', 'keys'], st.keys));
     }
     for (const store of allKeyStores())
       store.onEvent((event) => {
         onKeyEvent(log, metrics, event);
         refreshReadiness();
       });
-    await Promise.all(allKeyStores().map((store) => store.start()));
+    await Promise.all(
+      allKeyStores().map((store) =>
+        store.start().catch((error: unknown) => {
+          throw fileFieldError(source, keyFields.get(store)!, error);
+        }),
+      ),
+    );
     policies.onChange((policy) => metrics.setPolicy(policy.name, policy.revision));
     if (config.policy.file !== undefined) {
+      const written = String(source.written(['policy', 'file']));
       stopPolicy = await startLocalPolicy({
         file: config.policy.file,
+        // Named from where the sidecar was started: the config's folder as given, then the path as written.
+        shownAs: isAbsolute(written) ? written : join(dirname(configPath), written),
         service: config.service,
         intervalMs: config.watch.intervalMs,
         store: policies,
@@ -110,6 +131,8 @@ async function main(argv: string[]): Promise<number> {
           onPolicyEvent(log, metrics, event);
           refreshReadiness();
         },
+      }).catch((error: unknown) => {
+        throw readFailureOf(error) === undefined ? error : fileFieldError(source, ['policy', 'file'], error);
       });
     }
   } catch (error) {
@@ -185,7 +208,7 @@ async function main(argv: string[]): Promise<number> {
     failOpenIssuers: failOpenIssuers(config),
   });
 
-  let grpc;
+  let grpc: Awaited<ReturnType<typeof startGrpcServer>> | undefined;
   let admin;
   try {
     const { address, maxMessageBytes, handshakeTimeoutMs, maxConnections, maxConcurrentStreams } = config.grpc;
@@ -199,9 +222,23 @@ async function main(argv: string[]): Promise<number> {
     });
     const server = grpc;
     metrics.trackGrpcConnections(() => server.connections);
-    admin = await startAdminServer({ address: config.admin.address, metrics, readiness });
-  } catch (error) {
-    log.fatal({ err: error }, 'cannot listen');
+    admin = await startAdminServer({ address: config.admin.address, metrics, readiness }).catch((error: unknown) => {
+      throw new ListenError('admin', config.admin.address, error);
+    });
+  } catch (caught) {
+    const error = caught instanceof ListenError ? caught : new ListenError('grpc', config.grpc.address, caught);
+    const problem = listenProblem(source, error);
+    log.fatal({ field: problem.field, address: error.address, code: errnoCode(error.cause) }, 'cannot listen');
+    // Whatever started is let go, so the process ends at once (at most 2 s for the control plane to close).
+    const released = (async () => {
+      await grpc?.drain(0);
+      await control?.stop();
+    })();
+    authenticator.stop();
+    for (const store of allKeyStores()) store.stop();
+    stopPolicy?.stop();
+    await Promise.race([released.catch(() => {}), new Promise((resolve) => setTimeout(resolve, 2_000).unref())]);
+    process.stderr.write(`authz-sidecar: ${problem.message}\n`);
     return 1;
   }
   if (runtime.idleCollection === 'missing-expose-gc')
@@ -264,6 +301,85 @@ function withEnvironment(config: Config): Config {
     grpc: { ...config.grpc, address: process.env.AUTHZ_GRPC_ADDRESS || config.grpc.address },
     admin: { ...config.admin, address: process.env.AUTHZ_ADMIN_ADDRESS || config.admin.address },
   };
+}
+
+/** The config field of a key source that names a file read at start (`keys.file` or `keys.secretFile`). */
+function keyFileField(at: FieldPath, keys: KeySourceConfig): FieldPath {
+  return [...at, keys.secretFile !== undefined ? 'secretFile' : 'file'];
+}
+
+/** The pinned control-plane keys; a refused file is reported on its `nats.signers[i]` entry. */
+async function loadSignerFiles(source: ConfigDocument, files: readonly string[]): Promise<SignerSet> {
+  try {
+    return await loadSigners(files);
+  } catch (error) {
+    const index = error instanceof DocumentError ? files.indexOf(error.file) : -1;
+    throw index < 0 ? error : fileFieldError(source, ['nats', 'signers', index], error);
+  }
+}
+
+/** The read's error, when `error` says a file could not be read (a KeySetError or DocumentError caused by one). */
+function readFailureOf(error: unknown): NodeJS.ErrnoException | undefined {
+  if (!(error instanceof KeySetError || error instanceof DocumentError)) return undefined;
+  return errnoCode(error.cause) === undefined ? undefined : (error.cause as NodeJS.ErrnoException);
+}
+
+function errnoCode(error: unknown): string | undefined {
+  const { code, errno } = (error ?? {}) as NodeJS.ErrnoException;
+  return typeof code === 'string' && typeof errno === 'number' ? code : undefined;
+}
+
+/**
+ * A file the config names that cannot be used at start, as an error on the field naming it,
+ * with the path as written there: `config.yaml:11:11: issuers[0].keys.file: cannot read
+ * keys/idp.jwks.json: no such file`, or `…: keys/idp.jwks.json: JWKS has no keys`.
+ */
+function fileFieldError(source: ConfigDocument, field: FieldPath, error: unknown): unknown {
+  const written = String(source.written(field));
+  const failure = readFailureOf(error);
+  if (failure !== undefined) return source.error(field, `cannot read ${written}: ${readFailure(failure)}`, error);
+  if (error instanceof KeySetError) {
+    // The store's first-load error wraps the key set's own, which says what is wrong with the file.
+    const reason = error.cause instanceof KeySetError ? error.cause.message : error.message;
+    return source.error(field, `${written}: ${reason}`, error);
+  }
+  if (error instanceof DocumentError) return source.error(field, `${written}: ${error.field ? `${error.shownField}: ` : ''}${error.reason}`, error);
+  return error;
+}
+
+/** A server that could not listen on its address. */
+class ListenError extends Error {
+  constructor(
+    readonly server: 'grpc' | 'admin',
+    readonly address: string,
+    cause: unknown,
+  ) {
+    super(`${server}: cannot listen on ${address}`, { cause });
+  }
+}
+
+const ADDRESS_VARIABLES = { grpc: 'AUTHZ_GRPC_ADDRESS', admin: 'AUTHZ_ADMIN_ADDRESS' } as const;
+
+/**
+ * Why the sidecar cannot listen, on the field the address came from: `grpc.address` (with its
+ * line when written in the file), or the environment variable that overrode it.
+ */
+function listenProblem(source: ConfigDocument, error: ListenError): DocumentError {
+  const { server, address } = error;
+  const code = errnoCode(error.cause);
+  const port = Number(address.slice(address.lastIndexOf(':') + 1));
+  const reason =
+    code === 'EADDRINUSE'
+      ? `${address} is already in use`
+      : code === 'EACCES'
+        ? `${address}: permission denied${port > 0 && port < 1024 ? ' (a port below 1024 needs root or CAP_NET_BIND_SERVICE)' : ''}`
+        : code === 'EADDRNOTAVAIL'
+          ? `${address} is not an address of this host`
+          : code === 'ENOTFOUND' || code === 'EAI_AGAIN'
+            ? `${address}: cannot resolve the host name`
+            : `cannot listen on ${address}: ${code ?? (error.cause instanceof Error ? error.cause.message : String(error.cause))}`;
+  const variable = ADDRESS_VARIABLES[server];
+  return process.env[variable] ? new DocumentError(source.file, variable, reason, { cause: error }) : source.error([server, 'address'], reason, error);
 }
 
 /** Config, policy and key problems at start-up: one line on stderr, exit 2. */

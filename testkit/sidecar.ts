@@ -105,3 +105,43 @@ export function startSidecar(configPath: string, options: { env?: NodeJS.Process
     }, reject);
   });
 }
+
+/** What one run of the binary that ended on its own (a start-up failure, --check-config) left. */
+export interface SidecarRun {
+  /** The exit code; null when it did not exit within the time allowed and was killed. */
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+  /** From spawn to exit. */
+  readonly elapsedMs: number;
+}
+
+/**
+ * Runs the real binary with `args` to its exit, with the node flags of bin/authz-sidecar,
+ * from `cwd`. The environment is this process's without AUTHZ_CONFIG, AUTHZ_GRPC_ADDRESS and
+ * AUTHZ_ADMIN_ADDRESS, plus `env`: the test decides where the addresses come from. Killed
+ * after `timeoutMs` (code null).
+ */
+export function runSidecar(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<SidecarRun> {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const name of ['AUTHZ_CONFIG', 'AUTHZ_GRPC_ADDRESS', 'AUTHZ_ADMIN_ADDRESS']) delete env[name];
+  const started = performance.now();
+  const child = spawn(process.execPath, [...SIDECAR_NODE_FLAGS, SIDECAR_BIN, ...args], {
+    cwd: options.cwd,
+    env: { ...env, ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.add(child);
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 20_000);
+  return new Promise((resolve) => {
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      children.delete(child);
+      resolve({ code, stdout, stderr, elapsedMs: performance.now() - started });
+    });
+  });
+}

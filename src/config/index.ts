@@ -1,4 +1,4 @@
-export { loadConfig, parseConfig } from './load.js';
+export { loadConfig, parseConfig, readConfig, type ConfigDocument } from './load.js';
 /** What loadConfig and parseConfig throw (it lives in shared/, with the other documents). */
 export { DocumentError } from '../shared/index.js';
 export * from './schema.js';

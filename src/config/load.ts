@@ -1,61 +1,93 @@
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { DocumentError, HMAC_ALGORITHMS, parseYamlOrJson, validateDocument } from '../shared/index.js';
+import { DocumentError, HMAC_ALGORITHMS, fieldPath, locateField, parseYamlOrJson, readFailure, validateDocument, type FieldPath } from '../shared/index.js';
 import { configSchema, type Config, type KeySourceConfig } from './schema.js';
 
 const HMAC = new Set<string>(HMAC_ALGORITHMS);
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);
 
+/** A valid config with what is needed to report a problem found later in one of its fields. */
+export interface ConfigDocument {
+  /** The config file as given. */
+  readonly file: string;
+  /** Validated, defaults applied, relative paths resolved against the file's folder. */
+  readonly config: Config;
+  /** A field's value as written in the file (a path before resolving); undefined when not written. */
+  written(path: FieldPath): unknown;
+  /**
+   * A one-line error naming the file and `path`, with the line and column where the field is
+   * written (none for a field the file leaves to its default).
+   */
+  error(path: FieldPath, reason: string, cause?: unknown): DocumentError;
+}
+
 /** Reads, validates and resolves a config file. Every failure is a one-line DocumentError. */
 export function loadConfig(file: string): Config {
+  return readConfig(file).config;
+}
+
+/** loadConfig, keeping the document so that later problems (a key file, an address) can name their field and line. */
+export function readConfig(file: string): ConfigDocument {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (error) {
-    throw new DocumentError(file, '', `cannot read: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+    throw new DocumentError(file, '', `cannot read: ${readFailure(error)}`, { cause: error });
   }
-  return parseConfig(text, file);
+  return parseConfigDocument(text, file);
 }
 
 export function parseConfig(text: string, file: string): Config {
-  const config = validateDocument(configSchema, parseYamlOrJson(text, file), file);
-  checkConsistency(config, file);
-  return resolvePaths(config, dirname(resolve(file)));
+  return parseConfigDocument(text, file).config;
 }
 
+function parseConfigDocument(text: string, file: string): ConfigDocument {
+  const raw = parseYamlOrJson(text, file);
+  const document: Omit<ConfigDocument, 'config'> = {
+    file,
+    written: (path) =>
+      path.reduce<unknown>((value, part) => (typeof value === 'object' && value !== null ? (value as Record<string, unknown>)[part] : undefined), raw),
+    error: (path, reason, cause) => new DocumentError(file, fieldPath(path), reason, { ...locateField(raw, path, { exact: true }), cause }),
+  };
+  const config = validateDocument(configSchema, raw, file);
+  checkConsistency(config, document.error);
+  return { ...document, config: resolvePaths(config, dirname(resolve(file))) };
+}
+
+type Fail = (path: FieldPath, reason: string) => DocumentError;
+
 /** Rules that span fields, which the schema alone cannot express. */
-function checkConsistency(config: Config, file: string): void {
+function checkConsistency(config: Config, fail: Fail): void {
   const names = new Set<string>();
   config.issuers.forEach((issuer, i) => {
-    if (names.has(issuer.name)) throw new DocumentError(file, `issuers[${i}].name`, `duplicate issuer name "${issuer.name}"`);
+    if (names.has(issuer.name)) throw fail(['issuers', i, 'name'], `duplicate issuer name "${issuer.name}"`);
     names.add(issuer.name);
-    checkAlgorithms(file, `issuers[${i}]`, issuer.algorithms, issuer.keys);
-    checkKeySource(config, file, `issuers[${i}].keys`, issuer.keys);
+    checkAlgorithms(fail, ['issuers', i], issuer.algorithms, issuer.keys);
+    checkKeySource(config, fail, ['issuers', i, 'keys'], issuer.keys);
   });
   if (config.serviceTokens) {
     const st = config.serviceTokens;
-    if (st.keys.secretFile !== undefined) throw new DocumentError(file, 'serviceTokens.keys.secretFile', 'service tokens must use asymmetric keys');
-    checkAlgorithms(file, 'serviceTokens', st.algorithms, st.keys);
-    checkKeySource(config, file, 'serviceTokens.keys', st.keys);
+    if (st.keys.secretFile !== undefined) throw fail(['serviceTokens', 'keys', 'secretFile'], 'service tokens must use asymmetric keys');
+    checkAlgorithms(fail, ['serviceTokens'], st.algorithms, st.keys);
+    checkKeySource(config, fail, ['serviceTokens', 'keys'], st.keys);
   }
-  if (config.policy.nats && !config.nats) throw new DocumentError(file, 'policy.nats', 'requires a "nats" section');
-  if (config.grpc.address === config.admin.address) throw new DocumentError(file, 'admin.address', 'must differ from grpc.address');
+  if (config.policy.nats && !config.nats) throw fail(['policy', 'nats'], 'requires a "nats" section');
+  if (config.grpc.address === config.admin.address) throw fail(['admin', 'address'], 'must differ from grpc.address');
 }
 
-function checkAlgorithms(file: string, at: string, algorithms: readonly string[], keys: KeySourceConfig): void {
+function checkAlgorithms(fail: Fail, at: FieldPath, algorithms: readonly string[], keys: KeySourceConfig): void {
   const hmac = algorithms.filter((a) => HMAC.has(a));
   if (keys.secretFile !== undefined && hmac.length !== algorithms.length)
-    throw new DocumentError(file, `${at}.algorithms`, 'a secretFile issuer may only allow HS256, HS384 or HS512');
+    throw fail([...at, 'algorithms'], 'a secretFile issuer may only allow HS256, HS384 or HS512');
   if (keys.secretFile === undefined && hmac.length > 0)
-    throw new DocumentError(file, `${at}.algorithms`, `${hmac[0]} requires keys.secretFile (a shared secret of at least 32 bytes)`);
+    throw fail([...at, 'algorithms'], `${hmac[0]} requires keys.secretFile (a shared secret of at least 32 bytes)`);
 }
 
-function checkKeySource(config: Config, file: string, at: string, keys: KeySourceConfig): void {
-  if (keys.nats && !config.nats) throw new DocumentError(file, `${at}.nats`, 'requires a "nats" section');
+function checkKeySource(config: Config, fail: Fail, at: FieldPath, keys: KeySourceConfig): void {
+  if (keys.nats && !config.nats) throw fail([...at, 'nats'], 'requires a "nats" section');
   if (keys.url !== undefined) {
     const url = new URL(keys.url);
-    if (url.protocol === 'http:' && !LOOPBACK.has(url.hostname))
-      throw new DocumentError(file, `${at}.url`, 'must be https (plain http is allowed on loopback only)');
+    if (url.protocol === 'http:' && !LOOPBACK.has(url.hostname)) throw fail([...at, 'url'], 'must be https (plain http is allowed on loopback only)');
   }
 }
 

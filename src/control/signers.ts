@@ -82,7 +82,7 @@ async function readJwkFile(file: string): Promise<Record<string, unknown>> {
   } catch (error) {
     if (error instanceof DocumentError) throw error;
     const code = (error as NodeJS.ErrnoException).code;
-    throw new DocumentError(file, '', code === 'ENOENT' ? 'file not found' : `cannot read (${code ?? 'error'})`);
+    throw new DocumentError(file, '', code === 'ENOENT' ? 'file not found' : `cannot read (${code ?? 'error'})`, { cause: error });
   }
   let value: unknown;
   try {

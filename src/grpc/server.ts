@@ -1,4 +1,5 @@
-import { Server, ServerCredentials, status, type ServerUnaryCall, type ServiceDefinition, type sendUnaryData } from '@grpc/grpc-js';
+import { format } from 'node:util';
+import { Server, ServerCredentials, setLogger, status, type ServerUnaryCall, type ServiceDefinition, type sendUnaryData } from '@grpc/grpc-js';
 import type { CheckRequest__Output } from '../generated/envoy/service/auth/v3/CheckRequest.js';
 import type { CheckResponse } from '../generated/envoy/service/auth/v3/CheckResponse.js';
 import { decodeCheckRequest, encodeCheckResponse } from './wire/index.js';
@@ -23,6 +24,27 @@ export interface GrpcServer {
   readonly connections: number;
   /** Stops accepting calls, lets in-flight Checks finish, force-closes after `timeoutMs`. */
   drain(timeoutMs: number): Promise<'drained' | 'forced'>;
+}
+
+/** Where grpc-js's own log lines go, by its severity. */
+export interface GrpcJsLogSink {
+  error(text: string): void;
+  info(text: string): void;
+  debug(text: string): void;
+}
+
+/**
+ * Sends grpc-js's log lines (its errors, and what GRPC_VERBOSITY / GRPC_TRACE turn on) to
+ * `sink` instead of its default, console.error: stderr is kept for the one line that says why
+ * the sidecar cannot start. grpc-js keeps one logger per process; call this before the server
+ * is constructed (its constructor traces).
+ */
+export function routeGrpcJsLogs(sink: GrpcJsLogSink): void {
+  setLogger({
+    error: (...args: unknown[]) => sink.error(format(...args)),
+    info: (...args: unknown[]) => sink.info(format(...args)),
+    debug: (...args: unknown[]) => sink.debug(format(...args)),
+  });
 }
 
 /** The client half of a server-side method definition: grpc-js's server never calls it. */

@@ -34,6 +34,7 @@ export async function parseJwks(text: string): Promise<KeySet> {
   } catch (error) {
     throw new KeySetError('jwks_malformed', `JWKS is not valid JSON (${(error as Error).message})`);
   }
+  if (isPlainObject(doc) && !Object.hasOwn(doc, 'keys') && typeof doc.kty === 'string') throw singleJwk(doc);
   if (!isPlainObject(doc) || !Array.isArray(doc.keys)) throw new KeySetError('jwks_malformed', 'JWKS must be an object with a "keys" array');
   const raw: unknown[] = doc.keys;
   if (raw.length === 0) throw new KeySetError('jwks_empty', 'JWKS has no keys');
@@ -54,10 +55,25 @@ export async function parseJwks(text: string): Promise<KeySet> {
   return keySetFromEntries(entries, JSON.stringify(keys));
 }
 
+/**
+ * A single JWK where a key set belongs: a common first mistake, since `authzctl keygen` and
+ * IdP consoles hand out single JWKs. A private one gets its own code: it must not be deployed.
+ */
+function singleJwk(jwk: Record<string, unknown>): KeySetError {
+  const priv = PRIVATE_MEMBERS.find((member) => Object.hasOwn(jwk, member));
+  if (priv !== undefined)
+    return new KeySetError(
+      'jwks_private_key',
+      `is a single private JWK (member "${priv}"), not a key set: use the public key set, {"keys": [public JWKs]}, ` +
+        'e.g. the public JWK that authzctl keygen writes next to the private one (*.pub.jwk.json) wrapped in a keys array',
+    );
+  return new KeySetError('jwks_malformed', 'is a single JWK, not a key set: wrap it: {"keys": [ … ]}');
+}
+
 function isEncryptionKey(value: unknown, index: number): boolean {
   if (!isPlainObject(value) || value.use !== 'enc') return false;
   const priv = PRIVATE_MEMBERS.find((member) => Object.hasOwn(value, member));
-  if (priv !== undefined) throw new KeySetError('jwks_private_key', `key #${index} contains private key member "${priv}"`);
+  if (priv !== undefined) throw privateKey(`key #${index}`, value, priv);
   return true;
 }
 
@@ -73,7 +89,7 @@ function validateJwk(value: unknown, index: number): PublicJwk {
   if (kty === 'oct') throw new KeySetError('jwks_symmetric_key', `${name} is a symmetric key; HMAC secrets come from keys.secretFile only`);
   if (kty !== 'RSA' && kty !== 'EC' && kty !== 'OKP') throw new KeySetError('jwks_unsupported_key', `${name} has unsupported kty ${quote(kty)}`);
   const priv = PRIVATE_MEMBERS.find((member) => Object.hasOwn(value, member));
-  if (priv !== undefined) throw new KeySetError('jwks_private_key', `${name} contains private key member "${priv}"`);
+  if (priv !== undefined) throw privateKey(name, value, priv);
 
   const use = optionalString(value, 'use', name);
   if (use !== undefined && use !== 'sig')
@@ -90,6 +106,15 @@ function validateJwk(value: unknown, index: number): PublicJwk {
   const jwk =
     kty === 'RSA' ? rsaMembers(value, name) : kty === 'EC' ? { kty, crv, x: b64(value, 'x', name), y: b64(value, 'y', name) } : ed25519Members(value, name);
   return { kid, jwk, algorithms: alg !== undefined ? [alg] : usable };
+}
+
+/** A private member in a published set: the message names the key, never the material. */
+function privateKey(name: string, value: Record<string, unknown>, member: string): KeySetError {
+  const kid = typeof value.kid === 'string' && !name.includes('(kid ') ? ` (kid ${quote(value.kid)})` : '';
+  return new KeySetError(
+    'jwks_private_key',
+    `${name}${kid} contains private key member "${member}": a private key must never be published; the set holds public keys only`,
+  );
 }
 
 function rsaMembers(value: Record<string, unknown>, name: string): JWK {

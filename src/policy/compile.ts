@@ -94,7 +94,7 @@ function compileRule(rule: PolicyRule, index: number, shared: Shared, file: stri
     from: rule.from?.map((from) => compileSource(from, shared)) ?? null,
     scopes: shared.list(rule.require?.scopes ?? []),
     permittedRoles: rule.require?.permission === undefined ? null : shared.rolesGranting(rule.require.permission),
-    when: rule.when === undefined ? null : compileWhen(rule.when, `spec.rules[${index}].when`, file),
+    when: rule.when === undefined ? null : compileWhen(rule.when, index, rule.name, file),
   };
 }
 
@@ -114,11 +114,12 @@ function compileSource(from: NonNullable<PolicyRule['from']>[number], shared: Sh
   };
 }
 
-function compileWhen(source: string, field: string, file: string): CompiledCondition {
+function compileWhen(source: string, index: number, rule: string, file: string): CompiledCondition {
   try {
     return compileCondition(source);
   } catch (error) {
-    if (error instanceof ConditionError) throw new DocumentError(file, field, error.message);
+    if (error instanceof ConditionError)
+      throw new DocumentError(file, `spec.rules[${index}].when`, error.message, { label: `spec.rules[${index}] (${rule}).when` });
     throw error;
   }
 }

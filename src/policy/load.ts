@@ -1,7 +1,7 @@
 /** Policy documents from text (YAML or JSON) and from files. */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { DocumentError, parseYamlOrJson } from '../shared/index.js';
+import { DocumentError, locateField, parseYamlOrJson } from '../shared/index.js';
 import { compilePolicy, type CompileOptions } from './compile.js';
 import { validatePolicyDocument, type PolicyDocument } from './schema.js';
 import type { CompiledPolicy } from './types.js';
@@ -14,8 +14,26 @@ export const MAX_POLICY_BYTES = 4 * 1024 * 1024;
  * superset of JSON, so one parser reads both; duplicate keys are errors.
  */
 export function parsePolicy(text: string, file: string): PolicyDocument {
+  return readPolicy(text, file);
+}
+
+/**
+ * parsePolicy, and with `service` a WrongServiceError for another service's policy, placed
+ * where metadata.service is written. The parsed text (and with it, for YAML, the syntax tree
+ * that says where fields are) is let go before the caller compiles the document.
+ */
+function readPolicy(text: string, file: string, service?: string): PolicyDocument {
   if (text.length > MAX_POLICY_BYTES) throw new DocumentError(file, '', `is ${text.length} characters (at most ${MAX_POLICY_BYTES})`);
-  return validatePolicyDocument(parseYamlOrJson(text, file), file);
+  const raw = parseYamlOrJson(text, file);
+  const doc = validatePolicyDocument(raw, file);
+  if (service !== undefined && doc.metadata.service !== service)
+    throw new WrongServiceError(
+      file,
+      'metadata.service',
+      `is "${doc.metadata.service}" but this sidecar serves "${service}"`,
+      locateField(raw, ['metadata', 'service']),
+    );
+  return doc;
 }
 
 /** A valid policy for another service than this sidecar's. */
@@ -43,9 +61,7 @@ export function compilePolicyText(
   options: Omit<CompileOptions, 'revision' | 'file'> & { revision?: string | undefined; service?: string } = {},
 ): CompiledPolicy {
   const { revision, service, ...compileOptions } = options;
-  const doc = parsePolicy(text, file);
-  if (service !== undefined && doc.metadata.service !== service)
-    throw new WrongServiceError(file, 'metadata.service', `is "${doc.metadata.service}" but this sidecar serves "${service}"`);
+  const doc = readPolicy(text, file, service);
   const label = revision ?? createHash('sha256').update(text).digest('hex').slice(0, 12);
   return compilePolicy(doc, { ...compileOptions, revision: label, file });
 }

@@ -9,18 +9,22 @@ export type PolicyEvent =
 
 /**
  * Loads the policy file into the store (throwing a DocumentError if the first load fails,
- * so start-up stops with a message naming the file and field), then polls it: a valid
+ * so start-up stops with a message naming the file and field; when the file cannot be read,
+ * its `cause` is the read's error), then polls it: a valid
  * change is compiled off the request path and swapped in whole; an invalid one leaves
  * the policy in force and is reported.
  */
 export async function startLocalPolicy(options: {
   file: string;
+  /** How messages name the file (e.g. the path as the config wrote it); `file` unless told. */
+  shownAs?: string;
   service: string;
   intervalMs: number;
   store: PolicyStore;
   onEvent: (event: PolicyEvent) => void;
 }): Promise<{ stop(): void }> {
   const { file, service, store, onEvent } = options;
+  const shown = options.shownAs ?? file;
   const apply = (policy: CompiledPolicy) => {
     store.swap(policy);
     onEvent({ type: 'policy-loaded', name: policy.name, revision: policy.revision, rules: policy.ruleCount, file });
@@ -30,21 +34,21 @@ export async function startLocalPolicy(options: {
     options.intervalMs,
     async (bytes) => {
       try {
-        apply(compilePolicyText(bytes.toString('utf8'), file, { service }));
+        apply(compilePolicyText(bytes.toString('utf8'), shown, { service }));
       } catch (error) {
         const wrongService = error instanceof WrongServiceError;
         onEvent({ type: 'policy-rejected', file, code: wrongService ? 'policy_wrong_service' : 'policy_invalid', message: (error as Error).message });
       }
     },
-    (code) => onEvent({ type: 'policy-rejected', file, code: 'policy_unreadable', message: `${file}: cannot read: ${code}` }),
+    (code) => onEvent({ type: 'policy-rejected', file, code: 'policy_unreadable', message: `${shown}: cannot read: ${code}` }),
   );
   let bytes: Buffer;
   try {
     bytes = await poller.readNow();
   } catch (error) {
-    throw new DocumentError(file, '', `cannot read: ${errorCode(error)}`);
+    throw new DocumentError(shown, '', `cannot read: ${errorCode(error)}`, { cause: error });
   }
-  apply(compilePolicyText(bytes.toString('utf8'), file, { service }));
+  apply(compilePolicyText(bytes.toString('utf8'), shown, { service }));
   poller.start();
   return poller;
 }

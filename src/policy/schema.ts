@@ -59,7 +59,7 @@
  *    else `missing_permission`; `rule` then names that ALLOW rule.
  */
 import { z } from 'zod';
-import { DocumentError, validateDocument } from '../shared/index.js';
+import { DocumentError, fieldPath, locateField, validateDocument, type FieldPath } from '../shared/index.js';
 import { conditionError } from './cel.js';
 import { pathPatternError } from './paths.js';
 import { hostPatternError, methodError, principalPatternError } from './patterns.js';
@@ -172,11 +172,32 @@ export type PolicyDocumentInput = z.input<typeof policyDocumentSchema>;
 
 /**
  * Validates a parsed document, applying defaults. The error names the first problem; an
- * unknown field wins over the rest, since a typo (`rule:`) usually explains them.
+ * unknown field wins over the rest, since a typo (`rule:`) usually explains them. A field of
+ * a rule is shown with the rule's name (`spec.rules[3] (read-orders).when`), and with its
+ * line and column when the document was parsed from text.
  */
 export function validatePolicyDocument(value: unknown, file: string): PolicyDocument {
   // Counted before validating each rule: refusing 100,000 rules should not cost validating them.
   const count = (value as { spec?: { rules?: unknown } } | null)?.spec?.rules;
-  if (Array.isArray(count) && count.length > MAX_RULES) throw new DocumentError(file, 'spec.rules', `has ${count.length} rules (at most ${MAX_RULES})`);
-  return validateDocument(policyDocumentSchema, value, file, 'a mapping (apiVersion, kind, metadata, spec)');
+  if (Array.isArray(count) && count.length > MAX_RULES)
+    throw new DocumentError(file, 'spec.rules', `has ${count.length} rules (at most ${MAX_RULES})`, locateField(value, ['spec', 'rules']));
+  return validateDocument(policyDocumentSchema, value, file, {
+    what: 'a mapping (apiVersion, kind, metadata, spec)',
+    label: (path) => policyFieldLabel(value, path),
+  });
+}
+
+/**
+ * `spec.rules[3].when` → `spec.rules[3] (read-orders).when`: a rule's field with the rule's
+ * name, which says more than its index. Undefined for other fields, and when the rule has no
+ * valid name (the message then never echoes arbitrary text).
+ */
+export function policyFieldLabel(doc: unknown, path: FieldPath): string | undefined {
+  const index = path[2];
+  if (path[0] !== 'spec' || path[1] !== 'rules' || typeof index !== 'number') return undefined;
+  const rules = (doc as { spec?: { rules?: unknown } } | null)?.spec?.rules;
+  const name = Array.isArray(rules) ? (rules[index] as { name?: unknown } | null | undefined)?.name : undefined;
+  if (typeof name !== 'string' || name.length > 253 || !NAME.test(name)) return undefined;
+  const rule = `spec.rules[${index}]`;
+  return `${rule} (${name})${fieldPath(path).slice(rule.length)}`;
 }

@@ -1,12 +1,15 @@
 import { Composer, LineCounter, Parser, YAMLParseError, type Document } from 'yaml';
 import type { z } from 'zod';
 import { DocumentError, fieldPath, oneLine } from './document-error.js';
+import { locateField, rememberJsonSource, rememberYamlSource, type FieldPath } from './document-position.js';
 import { parseStrictJson } from './strict-json.js';
 
 /**
  * Shared by every document the project reads (config, policy, policy test cases): one YAML
  * parser (YAML 1.2 is a superset of JSON; duplicate keys are errors) and one way of turning
- * schema failures into a one-line `FILE: FIELD: REASON`.
+ * schema failures into a one-line `FILE:LINE:COLUMN: FIELD: REASON`. The value returned
+ * remembers the text it came from (document-position.ts), so validateDocument, and whoever
+ * reports a problem in a field later (locateField), can say where the field is written.
  */
 export function parseYamlOrJson(text: string, file: string): unknown {
   // A JSON document (what generators write) is read by the strict JSON parser: the same result
@@ -16,7 +19,9 @@ export function parseYamlOrJson(text: string, file: string): unknown {
   // Anything the JSON parser refuses goes down the YAML path, which names the problem.
   if (text.trimStart().startsWith('{')) {
     try {
-      return parseStrictJson(text, MAX_NESTING);
+      const value = parseStrictJson(text, MAX_NESTING);
+      rememberJsonSource(value, text);
+      return value;
     } catch {
       // fall through: YAML (a superset of JSON) reports where and why
     }
@@ -44,10 +49,12 @@ export function parseYamlOrJson(text: string, file: string): unknown {
   const problem = doc!.errors[0];
   if (problem !== undefined) {
     const at = lines.linePos(problem.pos[0]);
-    throw new DocumentError(file, `line ${at.line}, column ${at.col}`, oneLine(problem.message));
+    throw new DocumentError(file, '', oneLine(problem.message), { line: at.line, column: at.col });
   }
   try {
-    return doc!.toJS({ maxAliasCount: 100 });
+    const value: unknown = doc!.toJS({ maxAliasCount: 100 });
+    rememberYamlSource(value, doc!, lines);
+    return value;
   } catch (error) {
     throw new DocumentError(file, '', oneLine(error instanceof Error ? error.message : String(error)));
   }
@@ -74,16 +81,31 @@ function nestingExceeds(tokens: readonly object[], limit: number): boolean {
   return false;
 }
 
-/** Parses `value` with `schema`; the first problem becomes a DocumentError. */
-export function validateDocument<S extends z.ZodType>(schema: S, value: unknown, file: string, what = 'a mapping'): z.output<S> {
+export interface ValidateOptions {
+  /** What the document must be, for one that is not a mapping ("a mapping" unless told). */
+  readonly what?: string;
+  /** The field as the message shows it, when that should say more than the path (a policy rule's name). */
+  readonly label?: (path: FieldPath) => string | undefined;
+}
+
+/**
+ * Parses `value` with `schema`; the first problem becomes a DocumentError, with the line and
+ * column of the field when `value` came from parseYamlOrJson (a field that is missing: the
+ * mapping that lacks it).
+ */
+export function validateDocument<S extends z.ZodType>(schema: S, value: unknown, file: string, options: string | ValidateOptions = {}): z.output<S> {
+  const { what = 'a mapping', label } = typeof options === 'string' ? { what: options } : options;
   if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new DocumentError(file, '', `must be ${what}`);
   const result = schema.safeParse(value, { error: reasonFor });
   if (result.success) return result.data;
   // An unknown field is reported first: a typo (`rule:`) usually explains the other problems.
   const issues = result.error.issues;
   const issue = issues.find((i) => i.code === 'unrecognized_keys') ?? issues[0];
-  const path = issue.code === 'unrecognized_keys' ? [...issue.path, issue.keys[0]] : issue.path;
-  throw new DocumentError(file, fieldPath(path), oneLine(issue.message));
+  const unknown = issue.code === 'unrecognized_keys';
+  // zod paths hold member names and indexes (symbols only for symbol keys, which parsed text has none of).
+  const path = (unknown ? [...issue.path, issue.keys[0]] : issue.path).map((part) => (typeof part === 'number' ? part : String(part)));
+  const at = locateField(value, path, { at: unknown ? 'key' : 'value' });
+  throw new DocumentError(file, fieldPath(path), oneLine(issue.message), { ...at, label: label?.(path) });
 }
 
 /** Zod's issue, as a one-line reason an operator can act on. */

@@ -3,7 +3,7 @@
  * data (values of other types and extremes, deleted, renamed and unknown keys, deep nesting)
  * and as text (YAML specials, anchors and aliases, broken quoting, control characters), fed to
  * the real loaders. Either the document loads, or it is refused with the documented one-line
- * `FILE: FIELD: REASON` DocumentError — never another error, never a second line.
+ * `FILE[:LINE:COLUMN]: FIELD: REASON` DocumentError — never another error, never a second line.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import fc from 'fast-check';
@@ -31,11 +31,13 @@ const LINE_BREAK = /[\n\r\u000b\u000c\u0085\u2028\u2029]/;
 /** Per-case time bound: far above any real document (a hang or blow-up, not a slow machine). */
 export const DOCUMENT_TIME_LIMIT_MS = 5_000;
 
-export type Outcome = { loaded: true } | { loaded: false; field: string; reason: string };
+/** `syntax`: the text did not parse (no field, a position). */
+export type Outcome = { loaded: true } | { loaded: false; field: string; reason: string; syntax: boolean };
 
 /**
  * Runs `load`, then checks the contract: returns, or throws a DocumentError whose message is
- * exactly `FILE: FIELD: REASON` on one line, within the time bound. Throws otherwise.
+ * exactly `FILE[:LINE:COLUMN]: FIELD: REASON` on one line (FIELD as shown: a rule's field with its
+ * name), within the time bound. Throws otherwise.
  */
 export function checkDocumentContract(file: string, load: () => unknown): Outcome {
   const started = performance.now();
@@ -46,12 +48,20 @@ export function checkDocumentContract(file: string, load: () => unknown): Outcom
   } catch (error) {
     if (!(error instanceof DocumentError))
       throw new Error(`not a DocumentError: ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`.slice(0, 500), { cause: error });
-    const { message, field, reason } = error;
+    const { message, field, shownField, reason, line, column } = error;
     if (LINE_BREAK.test(message)) throw new Error(`error message is not one line: ${JSON.stringify(message).slice(0, 300)}`, { cause: error });
-    if (message !== `${file}: ${field || '(document)'}: ${reason}`)
-      throw new Error(`error message is not "FILE: FIELD: REASON": ${JSON.stringify(message).slice(0, 300)}`, { cause: error });
+    if (
+      (line === undefined) !== (column === undefined) ||
+      (line !== undefined && !(Number.isInteger(line) && line >= 1 && Number.isInteger(column) && column! >= 1))
+    )
+      throw new Error(`error position is not a line and a column from 1: ${line}:${column}`, { cause: error });
+    if (!shownField.startsWith(field.replace(/^(spec\.rules\[\d+\]).*$/, '$1')))
+      throw new Error(`error shows another field than ${JSON.stringify(field)}: ${JSON.stringify(shownField)}`, { cause: error });
+    const at = line === undefined ? '' : `:${line}:${column}`;
+    if (message !== `${file}${at}: ${shownField || '(document)'}: ${reason}`)
+      throw new Error(`error message is not "FILE[:LINE:COLUMN]: FIELD: REASON": ${JSON.stringify(message).slice(0, 300)}`, { cause: error });
     if (reason.trim() === '') throw new Error(`error without a reason: ${JSON.stringify(message).slice(0, 300)}`, { cause: error });
-    outcome = { loaded: false, field, reason };
+    outcome = { loaded: false, field, reason, syntax: field === '' && line !== undefined };
   }
   const elapsed = performance.now() - started;
   if (elapsed > DOCUMENT_TIME_LIMIT_MS) throw new Error(`took ${Math.round(elapsed)} ms`);

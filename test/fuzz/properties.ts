@@ -69,7 +69,7 @@ export function closeShared(): void {
 const documentOutcome = (outcome: ReturnType<typeof loadPolicy>) =>
   outcome.loaded
     ? 'loaded'
-    : /^line \d+, column \d+$/.test(outcome.field)
+    : outcome.syntax
       ? 'refused:syntax'
       : `refused:${/^[A-Za-z]+$/.test(outcome.field.split(/[.[]/)[0]) ? outcome.field.split(/[.[]/)[0] : outcome.field === '' ? '(document)' : '(other key)'}`;
 const outcomeKey = (result: Awaited<ReturnType<Pipeline['run']>>) =>

@@ -110,7 +110,7 @@ describe('authzctl control-plane commands against nats-server', () => {
     const before = await revisionsOf('policy.orders');
     assertOneLineError(
       await ctl('publish', 'policy', `${FIXTURES}/policies/bad-path.yaml`, '--service', 'orders', ...pub()),
-      /bad-path\.yaml: spec\.rules\[\d+\]\.to\[0\]\.paths\[\d+\]: /,
+      /bad-path\.yaml:\d+:\d+: spec\.rules\[\d+\] \(third\)\.to\[0\]\.paths\[\d+\]: /,
     );
     assertOneLineError(
       await ctl('publish', 'policy', POLICY, '--service', 'billing', ...pub()),

@@ -132,7 +132,7 @@ describe('authzctl policy test', () => {
   it('exits 2 with one line naming the file and field for a bad file', async () => {
     assertOneLineError(
       await authzctl('policy', 'test', 'deploy/examples/policy.yaml', '--cases', 'test/fixtures/cli/unknown-field.cases.yaml'),
-      /^authzctl: test\/fixtures\/cli\/unknown-field\.cases\.yaml: cases\[0\]\.expect\.rules: unknown field$/m,
+      /^authzctl: test\/fixtures\/cli\/unknown-field\.cases\.yaml:4:32: cases\[0\]\.expect\.rules: unknown field$/m,
     );
     assertOneLineError(
       await authzctl('policy', 'test', 'no-such-policy.yaml', '--cases', 'deploy/examples/policy.cases.yaml'),

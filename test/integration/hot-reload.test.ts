@@ -102,7 +102,7 @@ describe('key sets and policies reload from files without a restart', () => {
     assert.equal(still.status.code, 0);
     assert.equal(still.dynamic_metadata?.fields.policy_revision?.stringValue, revision);
     const rejected = env.sidecar.logs.find((line) => line.msg === 'policy rejected; keeping the previous policy');
-    assert.match(String(rejected?.reason), /policy\.yaml: spec\.rules\[0\]\.action: /);
+    assert.match(String(rejected?.reason), /policy\.yaml:12:15: spec\.rules\[0\] \(public\)\.action: /);
     replaceFile(policyPath, original);
   });
 });

@@ -113,38 +113,38 @@ describe('operations: probes, readiness, draining, config errors', () => {
   });
 
   const BAD_CONFIGS: Array<[string, string, RegExp]> = [
-    ['unknown field', 'service: orders\npolicy: { file: policy.yaml }\ngrpcc: {}\n', /config\.yaml: grpcc: /],
+    ['unknown field', 'service: orders\npolicy: { file: policy.yaml }\ngrpcc: {}\n', /config\.yaml:3:1: grpcc: /],
     [
       'alg none',
       'service: orders\npolicy: { file: policy.yaml }\nissuers: [{ name: idp, issuer: x, audiences: [a], algorithms: [none], keys: { file: keys/idp.jwks.json } }]\n',
-      /config\.yaml: issuers\[0\]\.algorithms\[0\]: unsupported algorithm "none"/,
+      /config\.yaml:3:\d+: issuers\[0\]\.algorithms\[0\]: unsupported algorithm "none"/,
     ],
     [
       'HS256 without a secret',
       'service: orders\npolicy: { file: policy.yaml }\nissuers: [{ name: idp, issuer: x, audiences: [a], algorithms: [HS256], keys: { file: keys/idp.jwks.json } }]\n',
-      /config\.yaml: issuers\[0\]\.algorithms: HS256 requires keys\.secretFile/,
+      /config\.yaml:3:\d+: issuers\[0\]\.algorithms: HS256 requires keys\.secretFile/,
     ],
     [
       'two key sources',
       'service: orders\npolicy: { file: policy.yaml }\nissuers: [{ name: idp, issuer: x, audiences: [a], keys: { file: a, url: "https://x" } }]\n',
-      /config\.yaml: issuers\[0\]\.keys: must name exactly one of/,
+      /config\.yaml:3:\d+: issuers\[0\]\.keys: must name exactly one of/,
     ],
     [
       'missing audiences',
       'service: orders\npolicy: { file: policy.yaml }\nissuers: [{ name: idp, issuer: x, keys: { file: keys/idp.jwks.json } }]\n',
-      /config\.yaml: issuers\[0\]\.audiences: /,
+      /config\.yaml:3:\d+: issuers\[0\]\.audiences: /,
     ],
-    ['YAML syntax', 'service: orders\n  policy: [\n', /config\.yaml: line \d+, column \d+: /],
-    ['missing policy file', 'service: orders\npolicy: { file: nope.yaml }\n', /nope\.yaml: \(document\): cannot read: ENOENT/],
+    ['YAML syntax', 'service: orders\n  policy: [\n', /config\.yaml:1:10: \(document\): Nested mappings are not allowed/],
+    ['missing policy file', 'service: orders\npolicy: { file: nope.yaml }\n', /config\.yaml:2:17: policy\.file: cannot read nope\.yaml: no such file$/],
     [
       'policy for another service',
       'service: billing\npolicy: { file: policy.yaml }\n',
-      /policy\.yaml: metadata\.service: is "orders" but this sidecar serves "billing"/,
+      /policy\.yaml:3:\d+: metadata\.service: is "orders" but this sidecar serves "billing"/,
     ],
     [
       'private key in a key set',
       'service: orders\npolicy: { file: policy.yaml }\nissuers: [{ name: idp, issuer: x, audiences: [a], keys: { file: keys/idp-dev-1.private.jwk.json } }]\n',
-      /idp-dev-1\.private\.jwk\.json/,
+      /config\.yaml:3:\d+: issuers\[0\]\.keys\.file: keys\/idp-dev-1\.private\.jwk\.json: is a single private JWK/,
     ],
     [
       'short HS secret',

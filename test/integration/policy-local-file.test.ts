@@ -84,9 +84,14 @@ describe('startLocalPolicy', () => {
     replace(file, 'apiVersion: authz-sidecar/v1\nkind: [\n');
     await until('second rejection', () => events.length === 3);
     handle.stop();
-    assert.deepEqual(events[1], { type: 'policy-rejected', file, code: 'policy_invalid', message: `${file}: spec.defaultAction: must be "ALLOW" or "DENY"` });
+    assert.deepEqual(events[1], {
+      type: 'policy-rejected',
+      file,
+      code: 'policy_invalid',
+      message: `${file}:5:18: spec.defaultAction: must be "ALLOW" or "DENY"`,
+    });
     assert.equal(events[2].type === 'policy-rejected' && events[2].code, 'policy_invalid');
-    assert.ok(events[2].type === 'policy-rejected' && events[2].message.startsWith(`${file}: line `), 'a YAML error names file and position');
+    assert.ok(events[2].type === 'policy-rejected' && events[2].message.startsWith(`${file}:3:1: (document): `), 'a YAML error names file and position');
     assert.equal(store.current(), inForce);
   });
 
@@ -100,7 +105,7 @@ describe('startLocalPolicy', () => {
       type: 'policy-rejected',
       file,
       code: 'policy_wrong_service',
-      message: `${file}: metadata.service: is "billing" but this sidecar serves "orders"`,
+      message: `${file}:3:36: metadata.service: is "billing" but this sidecar serves "orders"`,
     });
     assert.equal(store.current(), inForce);
   });
@@ -133,15 +138,15 @@ describe('startLocalPolicy', () => {
 
   it('an invalid or foreign policy at start throws the DocumentError and loads nothing', async () => {
     for (const [text, expected] of [
-      [policyText('DENY').replace('kind: Policy', 'kind: Poilcy'), 'kind: must be "Policy"'],
-      [policyText('DENY', 'billing'), 'metadata.service: is "billing" but this sidecar serves "orders"'],
+      [policyText('DENY').replace('kind: Policy', 'kind: Poilcy'), ':2:7: kind: must be "Policy"'],
+      [policyText('DENY', 'billing'), ':3:36: metadata.service: is "billing" but this sidecar serves "orders"'],
     ] as const) {
       const file = join(dir, `bad-${++counter}.yaml`);
       writeFileSync(file, text);
       const store = new PolicyStore();
       await assert.rejects(
         startLocalPolicy({ file, service: 'orders', intervalMs: 50, store, onEvent: () => {} }),
-        (error: unknown) => error instanceof DocumentError && error.message === `${file}: ${expected}`,
+        (error: unknown) => error instanceof DocumentError && error.message === `${file}${expected}`,
       );
       assert.equal(store.current(), null);
     }

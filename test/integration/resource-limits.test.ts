@@ -91,14 +91,14 @@ describe('resource limits of the running sidecar', () => {
       [
         'list doubling',
         rule('[[1]]' + '.map(a, a + a)'.repeat(30) + '.size() > 0'),
-        /spec\.rules\[2\]\.when: map\(\): comprehensions may not be nested or chained/,
+        /spec\.rules\[2\] \(hostile\)\.when: map\(\): comprehensions may not be nested or chained/,
       ],
       ['nested comprehensions', rule('request.auth.roles.all(a, request.auth.roles.exists(b, a == b))'), /comprehensions may not be nested or chained/],
       ['split without a limit', rule('request.headers["x"].split(",").size() > 1'), /split\(\) needs a literal limit/],
       [
         'regex backreference',
         rule('request.headers["x"].matches("(a+)\\\\1")'),
-        /spec\.rules\[2\]\.when: matches\("\(a\+\)\\\\1"\): backreferences are not supported/,
+        /spec\.rules\[2\] \(hostile\)\.when: matches\("\(a\+\)\\\\1"\): backreferences are not supported/,
       ],
       ['regex lookahead', rule('request.headers["x"].matches("a(?=b)")'), /lookarounds are not supported/],
       ['oversized regex', rule('request.headers["x"].matches("\\\\p{L}{1000}")'), /compiles to 1002 instructions \(at most 500\)/],

@@ -6,7 +6,7 @@ import { DocumentError } from '../../src/shared/index.js';
 import { loadPolicyFile } from '../../src/policy/index.js';
 import { EXAMPLES, FIXTURES } from '../../testkit/paths.js';
 
-function rejects(text: string, field: string, reason: RegExp): void {
+function rejects(text: string, field: string, reason: RegExp, at?: [number, number]): void {
   assert.throws(
     () => parseCasesText(text, 'cases.yaml'),
     (error: unknown) => {
@@ -14,6 +14,7 @@ function rejects(text: string, field: string, reason: RegExp): void {
       assert.equal(error.file, 'cases.yaml');
       assert.equal(error.field, field);
       assert.match(error.reason, reason);
+      if (at !== undefined) assert.deepEqual([error.line, error.column], at);
       assert.doesNotMatch(error.message, /\n/);
       return true;
     },
@@ -31,7 +32,7 @@ describe('cases file validation', () => {
   });
 
   it('names the field and the reason', () => {
-    rejects(one('    request: { path: /x }\n    expect: { decision: allow, rules: r }\n'), 'cases[0].expect.rules', /^unknown field$/);
+    rejects(one('    request: { path: /x }\n    expect: { decision: allow, rules: r }\n'), 'cases[0].expect.rules', /^unknown field$/, [4, 32]);
     rejects(one('    request: { path: /x }\n'), 'cases[0].expect', /^required$/);
     rejects(one('    request: { method: GET }\n    expect: { decision: allow }\n'), 'cases[0].request.path', /^required$/);
     rejects(one('    request: { path: /x }\n    expect: { decision: maybe }\n'), 'cases[0].expect.decision', /"allow" or "deny"/);
@@ -67,8 +68,8 @@ describe('cases file validation', () => {
     rejects('cases: []\n', 'cases', /at least one case/);
     rejects('', '', /must be a mapping with a "cases" list/);
     rejects('- 1\n', '', /must be a mapping/);
-    rejects('cases: [\n', 'line 2, column 1', /Flow sequence/);
-    rejects('cases: []\ncases: []\n', 'line 2, column 1', /unique/);
+    rejects('cases: [\n', '', /Flow sequence/, [2, 1]);
+    rejects('cases: []\ncases: []\n', '', /unique/, [2, 1]);
   });
 
   it('reports a missing file as a DocumentError', () => {

@@ -21,7 +21,21 @@ describe('DocumentError and fieldPath', () => {
     assert.equal(error.message, '/etc/a.yaml: issuers[0].keys: must name exactly one');
     assert.equal(error.name, 'DocumentError');
     assert.deepEqual([error.file, error.field, error.reason], ['/etc/a.yaml', 'issuers[0].keys', 'must name exactly one']);
+    assert.deepEqual([error.line, error.column], [undefined, undefined]);
     assert.equal(new DocumentError('a.yaml', '', 'must be a mapping').message, 'a.yaml: (document): must be a mapping');
+  });
+
+  it('renders FILE:LINE:COLUMN: FIELD: REASON with a position, and a label in place of the field', () => {
+    const error = new DocumentError('p.yaml', 'spec.rules[3].when', 'bad', { line: 14, column: 13, label: 'spec.rules[3] (read-orders).when' });
+    assert.equal(error.message, 'p.yaml:14:13: spec.rules[3] (read-orders).when: bad');
+    assert.deepEqual([error.file, error.field, error.shownField, error.reason], ['p.yaml', 'spec.rules[3].when', 'spec.rules[3] (read-orders).when', 'bad']);
+    assert.deepEqual([error.line, error.column], [14, 13]);
+    assert.equal(new DocumentError('a.yaml', '', 'oops', { line: 2, column: 1 }).message, 'a.yaml:2:1: (document): oops');
+    assert.equal(new DocumentError('a.yaml', 'x', 'oops', { line: 2 }).message, 'a.yaml: x: oops', 'a line without a column is no position');
+    const moved = error.with({ line: 1, column: 2 });
+    assert.equal(moved.message, 'p.yaml:1:2: spec.rules[3] (read-orders).when: bad');
+    class Sub extends DocumentError {}
+    assert.ok(new Sub('a', 'b', 'c').with({ line: 1, column: 1 }) instanceof Sub, 'keeps the class');
   });
 
   it('renders zod paths with [index] and dotted names', () => {
@@ -45,7 +59,7 @@ describe('parseYamlOrJson', () => {
   it('a JSON document the strict parser refuses is reported by the YAML path, with its position', () => {
     assert.throws(
       () => parseYamlOrJson('{\n "a": 1,\n "a": 2\n}', 'f.json'),
-      (e: unknown) => e instanceof DocumentError && /^f\.json: line 3/.test(e.message) && /unique|duplicate/i.test(e.message),
+      (e: unknown) => e instanceof DocumentError && /^f\.json:3:2: \(document\): /.test(e.message) && /unique|duplicate/i.test(e.message),
     );
     const deep = `${'{"a":'.repeat(70)}1${'}'.repeat(70)}`;
     assert.throws(
@@ -62,20 +76,21 @@ describe('parseYamlOrJson', () => {
 
   it('reports syntax errors with line and column, on one line', () => {
     const error = documentError(() => parseYamlOrJson('a: 1\nb: { c: 2\nd: 3\n', 'f.yaml'));
-    assert.equal(error.field, 'line 3, column 1');
-    assert.equal(error.message, 'f.yaml: line 3, column 1: Flow map in block collection must be sufficiently indented and end with a }');
-    assert.equal(documentError(() => parseYamlOrJson('a:\n\tb: 1\n', 'f.yaml')).message, 'f.yaml: line 2, column 1: Tabs are not allowed as indentation');
+    assert.equal(error.field, '');
+    assert.deepEqual([error.line, error.column], [3, 1]);
+    assert.equal(error.message, 'f.yaml:3:1: (document): Flow map in block collection must be sufficiently indented and end with a }');
+    assert.equal(documentError(() => parseYamlOrJson('a:\n\tb: 1\n', 'f.yaml')).message, 'f.yaml:2:1: (document): Tabs are not allowed as indentation');
   });
 
   it('refuses duplicate keys in YAML and in JSON', () => {
-    assert.equal(documentError(() => parseYamlOrJson('a: 1\nb: 2\na: 3\n', 'f.yaml')).message, 'f.yaml: line 3, column 1: Map keys must be unique');
-    assert.equal(documentError(() => parseYamlOrJson('{"a": 1, "a": 2}', 'f.json')).message, 'f.json: line 1, column 10: Map keys must be unique');
+    assert.equal(documentError(() => parseYamlOrJson('a: 1\nb: 2\na: 3\n', 'f.yaml')).message, 'f.yaml:3:1: (document): Map keys must be unique');
+    assert.equal(documentError(() => parseYamlOrJson('{"a": 1, "a": 2}', 'f.json')).message, 'f.json:1:10: (document): Map keys must be unique');
   });
 
   it('refuses several documents, unresolved aliases and alias bombs', () => {
     assert.match(
       documentError(() => parseYamlOrJson('---\na: 1\n---\nb: 2\n', 'f.yaml')).message,
-      /^f\.yaml: line 3, column 1: Source contains multiple documents/,
+      /^f\.yaml:3:1: \(document\): Source contains multiple documents/,
     );
     assert.match(documentError(() => parseYamlOrJson('a: *nope\n', 'f.yaml')).message, /^f\.yaml: \(document\): Unresolved alias/);
     const bomb = [

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DocumentError, loadConfig, parseConfig } from '../../src/config/index.js';
+import { DocumentError, loadConfig, parseConfig, readConfig } from '../../src/config/index.js';
 import { EXAMPLES, FIXTURES } from '../../testkit/paths.js';
 
 const dir = `${FIXTURES}/config`;
@@ -126,39 +126,54 @@ describe('loadConfig', () => {
       assert.equal(parseConfig(remote(url), 'c.yaml').issuers[0].keys.url, url);
     // Looks like loopback, is not: the host is what the URL parser says it is.
     for (const url of ['http://localhost.evil.test/j', 'http://127.0.0.1@evil.test/j', 'http://10.0.0.1/j'])
-      throwsDocument(() => parseConfig(remote(url), 'c.yaml'), 'c.yaml: issuers[0].keys.url: must be https (plain http is allowed on loopback only)');
+      throwsDocument(() => parseConfig(remote(url), 'c.yaml'), 'c.yaml:4:58: issuers[0].keys.url: must be https (plain http is allowed on loopback only)');
+  });
+
+  it('readConfig keeps the document: a later problem names the field, where it is written, and its value as written', () => {
+    const file = `${EXAMPLES}/config.yaml`;
+    const doc = readConfig(file);
+    assert.equal(doc.file, file);
+    assert.equal(doc.config.issuers[0].keys.file, join(EXAMPLES, 'keys/idp.jwks.json'));
+    assert.equal(doc.written(['issuers', 0, 'keys', 'file']), 'keys/idp.jwks.json', 'as written, not resolved');
+    assert.equal(doc.written(['grpc', 'maxConnections']), undefined);
+    const error = doc.error(['issuers', 0, 'keys', 'file'], 'cannot read keys/idp.jwks.json: no such file');
+    assert.equal(error.message, `${file}:11:19: issuers[0].keys.file: cannot read keys/idp.jwks.json: no such file`);
+    assert.deepEqual([error.field, error.line, error.column], ['issuers[0].keys.file', 11, 19]);
+    // A field the file leaves to its default is not placed anywhere: no line would be right.
+    assert.equal(doc.error(['grpc', 'maxConnections'], 'x').message, `${file}: grpc.maxConnections: x`);
+    assert.equal(readConfig(fixture('config.json')).error(['admin', 'address'], 'x').line !== undefined, true, 'JSON configs too');
   });
 
   it('names the file when it cannot be read', () => {
     const missing = fixture('does-not-exist.yaml');
-    throwsDocument(() => loadConfig(missing), `${missing}: (document): cannot read: ENOENT`);
+    throwsDocument(() => loadConfig(missing), `${missing}: (document): cannot read: no such file`);
   });
 });
 
-describe('loadConfig errors: FILE: FIELD: REASON', () => {
+describe('loadConfig errors: FILE:LINE:COLUMN: FIELD: REASON', () => {
   const cases: Array<[string, string]> = [
-    ['unknown-top-level.yaml', 'issuer: unknown field'],
-    ['unknown-nested.yaml', 'issuers[0].claimToHeaders: unknown field'],
+    ['unknown-top-level.yaml', ':3:1: issuer: unknown field'],
+    ['unknown-nested.yaml', ':8:5: issuers[0].claimToHeaders: unknown field'],
     [
       'alg-none.yaml',
-      'issuers[0].algorithms[0]: unsupported algorithm "none" (allowed: RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512, EdDSA, Ed25519, HS256, HS384, HS512)',
+      ':7:18: issuers[0].algorithms[0]: unsupported algorithm "none" (allowed: RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512, EdDSA, Ed25519, HS256, HS384, HS512)',
     ],
-    ['hs256-without-secret.yaml', 'issuers[0].algorithms: HS256 requires keys.secretFile (a shared secret of at least 32 bytes)'],
-    ['secret-with-es256.yaml', 'issuers[0].algorithms: a secretFile issuer may only allow HS256, HS384 or HS512'],
-    ['two-key-sources.yaml', 'issuers[0].keys: must name exactly one of file, url, secretFile, nats'],
-    ['keys-nats-without-nats.yaml', 'issuers[0].keys.nats: requires a "nats" section'],
-    ['policy-nats-without-nats.yaml', 'policy.nats: requires a "nats" section'],
-    ['http-jwks-remote.yaml', 'issuers[0].keys.url: must be https (plain http is allowed on loopback only)'],
-    ['duplicate-issuer.yaml', 'issuers[1].name: duplicate issuer name "idp"'],
-    ['same-addresses.yaml', 'admin.address: must differ from grpc.address'],
-    ['bad-claim-header.yaml', 'issuers[0].claimsToHeaders.realm_access.roles: must be a lower-case HTTP header name'],
-    ['yaml-syntax.yaml', 'line 3, column 1: Flow map in block collection must be sufficiently indented and end with a }'],
-    ['duplicate-keys.yaml', 'line 3, column 1: Map keys must be unique'],
+    ['hs256-without-secret.yaml', ':7:17: issuers[0].algorithms: HS256 requires keys.secretFile (a shared secret of at least 32 bytes)'],
+    ['secret-with-es256.yaml', ':7:17: issuers[0].algorithms: a secretFile issuer may only allow HS256, HS384 or HS512'],
+    ['two-key-sources.yaml', ':7:11: issuers[0].keys: must name exactly one of file, url, secretFile, nats'],
+    ['keys-nats-without-nats.yaml', ':7:19: issuers[0].keys.nats: requires a "nats" section'],
+    ['policy-nats-without-nats.yaml', ':2:17: policy.nats: requires a "nats" section'],
+    ['http-jwks-remote.yaml', ':7:18: issuers[0].keys.url: must be https (plain http is allowed on loopback only)'],
+    ['duplicate-issuer.yaml', ':8:11: issuers[1].name: duplicate issuer name "idp"'],
+    ['same-addresses.yaml', ':4:19: admin.address: must differ from grpc.address'],
+    ['bad-claim-header.yaml', ':8:67: issuers[0].claimsToHeaders.realm_access.roles: must be a lower-case HTTP header name'],
+    ['yaml-syntax.yaml', ':3:1: (document): Flow map in block collection must be sufficiently indented and end with a }'],
+    ['duplicate-keys.yaml', ':3:1: (document): Map keys must be unique'],
   ];
   for (const [name, expected] of cases) {
     it(name, () => {
       const path = fixture(name);
-      throwsDocument(() => loadConfig(path), `${path}: ${expected}`);
+      throwsDocument(() => loadConfig(path), `${path}${expected}`);
     });
   }
 
@@ -166,10 +181,10 @@ describe('loadConfig errors: FILE: FIELD: REASON', () => {
     const base = 'service: orders\npolicy: { file: p.yaml }\n';
     assert.deepEqual(parseConfig(`${base}runtime: { idleCollection: false }\n`, 'x.yaml').runtime, { idleCollection: false });
     assert.deepEqual(parseConfig(`${base}runtime: {}\n`, 'x.yaml').runtime, { idleCollection: true });
-    throwsDocument(() => parseConfig(`${base}runtime: { idleCollection: "yes" }\n`, 'x.yaml'), 'x.yaml: runtime.idleCollection: must be true or false');
-    throwsDocument(() => parseConfig(`${base}runtime: { idleCollection: 1 }\n`, 'x.yaml'), 'x.yaml: runtime.idleCollection: must be true or false');
-    throwsDocument(() => parseConfig(`${base}runtime: { heapGrowingPercent: 100 }\n`, 'x.yaml'), 'x.yaml: runtime.heapGrowingPercent: unknown field');
-    throwsDocument(() => parseConfig(`${base}runtime: true\n`, 'x.yaml'), 'x.yaml: runtime: must be a mapping');
+    throwsDocument(() => parseConfig(`${base}runtime: { idleCollection: "yes" }\n`, 'x.yaml'), 'x.yaml:3:28: runtime.idleCollection: must be true or false');
+    throwsDocument(() => parseConfig(`${base}runtime: { idleCollection: 1 }\n`, 'x.yaml'), 'x.yaml:3:28: runtime.idleCollection: must be true or false');
+    throwsDocument(() => parseConfig(`${base}runtime: { heapGrowingPercent: 100 }\n`, 'x.yaml'), 'x.yaml:3:12: runtime.heapGrowingPercent: unknown field');
+    throwsDocument(() => parseConfig(`${base}runtime: true\n`, 'x.yaml'), 'x.yaml:3:10: runtime: must be a mapping');
   });
 
   it('parseConfig names the file it was given and checks cross-field rules', () => {
@@ -178,29 +193,32 @@ describe('loadConfig errors: FILE: FIELD: REASON', () => {
     throwsDocument(() => parseConfig('- orders\n', 'x.yaml'), 'x.yaml: (document): must be a mapping');
     throwsDocument(() => parseConfig('policy: { file: p.yaml }\n', 'x.yaml'), 'x.yaml: service: required');
     throwsDocument(() => parseConfig('service: orders\n', 'x.yaml'), 'x.yaml: policy: required');
-    throwsDocument(() => parseConfig('service: orders\npolicy: {}\n', 'x.yaml'), 'x.yaml: policy: must name exactly one of file, nats');
-    throwsDocument(() => parseConfig(`${base}tokenCache: { maxEntries: "10" }\n`, 'x.yaml'), 'x.yaml: tokenCache.maxEntries: must be a number');
+    throwsDocument(() => parseConfig('service: orders\npolicy: {}\n', 'x.yaml'), 'x.yaml:2:9: policy: must name exactly one of file, nats');
+    throwsDocument(() => parseConfig(`${base}tokenCache: { maxEntries: "10" }\n`, 'x.yaml'), 'x.yaml:3:27: tokenCache.maxEntries: must be a number');
     throwsDocument(
       () => parseConfig(`${base}grpc: { handshakeTimeoutMs: 50 }\n`, 'x.yaml'),
-      'x.yaml: grpc.handshakeTimeoutMs: Too small: expected number to be >=100',
+      'x.yaml:3:29: grpc.handshakeTimeoutMs: Too small: expected number to be >=100',
     );
     throwsDocument(
       () => parseConfig(`${base}grpc: { handshakeTimeoutMs: 120001 }\n`, 'x.yaml'),
-      'x.yaml: grpc.handshakeTimeoutMs: Too big: expected number to be <=120000',
+      'x.yaml:3:29: grpc.handshakeTimeoutMs: Too big: expected number to be <=120000',
     );
-    throwsDocument(() => parseConfig(`${base}grpc: { maxConnections: 0 }\n`, 'x.yaml'), 'x.yaml: grpc.maxConnections: Too small: expected number to be >=1');
+    throwsDocument(
+      () => parseConfig(`${base}grpc: { maxConnections: 0 }\n`, 'x.yaml'),
+      'x.yaml:3:25: grpc.maxConnections: Too small: expected number to be >=1',
+    );
     throwsDocument(
       () => parseConfig(`${base}grpc: { maxConnections: 65537 }\n`, 'x.yaml'),
-      'x.yaml: grpc.maxConnections: Too big: expected number to be <=65536',
+      'x.yaml:3:25: grpc.maxConnections: Too big: expected number to be <=65536',
     );
     throwsDocument(
       () => parseConfig(`${base}grpc: { maxConcurrentStreams: 0 }\n`, 'x.yaml'),
-      'x.yaml: grpc.maxConcurrentStreams: Too small: expected number to be >=1',
+      'x.yaml:3:31: grpc.maxConcurrentStreams: Too small: expected number to be >=1',
     );
-    throwsDocument(() => parseConfig(`${base}grpc: { maxConcurrentStreams: 2.5 }\n`, 'x.yaml'), 'x.yaml: grpc.maxConcurrentStreams: must be int');
+    throwsDocument(() => parseConfig(`${base}grpc: { maxConcurrentStreams: 2.5 }\n`, 'x.yaml'), 'x.yaml:3:31: grpc.maxConcurrentStreams: must be int');
     throwsDocument(
       () => parseConfig(`${base}admin: { eventLoopResolutionMs: 5 }\n`, 'x.yaml'),
-      'x.yaml: admin.eventLoopResolutionMs: Too small: expected number to be >=10',
+      'x.yaml:3:33: admin.eventLoopResolutionMs: Too small: expected number to be >=10',
     );
     assert.equal(parseConfig(`${base}admin: { eventLoopResolutionMs: 1000 }\n`, 'x.yaml').admin.eventLoopResolutionMs, 1000);
     assert.deepEqual(parseConfig(`${base}grpc: { handshakeTimeoutMs: 100, maxConnections: 1, maxConcurrentStreams: 100000 }\n`, 'x.yaml').grpc, {
@@ -212,7 +230,7 @@ describe('loadConfig errors: FILE: FIELD: REASON', () => {
     });
     throwsDocument(
       () => parseConfig(`${base}serviceTokens: { trustDomain: cluster.local, keys: { secretFile: s } }\n`, 'x.yaml'),
-      'x.yaml: serviceTokens.keys.secretFile: service tokens must use asymmetric keys',
+      'x.yaml:3:66: serviceTokens.keys.secretFile: service tokens must use asymmetric keys',
     );
     throwsDocument(
       () =>
@@ -220,7 +238,7 @@ describe('loadConfig errors: FILE: FIELD: REASON', () => {
           `${base}issuers:\n  - { name: idp, issuer: i, audiences: [a], keys: { file: k }, from: [{ header: authorization, cookie: c }] }\n`,
           'x.yaml',
         ),
-      'x.yaml: issuers[0].from[0]: must be { header: NAME, prefix?: "Bearer " } or { cookie: NAME }',
+      'x.yaml:4:71: issuers[0].from[0]: must be { header: NAME, prefix?: "Bearer " } or { cookie: NAME }',
     );
   });
 });

@@ -110,6 +110,28 @@ describe('parseJwks: refused sets', () => {
     for (const member of ['p', 'q', 'dp', 'dq', 'qi', 'oth', 'k']) await refused(jwks(await publicJwk('RS256', { [member]: 'AQAB' })), 'jwks_private_key');
   });
 
+  it('says a private key in a set is never published, naming its kid, also for a skipped "enc" key', async () => {
+    const error = await refused(jwks(await privateJwk('ES256', { kid: 'idp-1' })), 'jwks_private_key');
+    assert.equal(error.message, 'key #0 (kid "idp-1") contains private key member "d": a private key must never be published; the set holds public keys only');
+    const enc = await refused(jwks(await publicJwk('ES256', { kid: 'sig' }), await privateJwk('ES256', { kid: 'enc-1', use: 'enc' })), 'jwks_private_key');
+    assert.match(enc.message, /^key #1 \(kid "enc-1"\) contains private key member "d": a private key must never be published/);
+  });
+
+  it('refuses a single JWK where a key set belongs, saying what to use instead', async () => {
+    const ec = await privateJwk('ES256', { kid: 'idp-dev-1' });
+    const error = await refused(JSON.stringify(ec), 'jwks_private_key');
+    assert.equal(
+      error.message,
+      'is a single private JWK (member "d"), not a key set: use the public key set, {"keys": [public JWKs]}, ' +
+        'e.g. the public JWK that authzctl keygen writes next to the private one (*.pub.jwk.json) wrapped in a keys array',
+    );
+    assert.ok(!error.message.includes(ec.d!), 'no key material in the message');
+    const single = await refused(JSON.stringify(await publicJwk('EdDSA', { kid: 'cp' })), 'jwks_malformed');
+    assert.equal(single.message, 'is a single JWK, not a key set: wrap it: {"keys": [ … ]}');
+    // Not a JWK either (no kty): the general message.
+    assert.equal((await refused('{"kys": []}', 'jwks_malformed')).message, 'JWKS must be an object with a "keys" array');
+  });
+
   it('refuses weak RSA keys', async () => {
     const weak = nodeKeyPair('rsa', { modulusLength: 1024 }).publicKey.export({ format: 'jwk' });
     await refused(jwks({ ...weak, kid: 'w' }), 'jwks_weak_key');

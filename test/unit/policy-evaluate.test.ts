@@ -275,7 +275,7 @@ describe('from, to and roles', () => {
   it('refuses a methods entry with a lower-case letter instead of upper-casing it', () => {
     for (const method of ['get', 'Delete', 'propFind']) {
       assert.throws(() => policy({ defaultAction: 'ALLOW', rules: [{ name: 'no', action: 'DENY', to: [{ methods: [method] }] }] }), {
-        message: `t.yaml: spec.rules[0].to[0].methods[0]: must be upper-case ("${method.toUpperCase()}"): methods are case-sensitive and requests with lower-case ones are refused`,
+        message: `t.yaml: spec.rules[0] (no).to[0].methods[0]: must be upper-case ("${method.toUpperCase()}"): methods are case-sensitive and requests with lower-case ones are refused`,
       });
     }
   });

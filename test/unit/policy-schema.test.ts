@@ -24,30 +24,33 @@ describe('policy document schema', () => {
     assert.equal(json.spec.rolesFrom, 'roles');
   });
 
-  it('names file, field and reason on one line for every invalid fixture', () => {
+  it('names file, line:column, field (a rule by index and name) and reason on one line for every invalid fixture', () => {
     const cases: Array<[string, string]> = [
-      ['unknown-field.yaml', 'spec.rule: unknown field'],
-      ['bad-path.yaml', 'spec.rules[2].to[0].paths[1]: must start with "/" or "*"'],
-      ['middle-star.yaml', 'spec.rules[0].to[0].paths[0]: "*" is allowed only as the whole pattern, first ("*.png") or last after "/" ("/api/*")'],
-      ['encoded-path.yaml', 'spec.rules[0].to[0].paths[0]: must not contain "%"'],
+      ['unknown-field.yaml', ':6:3: spec.rule: unknown field'],
+      ['bad-path.yaml', ':15:37: spec.rules[2] (third).to[0].paths[1]: must start with "/" or "*"'],
+      [
+        'middle-star.yaml',
+        ':9:22: spec.rules[0] (items).to[0].paths[0]: "*" is allowed only as the whole pattern, first ("*.png") or last after "/" ("/api/*")',
+      ],
+      ['encoded-path.yaml', ':9:22: spec.rules[0] (encoded).to[0].paths[0]: must not contain "%"'],
       [
         'lower-case-method.yaml',
-        'spec.rules[0].to[0].methods[0]: must be upper-case ("DELETE"): methods are case-sensitive and requests with lower-case ones are refused',
+        ':9:24: spec.rules[0] (no-deletes).to[0].methods[0]: must be upper-case ("DELETE"): methods are case-sensitive and requests with lower-case ones are refused',
       ],
-      ['bad-host.yaml', 'spec.rules[0].to[0].hosts[0]: must be a host name, "[ipv6]" or "*.suffix", optionally with ":port"'],
-      ['empty-target.yaml', 'spec.rules[0].to[0]: must list methods, paths or hosts (omit "to" for any request)'],
-      ['bad-action.yaml', 'spec.rules[0].action: must be "ALLOW" or "DENY"'],
-      ['missing-default.yaml', 'spec.defaultAction: required'],
-      ['duplicate-rule.yaml', 'spec.rules[1].name: duplicate rule name "read" (first at spec.rules[0])'],
-      ['deny-with-require.yaml', 'spec.rules[0].require: is only allowed on ALLOW rules (use "when" on a DENY rule)'],
-      ['unknown-permission.yaml', 'spec.rules[0].require.permission: no role in spec.roles grants "orders:write"'],
-      ['bad-role-pattern.yaml', 'spec.roles.admin[1]: must be ":"-separated segments of letters, digits, ".", "_", "-", "/", or "*"'],
-      ['cel-syntax.yaml', 'spec.rules[0].when: Unexpected token: EOF (at character 30)'],
-      ['cel-unknown-variable-field.yaml', 'spec.rules[1].when: No such key: metod (at character 9)'],
-      ['cel-not-bool.yaml', 'spec.rules[0].when: must evaluate to bool, not string'],
-      ['cel-regex-lookaround.yaml', 'spec.rules[0].when: matches("^(?!curl)"): lookarounds are not supported (RE2 syntax)'],
-      ['yaml-syntax.yaml', 'line 8, column 1: Sequence item without - indicator'],
-      ['not-a-policy.json', 'kind: must be "Policy"'],
+      ['bad-host.yaml', ':9:22: spec.rules[0] (host).to[0].hosts[0]: must be a host name, "[ipv6]" or "*.suffix", optionally with ":port"'],
+      ['empty-target.yaml', ':9:12: spec.rules[0] (anything).to[0]: must list methods, paths or hosts (omit "to" for any request)'],
+      ['bad-action.yaml', ':8:15: spec.rules[0] (read).action: must be "ALLOW" or "DENY"'],
+      ['missing-default.yaml', ':5:3: spec.defaultAction: required'],
+      ['duplicate-rule.yaml', ':10:13: spec.rules[1] (read).name: duplicate rule name "read" (first at spec.rules[0])'],
+      ['deny-with-require.yaml', ':10:16: spec.rules[0] (writers-only).require: is only allowed on ALLOW rules (use "when" on a DENY rule)'],
+      ['unknown-permission.yaml', ':10:30: spec.rules[0] (write).require.permission: no role in spec.roles grants "orders:write"'],
+      ['bad-role-pattern.yaml', ':7:25: spec.roles.admin[1]: must be ":"-separated segments of letters, digits, ".", "_", "-", "/", or "*"'],
+      ['cel-syntax.yaml', ':9:13: spec.rules[0] (tenant).when: Unexpected token: EOF (at character 30)'],
+      ['cel-unknown-variable-field.yaml', ':12:13: spec.rules[1] (typo).when: No such key: metod (at character 9)'],
+      ['cel-not-bool.yaml', ':9:13: spec.rules[0] (path).when: must evaluate to bool, not string'],
+      ['cel-regex-lookaround.yaml', ':9:13: spec.rules[0] (regex).when: matches("^(?!curl)"): lookarounds are not supported (RE2 syntax)'],
+      ['yaml-syntax.yaml', ':8:1: (document): Sequence item without - indicator'],
+      ['not-a-policy.json', ':1:45: kind: must be "Policy"'],
     ];
     for (const [name, expected] of cases) {
       const path = fixture(name);
@@ -55,7 +58,8 @@ describe('policy document schema', () => {
         () => loadPolicyFile(path),
         (error: unknown) => {
           assert.ok(error instanceof DocumentError, name);
-          assert.equal(error.message, `${path}: ${expected}`);
+          assert.equal(error.message, `${path}${expected}`);
+          assert.ok(!/ \(/.test(error.field), `${name}: the field stays the path (${error.field})`);
           assert.ok(!error.message.includes('\n'), `${name}: one line`);
           return true;
         },
@@ -86,32 +90,35 @@ describe('policy document schema', () => {
 
   it('rejects empty lists, empty entries and bad names', () => {
     const withRule = (rule: unknown) => ({ ...base(), spec: { defaultAction: 'DENY', rules: [rule] } });
-    assert.equal(errorOf(withRule({ name: 'a', action: 'ALLOW', to: [] })), 'p.yaml: spec.rules[0].to: must not be empty');
+    assert.equal(errorOf(withRule({ name: 'a', action: 'ALLOW', to: [] })), 'p.yaml: spec.rules[0] (a).to: must not be empty');
     assert.equal(
       errorOf(withRule({ name: 'a', action: 'ALLOW', from: [{}] })),
-      'p.yaml: spec.rules[0].from[0]: must list issuers, subjects or principals (omit "from" for anyone)',
+      'p.yaml: spec.rules[0] (a).from[0]: must list issuers, subjects or principals (omit "from" for anyone)',
     );
-    assert.equal(errorOf(withRule({ name: 'a', action: 'ALLOW', require: {} })), 'p.yaml: spec.rules[0].require: must list scopes or permission');
+    assert.equal(errorOf(withRule({ name: 'a', action: 'ALLOW', require: {} })), 'p.yaml: spec.rules[0] (a).require: must list scopes or permission');
     assert.equal(errorOf(withRule({ name: 'Read', action: 'ALLOW' })), 'p.yaml: spec.rules[0].name: must match [a-z0-9][a-z0-9._-]*');
     assert.equal(errorOf(withRule({ action: 'ALLOW' })), 'p.yaml: spec.rules[0].name: required');
+    // A rule's name is shown only when it is a valid one: the message never echoes arbitrary text.
+    assert.equal(errorOf(withRule({ name: 'Read Me', action: 'ALLOW', rule: 1 })), 'p.yaml: spec.rules[0].rule: unknown field');
+    assert.equal(errorOf(withRule({ name: 'read', action: 'ALLOW', rule: 1 })), 'p.yaml: spec.rules[0] (read).rule: unknown field');
     assert.equal(
       errorOf(withRule({ name: 'a', action: 'ALLOW', to: [{ methods: ['*'] }] })),
-      'p.yaml: spec.rules[0].to[0].methods[0]: omit "methods" to match any method',
+      'p.yaml: spec.rules[0] (a).to[0].methods[0]: omit "methods" to match any method',
     );
     assert.equal(
       errorOf(withRule({ name: 'a', action: 'ALLOW', to: [{ methods: ['Get'] }] })),
-      'p.yaml: spec.rules[0].to[0].methods[0]: must be upper-case ("GET"): methods are case-sensitive and requests with lower-case ones are refused',
+      'p.yaml: spec.rules[0] (a).to[0].methods[0]: must be upper-case ("GET"): methods are case-sensitive and requests with lower-case ones are refused',
     );
     assert.equal(errorOf(withRule({ name: 'a', action: 'ALLOW', to: [{ methods: ['PROPFIND', 'M-SEARCH'] }] })), 'valid');
-    assert.equal(errorOf(withRule({ name: 'a', action: 'ALLOW', to: { paths: ['/a'] } })), 'p.yaml: spec.rules[0].to: must be a list');
-    assert.equal(errorOf(withRule({ name: 'a', action: 'ALLOW', when: 'x'.repeat(4097) })), 'p.yaml: spec.rules[0].when: must be at most 4096 characters');
+    assert.equal(errorOf(withRule({ name: 'a', action: 'ALLOW', to: { paths: ['/a'] } })), 'p.yaml: spec.rules[0] (a).to: must be a list');
+    assert.equal(errorOf(withRule({ name: 'a', action: 'ALLOW', when: 'x'.repeat(4097) })), 'p.yaml: spec.rules[0] (a).when: must be at most 4096 characters');
     assert.equal(
       errorOf(withRule({ name: 'a', action: 'ALLOW', require: { permission: 'orders:*' } })),
-      'p.yaml: spec.rules[0].require.permission: must be a concrete permission (wildcards belong in spec.roles)',
+      'p.yaml: spec.rules[0] (a).require.permission: must be a concrete permission (wildcards belong in spec.roles)',
     );
     assert.equal(
       errorOf(withRule({ name: 'a', action: 'ALLOW', from: [{ principals: ['spiffe://td/*/x'] }] })),
-      'p.yaml: spec.rules[0].from[0].principals[0]: "*" is allowed only as the whole pattern or last after "/"',
+      'p.yaml: spec.rules[0] (a).from[0].principals[0]: "*" is allowed only as the whole pattern or last after "/"',
     );
     assert.equal(
       errorOf({ ...base(), spec: { defaultAction: 'DENY', rules: [], roles: { 'a b': [] } } }),
@@ -125,9 +132,9 @@ describe('policy document schema', () => {
   });
 
   it('reports YAML problems with their line, and non-mapping documents', () => {
-    assert.throws(() => parsePolicy('a: 1\na: 2\n', 'p.yaml'), { message: 'p.yaml: line 2, column 1: Map keys must be unique' });
-    assert.throws(() => parsePolicy('a: "x', 'p.yaml'), { message: 'p.yaml: line 1, column 6: Missing closing "quote' });
-    assert.throws(() => parsePolicy('{"a": 1,, }', 'p.json'), { message: 'p.json: line 1, column 9: Unexpected , in flow map' });
+    assert.throws(() => parsePolicy('a: 1\na: 2\n', 'p.yaml'), { message: 'p.yaml:2:1: (document): Map keys must be unique' });
+    assert.throws(() => parsePolicy('a: "x', 'p.yaml'), { message: 'p.yaml:1:6: (document): Missing closing "quote' });
+    assert.throws(() => parsePolicy('{"a": 1,, }', 'p.json'), { message: 'p.json:1:9: (document): Unexpected , in flow map' });
     assert.throws(() => parsePolicy('- a\n', 'p.yaml'), { message: 'p.yaml: (document): must be a mapping (apiVersion, kind, metadata, spec)' });
     assert.throws(() => parsePolicy('', 'p.yaml'), { message: 'p.yaml: (document): must be a mapping (apiVersion, kind, metadata, spec)' });
   });
