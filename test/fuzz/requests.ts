@@ -533,7 +533,8 @@ export function cleanRequest(c: CleanCase, validToken: string): { request: unkno
   if (c.token === 'mutated') return { request, expect: { allow: false, reason: 'token_*' } };
   const authenticated = c.token === 'valid';
   const denied = (reason: string) => ({ request, expect: { allow: false, reason: authenticated ? reason : 'credentials_missing' } });
-  if (blocked) return denied('denied_by_rule');
+  // `blocked` looks at no identity: everyone, signed in or not, gets its 403.
+  if (blocked) return { request, expect: { allow: false, reason: 'denied_by_rule', rule: 'blocked' } };
   if (c.method === 'GET' && publicPath) return { request, expect: { allow: true, reason: 'allowed_by_rule', rule: 'public' } };
   if (c.method === 'GET' && ordersPath && authenticated) return { request, expect: { allow: true, reason: 'allowed_by_rule', rule: 'read-orders' } };
   return denied('default_deny');
