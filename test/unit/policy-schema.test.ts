@@ -28,7 +28,11 @@ describe('policy document schema', () => {
     const cases: Array<[string, string]> = [
       ['unknown-field.yaml', 'spec.rule: unknown field'],
       ['bad-path.yaml', 'spec.rules[2].to[0].paths[1]: must start with "/" or "*"'],
-      ['middle-star.yaml', 'spec.rules[0].to[0].paths[0]: "*" is allowed only as the whole pattern, first ("*.png") or last after "/" ("/api/*")'],
+      [
+        'star-in-segment.yaml',
+        'spec.rules[0].to[0].paths[1]: "*" must be a whole segment ("/a/*/b"), "**" the last one ("/a/**"), or the first character ("*.png"), not part of "orders*"',
+      ],
+      ['unknown-param.yaml', 'spec.rules[1].when: rule "own-orders" reads request.params.custmer, which none of its paths captures (they capture: customer)'],
       ['encoded-path.yaml', 'spec.rules[0].to[0].paths[0]: must not contain "%"'],
       [
         'lower-case-method.yaml',
