@@ -11,6 +11,7 @@
  * | `request.path` | string | normalised path, no query |
  * | `request.query` | map(string, string) | decoded query; a repeated key keeps its first value |
  * | `request.headers` | map(string, string) | lower-case names; repeated headers joined with "," |
+ * | `request.params` | map(string, string) | the variables captured by the rule's path template (`{id}`, `{rest=**}`); {} when none |
  * | `request.auth.subject` | string | user token `sub`; "" when there is no user token |
  * | `request.auth.issuer` | string | user token `iss`; "" when none |
  * | `request.auth.claims` | map(string, dyn) | user token payload; {} when none |
@@ -26,6 +27,10 @@
  * Reading a missing map key (`request.headers["x-tenant"]`, `request.auth.claims.tenant`)
  * is an evaluation error, which fails closed (an ALLOW rule does not match, a DENY rule
  * does); test first with `has(request.auth.claims.tenant)` or `"x-tenant" in request.headers`.
+ * `request.params` belongs to the rule being evaluated: the captures of the first of its
+ * `to` entries that matches, and in it the first matching pattern (see rule.ts RuleParams).
+ * Reading a name none of the rule's paths captures is a load error (compile.ts); a name only
+ * some of them capture is missing, an evaluation error, when another one matched.
  * Limits: 4096 characters, 1000 AST nodes, depth 32, 256 list/map literal items, 16 call
  * arguments. `matches()` takes a literal RE2 pattern, compiled at load and matched in linear
  * time (cel-regex.ts).
@@ -64,6 +69,8 @@ class CelAuth {
  */
 class CelRequest {
   readonly #view: RequestView;
+  #paramsSource: ParamsSource | null = null;
+  #params: Readonly<Record<string, string>> | undefined;
 
   constructor(
     view: RequestView,
@@ -90,7 +97,25 @@ class CelRequest {
   get headers(): Readonly<Record<string, string>> {
     return this.#view.headers;
   }
+  get params(): Readonly<Record<string, string>> {
+    this.#params ??= this.#paramsSource === null ? NO_PARAMS : this.#paramsSource.paramsOf(this.#view);
+    return this.#params;
+  }
+
+  /** Makes `params` the captures of `source`'s rule, computed when first read. */
+  useParams(source: ParamsSource | null): void {
+    if (source === this.#paramsSource) return;
+    this.#paramsSource = source;
+    this.#params = undefined;
+  }
 }
+
+/** Where a rule's `request.params` come from (rule.ts), asked only when a condition reads them. */
+export interface ParamsSource {
+  paramsOf(request: RequestView): Readonly<Record<string, string>>;
+}
+
+const NO_PARAMS: Readonly<Record<string, string>> = Object.freeze(Object.create(null) as Record<string, string>);
 
 /** `source`, read from the view on demand (formatting the address costs a string). */
 class CelSource {
@@ -113,6 +138,8 @@ export interface CelActivation {
   readonly request: CelRequest;
   readonly source: CelSource;
   readonly context: Readonly<Record<string, string>>;
+  /** Sets where `request.params` comes from for the conditions evaluated next (the rule's). */
+  useParams(source: ParamsSource | null): void;
 }
 
 let environment: Environment | undefined;
@@ -141,6 +168,7 @@ function celEnvironment(): Environment {
         path: 'string',
         query: 'map<string, string>',
         headers: 'map<string, string>',
+        params: 'map<string, string>',
         auth: 'authz.Auth',
       },
     })
@@ -166,6 +194,13 @@ export interface CompiledCondition {
   readonly source: string;
   /** Whether it reads anything about the caller: `request.auth` or `source.principal`. */
   readonly readsIdentity: boolean;
+  /** Whether it may read `request.params` (so the rule's captures must be made available). */
+  readonly readsParams: boolean;
+  /**
+   * The names it reads as `request.params.x`, `request.params["x"]` or `"x" in request.params`;
+   * null when it never names `request.params` (it may still reach it through `request` used whole).
+   */
+  readonly paramNames: ReadonlySet<string> | null;
   /** true/false, or the Error (evaluation error, non-bool result) the caller fails closed on. */
   evaluate(activation: CelActivation): boolean | Error;
 }
@@ -187,12 +222,55 @@ export function compileCondition(source: string): CompiledCondition {
   if (typeof regexes === 'string') throw new ConditionError(regexes);
   const unbounded = unboundedCostIn(program.ast);
   if (unbounded !== null) throw new ConditionError(unbounded);
+  const params = paramsRead(program.ast);
   return new Condition(
     source,
     regexes.length === 0 ? program : re2Program(source, regexes),
     regexes.map((call) => call.regex),
     readsIdentity(program.ast),
+    params.reads,
+    params.named ? params.names : null,
   );
+}
+
+/**
+ * Whether the expression may read `request.params`, whether it names it, and which names it
+ * reads by a constant: `request.params.x`, `request.params["x"]`, `"x" in request.params`,
+ * `has(…)` of the first. Reading it any other way (an index computed at run time, the whole
+ * map) adds no name; `request` used other than as `request.<field>` may read it.
+ */
+function paramsRead(ast: ASTNode): { reads: boolean; named: boolean; names: Set<string> } {
+  let reads = false;
+  let named = false;
+  const names = new Set<string>();
+  const isParams = (node: ASTNode): boolean => {
+    if (node.op !== '.') return false;
+    const [target, field] = node.args;
+    return field === 'params' && target.op === 'id' && target.args === 'request';
+  };
+  const visit = (node: ASTNode): void => {
+    if (isParams(node)) {
+      reads = named = true;
+      return;
+    }
+    if (node.op === 'id' && node.args === 'request') {
+      reads = true;
+      return;
+    }
+    if (node.op === '.' && node.args[0].op === 'id' && node.args[0].args === 'request') return;
+    if (node.op === '.' && isParams(node.args[0])) {
+      names.add(node.args[1]);
+    } else if (node.op === '[]' && isParams(node.args[0])) {
+      const key = node.args[1];
+      if (key.op === 'value' && typeof key.args === 'string') names.add(key.args);
+    } else if (node.op === 'in' && isParams(node.args[1])) {
+      const key = node.args[0];
+      if (key.op === 'value' && typeof key.args === 'string') names.add(key.args);
+    }
+    for (const child of astChildren(node)) visit(child);
+  };
+  visit(ast);
+  return { reads, named, names };
 }
 
 /** The field of each top-level variable that holds the caller's identity. */
@@ -246,6 +324,8 @@ class Condition implements CompiledCondition {
     program: Program,
     regexes: ReadonlyArray<RegexCall['regex']>,
     readonly readsIdentity: boolean,
+    readonly readsParams: boolean,
+    readonly paramNames: ReadonlySet<string> | null,
   ) {
     this.#program = program;
     this.#regexes = regexes;
@@ -296,6 +376,10 @@ class Activation implements CelActivation {
 
   get context(): Readonly<Record<string, string>> {
     return this.#view.contextExtensions;
+  }
+
+  useParams(source: ParamsSource | null): void {
+    this.request.useParams(source);
   }
 }
 

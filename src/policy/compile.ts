@@ -3,10 +3,10 @@ import { DocumentError } from '../shared/index.js';
 import { compileCondition, ConditionError, type CompiledCondition } from './cel.js';
 import { evaluatePolicy, type PolicyProgram } from './evaluate.js';
 import { RuleIndex } from './index-tree.js';
-import { parsePathPattern } from './paths.js';
+import { capturedNames, parsePathPattern } from './paths.js';
 import { parseHostPattern, parsePrincipalPattern } from './patterns.js';
 import { rolesGranting } from './permissions.js';
-import type { CompiledRule, CompiledSource, CompiledTarget } from './rule.js';
+import { RuleParams, type CompiledRule, type CompiledSource, type CompiledTarget } from './rule.js';
 import type { PolicyDocument, PolicyRule } from './schema.js';
 import type { CompiledPolicy, Decision } from './types.js';
 
@@ -86,16 +86,36 @@ class Shared {
 }
 
 function compileRule(rule: PolicyRule, index: number, shared: Shared, file: string): CompiledRule {
+  const to = rule.to?.map((target) => compileTarget(target, shared)) ?? null;
+  const captured = new Set(to?.flatMap((target) => target.paths?.flatMap(capturedNames) ?? []));
+  const when = rule.when === undefined ? null : compileWhen(rule.when, index, rule.name, file);
+  if (when?.paramNames) {
+    const error = paramsError(rule.name, when.paramNames, captured);
+    if (error !== null) throw new DocumentError(file, `spec.rules[${index}].when`, error, { label: `spec.rules[${index}] (${rule.name}).when` });
+  }
   return {
     index,
     name: rule.name,
     action: rule.action,
-    to: rule.to?.map((to) => compileTarget(to, shared)) ?? null,
+    to,
     from: rule.from?.map((from) => compileSource(from, shared)) ?? null,
     scopes: shared.list(rule.require?.scopes ?? []),
     permittedRoles: rule.require?.permission === undefined ? null : shared.rolesGranting(rule.require.permission),
-    when: rule.when === undefined ? null : compileWhen(rule.when, index, rule.name, file),
+    when,
+    params: to !== null && captured.size > 0 ? new RuleParams(to) : null,
   };
+}
+
+/**
+ * A condition reading `request.params` where it is always empty, or a name none of the
+ * rule's paths captures: never true, so a typo. A name only some paths capture is allowed
+ * (missing, an evaluation error that fails closed, when another path matched).
+ */
+function paramsError(rule: string, names: ReadonlySet<string>, captured: ReadonlySet<string>): string | null {
+  if (captured.size === 0) return `rule "${rule}" reads request.params, but none of its paths captures a variable ("/orders/{id}")`;
+  const unknown = [...names].filter((name) => !captured.has(name));
+  if (unknown.length === 0) return null;
+  return `rule "${rule}" reads request.params.${unknown[0]}, which none of its paths captures (they capture: ${[...captured].join(', ')})`;
 }
 
 function compileTarget(to: NonNullable<PolicyRule['to']>[number], shared: Shared): CompiledTarget {

@@ -1,7 +1,8 @@
 /**
  * One evaluation: DENY candidates, then ALLOW candidates in document order, then the
  * default (see the "Deciding" section in schema.ts). Pure over the compiled program; the
- * roles and the CEL activation are built only when a rule needs them, once per evaluation.
+ * roles and the CEL activation are built only when a rule needs them, once per evaluation,
+ * and a rule's path captures (`request.params`) only when its condition reads them.
  */
 import type { RequestView } from '../request/index.js';
 import type { AuthContext } from '../tokens/index.js';
@@ -78,6 +79,8 @@ class Scope {
   when(rule: CompiledRule, failClosed: boolean): boolean {
     if (rule.when === null) return true;
     this.activation ??= buildActivation(this.request, this.auth, this.roles());
+    // `request.params` is the rule's own: point it at this rule (captured only if read).
+    if (rule.when.readsParams) this.activation.useParams(rule.params);
     const result = rule.when.evaluate(this.activation);
     if (typeof result === 'boolean') return result;
     this.program.onConditionError?.(rule.name, result);

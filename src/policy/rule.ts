@@ -1,8 +1,8 @@
 /** A rule compiled from the document, and the checks the evaluator runs on it. */
 import type { RequestView } from '../request/index.js';
 import type { AuthContext } from '../tokens/index.js';
-import type { CompiledCondition } from './cel.js';
-import { matchPath, type PathPattern } from './paths.js';
+import type { CompiledCondition, ParamsSource } from './cel.js';
+import { matchPath, matchTemplate, type PathPattern } from './paths.js';
 import { matchHost, matchPrincipal, type HostPattern, type PrincipalPattern } from './patterns.js';
 
 export interface CompiledTarget {
@@ -31,6 +31,8 @@ export interface CompiledRule {
   /** Roles (from `spec.roles`) that grant `require.permission`; null = no permission required. */
   readonly permittedRoles: ReadonlySet<string> | null;
   readonly when: CompiledCondition | null;
+  /** Where `request.params` comes from; null when no path of the rule captures a variable. */
+  readonly params: RuleParams | null;
 }
 
 export function matchesTo(rule: CompiledRule, request: RequestView): boolean {
@@ -54,6 +56,34 @@ function anyHost(patterns: readonly HostPattern[], host: string): boolean {
   for (let i = 0; i < patterns.length; i++) if (matchHost(patterns[i], host)) return true;
   return false;
 }
+
+/**
+ * A rule's `request.params`: the captures of the first `to` entry (document order) that
+ * matches the request, and in it the first of its `paths` that matches; empty when that
+ * entry has no paths or the pattern captures nothing. Computed only when a condition reads
+ * `request.params` (the CEL activation asks once per rule per Check).
+ */
+export class RuleParams implements ParamsSource {
+  constructor(private readonly to: readonly CompiledTarget[]) {}
+
+  paramsOf(request: RequestView): Readonly<Record<string, string>> {
+    for (const target of this.to) {
+      if (target.methods !== null && !target.methods.has(request.method)) continue;
+      if (target.hosts !== null && !anyHost(target.hosts, request.host)) continue;
+      if (target.paths === null) return NO_PARAMS;
+      for (const pattern of target.paths) {
+        if (!matchPath(pattern, request.path)) continue;
+        if (pattern.kind !== 'template' || pattern.names.length === 0) return NO_PARAMS;
+        const captures = Object.create(null) as Record<string, string>;
+        matchTemplate(pattern, request.path, captures);
+        return Object.freeze(captures);
+      }
+    }
+    return NO_PARAMS;
+  }
+}
+
+const NO_PARAMS: Readonly<Record<string, string>> = Object.freeze(Object.create(null) as Record<string, string>);
 
 export function matchesFrom(rule: CompiledRule, auth: AuthContext): boolean {
   if (rule.from === null) return true;

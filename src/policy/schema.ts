@@ -30,8 +30,10 @@
  *     `*` any path; `/api/orders` exact; `/api/orders/*` prefix — matches `/api/orders/`
  *     and everything below, NOT `/api/orders` itself (list both for "collection and
  *     members"), and only at segment boundaries (`/api/*` never matches `/apix`);
- *     `*.png` suffix (`*` first). A pattern starts with "/" or "*", has `*` nowhere else,
- *     and contains no `..`, `//`, `.` segments, `%`, `;`, `?`, `#`, spaces or non-ASCII.
+ *     `*.png` suffix (`*` first); or a URI template (Envoy's uri_template syntax, see
+ *     paths.ts): `/v1/payments/{id}/refund`, `/v1/files/{path=**}`, whose
+ *     variables a `when` reads as `request.params`. A pattern starts with "/" or "*" and
+ *     contains no `..`, `//`, `.` segments, `%`, `;`, `?`, `#`, spaces or non-ASCII.
  *   - `hosts`: case-insensitive; exact (`orders.example.test`) or `*.example.test` (one or
  *     more labels before `.example.test`, not `example.test` itself). A pattern without a
  *     port ignores the request's port; a pattern with a port must match it too.

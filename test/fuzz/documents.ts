@@ -114,6 +114,8 @@ const CEL_FRAGMENTS = [
   'dyn(',
   'request.query.x',
   'request.contextExtensions',
+  'request.params.id',
+  'request.params',
 ];
 
 const specialValue = fc.oneof(
@@ -124,6 +126,11 @@ const specialValue = fc.oneof(
     '/',
     '/**',
     '/a/*/b',
+    '/v1/{id}/refund',
+    '/a/{id}/{rest=**}',
+    '/{a}/{a}',
+    '/a/{id',
+    '/a/{id}/*',
     '/public/*',
     '/..',
     '//',

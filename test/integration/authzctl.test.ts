@@ -105,7 +105,7 @@ describe('authzctl policy test', () => {
       lines.slice(0, -1).every((l) => l.startsWith('PASS ')),
       run.stdout,
     );
-    assert.equal(lines.at(-1), '14 cases: 14 passed, 0 failed');
+    assert.equal(lines.at(-1), '16 cases: 16 passed, 0 failed');
   });
 
   it('prints FAIL lines and exits 1 when a case fails', async () => {

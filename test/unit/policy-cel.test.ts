@@ -259,3 +259,201 @@ describe('CEL in a policy', () => {
     assert.equal(reads, 0, 'no rule with `when` was reached');
   });
 });
+
+describe('request.params: the captures of the rule’s path template', () => {
+  const policy = (rules: unknown[], onConditionError?: (rule: string, error: Error) => void) =>
+    compilePolicy(
+      validatePolicyDocument(
+        { apiVersion: 'authz-sidecar/v1', kind: 'Policy', metadata: { name: 'p', service: 'p' }, spec: { defaultAction: 'DENY', rules } },
+        'p.yaml',
+      ),
+      { revision: 'r1', file: 'p.yaml', onConditionError },
+    );
+  const at = (path: string, method = 'GET') => request({ path, rawPath: path, method });
+  const as = (sub: string) => auth(token({ sub }, { subject: sub }));
+
+  it('allows a customer their own orders, in one line, and nobody else’s', () => {
+    const p = policy([
+      {
+        name: 'own-orders',
+        action: 'ALLOW',
+        to: [{ paths: ['/v1/customers/{customer}/orders/**'] }],
+        when: 'request.params.customer == request.auth.claims.sub',
+      },
+    ]);
+    assert.equal(p.evaluate(at('/v1/customers/alice/orders/7'), as('alice')).rule, 'own-orders');
+    assert.equal(p.evaluate(at('/v1/customers/alice/orders/'), as('alice')).allow, true);
+    assert.deepEqual(p.evaluate(at('/v1/customers/alice/orders/7'), as('bob')), {
+      allow: false,
+      rule: null,
+      reason: 'default_deny',
+      missingScopes: [],
+      callerIndependent: false,
+    });
+    assert.equal(p.evaluate(at('/v1/customers/alice/orders'), as('alice')).allow, false, '"/**" needs the "/" before it');
+    assert.equal(p.evaluate(at('/v1/customers/bob/orders/alice'), as('alice')).allow, false);
+  });
+
+  it('captures "{name=**}" as the rest of the path and "*" not at all', () => {
+    const p = policy([
+      {
+        name: 'files',
+        action: 'ALLOW',
+        to: [{ paths: ['/v1/*/files/{path=**}'] }],
+        when: 'request.params.path.startsWith("public/") && size(request.params) == 1',
+      },
+    ]);
+    assert.equal(p.evaluate(at('/v1/x/files/public/a/b.txt'), auth(null)).allow, true);
+    assert.equal(p.evaluate(at('/v1/x/files/private/a'), auth(null)).allow, false);
+    assert.equal(p.evaluate(at('/v1/x/files/'), auth(null)).allow, false, 'the rest is "" there');
+  });
+
+  it('takes the captures of the first `to` entry, then the first path, that matched', () => {
+    const p = policy([
+      {
+        name: 'first',
+        action: 'ALLOW',
+        to: [{ methods: ['POST'], paths: ['/{id}/{other}/x'] }, { paths: ['/{other}/{id}/x', '/{id}/{other}/x'] }],
+        when: 'request.params.id == "a"',
+      },
+    ]);
+    assert.equal(p.evaluate(at('/b/a/x'), auth(null)).allow, true, 'GET: the second entry, its first path');
+    assert.equal(p.evaluate(at('/a/b/x'), auth(null)).allow, false);
+    assert.equal(p.evaluate(at('/a/b/x', 'POST'), auth(null)).allow, true, 'POST: the first entry');
+    assert.equal(p.evaluate(at('/b/a/x', 'POST'), auth(null)).allow, false);
+  });
+
+  it('gives each rule its own captures within one Check', () => {
+    const p = policy([
+      { name: 'deny-blocked', action: 'DENY', to: [{ paths: ['/v1/{tenant}/orders/{id}'] }], when: 'request.params.tenant == "blocked"' },
+      { name: 'allow-even', action: 'ALLOW', to: [{ paths: ['/v1/{t}/orders/{order}'] }], when: 'request.params.order.endsWith("2")' },
+      { name: 'allow-odd', action: 'ALLOW', to: [{ paths: ['/v1/{id}/orders/{n}'] }], when: 'request.params.id == "acme"' },
+    ]);
+    assert.equal(p.evaluate(at('/v1/acme/orders/42'), auth(null)).rule, 'allow-even');
+    assert.equal(p.evaluate(at('/v1/acme/orders/41'), auth(null)).rule, 'allow-odd', 'params.id is this rule’s (acme), not deny-blocked’s (41)');
+    assert.equal(p.evaluate(at('/v1/blocked/orders/42'), auth(null)).rule, 'deny-blocked');
+    assert.equal(p.evaluate(at('/v1/other/orders/41'), auth(null)).reason, 'default_deny');
+  });
+
+  it('is empty, not missing, for a rule matched by a pattern without captures; a missing name fails closed', () => {
+    const errors: string[] = [];
+    const p = policy(
+      [
+        { name: 'deny-x', action: 'DENY', to: [{ paths: ['/a/{id}', '/b/*'] }], when: 'request.params.id == "x"' },
+        { name: 'allow', action: 'ALLOW', to: [{ paths: ['/a/{id}', '/b/*', '/c'] }], when: '!has(request.params.id) || request.params.id != "y"' },
+        { name: 'allow-size', action: 'ALLOW', to: [{ paths: ['/d/{id}', '/e'] }], when: 'size(request.params) == 0' },
+      ],
+      (rule) => errors.push(rule),
+    );
+    assert.equal(p.evaluate(at('/a/x'), auth(null)).rule, 'deny-x');
+    assert.equal(p.evaluate(at('/a/z'), auth(null)).rule, 'allow');
+    assert.equal(p.evaluate(at('/a/y'), auth(null)).reason, 'default_deny');
+    assert.deepEqual(errors, []);
+    assert.equal(p.evaluate(at('/b/q'), auth(null)).rule, 'deny-x', 'no "id" from "/b/*": an evaluation error, and a DENY rule fails closed');
+    assert.deepEqual(errors, ['deny-x']);
+    assert.equal(p.evaluate(at('/c'), auth(null)).rule, 'allow', 'has() is false there');
+    assert.equal(p.evaluate(at('/e'), auth(null)).rule, 'allow-size');
+    assert.equal(p.evaluate(at('/d/1'), auth(null)).reason, 'default_deny');
+
+    const allowErrors: string[] = [];
+    const allowOnly = policy([{ name: 'allow-id', action: 'ALLOW', to: [{ paths: ['/a/{id}', '/b/*'] }], when: 'request.params.id != "x"' }], (rule) =>
+      allowErrors.push(rule),
+    );
+    assert.equal(allowOnly.evaluate(at('/a/q'), auth(null)).allow, true);
+    assert.equal(allowOnly.evaluate(at('/b/q'), auth(null)).allow, false, 'an ALLOW rule fails closed: it does not match');
+    assert.deepEqual(allowErrors, ['allow-id']);
+  });
+
+  it('refuses at load a name none of the rule’s paths captures, or params where nothing is captured', () => {
+    const refused = (to: unknown, when: string) => {
+      try {
+        policy([{ name: 'r', action: 'ALLOW', to, when }]);
+      } catch (error) {
+        return (error as Error).message;
+      }
+      return null;
+    };
+    const two = [{ paths: ['/a/{id}'] }, { paths: ['/b/{order}/{rest=**}'] }];
+    const unknown = (name: string) =>
+      `p.yaml: spec.rules[0].when: rule "r" reads request.params.${name}, which none of its paths captures (they capture: id, order, rest)`;
+    assert.equal(refused(two, 'request.params.oder == "1"'), unknown('oder'));
+    assert.equal(refused(two, 'request.params["oder"] == "1"'), unknown('oder'));
+    assert.equal(refused(two, '"oder" in request.params'), unknown('oder'));
+    assert.equal(refused(two, 'has(request.params.oder)'), unknown('oder'));
+    assert.equal(refused(two, 'request.params.id == "1" || request.params.Id == "1"'), unknown('Id'));
+    assert.equal(refused(two, 'request.params.id == "1" && request.params.order == "2" && request.params.rest == ""'), null);
+    assert.equal(refused(two, 'request.params[request.headers["x"]] == "1"'), null, 'a computed key cannot be checked: missing fails closed');
+    const none = 'p.yaml: spec.rules[0].when: rule "r" reads request.params, but none of its paths captures a variable ("/orders/{id}")';
+    assert.equal(refused([{ paths: ['/a', '/b/*', '/c/*/d', '/e/**'] }], 'size(request.params) == 0'), none);
+    assert.equal(refused([{ methods: ['GET'] }], 'request.params.id == "1"'), none);
+    assert.equal(refused(undefined, '"id" in request.params'), none);
+    assert.equal(refused([{ paths: ['/a'] }], 'request.path == "/a"'), null);
+  });
+
+  it('knows which conditions read request.params, and which names', () => {
+    const reads = (source: string) => {
+      const condition = compileCondition(source);
+      if (condition.paramNames !== null) assert.equal(condition.readsParams, true, source);
+      return condition.paramNames === null ? null : [...condition.paramNames].sort();
+    };
+    assert.equal(reads('request.path == "/x" && request.auth.subject == ""'), null);
+    assert.equal(reads('request.headers["params"] == "x"'), null);
+    assert.equal(compileCondition('request.path == "/x" && request.headers["params"] == "x"').readsParams, false);
+    assert.deepEqual(reads('request.params.a == "1" && request.params["b"] == "2" && "c" in request.params && has(request.params.d)'), ['a', 'b', 'c', 'd']);
+    assert.deepEqual(reads('size(request.params) > 0'), []);
+    assert.deepEqual(reads('request.params.all(k, k != "")'), []);
+    // `request` used whole may reach the params without naming them: read, but no names to check.
+    const whole = compileCondition('dyn(request).params.id == "7"');
+    assert.equal(whole.readsParams, true);
+    assert.equal(whole.paramNames, null);
+    const p = policy([{ name: 'r', action: 'ALLOW', to: [{ paths: ['/v1/{id}'] }], when: 'dyn(request).params.id == "7"' }]);
+    assert.equal(p.evaluate(at('/v1/7'), auth(null)).allow, true, 'the rule’s captures are there');
+    assert.equal(p.evaluate(at('/v1/8'), auth(null)).allow, false);
+    const none = policy([{ name: 'r', action: 'ALLOW', to: [{ paths: ['/v1'] }], when: '[1].exists(request, request > 0)' }]);
+    assert.equal(none.evaluate(at('/v1'), auth(null)).allow, true, 'a comprehension variable named request is not request.params');
+    assert.equal(conditionError('request.params.id == 1'), 'no such overload: string == int (at character 1)');
+  });
+
+  it('computes the captures only when a condition reads them, once per rule per Check', () => {
+    let asked = 0;
+    const source = {
+      paramsOf: () => {
+        asked++;
+        return Object.freeze({ id: '7' });
+      },
+    };
+    const activation = buildActivation(request(), auth(null), []);
+    assert.equal(compileCondition('request.path != ""').evaluate(activation), true);
+    activation.useParams(source);
+    assert.equal(compileCondition('request.method == "GET"').evaluate(activation), true);
+    assert.equal(asked, 0);
+    assert.equal(compileCondition('request.params.id == "7" && request.params.id.size() == 1').evaluate(activation), true);
+    assert.equal(compileCondition('"id" in request.params').evaluate(activation), true);
+    assert.equal(asked, 1, 'asked once, then kept');
+    activation.useParams(source);
+    assert.equal(compileCondition('request.params.id == "7"').evaluate(activation), true);
+    assert.equal(asked, 1, 'the same rule again: kept');
+    activation.useParams({ paramsOf: () => Object.freeze({ other: 'x' }) });
+    assert.equal(compileCondition('"id" in request.params').evaluate(activation), false, 'another rule: its own captures');
+    activation.useParams(null);
+    assert.equal(compileCondition('size(request.params) == 0').evaluate(activation), true);
+
+    // Through a policy: a template rule whose `when` does not read request.params reads the
+    // path no more often than one without `when`; one that reads them reads it more.
+    const pathReads = (when: string | undefined) => {
+      let n = 0;
+      const view = Object.defineProperty<RequestView>({ ...request() }, 'path', {
+        get: () => {
+          n++;
+          return '/v1/payments/7/refund';
+        },
+      });
+      const p = policy([{ name: 'r', action: 'ALLOW', to: [{ paths: ['/v1/payments/{id}/refund'] }], ...(when === undefined ? {} : { when }) }]);
+      assert.equal(p.evaluate(view, auth(null)).allow, true, String(when));
+      return n;
+    };
+    const bare = pathReads(undefined);
+    assert.equal(pathReads('request.method == "GET"'), bare);
+    assert.ok(pathReads('request.params.id == "7"') > bare);
+  });
+});

@@ -355,19 +355,61 @@ interface GenRule {
   when?: string;
 }
 
+/** The two generated conditions: one on a header, one on the rule's path captures. */
+const FLAG_WHEN = 'request.headers["x-flag"] == "on"';
+const PARAMS_WHEN = 'request.params.id != "b"';
+/** Values a template's variables are filled with in requests: few, so `PARAMS_WHEN` goes both ways. */
+const CAPTURE_VALUES = ['a', 'b', 'c'];
+
 /**
- * Mostly narrow rules (exact paths and prefixes at least one segment deep) with varied
- * methods, hosts, `from`, `require` and `when`; 0.5% broad rules (`*`, `/*`, suffixes, no
- * `to`) limited to one service principal, so that no handful of rules decides everything.
+ * Mostly narrow rules (exact paths, prefixes at least one segment deep, and URI templates with
+ * at least one literal segment) with varied methods, hosts, `from`, `require` and `when`;
+ * 0.5% broad rules (`*`, `/*`, suffixes, no `to`) limited to one service principal, so that
+ * no handful of rules decides everything. A template's second path is sometimes the first
+ * with its variables swapped, so which pattern's captures `request.params` holds matters.
  */
-function generateRules(rand: () => number, count: number): GenRule[] {
+function generateRules(rand: () => number, count: number, templateShare = 0.1): GenRule[] {
+  // Mostly templates: more variables, and more second paths that are the first rotated.
+  const dense = templateShare > 0.5;
   const pick = <T>(items: readonly T[]) => items[Math.floor(rand() * items.length)];
   const segments = (min: number, max: number) => Array.from({ length: min + Math.floor(rand() * (max - min + 1)) }, () => pick(WORDS));
-  const narrowPath = () =>
-    rand() < 0.5 ? '/' + segments(1, 4).join('/') + (rand() < 0.1 ? '/' : '') : '/' + [...segments(rand() < 0.05 ? 1 : 2, 3), '*'].join('/');
+  const templatePath = () => {
+    const parts = segments(1, 4);
+    const names = ['id', 'v', 'w', 'x', 'y'];
+    const literal = Math.floor(rand() * parts.length);
+    let wild = false;
+    for (let k = 0; k < parts.length; k++) {
+      if (k === literal || rand() < (dense ? 0.3 : 0.6)) continue;
+      const last = k === parts.length - 1;
+      // A trailing "*" would be the old prefix form (or refused in a template): "{name}" there.
+      parts[k] = rand() < 0.6 || last ? `{${names.shift()}}` : '*';
+      wild = true;
+    }
+    const end = rand();
+    if (end < 0.15) parts.push('**');
+    else if (end < 0.25) parts.push('{rest=**}');
+    else if (end < 0.3 || !wild) parts.push(`{${names.shift()}}` + (rand() < 0.3 ? '/' : ''));
+    return '/' + parts.join('/');
+  };
+  // The same template with its one-segment wildcards ("{name}", "*") rotated: it matches the same paths, capturing differently.
+  const swapped = (template: string) => {
+    const parts = template.split('/');
+    // Not the last segment, where a "*" would be refused.
+    const wild = parts.flatMap((part, k) => ((part === '*' || /^\{\w+\}$/.test(part)) && k < parts.length - 1 ? [k] : []));
+    if (wild.length < 2) return template;
+    const rotated = [...parts];
+    wild.forEach((k, j) => (rotated[k] = parts[wild[(j + 1) % wild.length]]));
+    return rotated.join('/');
+  };
+  const narrowPath = () => {
+    if (rand() < templateShare) return templatePath();
+    if (rand() < 0.5) return '/' + segments(1, 4).join('/') + (rand() < 0.1 ? '/' : '');
+    return '/' + [...segments(rand() < 0.05 ? 1 : 2, 3), '*'].join('/');
+  };
   const broadPath = () => pick(['*', '/*', ...SUFFIXES.map((s) => '*' + s)]);
   const target = (path: () => string): GenTarget => {
-    const t: GenTarget = { paths: Array.from({ length: 1 + Math.floor(rand() * 2) }, path) };
+    const t: GenTarget = { paths: Array.from({ length: rand() < (dense ? 0.8 : 0.5) ? 2 : 1 }, path) };
+    if (t.paths!.length === 2 && isTemplate(t.paths![0]) && rand() < (dense ? 0.9 : 0.5)) t.paths![1] = swapped(t.paths![0]);
     if (rand() < 0.5) t.methods = [pick(METHODS), ...(rand() < 0.3 ? [pick(METHODS)] : [])];
     if (rand() < 0.1) t.hosts = [rand() < 0.5 ? 'h1.test' : '*.example.test'];
     return t;
@@ -386,22 +428,85 @@ function generateRules(rand: () => number, count: number): GenRule[] {
     if (rule.action === 'ALLOW' && rand() < 0.4) {
       rule.require = rand() < 0.5 ? { scopes: ['s1', 's2'].slice(0, 1 + Math.floor(rand() * 2)) } : { permission: 'orders:read' };
     }
-    if (rand() < 0.03) rule.when = 'request.headers["x-flag"] == "on"';
+    const capturesId = rule.to?.some((t) => t.paths?.some((p) => p.includes('{id}')));
+    if (capturesId && rand() < 0.5) rule.when = PARAMS_WHEN;
+    else if (rand() < 0.03) rule.when = FLAG_WHEN;
     return rule;
   });
 }
 
+/** Whether a (valid) pattern is a URI template rather than one of the four older forms. */
+function isTemplate(pattern: string): boolean {
+  return pattern.startsWith('/') && /[*{]/.test(pattern.endsWith('/*') ? pattern.slice(0, -2) : pattern);
+}
+
+const templateRegexes = new Map<string, RegExp>();
+
+/**
+ * A template as a regular expression, the way Envoy's uri_template compiles one: `{x}` and
+ * `*` are one non-empty segment, `**` (last) anything after the "/" before it; named groups
+ * hold the captures.
+ */
+function templateRegex(pattern: string): RegExp {
+  let regex = templateRegexes.get(pattern);
+  if (regex === undefined) {
+    const body = pattern
+      .slice(1)
+      .split('/')
+      .map((segment) => {
+        if (segment === '**') return '.*';
+        if (segment === '*') return '[^/]+';
+        const variable = /^\{(\w+)(?:=(\*\*?))?\}$/.exec(segment);
+        if (variable) return `(?<${variable[1]}>${variable[2] === '**' ? '.*' : '[^/]+'})`;
+        return segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+      })
+      .join('/');
+    templateRegexes.set(pattern, (regex = new RegExp(`^/${body}$`)));
+  }
+  return regex;
+}
+
+const matchers = new Map<string, (path: string) => boolean>();
+
 /** Path patterns as the document describes them, independent of src/policy/paths.ts. */
 function pathMatches(pattern: string, path: string): boolean {
-  if (pattern === '*') return true;
-  if (pattern.startsWith('*')) return path.endsWith(pattern.slice(1));
-  if (pattern.endsWith('/*')) return path.startsWith(pattern.slice(0, -1));
-  return path === pattern;
+  let matcher = matchers.get(pattern);
+  if (matcher === undefined) {
+    if (isTemplate(pattern)) {
+      const regex = templateRegex(pattern);
+      matcher = (p) => regex.test(p);
+    } else if (pattern === '*') matcher = () => true;
+    else if (pattern.startsWith('*')) matcher = (p) => p.endsWith(pattern.slice(1));
+    else if (pattern.endsWith('/*')) matcher = (p) => p.startsWith(pattern.slice(0, -1));
+    else matcher = (p) => p === pattern;
+    matchers.set(pattern, matcher);
+  }
+  return matcher(path);
+}
+
+/**
+ * `request.params` as the document describes it: the first matching `to` entry's first
+ * matching path's captures (`last`: the last entry's last path's, to measure whether the choice mattered).
+ */
+function paramsOf(rule: GenRule, req: RequestView, hostMatches: (h: string) => boolean, last = false): Record<string, string> {
+  const order = <T>(items: readonly T[]) => (last ? [...items].reverse() : items);
+  for (const t of order(rule.to ?? [])) {
+    if ((t.methods && !t.methods.includes(req.method)) || (t.hosts && !t.hosts.some(hostMatches))) continue;
+    if (!t.paths) return {};
+    const first = order(t.paths).find((p) => pathMatches(p, req.path));
+    if (first === undefined) continue;
+    return isTemplate(first) ? { ...templateRegex(first).exec(req.path)!.groups } : {};
+  }
+  return {};
+}
+
+function hostMatcher(req: RequestView): (h: string) => boolean {
+  return (h) => (h.startsWith('*.') ? req.host.endsWith(h.slice(1)) && req.host !== h.slice(2) : req.host === h);
 }
 
 /** The document's semantics written as plainly as possible: every rule, in order. */
 function linearScan(rules: readonly GenRule[], req: RequestView, who: AuthContext): Decision {
-  const hostMatches = (h: string) => (h.startsWith('*.') ? req.host.endsWith(h.slice(1)) && req.host !== h.slice(2) : req.host === h);
+  const hostMatches = hostMatcher(req);
   const toMatches = (r: GenRule) =>
     !r.to ||
     r.to.some(
@@ -415,10 +520,17 @@ function linearScan(rules: readonly GenRule[], req: RequestView, who: AuthContex
     !r.from ||
     r.from.some((f) => (!f.issuers || (who.user !== null && f.issuers.includes(who.user.issuer))) && (!f.principals || f.principals.some(principalMatches)));
   const flag = req.headers['x-flag'];
-  const when = (r: GenRule, failClosed: boolean) => !r.when || (flag === undefined ? failClosed : flag === 'on');
+  const when = (r: GenRule, failClosed: boolean) => {
+    if (r.when === FLAG_WHEN) return flag === undefined ? failClosed : flag === 'on';
+    if (r.when === PARAMS_WHEN) {
+      const id = paramsOf(r, req, hostMatches).id;
+      return id === undefined ? failClosed : id !== 'b';
+    }
+    return true;
+  };
   const roles = (who.user?.claims.roles as string[] | undefined) ?? [];
 
-  // The generated `when` reads only a header: a rule is caller-independent when it has no from or require.
+  // The generated `when` reads a header or the path: a rule is caller-independent when it has no from or require.
   const callerIndependent = (r: GenRule) => !r.from && !r.require;
   for (const r of rules) if (r.action === 'DENY' && toMatches(r) && fromMatches(r) && when(r, true)) return deniedBy(r.name, callerIndependent(r));
   let nearMiss: Decision | null = null;
@@ -447,6 +559,7 @@ function randomRequest(rand: () => number, rules: readonly GenRule[]): { req: Re
     // A path near a rule's pattern: inside it, at its boundary, or just beside it.
     if (pattern === '*') path = '/' + pick(WORDS);
     else if (pattern.startsWith('*')) path = '/' + pick(WORDS) + (rand() < 0.8 ? pattern.slice(1) : '');
+    else if (isTemplate(pattern)) path = nearTemplate(rand, pattern);
     else if (pattern.endsWith('/*')) {
       const base = pattern.slice(0, -1);
       path = pick([base, base + pick(WORDS), base + pick(WORDS) + '/' + pick(WORDS), base.slice(0, -1), base.slice(0, -1) + 'x']);
@@ -462,6 +575,27 @@ function randomRequest(rand: () => number, rules: readonly GenRule[]): { req: Re
   return { req: request({ method: pick(METHODS), path, host: pick(HOSTS), headers }), who: { user, service: null, principal } };
 }
 
+/** A path the template matches, or one changed a little: a segment more or less, a trailing "/", another literal. */
+function nearTemplate(rand: () => number, pattern: string): string {
+  const pick = <T>(items: readonly T[]) => items[Math.floor(rand() * items.length)];
+  const value = () => (rand() < 0.8 ? pick(CAPTURE_VALUES) : pick(WORDS));
+  const parts = pattern
+    .slice(1)
+    .split('/')
+    .flatMap((segment) => {
+      if (segment === '**' || segment.endsWith('=**}')) return Array.from({ length: Math.floor(rand() * 3) }, value);
+      if (segment === '*' || segment.startsWith('{')) return [value()];
+      return [segment];
+    });
+  const r = rand();
+  if (r < 0.1) parts.pop();
+  else if (r < 0.2) parts.push(value());
+  else if (r < 0.3) parts[Math.floor(rand() * parts.length)] = pick(WORDS);
+  let path = '/' + parts.join('/');
+  if (rand() < 0.15) path = path.endsWith('/') ? path.slice(0, -1) || '/' : path + '/';
+  return path;
+}
+
 describe('the rule index (property)', () => {
   const rand = prng(20240611);
   const rules = generateRules(rand, 10_000);
@@ -474,10 +608,15 @@ describe('the rule index (property)', () => {
       const expected = linearScan(rules, req, who);
       assert.deepEqual(compiled.evaluate(req, who), expected, `${req.method} ${req.path} ${req.host}`);
       seen.set(expected.reason, (seen.get(expected.reason) ?? 0) + 1);
+      const decider = expected.rule === null ? undefined : rules[Number(expected.rule.slice(1))];
+      if (decider?.to?.some((t) => t.paths?.some(isTemplate))) seen.set('template', (seen.get('template') ?? 0) + 1);
+      if (decider?.when === PARAMS_WHEN) seen.set('params', (seen.get('params') ?? 0) + 1);
       if (expected.allow && rand() < 0.01) console.log(req.method, req.path, JSON.stringify(rules[Number(expected.rule?.slice(1))]));
     }
     // The sample must exercise every outcome, or the comparison proves little.
-    for (const reason of ['allowed_by_rule', 'denied_by_rule', 'default_deny', 'missing_scope', 'missing_permission']) {
+
+    // "template": decided by a rule with a URI template; "params": by one whose `when` reads request.params.
+    for (const reason of ['allowed_by_rule', 'denied_by_rule', 'default_deny', 'missing_scope', 'missing_permission', 'template', 'params']) {
       assert.ok((seen.get(reason) ?? 0) >= 10, `${reason}: ${seen.get(reason) ?? 0} of ${samples.length}`);
     }
   });
@@ -495,5 +634,32 @@ describe('the rule index (property)', () => {
       });
       assert.deepEqual(index.candidates(req.method, req.path), expected, `${req.method} ${req.path}`);
     }
+  });
+});
+
+describe('URI templates and request.params against a linear scan (property)', () => {
+  const rand = prng(20260301);
+  const rules = generateRules(rand, 2_000, 0.9);
+  const compiled = policy({ defaultAction: 'DENY', roles: { reader: ['orders:read'] }, rules });
+  const samples = Array.from({ length: 2_000 }, () => randomRequest(rand, rules));
+  // Rules where another pattern's captures than the first could change the `when`.
+  const ambiguous = rules.filter((r) => r.when === PARAMS_WHEN && r.to?.some((t) => (t.paths?.length ?? 0) > 1));
+
+  it('decides like a linear scan, captures from the first matching pattern', () => {
+    let firstMatters = 0;
+    let params = 0;
+    for (const { req, who } of samples) {
+      const expected = linearScan(rules, req, who);
+      assert.deepEqual(compiled.evaluate(req, who), expected, `${req.method} ${req.path} ${req.host}`);
+      if (expected.rule !== null && rules[Number(expected.rule.slice(1))].when === PARAMS_WHEN) params++;
+      const hostMatches = hostMatcher(req);
+      const differs = ambiguous.some(
+        (r) => r.when === PARAMS_WHEN && (paramsOf(r, req, hostMatches).id === 'b') !== (paramsOf(r, req, hostMatches, true).id === 'b'),
+      );
+      if (differs) firstMatters++;
+    }
+    // Requests where taking another pattern's captures than the first would change a `when`.
+    assert.ok(firstMatters >= 10, `first pattern mattered for ${firstMatters} of ${samples.length}`);
+    assert.ok(params >= 50, `decided by a request.params rule: ${params} of ${samples.length}`);
   });
 });

@@ -1,7 +1,15 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { RuleIndex } from '../../src/policy/index-tree.js';
-import { matchPath, parsePathPattern, pathPatternError } from '../../src/policy/paths.js';
+import {
+  matchPath,
+  matchTemplate,
+  MAX_TEMPLATE_VARIABLES,
+  MAX_VARIABLE_NAME_LENGTH,
+  parsePathPattern,
+  pathPatternError,
+  type PathTemplate,
+} from '../../src/policy/paths.js';
 import {
   hostPatternError,
   matchHost,
@@ -37,14 +45,13 @@ describe('path patterns', () => {
       ['/a b', 'must not contain " "'],
       ['/a\\b', 'must not contain "\\\\"'],
       ['/é', 'must not contain "é"'],
-      ['/api/*/items', '"*" is allowed only as the whole pattern, first ("*.png") or last after "/" ("/api/*")'],
-      ['/api/orders*', '"*" is allowed only as the whole pattern, first ("*.png") or last after "/" ("/api/*")'],
-      ['/api/**', '"*" is allowed only as the whole pattern, first ("*.png") or last after "/" ("/api/*")'],
+      ['/api/orders*', STAR_IN_SEGMENT('orders*')],
+      ['/api/**x', STAR_IN_SEGMENT('**x')],
       ['*/a/*', '"*" may appear only once'],
-      ['**', '"*" may appear only once'],
+      ['**', 'a template ("{name}", "**") must start with "/"'],
     ];
     for (const [pattern, reason] of cases) assert.equal(pathPatternError(pattern), reason, pattern);
-    assert.throws(() => parsePathPattern('/a/*/b'), TypeError);
+    assert.throws(() => parsePathPattern('/a/*b'), TypeError);
   });
 
   it('matches exactly, by prefix at segment boundaries, by suffix, and anything', () => {
@@ -65,6 +72,200 @@ describe('path patterns', () => {
     assert.ok(!matches('*.png', '/img/a.png/x'));
     assert.ok(matches('*', '/x'));
     assert.ok(matches('*', '*'));
+  });
+});
+
+const STAR_IN_SEGMENT = (segment: string) =>
+  `"*" must be a whole segment ("/a/*/b"), "**" the last one ("/a/**"), or the first character ("*.png"), not part of ${JSON.stringify(segment)}`;
+
+const template = (pattern: string): PathTemplate => {
+  const parsed = parsePathPattern(pattern);
+  if (parsed.kind !== 'template') assert.fail(`${pattern} is a ${parsed.kind} pattern`);
+  return parsed;
+};
+
+/** The captures when `path` matches `pattern`, else null. */
+function captures(pattern: string, path: string): Record<string, string> | null {
+  const out = Object.create(null) as Record<string, string>;
+  const hit = matchTemplate(template(pattern), path, out);
+  assert.equal(matchPath(template(pattern), path), hit, `matchPath agrees for ${pattern} ${path}`);
+  return hit ? { ...out } : null;
+}
+
+describe('URI template patterns', () => {
+  it('tells templates from the older forms, which keep their meaning', () => {
+    assert.equal(parsePathPattern('/api/*').kind, 'prefix');
+    assert.equal(parsePathPattern('/*').kind, 'prefix');
+    assert.equal(parsePathPattern('*.png').kind, 'suffix');
+    assert.equal(parsePathPattern('/api/orders').kind, 'exact');
+    assert.equal(parsePathPattern('/a=b/c').kind, 'exact', '"=" alone is a literal character');
+    for (const p of ['/api/*/items', '/api/**', '/**', '/{id}', '/v1/{id=*}/x', '/v1/{rest=**}', '/*/a', '/a/{id}/']) {
+      assert.equal(parsePathPattern(p).kind, 'template', p);
+    }
+  });
+
+  it('parses segments, variables and the rest', () => {
+    assert.deepEqual(template('/v1/payments/{id}/refund'), {
+      kind: 'template',
+      segments: [
+        { literal: 'v1', name: null },
+        { literal: 'payments', name: null },
+        { literal: null, name: 'id' },
+        { literal: 'refund', name: null },
+      ],
+      rest: false,
+      restName: null,
+      names: ['id'],
+    });
+    assert.deepEqual(template('/a/*/{b=*}/{c=**}'), {
+      kind: 'template',
+      segments: [
+        { literal: 'a', name: null },
+        { literal: null, name: null },
+        { literal: null, name: 'b' },
+      ],
+      rest: true,
+      restName: 'c',
+      names: ['b', 'c'],
+    });
+    assert.deepEqual(template('/a/**'), { kind: 'template', segments: [{ literal: 'a', name: null }], rest: true, restName: null, names: [] });
+    assert.deepEqual(template('/{id}/').segments, [
+      { literal: null, name: 'id' },
+      { literal: '', name: null },
+    ]);
+  });
+
+  it('refuses each malformed template with its reason', () => {
+    const cases: Array<[string, string]> = [
+      ['/a/{id', 'unbalanced "{": no "}" closes it'],
+      ['/a/id}', 'unbalanced "}": no "{" opens it'],
+      ['/a/{{id}}', 'unbalanced "{": a "{" inside "{…}"'],
+      ['/a/{}', 'empty variable name in "{…}"'],
+      ['/a/{=*}', 'empty variable name in "{…}"'],
+      ['/a/{1d}', 'invalid variable name "1d": letters, digits and "_", starting with a letter'],
+      ['/a/{_id}', 'invalid variable name "_id": letters, digits and "_", starting with a letter'],
+      ['/a/{order-id}', 'invalid variable name "order-id": letters, digits and "_", starting with a letter'],
+      ['/a/{id}/b/{id}', 'variable "id" appears twice'],
+      ['/a/{id}/{id=**}', 'variable "id" appears twice'],
+      ['/a/**/b', '"**" must be the last segment'],
+      ['/**/', '"**" must be the last segment'],
+      ['/a/{rest=**}/b', '"{rest=**}" must be the last segment'],
+      ['/a/{id=x}', '"{id=x}": a variable matches "*" (one segment) or "**" (the rest of the path), not "x"'],
+      ['/a/{id=}', '"{id=}": a variable matches "*" (one segment) or "**" (the rest of the path), not ""'],
+      ['/a/{id=***}', '"{id=***}": a variable matches "*" (one segment) or "**" (the rest of the path), not "***"'],
+      ['/a/{id=b/*}', '"{id=b/*}": a variable is one segment ({name}, {name=*}) or the rest of the path ({name=**}), with no "/" inside'],
+      ['/a/{x/y}', '"{x/y}": a variable is one segment ({name}, {name=*}) or the rest of the path ({name=**}), with no "/" inside'],
+      ['/x{id}', 'a variable must be a whole segment, not part of "x{id}"'],
+      ['/{id}x/y', 'a variable must be a whole segment, not part of "{id}x"'],
+      ['/a/{a}{b}', 'a variable must be a whole segment, not part of "{a}{b}"'],
+      ['/a*b', STAR_IN_SEGMENT('a*b')],
+      ['/a/{id}/b*', STAR_IN_SEGMENT('b*')],
+      ['/a/***', STAR_IN_SEGMENT('***')],
+      [
+        '/a/{id}/*',
+        'a trailing "/*" means "anything below" only in a pattern without "{…}" or other "*": write "/**" (anything below) or "/{name}" (one segment)',
+      ],
+      ['/*/*', 'a trailing "/*" means "anything below" only in a pattern without "{…}" or other "*": write "/**" (anything below) or "/{name}" (one segment)'],
+      ['*/{id}', 'a template ("{name}", "**") must start with "/"'],
+      ['*{id}', 'a template ("{name}", "**") must start with "/"'],
+      ['{id}/a', 'must start with "/" or "*"'],
+      ['/a/{id}/../b', 'must not contain ".."'],
+      ['/a/{id}//b', 'must not contain "//"'],
+      ['/a/./{id}', 'must not contain "." segments'],
+      ['/a/{id}/%2F', 'must not contain "%"'],
+    ];
+    for (const [pattern, reason] of cases) {
+      assert.equal(pathPatternError(pattern), reason, pattern);
+      assert.throws(() => parsePathPattern(pattern), { name: 'TypeError', message: `invalid path pattern ${JSON.stringify(pattern)}: ${reason}` });
+    }
+  });
+
+  it(`allows ${MAX_TEMPLATE_VARIABLES} variables and names of ${MAX_VARIABLE_NAME_LENGTH} characters, no more`, () => {
+    const vars = (n: number) => '/' + Array.from({ length: n }, (_, i) => `{v${i}}`).join('/');
+    assert.equal(pathPatternError(vars(MAX_TEMPLATE_VARIABLES)), null);
+    assert.equal(pathPatternError(vars(MAX_TEMPLATE_VARIABLES - 1) + '/{rest=**}'), null);
+    assert.equal(pathPatternError(vars(MAX_TEMPLATE_VARIABLES + 1)), `has more than ${MAX_TEMPLATE_VARIABLES} variables`);
+    assert.equal(pathPatternError(vars(MAX_TEMPLATE_VARIABLES) + '/{rest=**}'), `has more than ${MAX_TEMPLATE_VARIABLES} variables`);
+    assert.equal(pathPatternError(vars(MAX_TEMPLATE_VARIABLES) + '/*/**'), null, '"*" and "**" capture nothing and do not count');
+    const name = 'n' + '_'.repeat(MAX_VARIABLE_NAME_LENGTH - 1);
+    assert.equal(pathPatternError(`/a/{${name}}`), null);
+    assert.equal(pathPatternError(`/a/{${name}x}`), `variable name "${name}x" is longer than ${MAX_VARIABLE_NAME_LENGTH} characters`);
+    // Sixteen variables capture sixteen segments.
+    const path = '/' + Array.from({ length: MAX_TEMPLATE_VARIABLES }, (_, i) => `s${i}`).join('/');
+    assert.deepEqual(
+      captures(vars(MAX_TEMPLATE_VARIABLES), path),
+      Object.fromEntries(Array.from({ length: MAX_TEMPLATE_VARIABLES }, (_, i) => [`v${i}`, `s${i}`])),
+    );
+  });
+
+  it('matches "{name}" and "*" to exactly one non-empty segment, literals exactly', () => {
+    const refund = '/v1/payments/{id}/refund';
+    assert.deepEqual(captures(refund, '/v1/payments/pay_42/refund'), { id: 'pay_42' });
+    assert.deepEqual(captures('/v1/payments/{id=*}/refund', '/v1/payments/pay_42/refund'), { id: 'pay_42' }, '{id=*} is {id}');
+    assert.equal(captures(refund, '/v1/payments//refund'), null, 'an empty segment is not one');
+    assert.equal(captures(refund, '/v1/payments/a/b/refund'), null, 'two segments are not one');
+    assert.equal(captures(refund, '/v1/payments/refund'), null);
+    assert.equal(captures(refund, '/v1/payments/7/refunds'), null);
+    assert.equal(captures(refund, '/v1/payments/7/Refund'), null, 'literals are case-sensitive');
+    assert.equal(captures(refund, '/v1/payment/7/refund'), null);
+    assert.equal(captures(refund, '/v1/payments/7/refund/x'), null);
+    assert.equal(captures(refund, 'v1/payments/7/refund'), null);
+    assert.deepEqual(captures('/v1/*/refund', '/v1/x/refund'), {}, '"*" captures nothing');
+    assert.equal(captures('/v1/*/refund', '/v1/refund'), null);
+    assert.deepEqual(captures('/{a}/{b}', '/x/y'), { a: 'x', b: 'y' });
+    assert.deepEqual(captures('/{a}', '/%7Bid%7D'), { a: '%7Bid%7D' }, 'captures are the normalised text, not decoded');
+    assert.deepEqual(captures('/{a}', '/{id}'), { a: '{id}' }, 'a literal "{" in a path is an ordinary character');
+    assert.deepEqual(captures('/{a}/x', '/*/x'), { a: '*' });
+  });
+
+  it('matches "**" and "{name=**}" to zero or more segments after the "/" before them, as Envoy does', () => {
+    const rest = '/v1/files/{path=**}';
+    assert.equal(captures(rest, '/v1/files'), null, 'zero segments still need the "/": /v1/files is not below /v1/files/');
+    assert.deepEqual(captures(rest, '/v1/files/'), { path: '' }, 'zero segments');
+    assert.deepEqual(captures(rest, '/v1/files/a'), { path: 'a' }, 'one');
+    assert.deepEqual(captures(rest, '/v1/files/a/b/c.txt'), { path: 'a/b/c.txt' }, 'many');
+    assert.deepEqual(captures(rest, '/v1/files/a/b/'), { path: 'a/b/' }, 'with the trailing "/"');
+    assert.equal(captures(rest, '/v1/filesx/a'), null);
+    assert.deepEqual(captures('/v1/files/**', '/v1/files/a/b'), {});
+    assert.equal(captures('/v1/files/**', '/v1/files'), null);
+    assert.deepEqual(captures('/**', '/'), {});
+    assert.deepEqual(captures('/**', '/a/b'), {});
+    assert.deepEqual(captures('/{all=**}', '/'), { all: '' });
+    assert.deepEqual(captures('/v1/{id}/{rest=**}', '/v1/7/a/b'), { id: '7', rest: 'a/b' });
+    assert.equal(captures('/v1/{id}/{rest=**}', '/v1/7'), null);
+    // "/a/**" and the older "/a/*" match the same paths.
+    for (const path of ['/a', '/a/', '/a/b', '/a/b/c/', '/ab', '/b/a/']) {
+      assert.equal(matchPath(parsePathPattern('/a/**'), path), matchPath(parsePathPattern('/a/*'), path), path);
+    }
+  });
+
+  it('treats a trailing "/" as a literal: it must be there, and only there', () => {
+    assert.equal(captures('/v1/{id}', '/v1/7/'), null);
+    assert.deepEqual(captures('/v1/{id}/', '/v1/7/'), { id: '7' });
+    assert.equal(captures('/v1/{id}/', '/v1/7'), null);
+    assert.equal(captures('/v1/{id}/x', '/v1/7/x/'), null);
+    assert.equal(captures('/v1/*/x', '/v1/7/x/'), null);
+  });
+
+  it('leaves no captures behind for a template without variables, and fills nothing without an object', () => {
+    assert.equal(matchTemplate(template('/v1/*/x'), '/v1/7/x', null), true);
+    assert.equal(matchTemplate(template('/v1/{id}/x'), '/v1/7/x', null), true);
+  });
+
+  it('stays linear on hostile paths: very long, very deep, near the limits', () => {
+    const deep = '/a'.repeat(2048); // 4096 bytes, the longest path the sidecar accepts
+    assert.deepEqual(captures('/a/{x}/{rest=**}', deep), { x: 'a', rest: 'a/'.repeat(2045) + 'a' });
+    assert.equal(captures('/a/{x}', deep), null);
+    assert.equal(captures('/{a}/*/{b}', deep), null);
+    const many = '/' + Array.from({ length: 2048 }, () => '{').join('/');
+    assert.deepEqual(captures('/{a}/{b=**}', many), { a: '{', b: '{/'.repeat(2046) + '{' });
+    const segments = Array.from({ length: 2000 }, (_, i) => (i % 2 === 0 ? '*' : `s${i}`));
+    const long = template('/' + segments.join('/') + '/**');
+    const matching = '/' + segments.map((s) => (s === '*' ? 'x' : s)).join('/') + '/';
+    assert.equal(matchTemplate(long, matching, null), true);
+    assert.equal(matchTemplate(long, matching.slice(0, -1), null), false);
+    const huge = 'x'.repeat(100_000);
+    assert.deepEqual(captures('/v1/{id}/refund', `/v1/${huge}/refund`), { id: huge });
   });
 });
 
@@ -168,5 +369,61 @@ describe('RuleIndex', () => {
     assert.deepEqual(index.candidates('DELETE', 'x.png'), [3, 4]);
     assert.deepEqual(index.candidates('PUT', '*'), []);
     assert.deepEqual(index.candidates('HEAD', '/'), [5, 6]);
+  });
+});
+
+describe('RuleIndex with URI templates', () => {
+  const p = parsePathPattern;
+  const index = new RuleIndex();
+  index.add(0, null, [p('/v1/payments/{id}/refund')]);
+  index.add(1, ['POST'], [p('/v1/payments/*/capture')]);
+  index.add(2, null, [p('/v1/customers/{customer}/orders/**')]);
+  index.add(3, null, [p('/v1/{version}/payments/{id}/refund')]);
+  index.add(4, null, [p('/{any}')]);
+  index.add(5, null, [p('/v1/payments/{id}/')]);
+  index.add(6, null, [p('/**')]);
+  index.add(7, ['GET'], [p('/v1/payments/*')]);
+  index.add(8, null, [p('/v1/payments/{id}')]);
+  index.add(9, null, [p('/v1/{rest=**}')]);
+
+  it('finds templates by their segments, a variable or "*" being any non-empty segment', () => {
+    assert.deepEqual(index.candidates('GET', '/v1/payments/7/refund'), [0, 6, 7, 9]);
+    assert.deepEqual(index.candidates('POST', '/v1/payments/7/capture'), [1, 6, 9]);
+    assert.deepEqual(index.candidates('GET', '/v1/payments/7/capture'), [6, 7, 9]);
+    assert.deepEqual(index.candidates('GET', '/v1/payments/refund/refund'), [0, 6, 7, 9]);
+    assert.deepEqual(index.candidates('GET', '/v1/v1/payments/7/refund'), [3, 6, 9]);
+    assert.deepEqual(index.candidates('GET', '/v1/customers/alice/orders/'), [2, 6, 9]);
+    assert.deepEqual(index.candidates('GET', '/v1/customers/alice/orders/7/items'), [2, 6, 9]);
+    assert.deepEqual(index.candidates('GET', '/v1/customers/alice/orders'), [6, 9], '"/**" needs the "/" before it');
+    assert.deepEqual(index.candidates('GET', '/v1'), [4, 6]);
+    assert.deepEqual(index.candidates('GET', '/v1/'), [6, 9]);
+    assert.deepEqual(index.candidates('GET', '/'), [6], 'no empty segment for "{any}"');
+  });
+
+  it('tells a trailing "/" apart, and empty segments never match a variable', () => {
+    assert.deepEqual(index.candidates('PUT', '/v1/payments/7'), [6, 8, 9]);
+    assert.deepEqual(index.candidates('PUT', '/v1/payments/7/'), [5, 6, 9]);
+    assert.deepEqual(index.candidates('GET', '/v1/payments/'), [6, 7, 9]);
+  });
+
+  it('is a pre-filter that agrees with matchPath on every combination of literals and wildcards', () => {
+    // Every pattern over {a, *} of depth 1–6, some ending in "/**": a trie where each node has
+    // both a literal and a wildcard edge, the walk's worst shape.
+    const patterns: string[] = [];
+    for (let depth = 1; depth <= 6; depth++) {
+      for (let bits = 0; bits < 1 << depth; bits++) {
+        const segments = Array.from({ length: depth }, (_, k) => (bits & (1 << k) ? 'a' : `{v${k}}`));
+        patterns.push('/' + segments.join('/'), '/' + segments.join('/') + '/**', '/' + segments.join('/') + '/');
+      }
+    }
+    const deep = new RuleIndex();
+    const parsed = patterns.map(p);
+    parsed.forEach((pattern, i) => deep.add(i, null, [pattern]));
+    const paths = ['/', '/a', '/b', '/a/', '/a/a', '/a/b/a', '/b/b/b/b/b/b', '/a/a/a/a/a/a/', '/a/a/a/a/a/a/a/a', '/a'.repeat(2048), '/a/b/c/d/e/f/g'];
+    for (const path of paths) {
+      const expected = parsed.flatMap((pattern, i) => (matchPath(pattern, path) ? [i] : []));
+      assert.deepEqual(deep.candidates('GET', path), expected, path);
+    }
+    assert.equal(deep.candidates('GET', '/a/a/a/a/a/a').length, 64 + 62, 'the 64 of depth 6, and the 2 + 4 + … + 32 of depth 1–5 ending in "/**"');
   });
 });

@@ -29,8 +29,13 @@ describe('policy document schema', () => {
       ['unknown-field.yaml', ':6:3: spec.rule: unknown field'],
       ['bad-path.yaml', ':15:37: spec.rules[2] (third).to[0].paths[1]: must start with "/" or "*"'],
       [
-        'middle-star.yaml',
-        ':9:22: spec.rules[0] (items).to[0].paths[0]: "*" is allowed only as the whole pattern, first ("*.png") or last after "/" ("/api/*")',
+        'star-in-segment.yaml',
+        ':9:38: spec.rules[0] (items).to[0].paths[1]: "*" must be a whole segment ("/a/*/b"), "**" the last one ("/a/**"), or the first character ("*.png"), not part of "orders*"',
+      ],
+      // Found while compiling, after validation: the rule is named, the position is not known.
+      [
+        'unknown-param.yaml',
+        ': spec.rules[1] (own-orders).when: rule "own-orders" reads request.params.custmer, which none of its paths captures (they capture: customer)',
       ],
       ['encoded-path.yaml', ':9:22: spec.rules[0] (encoded).to[0].paths[0]: must not contain "%"'],
       [
