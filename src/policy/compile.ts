@@ -90,7 +90,7 @@ function compileRule(rule: PolicyRule, index: number, shared: Shared, file: stri
   const captured = new Set(to?.flatMap((target) => target.paths?.flatMap(capturedNames) ?? []));
   const when = rule.when === undefined ? null : compileWhen(rule.when, index, rule.name, file);
   if (when?.paramNames) {
-    const error = paramsError(rule.name, when.paramNames, captured);
+    const error = paramsError(when.paramNames, captured);
     if (error !== null) throw new DocumentError(file, `spec.rules[${index}].when`, error, { label: `spec.rules[${index}] (${rule.name}).when` });
   }
   return {
@@ -111,11 +111,11 @@ function compileRule(rule: PolicyRule, index: number, shared: Shared, file: stri
  * rule's paths captures: never true, so a typo. A name only some paths capture is allowed
  * (missing, an evaluation error that fails closed, when another path matched).
  */
-function paramsError(rule: string, names: ReadonlySet<string>, captured: ReadonlySet<string>): string | null {
-  if (captured.size === 0) return `rule "${rule}" reads request.params, but none of its paths captures a variable ("/orders/{id}")`;
+function paramsError(names: ReadonlySet<string>, captured: ReadonlySet<string>): string | null {
+  if (captured.size === 0) return `reads request.params, but none of the rule's paths captures a variable ("/orders/{id}")`;
   const unknown = [...names].filter((name) => !captured.has(name));
   if (unknown.length === 0) return null;
-  return `rule "${rule}" reads request.params.${unknown[0]}, which none of its paths captures (they capture: ${[...captured].join(', ')})`;
+  return `reads request.params.${unknown[0]}, which none of the rule's paths captures (they capture: ${[...captured].join(', ')})`;
 }
 
 function compileTarget(to: NonNullable<PolicyRule['to']>[number], shared: Shared): CompiledTarget {

@@ -375,7 +375,7 @@ describe('request.params: the captures of the rule’s path template', () => {
     };
     const two = [{ paths: ['/a/{id}'] }, { paths: ['/b/{order}/{rest=**}'] }];
     const unknown = (name: string) =>
-      `p.yaml: spec.rules[0].when: rule "r" reads request.params.${name}, which none of its paths captures (they capture: id, order, rest)`;
+      `p.yaml: spec.rules[0] (r).when: reads request.params.${name}, which none of the rule's paths captures (they capture: id, order, rest)`;
     assert.equal(refused(two, 'request.params.oder == "1"'), unknown('oder'));
     assert.equal(refused(two, 'request.params["oder"] == "1"'), unknown('oder'));
     assert.equal(refused(two, '"oder" in request.params'), unknown('oder'));
@@ -383,7 +383,7 @@ describe('request.params: the captures of the rule’s path template', () => {
     assert.equal(refused(two, 'request.params.id == "1" || request.params.Id == "1"'), unknown('Id'));
     assert.equal(refused(two, 'request.params.id == "1" && request.params.order == "2" && request.params.rest == ""'), null);
     assert.equal(refused(two, 'request.params[request.headers["x"]] == "1"'), null, 'a computed key cannot be checked: missing fails closed');
-    const none = 'p.yaml: spec.rules[0].when: rule "r" reads request.params, but none of its paths captures a variable ("/orders/{id}")';
+    const none = 'p.yaml: spec.rules[0] (r).when: reads request.params, but none of the rule\'s paths captures a variable ("/orders/{id}")';
     assert.equal(refused([{ paths: ['/a', '/b/*', '/c/*/d', '/e/**'] }], 'size(request.params) == 0'), none);
     assert.equal(refused([{ methods: ['GET'] }], 'request.params.id == "1"'), none);
     assert.equal(refused(undefined, '"id" in request.params'), none);

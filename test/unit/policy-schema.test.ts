@@ -35,7 +35,7 @@ describe('policy document schema', () => {
       // Found while compiling, after validation: the rule is named, the position is not known.
       [
         'unknown-param.yaml',
-        ': spec.rules[1] (own-orders).when: rule "own-orders" reads request.params.custmer, which none of its paths captures (they capture: customer)',
+        ": spec.rules[1] (own-orders).when: reads request.params.custmer, which none of the rule's paths captures (they capture: customer)",
       ],
       ['encoded-path.yaml', ':9:22: spec.rules[0] (encoded).to[0].paths[0]: must not contain "%"'],
       [
