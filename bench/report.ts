@@ -14,6 +14,7 @@ export type RowId =
   | 'allow-p99'
   | 'deny-rps'
   | 'fresh-rps'
+  | 'cost-fresh'
   | 'cost-allow'
   | 'cost-allow-low'
   | 'cost-deny'
@@ -50,6 +51,12 @@ export function rowSpecs(o: BenchOptions): RowSpec[] {
       group: 'fresh-tokens',
       scenario: 'allow, every token new (ES256 verify each time)',
       target: '≥ 0.8 × floor-verify rps (floor + one node:crypto ES256 verify)',
+    },
+    {
+      id: 'cost-fresh',
+      group: 'fresh-tokens',
+      scenario: 'allow, every token new: server CPU per Check (the same runs)',
+      target: '≤ 1.0 × floor-verify (floor + one ES256 verify)',
     },
     {
       id: 'cost-allow',
