@@ -244,9 +244,8 @@ function paramsRead(ast: ASTNode): { reads: boolean; named: boolean; names: Set<
   let named = false;
   const names = new Set<string>();
   const isParams = (node: ASTNode): boolean => {
-    if (node.op !== '.') return false;
-    const [target, field] = node.args;
-    return field === 'params' && target.op === 'id' && target.args === 'request';
+    const access = variableField(node);
+    return access?.variable === 'request' && access.field === 'params';
   };
   const visit = (node: ASTNode): void => {
     if (isParams(node)) {
@@ -257,7 +256,7 @@ function paramsRead(ast: ASTNode): { reads: boolean; named: boolean; names: Set<
       reads = true;
       return;
     }
-    if (node.op === '.' && node.args[0].op === 'id' && node.args[0].args === 'request') return;
+    if (variableField(node)?.variable === 'request') return;
     if (node.op === '.' && isParams(node.args[0])) {
       names.add(node.args[1]);
     } else if (node.op === '[]' && isParams(node.args[0])) {
@@ -282,12 +281,17 @@ const IDENTITY_FIELDS: Readonly<Record<string, string>> = { request: 'auth', sou
  * (indexed, compared whole) counts as reading it.
  */
 function readsIdentity(node: ASTNode): boolean {
-  if (node.op === '.') {
-    const [target, field] = node.args;
-    if (target.op === 'id' && typeof target.args === 'string' && target.args in IDENTITY_FIELDS) return IDENTITY_FIELDS[target.args] === field;
-  }
+  const access = variableField(node);
+  if (access !== null && access.variable in IDENTITY_FIELDS) return IDENTITY_FIELDS[access.variable] === access.field;
   if (node.op === 'id') return typeof node.args === 'string' && node.args in IDENTITY_FIELDS;
   return astChildren(node).some(readsIdentity);
+}
+
+/** `variable.field` when `node` is a field of a top-level variable (`request.path`), else null. */
+function variableField(node: ASTNode): { variable: string; field: string } | null {
+  if (node.op !== '.') return null;
+  const [target, field] = node.args;
+  return target.op === 'id' && typeof target.args === 'string' ? { variable: target.args, field } : null;
 }
 
 type Program = ReturnType<Environment['parse']>;
