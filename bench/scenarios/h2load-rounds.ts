@@ -60,7 +60,8 @@ export async function h2loadRounds(ctx: Context): Promise<ScenarioOutput> {
 
   const commands = new Set<string>();
   for (let round = 1; round <= o.rounds; round++) {
-    for (const s of inRoundOrder(series, round)) {
+    const inRound = series.filter((s) => s.kind === 'throughput' || round <= o.latencyRounds);
+    for (const s of inRoundOrder(inRound, round)) {
       const t = await targets.get(s.target);
       const expect = expectation(t, s.body);
       ctx.progress(`round ${round}/${o.rounds}: ${s.kind} ${t.name} (${s.body.what})`);
@@ -106,11 +107,15 @@ function rows(ctx: Context, series: Series[]): ScenarioOutput['rows'] {
   if (want('latency')) {
     const s = find(series, 'latency', 'cached token', 'sidecar-50');
     const f = find(series, 'latency', 'cached token', 'floor');
-    const ratio = medianRatio(s, f, p99);
+    // Judged in each run, not by a median: a tail that is worse in some runs is worse.
+    const ratios = s && f ? s.runs.map((run, i) => p99(run) / p99(f.runs[i])) : [];
+    const worst = ratios.length > 0 ? Math.max(...ratios) : NaN;
     const pooledRatio = s && f ? pooled(s).p99 / pooled(f).p99 : NaN;
     out['allow-p99'] = {
-      text: `${fmt.ratio(ratio)} floor p99 (${fmt.us(medianOf(s, p99))} vs ${fmt.us(medianOf(f, p99))}); all rounds pooled: ${fmt.ratio(pooledRatio)}`,
-      met: ratio <= 1.2,
+      text:
+        `worst run ${fmt.ratio(worst)} floor p99 (runs: ${ratios.map((r) => r.toFixed(2)).join(' / ')}; ` +
+        `median p99 ${fmt.us(medianOf(s, p99))} vs ${fmt.us(medianOf(f, p99))}; all runs pooled: ${fmt.ratio(pooledRatio)})`,
+      met: ratios.length > 0 && worst <= 1.2,
     };
   }
   if (want('deny')) {
@@ -154,6 +159,7 @@ function raw(ctx: Context, series: Series[], bodies: Body[]): string[] {
         table(
           ['round', ...latency.map(label)],
           rounds
+            .slice(0, ctx.options.latencyRounds)
             .map((i) => [
               String(i + 1),
               ...latency.map((s) => {
@@ -173,7 +179,7 @@ function raw(ctx: Context, series: Series[], bodies: Body[]): string[] {
         ) +
         `\n\nh2load's --rps fires each client's share every 10 ms (${ctx.options.latencyRps / ctx.options.connections / 100} requests per client, ` +
         `${ctx.options.latencyRps / 100} in all, per tick), so these latencies include draining such a burst, for every server alike. ` +
-        'Tail latency on two shared cores is noisy: compare the pooled row with the per-round ratios.',
+        'The target holds run by run; the pooled row is for reference.',
     );
   }
   blocks.push(

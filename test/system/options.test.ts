@@ -17,6 +17,8 @@ test('bench options: BENCH_ONLY and BENCH_ROUNDS are checked, naming the variabl
   assert.deepEqual([...parseOptions({ BENCH_ONLY: 'deny, memory' }).only], ['deny', 'memory']);
   assert.throws(() => parseOptions({ BENCH_ONLY: 'allow,nope' }), /BENCH_ONLY: unknown scenario "nope"/);
   assert.equal(parseOptions({ BENCH_ROUNDS: '3' }).rounds, 3);
+  assert.equal(parseOptions({ BENCH_ROUNDS: '3' }).latencyRounds, 3, 'never more latency runs than rounds');
+  assert.equal(parseOptions({}).latencyRounds, 5, 'the p99 target is judged in each of five runs');
   assert.throws(() => parseOptions({ BENCH_ROUNDS: '-1' }), /BENCH_ROUNDS: expected a positive number/);
 });
 
