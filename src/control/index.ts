@@ -12,6 +12,7 @@ export {
   parseKvKey,
   policyTarget,
   REVOCATIONS_TARGET,
+  shadowTarget,
   trustDomainKeysTarget,
   type KvTarget,
 } from './kv-keys.js';

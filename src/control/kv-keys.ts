@@ -41,11 +41,12 @@ interface Row {
 
 const ROWS: readonly Row[] = [
   { kind: 'policy', keyPrefix: 'policy.', targetPrefix: '', valid: isShortName },
+  { kind: 'shadow', keyPrefix: 'shadow.', targetPrefix: '', valid: isShortName },
   { kind: 'keys', keyPrefix: 'keys.issuer.', targetPrefix: 'issuer/', valid: isShortName },
   { kind: 'keys', keyPrefix: 'keys.trust-domain.', targetPrefix: 'trust-domain/', valid: isTrustDomain },
 ];
 
-/** `policy.<service>`, `keys.issuer.<name>`, `keys.trust-domain.<domain>` or `revocations`; a TypeError for anything else. */
+/** `policy.<service>`, `shadow.<service>`, `keys.issuer.<name>`, `keys.trust-domain.<domain>` or `revocations`; a TypeError for anything else. */
 export function kvKeyFor(kind: DocumentKind, target: string): string {
   if (typeof target === 'string') {
     if (kind === 'revocations' && target === REVOCATIONS_TARGET) return REVOCATIONS_KEY;
@@ -73,6 +74,9 @@ export function parseKvKey(key: string): KvTarget | null {
 export function policyTarget(service: string): string {
   return checked(service, isShortName, 'service name');
 }
+
+/** The shadow policy's target: the service, as for its enforced policy (the kind tells them apart). */
+export const shadowTarget = policyTarget;
 
 export function issuerKeysTarget(name: string): string {
   return `issuer/${checked(name, isShortName, 'issuer name')}`;

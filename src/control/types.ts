@@ -6,6 +6,7 @@
  * | KV key                         | kind          | target                       | body                         |
  * | ------------------------------ | ------------- | ---------------------------- | ---------------------------- |
  * | `policy.<service>`             | `policy`      | `<service>`                  | a policy document (object)   |
+ * | `shadow.<service>`             | `shadow`      | `<service>`                  | a policy document, or null   |
  * | `keys.issuer.<issuer name>`    | `keys`        | `issuer/<issuer name>`       | a JWKS (`{ "keys": [...] }`) |
  * | `keys.trust-domain.<domain>`   | `keys`        | `trust-domain/<domain>`      | a JWKS                       |
  * | `revocations`                  | `revocations` | `*`                          | `{ "entries": [...] }`       |
@@ -14,7 +15,7 @@
  * half is pinned in the sidecar's config (`nats.signers`). Protected header:
  * `{ "alg", "kid", "typ": "authz-control+jws" }`. Payload: a ControlDocument.
  */
-export type DocumentKind = 'policy' | 'keys' | 'revocations';
+export type DocumentKind = 'policy' | 'shadow' | 'keys' | 'revocations';
 
 export interface ControlDocument {
   readonly kind: DocumentKind;
@@ -40,6 +41,8 @@ export const SUBJECTS = {
   statusAll: (prefix: string) => `${prefix}.status.>`,
   /** Request/reply: every sidecar answers with its current StatusReport. */
   statusPing: (prefix: string) => `${prefix}.status-ping`,
+  /** Request/reply: every sidecar of the service answers with its PolicyReport (shadow divergence, rule usage). */
+  report: (prefix: string, service: string) => `${prefix}.report.${service}`,
   /** `<prefix>.decisions.<service>`: sampled allows and every deny. */
   decisions: (prefix: string, service: string) => `${prefix}.decisions.${service}`,
 };
@@ -60,3 +63,5 @@ export interface StatusReport {
   readonly unconfirmed?: readonly string[];
   readonly at: string;
 }
+
+export type { PolicyReport } from '../policy/report.js';

@@ -6,3 +6,22 @@ export { parsePolicy, loadPolicyFile, compilePolicyText, WrongServiceError } fro
 export { compilePolicy, type CompileOptions } from './compile.js';
 export { PolicyStore } from './store.js';
 export { startLocalPolicy, type PolicyEvent } from './local-file.js';
+export {
+  DivergenceTable,
+  diverges,
+  sumShadowReports,
+  sumUsage,
+  MAX_PAIRS,
+  SAMPLES_PER_PAIR,
+  type DivergencePair,
+  type DivergenceSample,
+  type GrantUsage,
+  type Outcome,
+  type PolicyReport,
+  type RuleUsage,
+  type ScopeUsage,
+  type ShadowOutcome,
+  type ShadowReport,
+  type ShadowTotals,
+  type UsageTotals,
+} from './report.js';
