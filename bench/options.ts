@@ -11,6 +11,7 @@ export const GROUPS = [
   'latency',
   'rules-10k',
   'cel',
+  'shadow',
   'fresh-tokens',
   'cost',
   'sustained',

@@ -73,6 +73,8 @@ export interface SidecarOptions {
   /** Policy text (YAML or JSON) for the local policy file. */
   readonly policy: string;
   readonly tokenCacheEntries?: number;
+  /** A shadow policy (policy.shadowFile). */
+  readonly shadowPolicy?: string;
 }
 
 /** A sidecar directory like deploy/examples: the example keys, a config like the example one and `policy`. */
@@ -80,6 +82,7 @@ export function sidecarDir(options: SidecarOptions): string {
   return writeSidecarDir({
     dir: mkdtempSync(join(tmpdir(), 'authz-bench-')),
     policy: options.policy,
+    shadowPolicy: options.shadowPolicy,
     tokenCacheEntries: options.tokenCacheEntries ?? 10_000,
     extra: 'shutdown: { drainSeconds: 1 }\n',
   }).dir;

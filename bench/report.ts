@@ -22,6 +22,7 @@ export type RowId =
   | 'large-rps'
   | 'large-eval-p99'
   | 'cel-rps'
+  | 'shadow-rps'
   | 'memory-rss'
   | 'memory-bound'
   | 'push-p99'
@@ -81,6 +82,7 @@ export function rowSpecs(o: BenchOptions): RowSpec[] {
     { id: 'large-rps', group: 'rules-10k', scenario: `${n(o.largeRules)}-rule policy: throughput`, target: '≥ 0.9 × 50-rule rps' },
     { id: 'large-eval-p99', group: 'policy-eval', scenario: `${n(o.largeRules)}-rule policy: evaluation p99 (in-process)`, target: '≤ 20 µs' },
     { id: 'cel-rps', group: 'cel', scenario: 'CEL condition on the matching rule: throughput', target: '≥ 0.9 × same policy without it' },
+    { id: 'shadow-rps', group: 'shadow', scenario: 'allow, cached token, with a 50-rule shadow policy: throughput', target: '≥ 0.9 × same sidecar without it' },
     { id: 'memory-rss', group: 'memory', scenario: `memory: RSS with ${n(o.cachedTokens)} distinct cached tokens`, target: '≤ 150 MiB' },
     {
       id: 'memory-bound',

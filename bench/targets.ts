@@ -6,7 +6,7 @@ import type { BenchOptions } from './options.js';
 import { policyText, TENANT_CONDITION } from './policies/generate.js';
 import { startServer, startSidecar, type Target } from './processes.js';
 
-export type TargetName = 'floor' | 'limit' | 'floor-verify' | 'sidecar-50' | 'sidecar-large' | 'sidecar-50-cel';
+export type TargetName = 'floor' | 'limit' | 'floor-verify' | 'sidecar-50' | 'sidecar-large' | 'sidecar-50-cel' | 'sidecar-50-shadow';
 
 export class Targets {
   private readonly started = new Map<TargetName, Promise<Target>>();
@@ -42,6 +42,9 @@ export class Targets {
         return startSidecar(this.label(name), { policy: policyText({ rules: this.options.largeRules, json: true }) });
       case 'sidecar-50-cel':
         return startSidecar(name, { policy: policyText({ rules: 50, when: TENANT_CONDITION }) });
+      case 'sidecar-50-shadow':
+        // The same 50 rules as the shadow: every Check evaluates the policy twice.
+        return startSidecar(name, { policy: policyText({ rules: 50 }), shadowPolicy: policyText({ rules: 50 }) });
     }
   }
 }

@@ -6,7 +6,7 @@ import { packageVersion, readFailure, type FieldPath } from './shared/index.js';
 import { KeySetError, KeyStore, RevocationStore, type KeyStoreEvent } from './keys/index.js';
 import { createAuthenticator, SERVICE_ISSUER_NAME } from './tokens/index.js';
 import { buildRequestView } from './request/index.js';
-import { PolicyStore, startLocalPolicy, type PolicyEvent } from './policy/index.js';
+import { PolicyStore, PolicyUsage, ShadowPolicy, startLocalPolicy, type PolicyEvent, type PolicyReport } from './policy/index.js';
 import { loadSigners, type SignerSet } from './control/index.js';
 // control/start.ts loads the NATS client: only its types here, the code with await import below.
 import type { ControlRun, ControlRunEvent } from './control/start.js';
@@ -88,8 +88,11 @@ async function main(argv: string[]): Promise<number> {
   const keyStores = new Map<string, KeyStore>();
   let serviceKeys: KeyStore | undefined;
   const policies = new PolicyStore();
+  const shadow = new ShadowPolicy();
+  const usage = new PolicyUsage();
   const revocations = new RevocationStore();
   let stopPolicy: { stop(): void } | undefined;
+  let stopShadow: { stop(): void } | undefined;
   let signers: SignerSet | undefined;
   try {
     if (config.nats) signers = await loadSignerFiles(source, config.nats.signers);
@@ -135,6 +138,20 @@ async function main(argv: string[]): Promise<number> {
         throw readFailureOf(error) === undefined ? error : fileFieldError(source, ['policy', 'file'], error);
       });
     }
+    if (config.policy.shadowFile !== undefined) {
+      const written = String(source.written(['policy', 'shadowFile']));
+      stopShadow = await startLocalPolicy({
+        file: config.policy.shadowFile,
+        shownAs: isAbsolute(written) ? written : join(dirname(configPath), written),
+        service: config.service,
+        intervalMs: config.watch.intervalMs,
+        store: shadow,
+        onConditionError: shadow.onConditionError,
+        onEvent: (event) => onPolicyEvent(log, metrics, event, 'shadow'),
+      }).catch((error: unknown) => {
+        throw readFailureOf(error) === undefined ? error : fileFieldError(source, ['policy', 'shadowFile'], error);
+      });
+    }
   } catch (error) {
     for (const store of allKeyStores()) store.stop();
     return startupFailure(error);
@@ -142,6 +159,7 @@ async function main(argv: string[]): Promise<number> {
   if (args['check-config']) {
     for (const store of allKeyStores()) store.stop();
     stopPolicy?.stop();
+    stopShadow?.stop();
     process.stdout.write(`${describeRuntime(runtime)}\n${configPath}: ok\n`);
     return 0;
   }
@@ -176,6 +194,7 @@ async function main(argv: string[]): Promise<number> {
       config: { ...config, nats },
       stores: {
         policies,
+        shadow,
         issuerKeys: new Map(config.issuers.filter((i) => i.keys.nats).map((i) => [i.name, keyStores.get(i.name)!])),
         trustDomainKeys: config.serviceTokens?.keys.nats ? serviceKeys : undefined,
         revocations,
@@ -187,6 +206,7 @@ async function main(argv: string[]): Promise<number> {
         refreshReadiness();
       },
       onDecisionDrop: (count) => metrics.decisionsDropped.inc(count),
+      policyReport: () => policyReport(config.service, usage, policies, shadow),
     });
     const run = control;
     metrics.trackControlFreshness(() => run.freshness().ageSeconds);
@@ -206,7 +226,10 @@ async function main(argv: string[]): Promise<number> {
     denyLinesPerSecond: config.log.denyLinesPerSecond,
     decisionLog: control?.decisionLog ?? null,
     failOpenIssuers: failOpenIssuers(config),
+    usage,
+    shadow,
   });
+  metrics.trackShadow(shadow);
 
   let grpc: Awaited<ReturnType<typeof startGrpcServer>> | undefined;
   let admin;
@@ -237,6 +260,7 @@ async function main(argv: string[]): Promise<number> {
     authenticator.stop();
     for (const store of allKeyStores()) store.stop();
     stopPolicy?.stop();
+    stopShadow?.stop();
     await Promise.race([released.catch(() => {}), new Promise((resolve) => setTimeout(resolve, 2_000).unref())]);
     process.stderr.write(`authz-sidecar: ${problem.message}\n`);
     return 1;
@@ -280,6 +304,7 @@ async function main(argv: string[]): Promise<number> {
       idleCollection?.stop();
       for (const store of allKeyStores()) store.stop();
       stopPolicy?.stop();
+      stopShadow?.stop();
       log.info({ outcome }, 'stopped');
       resolve(0);
     };
@@ -466,12 +491,28 @@ const KV_FEED_LINES: Readonly<Record<KvFeedEventType, { level: 'info' | 'warn'; 
   'kv-check-recovered': { level: 'info', message: 'newest revision of a control key readable again' },
 };
 
-function onPolicyEvent(log: Logger, metrics: Metrics, event: PolicyEvent): void {
+/** What this sidecar answers on `<prefix>.report.<service>` (without its instance name, which the control plane adds). */
+function policyReport(service: string, usage: PolicyUsage, policies: PolicyStore, shadow: ShadowPolicy): Omit<PolicyReport, 'instance'> {
+  const policy = policies.current();
+  return {
+    service,
+    startedAt: usage.startedAt,
+    at: new Date().toISOString(),
+    policy: policy && { name: policy.name, revision: policy.revision },
+    ...usage.report(policy),
+    shadow: shadow.report(),
+  };
+}
+
+function onPolicyEvent(log: Logger, metrics: Metrics, event: PolicyEvent, which: 'policy' | 'shadow' = 'policy'): void {
   if (event.type === 'policy-loaded') {
-    log.info({ policy: event.name, revision: event.revision, rules: event.rules }, 'policy loaded');
+    log.info({ policy: event.name, revision: event.revision, rules: event.rules }, which === 'shadow' ? 'shadow policy loaded' : 'policy loaded');
   } else {
-    metrics.policyRejections.inc();
-    log.warn({ code: event.code, reason: event.message }, 'policy rejected; keeping the previous policy');
+    (which === 'shadow' ? metrics.shadowPolicyRejections : metrics.policyRejections).inc();
+    log.warn(
+      { code: event.code, reason: event.message },
+      which === 'shadow' ? 'shadow policy rejected; keeping the previous shadow' : 'policy rejected; keeping the previous policy',
+    );
   }
 }
 

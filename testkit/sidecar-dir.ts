@@ -35,6 +35,8 @@ export interface SidecarConfigOptions {
   readonly log?: Readonly<Record<string, string | number>>;
   /** YAML appended as it is: top-level sections the options do not cover (nats, request, shutdown…). */
   readonly extra?: string;
+  /** `policy.shadowFile: shadow.yaml` (writeSidecarDir writes it from `shadowPolicy`). */
+  readonly shadowFile?: boolean;
 }
 
 const EXAMPLE_CLAIMS_TO_HEADERS = Object.freeze({ tenant: 'x-tenant-id', roles: 'x-auth-roles' });
@@ -62,7 +64,7 @@ export function sidecarConfig(options: SidecarConfigOptions = {}): string {
   }
   if (options.moreIssuers) lines.push(options.moreIssuers.trimEnd());
   if (example) lines.push('serviceTokens:', '  trustDomain: cluster.local', '  header: x-service-token', '  keys: { file: keys/mesh.jwks.json }');
-  lines.push('policy: { file: policy.yaml }');
+  lines.push(options.shadowFile ? 'policy: { file: policy.yaml, shadowFile: shadow.yaml }' : 'policy: { file: policy.yaml }');
   if (options.tokenCacheEntries !== undefined) lines.push(`tokenCache: { maxEntries: ${options.tokenCacheEntries} }`);
   if (options.watchIntervalMs !== undefined) lines.push(`watch: { intervalMs: ${options.watchIntervalMs} }`);
   lines.push(`log: ${flow({ level: 'info', ...options.log })}`);
@@ -76,6 +78,8 @@ export interface SidecarDirOptions extends SidecarConfigOptions {
   readonly policy?: string;
   /** config.yaml's text, instead of sidecarConfig(options). */
   readonly config?: string;
+  /** shadow.yaml's text, the shadow policy (and `policy.shadowFile` in the config). */
+  readonly shadowPolicy?: string;
 }
 
 /** Writes keys/, policy.yaml and config.yaml; returns the directory and the config's path. */
@@ -84,7 +88,9 @@ export function writeSidecarDir(options: SidecarDirOptions = {}): { dir: string;
   mkdirSync(join(dir, 'keys'), { recursive: true });
   cpSync(`${EXAMPLES}/keys`, join(dir, 'keys'), { recursive: true });
   writeFileSync(join(dir, 'policy.yaml'), options.policy ?? readFileSync(`${EXAMPLES}/policy.yaml`));
-  return { dir, configPath: writeConfig(dir, options.config ?? sidecarConfig(options)) };
+  if (options.shadowPolicy !== undefined) writeFileSync(join(dir, 'shadow.yaml'), options.shadowPolicy);
+  const config = options.config ?? sidecarConfig({ ...options, shadowFile: options.shadowFile ?? options.shadowPolicy !== undefined });
+  return { dir, configPath: writeConfig(dir, config) };
 }
 
 /**

@@ -31,9 +31,10 @@ export async function h2loadRounds(ctx: Context): Promise<ScenarioOutput> {
   const series: Series[] = [];
   const add = (kind: Kind, body: Body, ...names: TargetName[]) => names.forEach((target) => series.push({ kind, body, target, runs: [] }));
   if (want('allow')) add('throughput', allow, 'floor', 'limit');
-  if (want('allow') || want('rules-10k') || want('cel')) add('throughput', allow, 'sidecar-50');
+  if (want('allow') || want('rules-10k') || want('cel') || want('shadow')) add('throughput', allow, 'sidecar-50');
   if (want('rules-10k')) add('throughput', allow, 'sidecar-large');
   if (want('cel')) add('throughput', allow, 'sidecar-50-cel');
+  if (want('shadow')) add('throughput', allow, 'sidecar-50-shadow');
   if (want('deny')) add('throughput', deny, 'floor', 'sidecar-50');
   if (want('latency')) add('latency', allow, 'floor', 'sidecar-50');
 
@@ -133,6 +134,14 @@ function rows(ctx: Context, series: Series[]): ScenarioOutput['rows'] {
     const cel = allowOf('sidecar-50-cel');
     const ratio = medianRatio(cel, sidecar, rps);
     out['cel-rps'] = { text: `${fmt.ratio(ratio)} without CEL (${fmt.int(medianOf(cel, rps))} vs ${fmt.int(medianOf(sidecar, rps))} rps)`, met: ratio >= 0.9 };
+  }
+  if (want('shadow')) {
+    const shadow = allowOf('sidecar-50-shadow');
+    const ratio = medianRatio(shadow, sidecar, rps);
+    out['shadow-rps'] = {
+      text: `${fmt.ratio(ratio)} without (${fmt.int(medianOf(shadow, rps))} vs ${fmt.int(medianOf(sidecar, rps))} rps)`,
+      met: ratio >= 0.9,
+    };
   }
   return out;
 }

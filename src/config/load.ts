@@ -102,7 +102,11 @@ function resolvePaths(config: Config, base: string): Config {
     ...config,
     issuers: config.issuers.map((i) => ({ ...i, keys: keys(i.keys) })),
     ...(config.serviceTokens ? { serviceTokens: { ...config.serviceTokens, keys: keys(config.serviceTokens.keys) } } : {}),
-    policy: config.policy.file !== undefined ? { ...config.policy, file: at(config.policy.file) } : config.policy,
+    policy: {
+      ...config.policy,
+      ...(config.policy.file !== undefined && { file: at(config.policy.file) }),
+      ...(config.policy.shadowFile !== undefined && { shadowFile: at(config.policy.shadowFile) }),
+    },
     ...(config.nats ? { nats: { ...config.nats, signers: config.nats.signers.map(at), cacheDir: at(config.nats.cacheDir) } } : {}),
   };
 }

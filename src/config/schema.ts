@@ -118,8 +118,13 @@ export const configSchema = z.strictObject({
   issuers: z.array(issuerSchema).default([]),
   serviceTokens: serviceTokensSchema.optional(),
   policy: z
-    .strictObject({ file: z.string().min(1).optional(), nats: z.literal(true).optional() })
-    .refine((p) => (p.file === undefined) !== (p.nats === undefined), { error: 'must name exactly one of file, nats' }),
+    .strictObject({ file: z.string().min(1).optional(), nats: z.literal(true).optional(), shadowFile: z.string().min(1).optional() })
+    .refine((p) => (p.file === undefined) !== (p.nats === undefined), { error: 'must name exactly one of file, nats' })
+    // With nats: true the shadow is published to the bucket (authzctl publish policy --shadow).
+    .refine((p) => p.shadowFile === undefined || p.file !== undefined, {
+      error: 'needs policy.file; with policy.nats the shadow policy comes from the bucket (authzctl publish policy --shadow)',
+      path: ['shadowFile'],
+    }),
   tokenCache: z.strictObject({ maxEntries: z.number().int().min(0).max(10_000_000).default(10_000) }).prefault({}),
   request: z
     .strictObject({

@@ -1,24 +1,28 @@
 import type { Config } from '../config/index.js';
 import { type KeyStore, parseRevocations, type RevocationStore } from '../keys/index.js';
-import { compilePolicy, validatePolicyDocument, type PolicyStore } from '../policy/index.js';
+import { compilePolicy, validatePolicyDocument, type CompiledPolicy, type PolicyReport, type PolicyStore, type ShadowPolicy } from '../policy/index.js';
 import { DocumentApplier, type ApplierEvent, type ControlTarget } from './applier.js';
 import { DecisionLog } from './decision-log.js';
-import { issuerKeysTarget, kvKeyFor, policyTarget, REVOCATIONS_TARGET, trustDomainKeysTarget } from './kv-keys.js';
+import { issuerKeysTarget, kvKeyFor, policyTarget, REVOCATIONS_TARGET, shadowTarget, trustDomainKeysTarget } from './kv-keys.js';
 import { LastGoodCache } from './last-good.js';
 import { connectControlPlane, type ControlPlaneEvent } from './nats-connect.js';
 import { startKvFeed, type KvFeedEvent } from './nats-feed.js';
 import type { SignerSet } from './signers.js';
-import { defaultInstance, startStatusReporter } from './status.js';
+import { answerRequests, defaultInstance, startStatusReporter } from './status.js';
 import { SUBJECTS, type ControlDocument, type StatusReport } from './types.js';
 
 export interface ControlStores {
   readonly policies: PolicyStore;
+  /** The shadow policy, followed with the enforced one (`shadow.<service>`). */
+  readonly shadow: ShadowPolicy;
   /** Key stores whose source is `{ nats: true }`, by issuer name. */
   readonly issuerKeys: ReadonlyMap<string, KeyStore>;
   /** The trust domain's store when its source is `{ nats: true }`. */
   readonly trustDomainKeys: KeyStore | undefined;
   readonly revocations: RevocationStore;
 }
+
+const encoder = new TextEncoder();
 
 export type ControlRunEvent = ApplierEvent | KvFeedEvent | ControlPlaneEvent;
 
@@ -50,12 +54,17 @@ export function controlTargets(config: Config, stores: ControlStores): ControlTa
       key,
       kind: 'policy',
       target,
-      apply: (doc: ControlDocument) => {
-        const policy = validatePolicyDocument(doc.body, key);
-        if (policy.metadata.service !== config.service) throw new Error(`metadata.service is "${policy.metadata.service}", not "${config.service}"`);
-        // Compiled completely before the swap: a Check sees the old or the new policy.
-        stores.policies.swap(compilePolicy(policy, { revision: String(doc.revision), file: key }));
-      },
+      // Compiled completely before the swap: a Check sees the old or the new policy.
+      apply: (doc: ControlDocument) => stores.policies.swap(compileFromDocument(doc, key, config.service)),
+    });
+    const shadowKey = kvKeyFor('shadow', shadowTarget(config.service));
+    targets.push({
+      key: shadowKey,
+      kind: 'shadow',
+      target: shadowTarget(config.service),
+      // A null body is the signed way to remove the shadow (deletes are ignored).
+      apply: (doc: ControlDocument) =>
+        stores.shadow.swap(doc.body === null ? null : compileFromDocument(doc, shadowKey, config.service, stores.shadow.onConditionError)),
     });
   }
   const keysTarget = (target: string, store: KeyStore): ControlTarget => ({
@@ -76,6 +85,12 @@ export function controlTargets(config: Config, stores: ControlStores): ControlTa
   return targets;
 }
 
+function compileFromDocument(doc: ControlDocument, key: string, service: string, onConditionError?: () => void): CompiledPolicy {
+  const policy = validatePolicyDocument(doc.body, key);
+  if (policy.metadata.service !== service) throw new Error(`metadata.service is "${policy.metadata.service}", not "${service}"`);
+  return compilePolicy(policy, { revision: String(doc.revision), file: key, onConditionError });
+}
+
 /**
  * Runs the NATS control plane: loads the last good documents from the cache (re-verified)
  * before anything else, then connects in the background (a NATS that is down never stops
@@ -89,6 +104,8 @@ export async function startControl(options: {
   ready: () => boolean;
   onEvent: (event: ControlRunEvent) => void;
   onDecisionDrop: (count: number) => void;
+  /** This sidecar's PolicyReport, answered on `<prefix>.report.<service>`. */
+  policyReport: () => Omit<PolicyReport, 'instance'>;
 }): Promise<ControlRun> {
   const { config, stores, signers, onEvent } = options;
   const nats = config.nats;
@@ -153,6 +170,9 @@ export async function startControl(options: {
     report,
     intervalMs: nats.statusIntervalSeconds * 1000,
   });
+  const reports = answerRequests(control, SUBJECTS.report(nats.subjectPrefix, config.service), () =>
+    encoder.encode(JSON.stringify({ ...options.policyReport(), instance })),
+  );
 
   const decisions = nats.decisions;
   const decisionLog = decisions.enabled
@@ -178,6 +198,7 @@ export async function startControl(options: {
     statusChanged: () => reporter?.changed(),
     stop: async () => {
       reporter?.stop();
+      reports.stop();
       decisionLog?.stop();
       await feed.stop();
       await control.close();

@@ -27,6 +27,33 @@ export interface StatusReporter {
 }
 
 /**
+ * Answers every request on `subject` with `answer()`, from the first connection on: nats.js
+ * re-establishes the subscription after a reconnect on the same connection object.
+ */
+export function answerRequests(control: ControlPlane, subject: string, answer: () => Uint8Array): { stop(): void } {
+  let subscription: Subscription | null = null;
+  const subscribe = () => {
+    const nc = control.connection();
+    if (nc === null || subscription !== null) return;
+    subscription = nc.subscribe(subject, {
+      callback: (error, msg) => {
+        if (error === null && msg.reply) msg.respond(answer());
+      },
+    });
+  };
+  const unlisten = control.listen((event) => {
+    if (event.type === 'nats-connected' || event.type === 'nats-reconnected') subscribe();
+  });
+  subscribe();
+  return {
+    stop() {
+      unlisten();
+      subscription?.unsubscribe();
+    },
+  };
+}
+
+/**
  * Publishes this sidecar's StatusReport on `<prefix>.status.<service>.<instance>` on change,
  * on (re)connect and every `intervalMs`, and answers `<prefix>.status-ping` requests, so
  * `authzctl status` sees every sidecar at once without waiting for the period.
@@ -34,7 +61,6 @@ export interface StatusReporter {
 export function startStatusReporter(options: StatusReporterOptions): StatusReporter {
   const { control, prefix, service, instance } = options;
   const subject = SUBJECTS.status(prefix, service, instance);
-  let ping: Subscription | null = null;
   let pending: NodeJS.Timeout | undefined;
 
   const encode = () => encoder.encode(JSON.stringify(options.report()));
@@ -47,23 +73,10 @@ export function startStatusReporter(options: StatusReporterOptions): StatusRepor
       // Closed or draining: the next period or reconnect publishes again.
     }
   };
-  const subscribe = () => {
-    const nc = control.connection();
-    if (nc === null || ping !== null) return;
-    // nats.js re-establishes subscriptions after a reconnect on the same connection object.
-    ping = nc.subscribe(SUBJECTS.statusPing(prefix), {
-      callback: (error, msg) => {
-        if (error === null && msg.reply) msg.respond(encode());
-      },
-    });
-  };
+  const pings = answerRequests(control, SUBJECTS.statusPing(prefix), encode);
   const unlisten = control.listen((event) => {
-    if (event.type === 'nats-connected' || event.type === 'nats-reconnected') {
-      subscribe();
-      publish();
-    }
+    if (event.type === 'nats-connected' || event.type === 'nats-reconnected') publish();
   });
-  subscribe();
   const timer = setInterval(publish, options.intervalMs);
   timer.unref();
 
@@ -80,7 +93,7 @@ export function startStatusReporter(options: StatusReporterOptions): StatusRepor
       unlisten();
       clearInterval(timer);
       clearTimeout(pending);
-      ping?.unsubscribe();
+      pings.stop();
     },
   };
 }

@@ -27,6 +27,8 @@ export interface DecisionRecord {
   readonly subject: string | null;
   readonly issuer: string | null;
   readonly principal: string | null;
+  /** Present when a shadow policy decided this Check the other way (or failed on it). */
+  readonly shadow?: { readonly decision: 'allow' | 'deny' | 'error'; readonly reason: string; readonly rule: string | null };
 }
 
 /** Sampled allows and every deny. */

@@ -3,11 +3,11 @@ import type { CheckRequest__Output } from '../generated/envoy/service/auth/v3/Ch
 import type { CheckResponse } from '../generated/envoy/service/auth/v3/CheckResponse.js';
 import { type RequestView, RequestError } from '../request/index.js';
 import { ANONYMOUS, type AuthContext, TokenError } from '../tokens/index.js';
-import type { CompiledPolicy, Decision } from '../policy/index.js';
+import type { CompiledPolicy, Decision, PolicyUsage, ShadowPolicy, ShadowVerdict } from '../policy/index.js';
 import { decisionId as newDecisionId } from './decision-id.js';
 import { allowResponse, denyResponse, type DecisionMetadata, type DenyKind } from './response.js';
 import type { IdentityHeaders } from './identity-headers.js';
-import type { CheckMetrics, DecisionSink } from './check-sinks.js';
+import type { CheckMetrics, DecisionRecord, DecisionSink } from './check-sinks.js';
 
 /** Time as the Check handler reads it; tests pass their own. */
 export interface Clock {
@@ -34,6 +34,10 @@ export interface CheckDependencies {
   readonly failOpenIssuers?: ReadonlySet<string>;
   /** Optional audit trail (sampled allows, every deny); `record` never blocks. */
   readonly decisionLog?: DecisionSink | null;
+  /** Counts the rules, grants and scopes the enforced policy decided with (policy/usage.ts). */
+  readonly usage?: Pick<PolicyUsage, 'record'>;
+  /** The shadow policy, evaluated after the enforced decision; it never changes the answer (policy/shadow.ts). */
+  readonly shadow?: Pick<ShadowPolicy, 'observe'>;
   readonly clock?: Clock;
 }
 
@@ -71,6 +75,9 @@ class LineBudget {
   }
 }
 
+/** Divergent Checks logged, and recorded beyond the decision log's own sampling, per second. */
+export const SHADOW_RECORDS_PER_SECOND = 20;
+
 export type CheckHandler = (request: CheckRequest__Output) => CheckResponse | Promise<CheckResponse>;
 
 /**
@@ -93,6 +100,8 @@ interface CheckContext {
   requestId: string;
   view?: RequestView;
   auth?: AuthContext;
+  /** What the shadow policy made of this Check, when there is one. */
+  shadow?: ShadowVerdict | null;
 }
 
 /** What the Check decided, before it becomes a CheckResponse. */
@@ -118,6 +127,8 @@ export function createCheckHandler(deps: CheckDependencies): CheckHandler {
   const audit = deps.decisionLog ?? null;
   const denyLog = new LineBudget(deps.denyLinesPerSecond ?? 0, clock);
   const failOpenLog = new LineBudget(deps.denyLinesPerSecond ?? 0, clock);
+  const shadowRecords = new LineBudget(SHADOW_RECORDS_PER_SECOND, clock);
+  const shadowLog = new LineBudget(SHADOW_RECORDS_PER_SECOND, clock);
   const failOpenIssuers = deps.failOpenIssuers ?? new Set<string>();
 
   /** The one place an outcome becomes an answer: its log line, response, metrics and audit record. */
@@ -153,7 +164,13 @@ export function createCheckHandler(deps: CheckDependencies): CheckHandler {
     const allow = outcome.type !== 'deny';
     metrics.countCheck(allow ? 'allow' : 'deny', reason);
     metrics.checkDuration.observe((clock.monotonicMs() - ctx.started) / 1000);
-    if (audit !== null && audit.wants(allow)) {
+    // A Check the shadow decides the other way is logged, and recorded even when it would not
+    // be sampled, within a budget per second.
+    const diverged = ctx.shadow?.divergent === true;
+    const shadow = diverged ? shadowFields(ctx.shadow!.decision) : undefined;
+    if (shadow !== undefined && shadowLog.take())
+      log.info({ ...line(), decision: allow ? 'allow' : 'deny', shadow, ...suppressed(shadowLog) }, 'shadow diverged');
+    if (audit !== null && (audit.wants(allow) || (diverged && shadowRecords.take()))) {
       const { view, auth } = ctx;
       audit.record({
         decision_id: ctx.decisionId,
@@ -169,6 +186,7 @@ export function createCheckHandler(deps: CheckDependencies): CheckHandler {
         subject: auth?.user?.subject ?? null,
         issuer: auth?.user?.issuer ?? null,
         principal: auth?.principal ?? null,
+        ...(shadow !== undefined && { shadow }),
       });
     }
     return response;
@@ -182,6 +200,13 @@ export function createCheckHandler(deps: CheckDependencies): CheckHandler {
       decision = policy.evaluate(ctx.view!, auth);
     } catch (error) {
       return failed(ctx, error);
+    }
+    try {
+      deps.usage?.record(policy, decision, auth);
+      if (deps.shadow !== undefined) ctx.shadow = deps.shadow.observe(ctx.view!, auth, decision);
+    } catch (error) {
+      // Counting and the shadow never change an answer, even through a bug of their own.
+      if (shadowLog.take()) log.error({ decision_id: ctx.decisionId, err: error }, 'usage or shadow accounting failed');
     }
     if (decision.allow) return respond(ctx, { type: 'allow', reason: decision.reason, rule: decision.rule });
     const { kind, reason } = policyDeny(decision, auth);
@@ -226,6 +251,12 @@ export function createCheckHandler(deps: CheckDependencies): CheckHandler {
       return failed(ctx, error);
     }
   };
+}
+
+/** The shadow's side of a divergent Check, for its log line and decision record. */
+function shadowFields(decision: Decision | null): NonNullable<DecisionRecord['shadow']> {
+  if (decision === null) return { decision: 'error', reason: 'internal_error', rule: null };
+  return { decision: decision.allow ? 'allow' : 'deny', reason: decision.reason, rule: decision.rule };
 }
 
 /** The `suppressed` field of the next line a budget lets through, when it refused some. */

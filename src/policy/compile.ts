@@ -5,10 +5,10 @@ import { evaluatePolicy, type PolicyProgram } from './evaluate.js';
 import { RuleIndex } from './index-tree.js';
 import { capturedNames, parsePathPattern } from './paths.js';
 import { parseHostPattern, parsePrincipalPattern } from './patterns.js';
-import { rolesGranting } from './permissions.js';
+import { grants, rolesGranting } from './permissions.js';
 import { RuleParams, type CompiledRule, type CompiledSource, type CompiledTarget } from './rule.js';
 import type { PolicyDocument, PolicyRule } from './schema.js';
-import type { CompiledPolicy, Decision } from './types.js';
+import type { CatalogRule, CompiledPolicy, Decision, PolicyCatalog } from './types.js';
 
 export interface CompileOptions {
   /** Opaque revision label carried by the compiled policy (and into decision metadata). */
@@ -32,9 +32,10 @@ export function compilePolicy(doc: PolicyDocument, options: CompileOptions): Com
   const allowIndex = new RuleIndex();
   for (const rule of rules) indexRule(rule.action === 'DENY' ? denyIndex : allowIndex, rule);
 
+  const ruleDecisions = rules.map((r) => ruleDecision(r));
   const program: PolicyProgram = {
     rules,
-    ruleDecisions: rules.map((r) => ruleDecision(r)),
+    ruleDecisions,
     denyIndex,
     allowIndex,
     defaultDecision: spec.defaultAction === 'ALLOW' ? DEFAULT_ALLOW : DEFAULT_DENY,
@@ -48,8 +49,41 @@ export function compilePolicy(doc: PolicyDocument, options: CompileOptions): Com
     ruleCount: rules.length,
     failOpen: spec.failOpen,
     evaluate: (request, auth) => evaluatePolicy(program, request, auth),
+    catalog: catalogOf(doc, rules, ruleDecisions),
   } satisfies CompiledPolicy);
 }
+
+/**
+ * The rules and grants usage is counted against; a rule's grants are those giving its
+ * required permission. Shares what the compiled rules already share (scope lists) and one
+ * grant list per distinct permission, so a 10,000-rule policy pays little for it.
+ */
+function catalogOf(doc: PolicyDocument, rules: readonly CompiledRule[], ruleDecisions: readonly Decision[]): PolicyCatalog {
+  const { spec } = doc;
+  const grantList = Object.entries(spec.roles).flatMap(([role, patterns]) => patterns.map((permission) => Object.freeze({ role, permission })));
+  const byPermission = new Map<string, readonly number[]>();
+  const grantsOf = (permission: string | undefined): readonly number[] => {
+    if (permission === undefined) return NO_GRANTS;
+    let list = byPermission.get(permission);
+    if (list === undefined) {
+      list = Object.freeze(grantList.flatMap((g, i) => (grants(g.permission, permission) ? [i] : [])));
+      byPermission.set(permission, list);
+    }
+    return list;
+  };
+  const catalogRules = rules.map((rule, i): CatalogRule =>
+    Object.freeze({ name: rule.name, action: rule.action, scopes: rule.scopes, grants: grantsOf(spec.rules[i].require?.permission) }),
+  );
+  const byDecision = new Map<Decision, number>(ruleDecisions.map((d, i) => [d, i]));
+  return Object.freeze({
+    rules: Object.freeze(catalogRules),
+    grants: Object.freeze(grantList),
+    rolesFrom: spec.rolesFrom,
+    ruleOf: (decision: Decision) => byDecision.get(decision) ?? -1,
+  });
+}
+
+const NO_GRANTS: readonly number[] = Object.freeze([]);
 
 /**
  * The values many rules repeat, built once per policy and shared: most rules name the same

@@ -25,3 +25,6 @@ export {
   type ShadowTotals,
   type UsageTotals,
 } from './report.js';
+export { PolicyUsage } from './usage.js';
+export { ShadowPolicy, type ShadowVerdict } from './shadow.js';
+export type { CatalogRule, PolicyCatalog } from './types.js';

@@ -1,6 +1,5 @@
 import { DocumentError, errorCode, FilePoller } from '../shared/index.js';
 import { compilePolicyText, WrongServiceError } from './load.js';
-import type { PolicyStore } from './store.js';
 import type { CompiledPolicy } from './types.js';
 
 export type PolicyEvent =
@@ -20,10 +19,13 @@ export async function startLocalPolicy(options: {
   shownAs?: string;
   service: string;
   intervalMs: number;
-  store: PolicyStore;
+  /** The enforced policy's PolicyStore, or the ShadowPolicy. */
+  store: { swap(policy: CompiledPolicy): void };
   onEvent: (event: PolicyEvent) => void;
+  /** Told about every `when` of the loaded policy that fails at run time. */
+  onConditionError?: (rule: string, error: Error) => void;
 }): Promise<{ stop(): void }> {
-  const { file, service, store, onEvent } = options;
+  const { file, service, store, onEvent, onConditionError } = options;
   const shown = options.shownAs ?? file;
   const apply = (policy: CompiledPolicy) => {
     store.swap(policy);
@@ -34,7 +36,7 @@ export async function startLocalPolicy(options: {
     options.intervalMs,
     async (bytes) => {
       try {
-        apply(compilePolicyText(bytes.toString('utf8'), shown, { service }));
+        apply(compilePolicyText(bytes.toString('utf8'), shown, { service, onConditionError }));
       } catch (error) {
         const wrongService = error instanceof WrongServiceError;
         onEvent({ type: 'policy-rejected', file, code: wrongService ? 'policy_wrong_service' : 'policy_invalid', message: (error as Error).message });
@@ -48,7 +50,7 @@ export async function startLocalPolicy(options: {
   } catch (error) {
     throw new DocumentError(shown, '', `cannot read: ${errorCode(error)}`, { cause: error });
   }
-  apply(compilePolicyText(bytes.toString('utf8'), shown, { service }));
+  apply(compilePolicyText(bytes.toString('utf8'), shown, { service, onConditionError }));
   poller.start();
   return poller;
 }

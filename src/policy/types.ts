@@ -40,4 +40,25 @@ export interface CompiledPolicy {
   /** `spec.failOpen`: allow without identity when the decision cannot be made (keys unavailable, internal error). */
   readonly failOpen: boolean;
   evaluate(request: RequestView, auth: AuthContext): Decision;
+  /** What usage is counted against (policy/usage.ts): the rules in document order and every role grant. */
+  readonly catalog: PolicyCatalog;
+}
+
+/** A policy's rules and role grants as usage reports name them. */
+export interface PolicyCatalog {
+  readonly rules: readonly CatalogRule[];
+  /** Every `spec.roles` entry: role → permission pattern, in document order. */
+  readonly grants: readonly { readonly role: string; readonly permission: string }[];
+  /** `spec.rolesFrom`. */
+  readonly rolesFrom: string;
+  /** The rule whose own decision this is (allowed_by_rule, denied_by_rule), else -1. Identity lookup. */
+  ruleOf(decision: Decision): number;
+}
+
+export interface CatalogRule {
+  readonly name: string;
+  readonly action: 'ALLOW' | 'DENY';
+  readonly scopes: readonly string[];
+  /** Positions in `grants` of the grants that give this rule's required permission; empty when it requires none. */
+  readonly grants: readonly number[];
 }

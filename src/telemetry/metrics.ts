@@ -1,4 +1,5 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import type { ShadowPolicy } from '../policy/index.js';
 import type { TokenCacheStats } from '../tokens/index.js';
 import { DecisionCounter, FastHistogram } from './hot-metrics.js';
 
@@ -79,6 +80,39 @@ export class Metrics {
     help: 'Policy updates refused (the previous policy stays in force).',
     registers: [this.registry],
   });
+
+  readonly shadowPolicyRejections = new Counter({
+    name: 'authz_shadow_policy_rejections_total',
+    help: 'Shadow policy files refused (the previous shadow stays).',
+    registers: [this.registry],
+  });
+
+  /** Read at scrape time from the shadow policy's own table (see `trackShadow`): nothing is counted per Check. */
+  private shadow: Pick<ShadowPolicy, 'outcomes' | 'conditionErrorCount'> | null = null;
+
+  readonly shadowChecks = new Counter({
+    name: 'authz_shadow_checks_total',
+    help: 'Checks the shadow policy was evaluated for since its revision loaded, by enforced and shadow outcome (allow|deny; shadow also error).',
+    labelNames: ['enforced', 'shadow'] as const,
+    registers: [this.registry],
+    collect: () => {
+      this.shadowChecks.reset();
+      for (const o of this.shadow?.outcomes() ?? []) this.shadowChecks.inc({ enforced: o.enforced, shadow: o.shadow }, o.count);
+    },
+  });
+
+  readonly shadowConditionErrors: Gauge = new Gauge({
+    name: 'authz_shadow_condition_errors',
+    help: 'Shadow policy conditions that failed at run time since its revision loaded (the rule failed closed in the shadow).',
+    registers: [this.registry],
+    collect: () => {
+      this.shadowConditionErrors.set(this.shadow?.conditionErrorCount ?? 0);
+    },
+  });
+
+  trackShadow(shadow: Pick<ShadowPolicy, 'outcomes' | 'conditionErrorCount'>): void {
+    this.shadow = shadow;
+  }
 
   readonly controlDocuments = new Counter({
     name: 'authz_control_documents_total',

@@ -194,6 +194,11 @@ describe('loadConfig errors: FILE:LINE:COLUMN: FIELD: REASON', () => {
     throwsDocument(() => parseConfig('policy: { file: p.yaml }\n', 'x.yaml'), 'x.yaml: service: required');
     throwsDocument(() => parseConfig('service: orders\n', 'x.yaml'), 'x.yaml: policy: required');
     throwsDocument(() => parseConfig('service: orders\npolicy: {}\n', 'x.yaml'), 'x.yaml:2:9: policy: must name exactly one of file, nats');
+    throwsDocument(
+      () => parseConfig('service: orders\npolicy: { nats: true, shadowFile: s.yaml }\n', 'x.yaml'),
+      'x.yaml:2:35: policy.shadowFile: needs policy.file; with policy.nats the shadow policy comes from the bucket (authzctl publish policy --shadow)',
+    );
+    assert.equal(parseConfig('service: orders\npolicy: { file: p.yaml, shadowFile: s.yaml }\n', '/etc/authz/x.yaml').policy.shadowFile, '/etc/authz/s.yaml');
     throwsDocument(() => parseConfig(`${base}tokenCache: { maxEntries: "10" }\n`, 'x.yaml'), 'x.yaml:3:27: tokenCache.maxEntries: must be a number');
     throwsDocument(
       () => parseConfig(`${base}grpc: { handshakeTimeoutMs: 50 }\n`, 'x.yaml'),

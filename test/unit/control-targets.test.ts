@@ -8,7 +8,7 @@ import type { ControlDocument } from '../../src/control/types.js';
 import { KeyStore } from '../../src/keys/store.js';
 import { RevocationStore } from '../../src/keys/revocations.js';
 import { PolicyStore } from '../../src/policy/store.js';
-import { parsePolicy } from '../../src/policy/index.js';
+import { parsePolicy, ShadowPolicy } from '../../src/policy/index.js';
 import type { RequestView } from '../../src/request/types.js';
 import type { AuthContext, VerifiedToken } from '../../src/tokens/types.js';
 
@@ -76,7 +76,13 @@ function setup(text = CONFIG) {
   const config: Config = parseConfig(text, '/etc/authz/config.yaml');
   const idp = new KeyStore({ name: 'idp', source: config.issuers[0].keys, algorithms: config.issuers[0].algorithms });
   const mesh = new KeyStore({ name: 'cluster.local', source: config.serviceTokens!.keys, algorithms: config.serviceTokens!.algorithms });
-  const stores: ControlStores = { policies: new PolicyStore(), issuerKeys: new Map([['idp', idp]]), trustDomainKeys: mesh, revocations: new RevocationStore() };
+  const stores: ControlStores = {
+    policies: new PolicyStore(),
+    shadow: new ShadowPolicy(),
+    issuerKeys: new Map([['idp', idp]]),
+    trustDomainKeys: mesh,
+    revocations: new RevocationStore(),
+  };
   const targets = controlTargets(config, stores);
   const byKey = (key: string): ControlTarget => {
     const target = targets.find((t) => t.key === key);
@@ -100,6 +106,7 @@ describe('controlTargets', () => {
       targets.map((t) => [t.key, t.kind, t.target]),
       [
         ['policy.orders', 'policy', 'orders'],
+        ['shadow.orders', 'shadow', 'orders'],
         ['keys.issuer.idp', 'keys', 'issuer/idp'],
         ['keys.trust-domain.cluster.local', 'keys', 'trust-domain/cluster.local'],
         ['revocations', 'revocations', '*'],
@@ -124,6 +131,7 @@ nats:
     );
     const targets = controlTargets(config, {
       policies: new PolicyStore(),
+      shadow: new ShadowPolicy(),
       issuerKeys: new Map(),
       trustDomainKeys: undefined,
       revocations: new RevocationStore(),
@@ -132,6 +140,19 @@ nats:
       targets.map((t) => t.key),
       ['revocations'],
     );
+  });
+
+  it('applies a shadow document to the ShadowPolicy, and a null body removes the shadow', async () => {
+    const { stores, byKey } = setup();
+    const target = byKey('shadow.orders');
+    assert.equal(stores.shadow.current(), null);
+    await target.apply(doc('shadow', 'orders', 3, parsePolicy(policyText('orders', 'next'), 'inline.yaml')));
+    assert.equal(stores.shadow.current()?.revision, '3');
+    assert.equal(stores.policies.current(), null, 'the enforced policy is untouched');
+    assert.throws(() => target.apply(doc('shadow', 'orders', 4, parsePolicy(policyText('billing', 'x'), 'inline.yaml'))), /metadata.service is "billing"/);
+    assert.equal(stores.shadow.current()?.revision, '3', 'a refused shadow leaves the previous one');
+    await target.apply(doc('shadow', 'orders', 5, null));
+    assert.equal(stores.shadow.current(), null);
   });
 
   it('compiles a policy document into the PolicyStore with the document revision', async () => {

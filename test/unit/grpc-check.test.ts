@@ -5,9 +5,10 @@ import { issuerSchema } from '../../src/config/schema.js';
 import type { CheckRequest__Output } from '../../src/generated/envoy/service/auth/v3/CheckRequest.js';
 import type { CheckResponse } from '../../src/generated/envoy/service/auth/v3/CheckResponse.js';
 import { createCheckHandler, policyDeny, type CheckDependencies, type CheckHandler } from '../../src/grpc/check.js';
+import type { DecisionRecord } from '../../src/grpc/check-sinks.js';
 import { IdentityHeaders } from '../../src/grpc/identity-headers.js';
 import { KeyStore } from '../../src/keys/index.js';
-import { compilePolicyText, type CompiledPolicy, type Decision } from '../../src/policy/index.js';
+import { compilePolicyText, PolicyUsage, ShadowPolicy, type CompiledPolicy, type Decision } from '../../src/policy/index.js';
 import { buildRequestView } from '../../src/request/index.js';
 import { ANONYMOUS, createAuthenticator, TokenError, type Authenticator, type VerifiedToken } from '../../src/tokens/index.js';
 import { createLogger } from '../../src/telemetry/logger.js';
@@ -196,11 +197,9 @@ describe('createCheckHandler (real request view, tokens, keys and policy)', () =
 
   it('a policy that throws: 500 internal_error and an error log line, never an allow', async () => {
     const broken: CompiledPolicy = {
+      ...policy!,
       name: 'broken',
-      service: 'orders',
       revision: 'r1',
-      ruleCount: 0,
-      failOpen: false,
       evaluate: () => {
         throw new Error('boom');
       },
@@ -324,6 +323,66 @@ describe('createCheckHandler (real request view, tokens, keys and policy)', () =
       .at(-1)!;
     assert.equal(next.request_id, 'after-window');
     assert.equal(next.suppressed, 4);
+  });
+
+  it('a shadow that denies everything changes no answer; its divergence is logged and recorded with a shadow field', async () => {
+    const shadow = new ShadowPolicy();
+    const denyAll = `apiVersion: authz-sidecar/v1
+kind: Policy
+metadata: { name: orders, service: orders }
+spec:
+  defaultAction: DENY
+  rules:
+    - { name: never, action: ALLOW, to: [{ paths: ["/never"] }] }
+`;
+    shadow.swap(compilePolicyText(denyAll, 'shadow.yaml', { service: 'orders' }));
+    const records: DecisionRecord[] = [];
+    const audit = { wants: (allow: boolean) => !allow, record: (r: DecisionRecord) => records.push(r) };
+    const token = await mint({ scope: 'orders:read', tenant: 'acme' });
+    const requests = [
+      request({ headers: { authorization: `Bearer ${token}` }, id: 'with-token' }),
+      request({ path: '/public', id: 'public' }),
+      request({ path: '/elsewhere', headers: { authorization: `Bearer ${token}` }, id: 'nowhere' }),
+    ];
+    const plain = handler({ decisionLog: audit });
+    const shadowed = handler({ decisionLog: audit, shadow });
+    const strip = (r: CheckResponse) =>
+      JSON.stringify({ ...r, dynamic_metadata: { ...r.dynamic_metadata, fields: { ...r.dynamic_metadata?.fields, decision_id: undefined } } });
+    for (const r of requests) assert.equal(strip((await plain(r)) as CheckResponse), strip((await shadowed(r)) as CheckResponse));
+    // The plain handler recorded the one deny; the shadowed one that deny and both divergent allows.
+    const withShadow = records.filter((r) => r.shadow !== undefined);
+    assert.deepEqual(
+      withShadow.map((r) => [r.request_id, r.decision, r.shadow]),
+      [
+        ['with-token', 'allow', { decision: 'deny', reason: 'default_deny', rule: null }],
+        ['public', 'allow', { decision: 'deny', reason: 'default_deny', rule: null }],
+      ],
+    );
+    assert.equal(records.filter((r) => r.request_id === 'nowhere').length, 2, 'a deny both agree on is recorded as before, without a shadow field');
+    assert.ok(
+      records.every((r) => !JSON.stringify(r).includes(token)),
+      'no record holds the token',
+    );
+    assert.deepEqual(
+      lines.filter((l) => l.msg === 'shadow diverged').map((l) => [l.request_id, l.decision, (l.shadow as { decision: string }).decision]),
+      [
+        ['with-token', 'allow', 'deny'],
+        ['public', 'allow', 'deny'],
+      ],
+    );
+    assert.equal(shadow.report()!.divergent, 2);
+  });
+
+  it('counts the rules the enforced policy decided with', () => {
+    const usage = new PolicyUsage();
+    handler({ usage })(request({ path: '/public' }));
+    handler({ usage })(request({ path: '/nowhere' }));
+    const report = usage.report(policy);
+    assert.equal(report.checks, 2);
+    assert.deepEqual(
+      report.rules.map((r) => `${r.name} ${r.hits}`),
+      ['public 1', 'read-orders 0'],
+    );
   });
 
   it('logs allows when asked to', () => {
