@@ -24,7 +24,7 @@ const ENFORCED = readFileSync(`${EXAMPLES}/policy.yaml`, 'utf8');
  */
 const SHADOW = ENFORCED.replace('      when: \'request.auth.claims.tenant == request.headers["x-tenant-id"]\'\n', '')
   .replace('require: { scopes: ["orders:write"], permission: "orders:create" }', 'require: { scopes: ["orders:write"], permission: "orders:admin" }')
-  .replace(/    - name: block-legacy\n      action: DENY\n      to: \[\{ paths: \["\/legacy\/\*"\] \}\]\n/, '')
+  .replace(/ {4}- name: block-legacy\n {6}action: DENY\n {6}to: \[\{ paths: \["\/legacy\/\*"\] \}\]\n/, '')
   .replace(
     '    - name: checkout-service',
     `    - name: read-invoices

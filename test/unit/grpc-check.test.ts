@@ -348,7 +348,7 @@ spec:
     const shadowed = handler({ decisionLog: audit, shadow });
     const strip = (r: CheckResponse) =>
       JSON.stringify({ ...r, dynamic_metadata: { ...r.dynamic_metadata, fields: { ...r.dynamic_metadata?.fields, decision_id: undefined } } });
-    for (const r of requests) assert.equal(strip((await plain(r)) as CheckResponse), strip((await shadowed(r)) as CheckResponse));
+    for (const r of requests) assert.equal(strip((await plain(r))), strip((await shadowed(r))));
     // The plain handler recorded the one deny; the shadowed one that deny and both divergent allows.
     const withShadow = records.filter((r) => r.shadow !== undefined);
     assert.deepEqual(
@@ -373,10 +373,10 @@ spec:
     assert.equal(shadow.report()!.divergent, 2);
   });
 
-  it('counts the rules the enforced policy decided with', () => {
+  it('counts the rules the enforced policy decided with', async () => {
     const usage = new PolicyUsage();
-    handler({ usage })(request({ path: '/public' }));
-    handler({ usage })(request({ path: '/nowhere' }));
+    await handler({ usage })(request({ path: '/public' }));
+    await handler({ usage })(request({ path: '/nowhere' }));
     const report = usage.report(policy);
     assert.equal(report.checks, 2);
     assert.deepEqual(
