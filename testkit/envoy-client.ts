@@ -123,3 +123,33 @@ const HTTP_STATUS_NAMES: Record<string, number> = {
   ServiceUnavailable: 503,
   RequestHeaderFieldsTooLarge: 431,
 };
+
+/**
+ * A CheckRequest (as given to `EnvoyClient.check`, e.g. from `envoyRequest`) in the proto3 JSON
+ * mapping, one line, made with Envoy's own protos: encoded, then decoded to JSON-style values
+ * (int64 and enums as strings, bytes as base64), with the field names proto3 JSON printers use
+ * (`json`: lowerCamelCase) or the proto's own (`proto`), and the request time as RFC 3339.
+ * What recorded traffic for `authzctl policy replay` looks like.
+ */
+export function envoyRequestJson(request: unknown, names: 'json' | 'proto' = 'json'): string {
+  const encode = packages.envoy.service.auth.v3.Authorization.service.Check.requestSerialize as (value: unknown) => Buffer;
+  const decoded = jsonDeserializer(names)(encode(request));
+  const inRequest = decoded.attributes?.request;
+  if (inRequest?.time !== undefined) {
+    const { seconds, nanos } = inRequest.time as { seconds: string; nanos?: number };
+    inRequest.time = new Date(Number(seconds) * 1000 + Math.floor((nanos ?? 0) / 1e6)).toISOString();
+  }
+  return JSON.stringify(decoded);
+}
+
+const jsonDeserializers = new Map<'json' | 'proto', (bytes: Buffer) => any>();
+function jsonDeserializer(names: 'json' | 'proto'): (bytes: Buffer) => any {
+  let deserialize = jsonDeserializers.get(names);
+  if (deserialize === undefined) {
+    const options = { keepCase: names === 'proto', longs: String, enums: String, bytes: String, json: true, defaults: false, oneofs: false };
+    const definition = loadSync('envoy/service/auth/v3/external_auth.proto', { ...options, includeDirs: ENVOY_PROTO_DIRS });
+    deserialize = (definition['envoy.service.auth.v3.Authorization'] as any).Check.requestDeserialize as (bytes: Buffer) => any;
+    jsonDeserializers.set(names, deserialize);
+  }
+  return deserialize;
+}

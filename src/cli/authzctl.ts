@@ -17,6 +17,11 @@ const COMMANDS: readonly Entry[] = [
   { words: ['token', 'mint'], summary: 'sign a development JWT with a local private JWK', load: () => import('./commands/token-mint.js') },
   { words: ['check'], summary: 'send one Envoy-style CheckRequest to a sidecar and show the decision', load: () => import('./commands/check.js') },
   { words: ['policy', 'test'], summary: 'evaluate example requests against a policy file offline', load: () => import('./commands/policy-test.js') },
+  {
+    words: ['policy', 'replay'],
+    summary: 'decide recorded Checks under the current and a new policy, and show where they differ',
+    load: () => import('./commands/policy-replay.js'),
+  },
   { words: ['keygen'], summary: 'generate a signing key pair (control-plane or issuer) as JWK files', load: () => import('./commands/keygen.js') },
   { words: ['publish'], summary: 'sign and publish a policy or key set to the control-plane bucket', load: () => import('./commands/publish.js') },
   { words: ['rotate'], summary: "add a new key to an issuer's published key set, or retire an old one", load: () => import('./commands/rotate.js') },

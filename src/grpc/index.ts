@@ -7,4 +7,6 @@ export type { CheckMetrics, DecisionRecord, DecisionSink } from './check-sinks.j
 export { allowResponse, denyResponse, GrpcCode, type AllowOptions, type DecisionMetadata, type DenyKind, type DenyOptions } from './response.js';
 // envoy.type.v3.StatusCode names, for clients that load enums as strings (authzctl check).
 export { HTTP_STATUS_CODES } from './wire/check-response.js';
+// The server's CheckRequest decoder, for requests replayed offline (authzctl policy replay).
+export { decodeCheckRequest } from './wire/check-request.js';
 export { IdentityHeaders, SUBJECT_HEADER, ISSUER_HEADER, PRINCIPAL_HEADER, type CallerHeaders } from './identity-headers.js';

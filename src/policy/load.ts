@@ -41,9 +41,14 @@ export class WrongServiceError extends DocumentError {}
 
 /**
  * Reads, validates and compiles a policy file; errors name the file by `path` as given. The revision defaults to the first 12 hex
- * digits of the content's SHA-256. Every failure, including I/O, is a DocumentError.
+ * digits of the content's SHA-256. With `service`, another service's policy is a WrongServiceError. Every failure, including I/O,
+ * is a DocumentError.
  */
-export function loadPolicyFile(path: string, revision?: string, options: Omit<CompileOptions, 'revision' | 'file'> = {}): CompiledPolicy {
+export function loadPolicyFile(
+  path: string,
+  revision?: string,
+  options: Omit<CompileOptions, 'revision' | 'file'> & { service?: string } = {},
+): CompiledPolicy {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');

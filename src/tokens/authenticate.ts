@@ -1,12 +1,12 @@
-import type { IssuerConfig, ServiceTokensConfig, TokenSource } from '../config/index.js';
+import type { IssuerConfig, ServiceTokensConfig } from '../config/index.js';
 import type { KeyProvider, KeyStore, RevocationStore } from '../keys/index.js';
 import type { RequestView } from '../request/index.js';
 import { TokenCache } from './cache.js';
-import { decodeJsonObject, splitCompact } from './compact.js';
 import { TokenError } from './errors.js';
 import { TokenSources } from './extract.js';
+import { authContext, chooseByIssuer, UserTokenRoutes } from './routes.js';
 import { createServiceTokenVerifier, SERVICE_ISSUER_NAME } from './service.js';
-import { ANONYMOUS, type AuthContext, type VerifiedToken } from './types.js';
+import type { AuthContext, VerifiedToken } from './types.js';
 import { createJwtVerifier, type JwtVerifier } from './verify.js';
 
 /** What the authenticator needs of a KeyStore: the current set, and to hear about changes. */
@@ -86,10 +86,7 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     });
     return checker(name, store, verifier, issuer, maxTokenBytes);
   });
-  const routes = routeTable(options.issuers, users);
-  const userSources = new TokenSources([...routes.values()].map((r) => r.source));
-  // Found tokens carry the representative source object of their route: look routes up by identity.
-  const checkersBySource = new Map([...routes.values()].map((r) => [r.source, r.checkers] as const));
+  const routes = new UserTokenRoutes(options.issuers, users);
 
   const st = options.serviceTokens;
   let service: Checker | undefined;
@@ -105,21 +102,16 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
    * must verify it, or null. Nothing async starts here, so a later throw cannot orphan a promise.
    */
   function routeUserToken(view: RequestView): VerifiedToken | { checker: Checker; token: string; missed: boolean } | null {
-    const found = userSources.find(view);
-    if (found.length === 0) return null;
-    if (found.length > 1) throw new TokenError('credentials_duplicated', 'tokens in more than one credential source');
-    const { source, token } = found[0];
-    const candidates = checkersBySource.get(source)!;
+    const found = routes.find(view);
+    if (found === null) return null;
+    const { token, candidates } = found;
     if (candidates.length === 1) return { checker: candidates[0], token, missed: false };
     // A hit in an issuer's cache means that issuer verified this exact text: no need to route.
     for (const candidate of candidates) {
       const hit = candidate.cache.get(token, candidate.store.current()?.revision);
       if (hit !== undefined) return hit;
     }
-    const iss = peekIssuer(token, Math.max(...candidates.map((c) => c.maxTokenBytes)));
-    const chosen = candidates.find((c) => c.issuer === iss);
-    if (chosen === undefined) throw new TokenError('token_issuer_unknown', 'no configured issuer for the token "iss"');
-    return { checker: chosen, token, missed: true };
+    return { checker: chooseByIssuer(token, candidates), token, missed: true };
   }
 
   const revocations = options.revocations;
@@ -140,7 +132,7 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
   }
 
   function finish(view: RequestView, user: VerifiedToken | null, svc: VerifiedToken | null): AuthContext {
-    return context(view, notRevoked(user), notRevoked(svc));
+    return authContext(view, notRevoked(user), notRevoked(svc));
   }
 
   function authenticate(view: RequestView): AuthContext | Promise<AuthContext> {
@@ -207,38 +199,4 @@ function verifyAndCache(checker: Checker, token: string): VerifiedToken | Promis
     return remember(error);
   }
   return verified instanceof Promise ? verified.then(store, remember) : store(verified);
-}
-
-function context(view: RequestView, user: VerifiedToken | null, service: VerifiedToken | null): AuthContext {
-  const principal = service !== null ? service.subject : view.sourcePrincipal !== '' ? view.sourcePrincipal : null;
-  if (user === null && service === null && principal === null) return ANONYMOUS;
-  return Object.freeze({ user, service, principal });
-}
-
-/** Unverified `iss`, for routing among issuers sharing a source; the same structural checks as the verifier first. */
-function peekIssuer(token: string, maxBytes: number): string {
-  const [, payload] = splitCompact(token, maxBytes);
-  const iss = decodeJsonObject(payload, 'token_claims_invalid', 'payload').iss;
-  if (typeof iss !== 'string') throw new TokenError('token_issuer_unknown', 'token has no string "iss" to choose an issuer by');
-  return iss;
-}
-
-function sourceKey(source: TokenSource): string {
-  return 'header' in source ? `header:${source.header}:${source.prefix ?? ''}` : `cookie:${source.cookie}`;
-}
-
-/** Distinct sources → the issuers reading each. Two issuers with the same `iss` on one source could not be told apart. */
-function routeTable(issuers: readonly IssuerConfig[], checkers: readonly Checker[]): Map<string, { source: TokenSource; checkers: Checker[] }> {
-  const routes = new Map<string, { source: TokenSource; checkers: Checker[] }>();
-  issuers.forEach((cfg, i) => {
-    for (const source of cfg.from) {
-      const key = sourceKey(source);
-      const route = routes.get(key) ?? { source, checkers: [] };
-      if (route.checkers.some((c) => c.issuer === cfg.issuer))
-        throw new TypeError(`issuers sharing ${key} must have different "issuer" values ("${cfg.name}")`);
-      if (!route.checkers.includes(checkers[i])) route.checkers.push(checkers[i]);
-      routes.set(key, route);
-    }
-  });
-  return routes;
 }

@@ -7,7 +7,11 @@ export interface ClaimRules {
   readonly issuer: string | undefined;
   /** Accepted when any `aud` value is one of these. */
   readonly audiences: ReadonlySet<string>;
-  readonly nowSeconds: number;
+  /**
+   * Now, in epoch seconds. Null only for tokens read offline (tokens/unverified.ts): the time
+   * claims are then type-checked but never compared, as recorded tokens have expired since.
+   */
+  readonly nowSeconds: number | null;
   readonly skewSeconds: number;
 }
 
@@ -29,11 +33,11 @@ export function checkRegisteredClaims(payload: Readonly<Record<string, unknown>>
   const nbf = payload.nbf;
   if (nbf !== undefined) {
     if (typeof nbf !== 'number') throw invalid('"nbf" is not a number');
-    if (nbf > nowSeconds + skewSeconds) throw new TokenError('token_not_yet_valid', 'token is not valid yet');
+    if (nowSeconds !== null && nbf > nowSeconds + skewSeconds) throw new TokenError('token_not_yet_valid', 'token is not valid yet');
   }
   const exp = payload.exp;
   if (typeof exp !== 'number') throw invalid('"exp" is not a number');
-  if (exp <= nowSeconds - skewSeconds) throw new TokenError('token_expired', 'token has expired');
+  if (nowSeconds !== null && exp <= nowSeconds - skewSeconds) throw new TokenError('token_expired', 'token has expired');
 }
 
 function audienceAccepted(aud: unknown, accepted: ReadonlySet<string>): boolean {
@@ -43,15 +47,16 @@ function audienceAccepted(aud: unknown, accepted: ReadonlySet<string>): boolean 
 
 /**
  * Checks beyond checkRegisteredClaims, then the frozen VerifiedToken: `iat` not in the
- * future, a well-formed `aud`, and the types of `sub`, `jti` and scopes.
+ * future, a well-formed `aud`, and the types of `sub`, `jti` and scopes. `nowSeconds` null:
+ * read offline, `iat` is only type-checked (see ClaimRules).
  */
-export function toVerifiedToken(issuerName: string, payload: Record<string, unknown>, nowSeconds: number, skewSeconds: number): VerifiedToken {
+export function toVerifiedToken(issuerName: string, payload: Record<string, unknown>, nowSeconds: number | null, skewSeconds: number): VerifiedToken {
   const exp = payload.exp;
   if (typeof exp !== 'number' || !Number.isFinite(exp)) throw invalid('"exp" is not a number');
   const iat = payload.iat;
   if (iat !== undefined) {
     if (typeof iat !== 'number' || !Number.isFinite(iat)) throw invalid('"iat" is not a number');
-    if (iat > nowSeconds + skewSeconds) throw new TokenError('token_issued_in_future', 'token "iat" is in the future');
+    if (nowSeconds !== null && iat > nowSeconds + skewSeconds) throw new TokenError('token_issued_in_future', 'token "iat" is in the future');
   }
   return verifiedTokenOf(issuerName, deepFreeze(payload), exp);
 }

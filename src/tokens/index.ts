@@ -4,4 +4,5 @@ export { createJwtVerifier, type JwtVerifier, type JwtVerifierOptions } from './
 export { TokenCache, type TokenCacheOptions } from './cache.js';
 export { createServiceTokenVerifier, isSpiffeIdInTrustDomain, SERVICE_ISSUER_NAME, type ServiceTokenVerifierOptions } from './service.js';
 export { createAuthenticator, type Authenticator, type AuthenticatorOptions, type AuthKeyStore, type TokenCacheStats } from './authenticate.js';
+export { createCredentialDecoder, type CredentialDecoder, type CredentialDecoderOptions } from './unverified.js';
 export { ANONYMOUS, type AuthContext, type VerifiedToken } from './types.js';

@@ -28,23 +28,31 @@ export function createServiceTokenVerifier(options: ServiceTokenVerifierOptions)
   const base = createJwtVerifier({
     issuerName: SERVICE_ISSUER_NAME,
     issuer: config.issuer,
-    audiences: config.audiences ?? [options.service],
+    audiences: serviceTokenAudiences(config, options.service),
     algorithms: config.algorithms,
     clockSkewSeconds: config.clockSkewSeconds,
     maxTokenBytes: config.maxTokenBytes,
     keys: options.keys,
     now: options.now,
   });
-  const spiffe = (verified: VerifiedToken): VerifiedToken => {
-    if (!isSpiffeIdInTrustDomain(verified.subject, config.trustDomain))
-      throw new TokenError('token_claims_invalid', 'service token "sub" is not a SPIFFE id of the trust domain');
-    return verified;
-  };
+  const spiffe = (verified: VerifiedToken): VerifiedToken => spiffeSubject(verified, config.trustDomain);
   const check = (token: string): VerifiedToken | Promise<VerifiedToken> => {
     const verified = base.check(token);
     return verified instanceof Promise ? verified.then(spiffe) : spiffe(verified);
   };
   return Object.freeze({ issuerName: SERVICE_ISSUER_NAME, check, verify: async (token: string) => check(token) });
+}
+
+/** The audiences a service token may name: `serviceTokens.audiences`, else this sidecar's service. */
+export function serviceTokenAudiences(config: ServiceTokensConfig, service: string): readonly string[] {
+  return config.audiences ?? [service];
+}
+
+/** The service token, once its `sub` is known to be a SPIFFE id of the trust domain; else token_claims_invalid. */
+export function spiffeSubject(token: VerifiedToken, trustDomain: string): VerifiedToken {
+  if (!isSpiffeIdInTrustDomain(token.subject, trustDomain))
+    throw new TokenError('token_claims_invalid', 'service token "sub" is not a SPIFFE id of the trust domain');
+  return token;
 }
 
 /**
