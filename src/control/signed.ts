@@ -34,7 +34,7 @@ export interface UnverifiedDocument {
   readonly document: ControlDocument;
 }
 
-const KINDS: readonly string[] = ['policy', 'keys', 'revocations'] satisfies DocumentKind[];
+const KINDS: readonly string[] = ['policy', 'shadow', 'keys', 'revocations'] satisfies DocumentKind[];
 const ALGORITHMS: readonly string[] = ['EdDSA', 'ES256'] satisfies ControlAlgorithm[];
 const HEADER_MEMBERS: readonly string[] = ['alg', 'kid', 'typ'];
 const PAYLOAD_MEMBERS: readonly string[] = ['kind', 'target', 'revision', 'issuedAt', 'body'];
@@ -167,7 +167,8 @@ function checkPayload(value: Record<string, unknown>, key: string | undefined): 
   const extra = Object.keys(value).find((member) => !PAYLOAD_MEMBERS.includes(member));
   if (extra !== undefined) throw fail('document_malformed', key, `payload member ${quoteShort(extra)} is not allowed`);
   const { kind, target, revision, issuedAt } = value;
-  if (typeof kind !== 'string' || !KINDS.includes(kind)) throw fail('document_malformed', key, `"kind" ${quoteShort(kind)} is not policy, keys or revocations`);
+  if (typeof kind !== 'string' || !KINDS.includes(kind))
+    throw fail('document_malformed', key, `"kind" ${quoteShort(kind)} is not policy, shadow, keys or revocations`);
   if (typeof target !== 'string' || target === '') throw fail('document_malformed', key, '"target" is not a non-empty string');
   if (typeof revision !== 'number' || !Number.isSafeInteger(revision) || revision < 1)
     throw fail('document_malformed', key, '"revision" is not a positive integer');

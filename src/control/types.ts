@@ -64,4 +64,4 @@ export interface StatusReport {
   readonly at: string;
 }
 
-export type { PolicyReport } from '../policy/report.js';
+export type { PolicyReport } from '../policy/index.js';
