@@ -6,7 +6,7 @@
  */
 import { createConnection } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { connect, type NatsConnection } from 'nats';
+import { connect, ErrorCode, RequestStrategy, type Msg, type NatsConnection } from 'nats';
 import { ControlBucket } from '../control/nats.js';
 import { loadSigners, loadSigningKey, type ControlSigningKey, type Signer, type SignerSet } from '../control/index.js';
 import { UsageError } from './command.js';
@@ -212,6 +212,20 @@ function probe(servers: readonly string[], timeoutMs: number): Promise<string[]>
       else reject(new Error(pending === 0 ? lastError : `no NATS greeting within ${timeoutMs} ms`));
     }
   });
+}
+
+/**
+ * Every reply to one request on `subject` heard within `waitMs` (none when nobody listens):
+ * how a command asks every sidecar at once, which cannot know how many will answer.
+ */
+export async function requestAll(nc: NatsConnection, subject: string, waitMs: number): Promise<Msg[]> {
+  const replies: Msg[] = [];
+  try {
+    for await (const msg of await nc.requestMany(subject, undefined, { maxWait: waitMs, strategy: RequestStrategy.Timer })) replies.push(msg);
+  } catch (error) {
+    if ((error as { code?: string }).code !== ErrorCode.NoResponders) throw error;
+  }
+  return replies;
 }
 
 /** How long closing may take: a frozen server never acknowledges a drain. */

@@ -2,7 +2,7 @@
 export { deepFreeze } from './deep-freeze.js';
 export { StacklessError } from './stackless-error.js';
 export { parseStrictJson, StrictJsonError, type StrictJsonProblem } from './strict-json.js';
-export { DocumentError, fieldPath, readFailure, type DocumentErrorDetail, type DocumentPosition } from './document-error.js';
+export { DocumentError, fieldPath, printable, readFailure, type DocumentErrorDetail, type DocumentPosition } from './document-error.js';
 export { locateField, type FieldPath, type LocateOptions } from './document-position.js';
 export { parseYamlOrJson, validateDocument, MAX_NESTING, type ValidateOptions } from './document.js';
 export { FilePoller, errorCode } from './file-poller.js';

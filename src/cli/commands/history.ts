@@ -6,10 +6,10 @@ import { CONTROL_HELP, CONTROL_OPTIONS, controlSettings, optionalSigners, withBu
 
 const help = `Usage: authzctl history KEY [--signers FILE ...] [--json]
 
-Lists the bucket's history for one KV key (policy.<service>, keys.issuer.<name>,
-keys.trust-domain.<domain>, revocations): KV revision, operation, time, the signed
-document revision, kind/target, signer kid, and whether the signature verifies
-against the --signers given ("unverified" without --signers).
+Lists the bucket's history for one KV key (policy.<service>, shadow.<service>,
+keys.issuer.<name>, keys.trust-domain.<domain>, revocations): KV revision, operation,
+time, the signed document revision, kind/target, signer kid, and whether the
+signature verifies against the --signers given ("unverified" without --signers).
 
 Options:
   --json         print the rows as JSON
@@ -81,7 +81,9 @@ const command: Command = {
     const [key] = positionals;
     const expected = parseKvKey(key);
     if (expected === null)
-      throw new UsageError(`"${key}" is not a control-plane key (policy.<service>, keys.issuer.<name>, keys.trust-domain.<domain>, revocations)`);
+      throw new UsageError(
+        `"${key}" is not a control-plane key (policy.<service>, shadow.<service>, keys.issuer.<name>, keys.trust-domain.<domain>, revocations)`,
+      );
     const settings = controlSettings(values);
     const signers = await optionalSigners(settings);
     const rows = await withBucket(settings, false, async (bucket) =>

@@ -1,7 +1,8 @@
 /**
- * `authzctl publish policy|keys`: validate a policy or JWKS locally, sign it as the next
- * revision of its KV key and write it with compare-and-set. Also home of the read-sign-write
- * flow that rotate and revoke share (publishDocument).
+ * `authzctl publish policy|keys`: validate a policy (enforced or shadow) or JWKS locally, sign
+ * it as the next revision of its KV key and write it with compare-and-set. Also home of the
+ * read-sign-write flow that rotate, revoke, shadow clear and policy promote share
+ * (publishDocument).
  */
 import { readFileSync } from 'node:fs';
 import { parseYamlOrJson, DocumentError } from '../../shared/index.js';
@@ -11,6 +12,7 @@ import {
   issuerKeysTarget,
   kvKeyFor,
   policyTarget,
+  shadowTarget,
   signDocument,
   trustDomainKeysTarget,
   verifyDocument,
@@ -20,20 +22,28 @@ import {
   type SignerSet,
 } from '../../control/index.js';
 import { parseJwks } from '../../keys/index.js';
-import { compilePolicy, parsePolicy } from '../../policy/index.js';
+import { compilePolicy, parsePolicy, validatePolicyDocument, type PolicyDocument } from '../../policy/index.js';
 import { EXIT, UsageError, parseOptions, type Command } from '../command.js';
 import { CONTROL_HELP, CONTROL_OPTIONS, controlSettings, publishingSigners, requireSigningKey, withBucket } from '../control-options.js';
 
-const help = `Usage: authzctl publish policy FILE --service NAME [options]
+const help = `Usage: authzctl publish policy FILE --service NAME [--shadow] [options]
        authzctl publish keys FILE (--issuer NAME | --trust-domain DOMAIN) [options]
 
 Validates the file locally first (nothing is published when it is invalid), then
 signs it with the control-plane key as the next revision of its KV key
-(policy.<service>, keys.issuer.<name>, keys.trust-domain.<domain>) and writes it
-only if nobody published in between (re-reading and re-signing up to 3 times).
+(policy.<service>, shadow.<service>, keys.issuer.<name>, keys.trust-domain.<domain>)
+and writes it only if nobody published in between (re-reading and re-signing up to
+3 times).
+
+With --shadow the policy is published as the service's shadow policy
+(shadow.<service>), validated exactly as an enforced one: sidecars evaluate it beside
+the enforced policy on every Check and count where the two disagree, but never
+answer with it. See "authzctl shadow report", "authzctl shadow clear" and
+"authzctl policy promote".
 
 Options:
   --service NAME        policy: the service; must equal the policy's metadata.service
+  --shadow              policy: publish as shadow.<service> instead of policy.<service>
   --issuer NAME         keys: the issuer's short name (its config issuers[].name)
   --trust-domain D      keys: the service-token trust domain
   -h, --help            show this help
@@ -45,6 +55,7 @@ const OPTIONS = {
   service: { type: 'string' },
   issuer: { type: 'string' },
   'trust-domain': { type: 'string' },
+  shadow: { type: 'boolean', default: false },
 } as const;
 
 export interface PublishContext {
@@ -117,10 +128,23 @@ function readText(file: string): string {
 /** A policy file → its body, validated and compiled exactly as the sidecar will. */
 export function policyBody(file: string, service: string): unknown {
   const text = readText(file);
-  const doc = parsePolicy(text, file);
-  if (doc.metadata.service !== service) throw new DocumentError(file, 'metadata.service', `is "${doc.metadata.service}" but --service is "${service}"`);
-  compilePolicy(doc, { revision: 'publish', file });
+  checkPolicy(parsePolicy(text, file), service, file);
   return parseYamlOrJson(text, file);
+}
+
+/**
+ * A policy document's body already in the bucket (a shadow being promoted) → the same body,
+ * validated and compiled as policyBody does a file's; `where` names it in errors.
+ */
+export function policyBodyOf(body: unknown, where: string, service: string): unknown {
+  checkPolicy(validatePolicyDocument(body, where), service, where);
+  return body;
+}
+
+/** The service must be --service's, and the policy must compile. */
+function checkPolicy(doc: PolicyDocument, service: string, where: string): void {
+  if (doc.metadata.service !== service) throw new DocumentError(where, 'metadata.service', `is "${doc.metadata.service}" but --service is "${service}"`);
+  compilePolicy(doc, { revision: 'publish', file: where });
 }
 
 /** A JWKS file → its body, refused when the sidecar would refuse it (private keys, weak keys, ...). */
@@ -170,11 +194,11 @@ const command: Command = {
       if (values.service === undefined) throw new UsageError('--service NAME is required for publish policy');
       if (values.issuer !== undefined || values['trust-domain'] !== undefined)
         throw new UsageError('--issuer/--trust-domain apply to publish keys, not policy');
-      kind = 'policy';
-      target = asUsage(() => policyTarget(values.service!), '--service');
+      kind = values.shadow ? 'shadow' : 'policy';
+      target = asUsage(() => (values.shadow ? shadowTarget : policyTarget)(values.service!), '--service');
       body = policyBody(file, values.service);
     } else {
-      if (values.service !== undefined) throw new UsageError('--service applies to publish policy, not keys');
+      if (values.service !== undefined || values.shadow) throw new UsageError('--service and --shadow apply to publish policy, not keys');
       kind = 'keys';
       target = keysTarget(values);
       body = await keysBody(file);

@@ -4,11 +4,11 @@
  * signed revision of the same keys.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ErrorCode, RequestStrategy, type Msg, type NatsConnection } from 'nats';
+import type { Msg, NatsConnection } from 'nats';
 import { BucketError, ControlBucket, storedValues } from '../../control/nats.js';
 import { decodeUnverified, verifyDocument, parseKvKey, SUBJECTS, type StatusReport, type SignerSet } from '../../control/index.js';
 import { EXIT, UsageError, parseOptions, type Command } from '../command.js';
-import { CONTROL_HELP, CONTROL_OPTIONS, controlSettings, optionalSigners, parseMillis, withNats } from '../control-options.js';
+import { CONTROL_HELP, CONTROL_OPTIONS, controlSettings, optionalSigners, parseMillis, requestAll, withNats } from '../control-options.js';
 import { table } from './history.js';
 
 const help = `Usage: authzctl status [--expect N] [--wait DURATION] [--json]
@@ -151,39 +151,47 @@ export function rolledBackKeys(rows: readonly StatusRow[]): KeyState[] {
   return [...seen.values()];
 }
 
-/** Counts for the summary line and `--json`; `missing`/`extra` are null without --expect. */
-export interface StatusSummary {
+/** How many sidecars answered against how many should have; `missing`/`extra` are null without --expect. */
+export interface AnswerCounts {
   readonly expected: number | null;
   readonly answered: number;
   /** Expected sidecars that did not answer (they cannot be named). */
   readonly missing: number | null;
   /** Sidecars that answered beyond the expected count. */
   readonly extra: number | null;
-  readonly converged: number;
-  readonly sidecars: readonly StatusRow[];
 }
 
-export function summarize(rows: readonly StatusRow[], expected?: number): StatusSummary {
-  const answered = rows.length;
+export function answerCounts(answered: number, expected?: number): AnswerCounts {
   return {
     expected: expected ?? null,
     answered,
     missing: expected === undefined ? null : Math.max(0, expected - answered),
     extra: expected === undefined ? null : Math.max(0, answered - expected),
-    converged: rows.filter((r) => r.converged).length,
-    sidecars: rows,
   };
+}
+
+/** Counts for the summary line and `--json`. */
+export interface StatusSummary extends AnswerCounts {
+  readonly converged: number;
+  readonly sidecars: readonly StatusRow[];
+}
+
+export function summarize(rows: readonly StatusRow[], expected?: number): StatusSummary {
+  return { ...answerCounts(rows.length, expected), converged: rows.filter((r) => r.converged).length, sidecars: rows };
 }
 
 const sidecars = (n: number) => `${n} sidecar${n === 1 ? '' : 's'}`;
 
-/** "2 of 3 expected sidecars answered: 1 missing (…)", "4 sidecars answered, 3 expected: …", "3 sidecars answered (…)". */
-export function answeredLine(summary: StatusSummary): string {
-  const { expected, answered, missing, extra } = summary;
-  if (expected === null) return `${sidecars(answered)} answered (--expect N to check that none is missing)`;
+/**
+ * "2 of 3 expected sidecars answered: 1 missing (…)", "4 sidecars answered, 3 expected: …",
+ * "3 sidecars answered (…)"; `verb` is what they did ("reported" for policy reports).
+ */
+export function answeredLine(counts: AnswerCounts, verb = 'answered'): string {
+  const { expected, answered, missing, extra } = counts;
+  if (expected === null) return `${sidecars(answered)} ${verb} (--expect N to check that none is missing)`;
   if (extra !== null && extra > 0)
-    return `${sidecars(answered)} answered, ${expected} expected: ${extra} more than expected (a pod of an old deployment still running, or --expect is wrong?)`;
-  const head = `${answered} of ${expected} expected ${expected === 1 ? 'sidecar' : 'sidecars'} answered`;
+    return `${sidecars(answered)} ${verb}, ${expected} expected: ${extra} more than expected (a pod of an old deployment still running, or --expect is wrong?)`;
+  const head = `${answered} of ${expected} expected ${expected === 1 ? 'sidecar' : 'sidecars'} ${verb}`;
   return missing !== null && missing > 0
     ? `${head}: ${missing} missing (down, cut off from NATS or slower than --wait: one that does not answer cannot be named)`
     : head;
@@ -222,13 +230,7 @@ async function collectReports(nc: NatsConnection, prefix: string, waitMs: number
     if (report !== null) reports.push(report);
   };
   const broadcasts = nc.subscribe(SUBJECTS.statusAll(prefix), { callback: (err, msg) => err === null && take(msg) });
-  const replies = (async () => {
-    try {
-      for await (const msg of await nc.requestMany(SUBJECTS.statusPing(prefix), undefined, { maxWait: waitMs, strategy: RequestStrategy.Timer })) take(msg);
-    } catch (error) {
-      if ((error as { code?: string }).code !== ErrorCode.NoResponders) throw error;
-    }
-  })();
+  const replies = requestAll(nc, SUBJECTS.statusPing(prefix), waitMs).then((msgs) => msgs.forEach(take));
   await Promise.all([replies, sleep(waitMs)]);
   broadcasts.unsubscribe();
   return reports;
