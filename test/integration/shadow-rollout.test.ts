@@ -157,7 +157,7 @@ describe('shadow policies: 3 sidecars, a 10,000-request corpus', () => {
 
     const report = await fleet.ctl('shadow', 'report', '--service', 'orders', '--expect', '3', '--json');
     assert.equal(report.code, 0, report.stdout + report.stderr);
-    const fleetTable = JSON.parse(report.stdout) as { evaluated: number; divergent: number; pairs: PairJson[] };
+    const fleetTable = (JSON.parse(report.stdout) as { totals: { evaluated: number; divergent: number; pairs: PairJson[] } }).totals;
 
     const corpusFile = write('corpus.jsonl', requests.map((r) => JSON.stringify(r)).join('\n') + '\n');
     const replay = await fleet.ctl(
@@ -194,11 +194,11 @@ describe('shadow policies: 3 sidecars, a 10,000-request corpus', () => {
     await applied('shadow.orders', 2);
     const answers = await send(3_000);
     assert.deepEqual(answers, baseline.slice(0, 3_000));
-    const report = JSON.parse((await fleet.ctl('shadow', 'report', '--service', 'orders', '--expect', '3', '--json')).stdout) as {
-      divergent: number;
-      conditionErrors: number;
-      pairs: PairJson[];
-    };
+    const report = (
+      JSON.parse((await fleet.ctl('shadow', 'report', '--service', 'orders', '--expect', '3', '--json')).stdout) as {
+        totals: { divergent: number; conditionErrors: number; pairs: PairJson[] };
+      }
+    ).totals;
     assert.ok(report.divergent > 0 && report.conditionErrors > 0, JSON.stringify({ divergent: report.divergent, conditionErrors: report.conditionErrors }));
     assert.ok(report.pairs.every((p) => p.shadow === 'deny'));
   });
@@ -206,11 +206,15 @@ describe('shadow policies: 3 sidecars, a 10,000-request corpus', () => {
   it('policy unused names exactly the rules, grants and scopes the corpus never used', async () => {
     const unused = await fleet.ctl('policy', 'unused', '--service', 'orders', '--expect', '3', '--json');
     assert.equal(unused.code, 0, unused.stdout + unused.stderr);
-    const totals = JSON.parse(unused.stdout) as {
-      rules: Array<{ name: string; action: string; hits: number }>;
-      grants: Array<{ role: string; permission: string; hits: number }>;
-      scopes: Array<{ scope: string; hits: number }>;
-    };
+    const totals = (
+      JSON.parse(unused.stdout) as {
+        usage: {
+          rules: Array<{ name: string; action: string; hits: number }>;
+          grants: Array<{ role: string; permission: string; hits: number }>;
+          scopes: Array<{ scope: string; hits: number }>;
+        };
+      }
+    ).usage;
     const zero = <T extends { hits: number }>(items: T[]) => items.filter((x) => x.hits === 0);
     assert.deepEqual(
       zero(totals.rules).map((r) => r.name),
@@ -233,7 +237,8 @@ describe('shadow policies: 3 sidecars, a 10,000-request corpus', () => {
     await applied('shadow.orders', 4);
     const invoice = envoyRequest({ path: '/api/invoices/7', headers: { authorization: `Bearer ${minterFor().mint({ scope: 'invoices:read' })}` } });
     for (const m of fleet.members) assert.equal((await m.client.check(invoice)).status.code, 0, `${m.instance} enforces the promoted policy`);
-    const report = JSON.parse((await fleet.ctl('shadow', 'report', '--service', 'orders', '--expect', '3', '--json')).stdout) as { evaluated: number };
-    assert.equal(report.evaluated, 0, 'no shadow after promote');
+    const report = await fleet.ctl('shadow', 'report', '--service', 'orders', '--expect', '3', '--json');
+    assert.equal(report.code, 1, 'no sidecar holds a shadow after promote');
+    assert.equal((JSON.parse(report.stdout) as { totals: { evaluated: number } }).totals.evaluated, 0);
   });
 });
