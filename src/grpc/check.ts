@@ -100,7 +100,7 @@ interface CheckContext {
   requestId: string;
   view?: RequestView;
   auth?: AuthContext;
-  /** What the shadow policy made of this Check, when there is one. */
+  /** Set when a shadow policy decided this Check the other way. */
   shadow?: ShadowVerdict | null;
 }
 
@@ -166,7 +166,7 @@ export function createCheckHandler(deps: CheckDependencies): CheckHandler {
     metrics.checkDuration.observe((clock.monotonicMs() - ctx.started) / 1000);
     // A Check the shadow decides the other way is logged, and recorded even when it would not
     // be sampled, within a budget per second.
-    const diverged = ctx.shadow?.divergent === true;
+    const diverged = ctx.shadow != null;
     const shadow = diverged ? shadowFields(ctx.shadow!.decision) : undefined;
     if (shadow !== undefined && shadowLog.take())
       log.info({ ...line(), decision: allow ? 'allow' : 'deny', shadow, ...suppressed(shadowLog) }, 'shadow diverged');

@@ -131,6 +131,12 @@ function pairKey(p: Omit<DivergencePair, 'count' | 'samples'>): string {
 export class DivergenceTable {
   private readonly pairs = new Map<string, MutablePair>();
   private counts = { evaluated: 0, divergent: 0, errors: 0, overflow: 0 };
+  /**
+   * The pair of two decision objects, for the decisions a compiled policy makes once and
+   * returns on every Check (a rule's own, the default): the usual Check then costs two map
+   * lookups and no allocation. Near misses are made per Check and go through the key.
+   */
+  private readonly byDecisions = new Map<Decision, Map<Decision | typeof THREW, MutablePair>>();
 
   constructor(
     private readonly maxPairs = MAX_PAIRS,
@@ -142,6 +148,14 @@ export class DivergenceTable {
    * `sample` is called only when a sample is kept.
    */
   record(enforced: Decision, shadow: Decision | null, sample: () => DivergenceSample): void {
+    const other = shadow ?? THREW;
+    const known = this.byDecisions.get(enforced)?.get(other);
+    if (known !== undefined) {
+      this.tally(known, 1);
+      known.count++;
+      if (known.samples.length < this.samplesPerPair && diverges(known)) known.samples.push(sample());
+      return;
+    }
     const fields = {
       enforced: outcome(enforced),
       enforcedReason: enforced.reason,
@@ -150,29 +164,48 @@ export class DivergenceTable {
       shadowReason: shadow === null ? ('internal_error' as const) : shadow.reason,
       shadowRule: shadow === null ? null : shadow.rule,
     };
-    this.add(fields, 1, () => [sample()]);
+    const pair = this.addPair(fields, 1, () => [sample()]);
+    if (pair !== undefined && reused(enforced) && (shadow === null || reused(shadow)) && this.byDecisions.size < this.maxPairs) {
+      let row = this.byDecisions.get(enforced);
+      if (row === undefined) this.byDecisions.set(enforced, (row = new Map()));
+      row.set(other, pair);
+    }
   }
 
   /** Adds a pair with a count and its samples (summing tables, replaying recorded Checks). */
   add(fields: Omit<DivergencePair, 'count' | 'samples'>, count: number, samples: () => readonly DivergenceSample[] = () => []): void {
-    const divergent = diverges(fields);
-    this.counts.evaluated += count;
-    if (divergent) this.counts.divergent += count;
-    if (fields.shadow === 'error') this.counts.errors += count;
+    this.addPair(fields, count, samples);
+  }
+
+  /** The pair the Checks were counted in, or undefined past the bound. */
+  private addPair(fields: Omit<DivergencePair, 'count' | 'samples'>, count: number, samples: () => readonly DivergenceSample[]): MutablePair | undefined {
     const key = pairKey(fields);
     let pair = this.pairs.get(key);
     if (pair === undefined) {
       if (this.pairs.size >= this.maxPairs) {
+        this.tally(fields, count);
         this.counts.overflow += count;
-        return;
+        return undefined;
       }
       pair = { ...fields, count: 0, samples: [] };
       this.pairs.set(key, pair);
     }
+    this.count(pair, count, samples);
+    return pair;
+  }
+
+  private count(pair: MutablePair, count: number, samples: () => readonly DivergenceSample[]): void {
+    this.tally(pair, count);
     pair.count += count;
-    if (divergent && pair.samples.length < this.samplesPerPair) {
+    if (diverges(pair) && pair.samples.length < this.samplesPerPair) {
       for (const s of samples()) if (pair.samples.length < this.samplesPerPair) pair.samples.push(s);
     }
+  }
+
+  private tally(fields: Pick<DivergencePair, 'enforced' | 'shadow'>, count: number): void {
+    this.counts.evaluated += count;
+    if (diverges(fields)) this.counts.divergent += count;
+    if (fields.shadow === 'error') this.counts.errors += count;
   }
 
   get evaluated(): number {
@@ -258,6 +291,14 @@ export function sumUsage(reports: readonly PolicyReport[]): UsageTotals {
     }
   }
   return { rules: [...rules.values()], grants: [...grants.values()], scopes: [...scopes.values()] };
+}
+
+/** Stands for "the shadow threw" in the pair cache. */
+const THREW = Symbol('threw');
+
+/** Decisions a policy returns as the same object every time (its rules' own and its default), not made per Check. */
+function reused(decision: Decision): boolean {
+  return decision.reason !== 'missing_scope' && decision.reason !== 'missing_permission';
 }
 
 function outcome(decision: Decision): Outcome {

@@ -3,12 +3,10 @@ import type { AuthContext } from '../tokens/index.js';
 import { DivergenceTable, type DivergenceSample, type ShadowReport } from './report.js';
 import type { CompiledPolicy, Decision } from './types.js';
 
-/** What the shadow made of one Check. */
+/** A Check the shadow decided the other way (allow against deny), or failed on. */
 export interface ShadowVerdict {
-  /** Null when evaluating the shadow threw. */
+  /** The shadow's decision; null when evaluating the shadow threw. */
   readonly decision: Decision | null;
-  /** The shadow decided the other way (allow against deny), or failed. */
-  readonly divergent: boolean;
 }
 
 /**
@@ -43,7 +41,7 @@ export class ShadowPolicy {
     this.conditionErrors++;
   };
 
-  /** Null when there is no shadow. Never throws. */
+  /** Counts the Check; the divergence when the shadow decided it the other way, else null (and null without a shadow). Never throws. */
   observe(view: RequestView, auth: AuthContext, enforced: Decision): ShadowVerdict | null {
     const shadow = this.policy;
     if (shadow === null) return null;
@@ -53,8 +51,10 @@ export class ShadowPolicy {
     } catch {
       decision = null;
     }
-    this.table.record(enforced, decision, () => sampleOf(view, auth, this.now));
-    return { decision, divergent: decision === null || decision.allow !== enforced.allow };
+    const divergent = decision === null || decision.allow !== enforced.allow;
+    // Samples are only kept of divergent Checks: an agreeing one allocates no closure.
+    this.table.record(enforced, decision, divergent ? () => sampleOf(view, auth, this.now) : NO_SAMPLE);
+    return divergent ? { decision } : null;
   }
 
   /** Shadow conditions that failed at run time since this shadow revision. */
@@ -91,6 +91,10 @@ export class ShadowPolicy {
     };
   }
 }
+
+const NO_SAMPLE = (): never => {
+  throw new Error('no sample is kept of an agreeing Check');
+};
 
 function sampleOf(view: RequestView, auth: AuthContext, now: () => number): DivergenceSample {
   return {

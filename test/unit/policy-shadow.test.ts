@@ -121,6 +121,9 @@ describe('ShadowPolicy', () => {
     assert.equal(shadow.observe(view('GET', '/healthz'), ANONYMOUS, enforced.evaluate(view('GET', '/healthz'), ANONYMOUS)), null);
     assert.equal(shadow.report(), null);
     shadow.swap(compile(EXAMPLE));
+    assert.equal(shadow.observe(view('GET', '/healthz'), ANONYMOUS, enforced.evaluate(view('GET', '/healthz'), ANONYMOUS)), null, 'an agreeing Check');
+    assert.equal(shadow.report()!.evaluated, 1);
+    shadow.swap(compile(EXAMPLE));
     assert.notEqual(shadow.report(), null);
     shadow.swap(null);
     assert.equal(shadow.report(), null);
@@ -135,9 +138,9 @@ describe('ShadowPolicy', () => {
       [view('GET', '/api/orders/3', { 'x-tenant-id': 'globex' }), customer],
       [view('GET', '/healthz'), ANONYMOUS],
     ];
-    const verdicts = cases.map(([v, auth]) => shadow.observe(v, auth, enforced.evaluate(v, auth))!);
+    const verdicts = cases.map(([v, auth]) => shadow.observe(v, auth, enforced.evaluate(v, auth)));
     assert.deepEqual(
-      verdicts.map((v) => v.divergent),
+      verdicts.map((v) => v !== null),
       [false, true, true, false],
     );
     const report = shadow.report()!;
@@ -184,7 +187,7 @@ describe('ShadowPolicy', () => {
     shadow.swap(throwing);
     const v = view('GET', '/healthz');
     const verdict = shadow.observe(v, ANONYMOUS, enforced.evaluate(v, ANONYMOUS))!;
-    assert.deepEqual(verdict, { decision: null, divergent: true });
+    assert.deepEqual(verdict, { decision: null });
     assert.equal(shadow.report()!.errors, 1);
     assert.equal(shadow.report()!.pairs[0].shadow, 'error');
 
@@ -205,7 +208,7 @@ spec:
     );
     const read = view('GET', '/api/orders/1', { 'x-tenant-id': 'acme' });
     const answer = shadow.observe(read, customer, enforced.evaluate(read, customer))!;
-    assert.equal(answer.decision?.reason, 'default_deny', 'the failing rule fails closed');
+    assert.equal(answer.decision?.reason, 'default_deny', 'the failing rule fails closed, and the enforced allow makes it a divergence');
     assert.equal(shadow.conditionErrorCount, 1);
     assert.equal(shadow.report()!.conditionErrors, 1);
     assert.equal(shadow.report()!.errors, 0, 'a new revision starts a fresh table');
@@ -216,6 +219,17 @@ describe('DivergenceTable', () => {
   const allow = (rule: string): Decision => ({ allow: true, rule, reason: 'allowed_by_rule', missingScopes: [], callerIndependent: false });
   const deny: Decision = { allow: false, rule: null, reason: 'default_deny', missingScopes: [], callerIndependent: false };
   const sample = (n: number) => () => ({ requestId: String(n), method: 'GET', path: `/${n}`, subject: null, at: '' });
+
+  it('counts the same pair of decision objects again without a new pair, whether through the key or the object cache', () => {
+    const table = new DivergenceTable();
+    const a = allow('a');
+    for (let i = 0; i < 5; i++) table.record(a, deny, sample(i));
+    table.record(allow('a'), deny, sample(9));
+    assert.deepEqual(
+      table.list().map((p) => [p.count, p.samples.map((s) => s.requestId)]),
+      [[6, ['0', '1', '2']]],
+    );
+  });
 
   it('bounds the number of pairs: further pairs count as overflow, known pairs keep counting', () => {
     const table = new DivergenceTable(2, 1);
