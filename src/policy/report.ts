@@ -167,7 +167,7 @@ export class DivergenceTable {
     const pair = this.addPair(fields, 1, () => [sample()]);
     if (pair !== undefined && reused(enforced) && (shadow === null || reused(shadow)) && this.byDecisions.size < this.maxPairs) {
       let row = this.byDecisions.get(enforced);
-      if (row === undefined) this.byDecisions.set(enforced, (row = new Map()));
+      if (row === undefined) this.byDecisions.set(enforced, (row = new Map<Decision | typeof THREW, MutablePair>()));
       row.set(other, pair);
     }
   }
