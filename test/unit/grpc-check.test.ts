@@ -348,7 +348,7 @@ spec:
     const shadowed = handler({ decisionLog: audit, shadow });
     const strip = (r: CheckResponse) =>
       JSON.stringify({ ...r, dynamic_metadata: { ...r.dynamic_metadata, fields: { ...r.dynamic_metadata?.fields, decision_id: undefined } } });
-    for (const r of requests) assert.equal(strip((await plain(r))), strip((await shadowed(r))));
+    for (const r of requests) assert.equal(strip(await plain(r)), strip(await shadowed(r)));
     // The plain handler recorded the one deny; the shadowed one that deny and both divergent allows.
     const withShadow = records.filter((r) => r.shadow !== undefined);
     assert.deepEqual(
