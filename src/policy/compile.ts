@@ -59,28 +59,34 @@ export function compilePolicy(doc: PolicyDocument, options: CompileOptions): Com
  * grant list per distinct permission, so a 10,000-rule policy pays little for it.
  */
 function catalogOf(doc: PolicyDocument, rules: readonly CompiledRule[], ruleDecisions: readonly Decision[]): PolicyCatalog {
-  const { spec } = doc;
-  const grantList = Object.entries(spec.roles).flatMap(([role, patterns]) => patterns.map((permission) => Object.freeze({ role, permission })));
+  const { roles, rolesFrom } = doc.spec;
+  const permissions = doc.spec.rules.map((rule) => rule.require?.permission);
+  const grantList = Object.entries(roles).flatMap(([role, patterns]) => patterns.map((permission) => Object.freeze({ role, permission })));
   const byPermission = new Map<string, readonly number[]>();
-  const grantsOf = (permission: string | undefined): readonly number[] => {
-    if (permission === undefined) return NO_GRANTS;
-    let list = byPermission.get(permission);
-    if (list === undefined) {
-      list = Object.freeze(grantList.flatMap((g, i) => (grants(g.permission, permission) ? [i] : [])));
-      byPermission.set(permission, list);
+  const catalogRules = rules.map((rule, i): CatalogRule => {
+    const permission = permissions[i];
+    let ruleGrants = NO_GRANTS;
+    if (permission !== undefined) {
+      ruleGrants = byPermission.get(permission) ?? Object.freeze(grantList.flatMap((g, k) => (grants(g.permission, permission) ? [k] : [])));
+      byPermission.set(permission, ruleGrants);
     }
-    return list;
-  };
-  const catalogRules = rules.map((rule, i): CatalogRule =>
-    Object.freeze({ name: rule.name, action: rule.action, scopes: rule.scopes, grants: grantsOf(spec.rules[i].require?.permission) }),
-  );
-  const byDecision = new Map<Decision, number>(ruleDecisions.map((d, i) => [d, i]));
+    return Object.freeze({ name: rule.name, action: rule.action, scopes: rule.scopes, grants: ruleGrants });
+  });
   return Object.freeze({
     rules: Object.freeze(catalogRules),
     grants: Object.freeze(grantList),
-    rolesFrom: spec.rolesFrom,
-    ruleOf: (decision: Decision) => byDecision.get(decision) ?? -1,
+    rolesFrom,
+    ruleOf: decisionIndex(ruleDecisions),
   });
+}
+
+/**
+ * Position of each rule's own decision object. Built apart from catalogOf, so the lookup's
+ * closure keeps this map alive and nothing of the parsed document.
+ */
+function decisionIndex(ruleDecisions: readonly Decision[]): (decision: Decision) => number {
+  const byDecision = new Map<Decision, number>(ruleDecisions.map((d, i) => [d, i]));
+  return (decision) => byDecision.get(decision) ?? -1;
 }
 
 const NO_GRANTS: readonly number[] = Object.freeze([]);
