@@ -102,13 +102,10 @@ export const MAX_PAIRS = 1000;
 /** Samples kept per divergent pair. */
 export const SAMPLES_PER_PAIR = 3;
 
-interface MutablePair {
-  readonly enforced: Outcome;
-  readonly enforcedReason: DecisionReason;
-  readonly enforcedRule: string | null;
-  readonly shadow: ShadowOutcome;
-  readonly shadowReason: DecisionReason | 'internal_error';
-  readonly shadowRule: string | null;
+/** What tells one pair from another: both sides' outcome, reason and rule. */
+type PairFields = Omit<DivergencePair, 'count' | 'samples'>;
+
+interface MutablePair extends PairFields {
   count: number;
   readonly samples: DivergenceSample[];
 }
@@ -118,7 +115,7 @@ export function diverges(pair: Pick<DivergencePair, 'enforced' | 'shadow'>): boo
   return pair.enforced !== pair.shadow;
 }
 
-function pairKey(p: Omit<DivergencePair, 'count' | 'samples'>): string {
+function pairKey(p: PairFields): string {
   // Rule names never hold NUL (policy schema), so NUL-joining is unambiguous.
   return `${p.enforced}\0${p.enforcedReason}\0${p.enforcedRule ?? ''}\0${p.shadow}\0${p.shadowReason}\0${p.shadowRule ?? ''}`;
 }
@@ -173,12 +170,12 @@ export class DivergenceTable {
   }
 
   /** Adds a pair with a count and its samples (summing tables, replaying recorded Checks). */
-  add(fields: Omit<DivergencePair, 'count' | 'samples'>, count: number, samples: () => readonly DivergenceSample[] = () => []): void {
+  add(fields: PairFields, count: number, samples: () => readonly DivergenceSample[] = () => []): void {
     this.addPair(fields, count, samples);
   }
 
   /** The pair the Checks were counted in, or undefined past the bound. */
-  private addPair(fields: Omit<DivergencePair, 'count' | 'samples'>, count: number, samples: () => readonly DivergenceSample[]): MutablePair | undefined {
+  private addPair(fields: PairFields, count: number, samples: () => readonly DivergenceSample[]): MutablePair | undefined {
     const key = pairKey(fields);
     let pair = this.pairs.get(key);
     if (pair === undefined) {
@@ -256,6 +253,10 @@ export function sumShadowReports(reports: readonly ShadowReport[]): ShadowTotals
   return { table, ...totals };
 }
 
+/** Rules and grants are told apart by these keys, in a sidecar across revisions and across sidecars. */
+export const ruleKey = (action: string, name: string): string => `${action}\0${name}`;
+export const grantKey = (role: string, permission: string): string => `${role}\0${permission}`;
+
 export interface UsageTotals {
   readonly rules: readonly RuleUsage[];
   readonly grants: readonly GrantUsage[];
@@ -273,13 +274,13 @@ export function sumUsage(reports: readonly PolicyReport[]): UsageTotals {
   const scopes = new Map<string, { scope: string; hits: number }>();
   for (const report of reports) {
     for (const r of report.rules) {
-      const key = `${r.action}\0${r.name}`;
+      const key = ruleKey(r.action, r.name);
       const entry = rules.get(key) ?? { name: r.name, action: r.action, hits: 0 };
       entry.hits += r.hits;
       rules.set(key, entry);
     }
     for (const g of report.grants) {
-      const key = `${g.role}\0${g.permission}`;
+      const key = grantKey(g.role, g.permission);
       const entry = grants.get(key) ?? { role: g.role, permission: g.permission, hits: 0 };
       entry.hits += g.hits;
       grants.set(key, entry);

@@ -1,5 +1,5 @@
 import { rolesOf } from './permissions.js';
-import type { GrantUsage, PolicyReport, RuleUsage, ScopeUsage } from './report.js';
+import { grantKey, ruleKey, type GrantUsage, type PolicyReport, type RuleUsage, type ScopeUsage } from './report.js';
 import type { AuthContext } from '../tokens/index.js';
 import type { CompiledPolicy, Decision } from './types.js';
 
@@ -78,9 +78,6 @@ export class PolicyUsage {
     this.grantCounts = new Float64Array(policy.catalog.grants.length);
   }
 }
-
-const ruleKey = (action: string, name: string) => `${action}\0${name}`;
-const grantKey = (role: string, permission: string) => `${role}\0${permission}`;
 
 function add(map: Map<string, number>, key: string, n: number): void {
   if (n > 0) map.set(key, (map.get(key) ?? 0) + n);
