@@ -121,35 +121,38 @@ async function main(argv: string[]): Promise<number> {
       ),
     );
     policies.onChange((policy) => metrics.setPolicy(policy.name, policy.revision));
-    if (config.policy.file !== undefined) {
-      const written = String(source.written(['policy', 'file']));
-      stopPolicy = await startLocalPolicy({
-        file: config.policy.file,
+    /** A local policy file into `store`; a file that cannot be used at start is reported on its config field. */
+    const policyFile = (
+      field: 'file' | 'shadowFile',
+      file: string,
+      options: Pick<Parameters<typeof startLocalPolicy>[0], 'store' | 'onEvent' | 'onConditionError'>,
+    ) => {
+      const written = String(source.written(['policy', field]));
+      return startLocalPolicy({
+        file,
         // Named from where the sidecar was started: the config's folder as given, then the path as written.
         shownAs: isAbsolute(written) ? written : join(dirname(configPath), written),
         service: config.service,
         intervalMs: config.watch.intervalMs,
+        ...options,
+      }).catch((error: unknown) => {
+        throw readFailureOf(error) === undefined ? error : fileFieldError(source, ['policy', field], error);
+      });
+    };
+    if (config.policy.file !== undefined) {
+      stopPolicy = await policyFile('file', config.policy.file, {
         store: policies,
         onEvent: (event) => {
           onPolicyEvent(log, metrics, event);
           refreshReadiness();
         },
-      }).catch((error: unknown) => {
-        throw readFailureOf(error) === undefined ? error : fileFieldError(source, ['policy', 'file'], error);
       });
     }
     if (config.policy.shadowFile !== undefined) {
-      const written = String(source.written(['policy', 'shadowFile']));
-      stopShadow = await startLocalPolicy({
-        file: config.policy.shadowFile,
-        shownAs: isAbsolute(written) ? written : join(dirname(configPath), written),
-        service: config.service,
-        intervalMs: config.watch.intervalMs,
+      stopShadow = await policyFile('shadowFile', config.policy.shadowFile, {
         store: shadow,
         onConditionError: shadow.onConditionError,
         onEvent: (event) => onPolicyEvent(log, metrics, event, 'shadow'),
-      }).catch((error: unknown) => {
-        throw readFailureOf(error) === undefined ? error : fileFieldError(source, ['policy', 'shadowFile'], error);
       });
     }
   } catch (error) {
