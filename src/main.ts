@@ -1,12 +1,12 @@
 #!/usr/bin/env node
 import { dirname, isAbsolute, join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { readConfig, DocumentError, type Config, type ConfigDocument, type KeySourceConfig } from './config/index.js';
+import { readConfig, DocumentError, protectedServices, serviceSelection, type Config, type ConfigDocument, type KeySourceConfig } from './config/index.js';
 import { packageVersion, readFailure, type FieldPath } from './shared/index.js';
 import { KeySetError, KeyStore, RevocationStore, type KeyStoreEvent } from './keys/index.js';
 import { createAuthenticator, SERVICE_ISSUER_NAME } from './tokens/index.js';
 import { buildRequestView } from './request/index.js';
-import { PolicyStore, PolicyUsage, ShadowPolicy, startLocalPolicy, type PolicyEvent, type PolicyReport } from './policy/index.js';
+import { ServiceTable, startLocalPolicy, type PolicyEvent, type PolicyReport, type ProtectedService } from './policy/index.js';
 import { loadSigners, type SignerSet } from './control/index.js';
 // control/start.ts loads the NATS client: only its types here, the code with await import below.
 import type { ControlRun, ControlRunEvent } from './control/start.js';
@@ -87,12 +87,12 @@ async function main(argv: string[]): Promise<number> {
 
   const keyStores = new Map<string, KeyStore>();
   let serviceKeys: KeyStore | undefined;
-  const policies = new PolicyStore();
-  const shadow = new ShadowPolicy();
-  const usage = new PolicyUsage();
+  const serviceConfigs = protectedServices(config);
+  const services = new ServiceTable(serviceConfigs, serviceSelection(config));
   const revocations = new RevocationStore();
-  let stopPolicy: { stop(): void } | undefined;
-  let stopShadow: { stop(): void } | undefined;
+  /** The pollers of local policy and shadow files. */
+  const policyFiles: Array<{ stop(): void }> = [];
+  const stopPolicyFiles = () => policyFiles.splice(0).forEach((poller) => poller.stop());
   let signers: SignerSet | undefined;
   try {
     if (config.nats) signers = await loadSignerFiles(source, config.nats.signers);
@@ -120,49 +120,54 @@ async function main(argv: string[]): Promise<number> {
         }),
       ),
     );
-    policies.onChange((policy) => metrics.setPolicy(policy.name, policy.revision));
-    /** A local policy file into `store`; a file that cannot be used at start is reported on its config field. */
-    const policyFile = (
-      field: 'file' | 'shadowFile',
-      file: string,
-      options: Pick<Parameters<typeof startLocalPolicy>[0], 'store' | 'onEvent' | 'onConditionError'>,
-    ) => {
-      const written = String(source.written(['policy', field]));
-      return startLocalPolicy({
-        file,
-        // Named from where the sidecar was started: the config's folder as given, then the path as written.
-        shownAs: isAbsolute(written) ? written : join(dirname(configPath), written),
-        service: config.service,
-        intervalMs: config.watch.intervalMs,
-        ...options,
-      }).catch((error: unknown) => {
-        throw readFailureOf(error) === undefined ? error : fileFieldError(source, ['policy', field], error);
-      });
-    };
-    if (config.policy.file !== undefined) {
-      stopPolicy = await policyFile('file', config.policy.file, {
-        store: policies,
-        onEvent: (event) => {
-          onPolicyEvent(log, metrics, event);
-          refreshReadiness();
-        },
-      });
-    }
-    if (config.policy.shadowFile !== undefined) {
-      stopShadow = await policyFile('shadowFile', config.policy.shadowFile, {
-        store: shadow,
-        onConditionError: shadow.onConditionError,
-        onEvent: (event) => onPolicyEvent(log, metrics, event, 'shadow'),
-      });
+    for (const { name, policy, at } of serviceConfigs) {
+      const service = services.get(name)!;
+      service.policies.onChange((compiled) => metrics.setPolicy(name, compiled.name, compiled.revision));
+      /** A local policy file into `store`; a file that cannot be used at start is reported on its config field. */
+      const policyFile = (
+        field: 'file' | 'shadowFile',
+        file: string,
+        options: Pick<Parameters<typeof startLocalPolicy>[0], 'store' | 'onEvent' | 'onConditionError'>,
+      ) => {
+        const written = String(source.written([...at, field]));
+        return startLocalPolicy({
+          file,
+          // Named from where the sidecar was started: the config's folder as given, then the path as written.
+          shownAs: isAbsolute(written) ? written : join(dirname(configPath), written),
+          service: name,
+          intervalMs: config.watch.intervalMs,
+          ...options,
+        }).catch((error: unknown) => {
+          throw readFailureOf(error) === undefined ? error : fileFieldError(source, [...at, field], error);
+        });
+      };
+      if (policy.file !== undefined) {
+        const poller = await policyFile('file', policy.file, {
+          store: service.policies,
+          onEvent: (event) => {
+            onPolicyEvent(log, metrics, name, event);
+            refreshReadiness();
+          },
+        });
+        policyFiles.push(poller);
+      }
+      if (policy.shadowFile !== undefined) {
+        const poller = await policyFile('shadowFile', policy.shadowFile, {
+          store: service.shadow,
+          onConditionError: service.shadow.onConditionError,
+          onEvent: (event) => onPolicyEvent(log, metrics, name, event, 'shadow'),
+        });
+        policyFiles.push(poller);
+      }
     }
   } catch (error) {
     for (const store of allKeyStores()) store.stop();
+    stopPolicyFiles();
     return startupFailure(error);
   }
   if (args['check-config']) {
     for (const store of allKeyStores()) store.stop();
-    stopPolicy?.stop();
-    stopShadow?.stop();
+    stopPolicyFiles();
     process.stdout.write(`${describeRuntime(runtime)}\n${configPath}: ok\n`);
     return 0;
   }
@@ -181,7 +186,9 @@ async function main(argv: string[]): Promise<number> {
   const readiness = (): Readiness => {
     const reasons: string[] = [];
     if (draining) reasons.push('draining');
-    if (policies.current() === null) reasons.push('policy not loaded');
+    // One service: "policy not loaded", as always; a gateway names the services still without one.
+    for (const { name, policies } of services.all)
+      if (policies.current() === null) reasons.push(services.all.length === 1 && name === config.service ? 'policy not loaded' : `policy not loaded: ${name}`);
     for (const store of allKeyStores()) if (!store.ready) reasons.push(`keys not loaded: ${store.name}`);
     const unconfirmed = control?.freshness().unconfirmed;
     return { ready: reasons.length === 0, reasons, ...(unconfirmed && { control: { unconfirmed } }) };
@@ -196,8 +203,7 @@ async function main(argv: string[]): Promise<number> {
     control = await startControl({
       config: { ...config, nats },
       stores: {
-        policies,
-        shadow,
+        services: services.all,
         issuerKeys: new Map(config.issuers.filter((i) => i.keys.nats).map((i) => [i.name, keyStores.get(i.name)!])),
         trustDomainKeys: config.serviceTokens?.keys.nats ? serviceKeys : undefined,
         revocations,
@@ -209,7 +215,7 @@ async function main(argv: string[]): Promise<number> {
         refreshReadiness();
       },
       onDecisionDrop: (count) => metrics.decisionsDropped.inc(count),
-      policyReport: () => policyReport(config.service, usage, policies, shadow),
+      policyReport,
     });
     const run = control;
     metrics.trackControlFreshness(() => run.freshness().ageSeconds);
@@ -221,7 +227,7 @@ async function main(argv: string[]): Promise<number> {
     service: config.service,
     buildView: (request) => buildRequestView(request, limits),
     authenticate: (view) => authenticator.authenticate(view),
-    policy: () => policies.current(),
+    services,
     identity: new IdentityHeaders(config.issuers),
     metrics,
     log,
@@ -229,10 +235,8 @@ async function main(argv: string[]): Promise<number> {
     denyLinesPerSecond: config.log.denyLinesPerSecond,
     decisionLog: control?.decisionLog ?? null,
     failOpenIssuers: failOpenIssuers(config),
-    usage,
-    shadow,
   });
-  metrics.trackShadow(shadow);
+  metrics.trackShadows(services.all);
 
   let grpc: Awaited<ReturnType<typeof startGrpcServer>> | undefined;
   let admin;
@@ -262,8 +266,7 @@ async function main(argv: string[]): Promise<number> {
     })();
     authenticator.stop();
     for (const store of allKeyStores()) store.stop();
-    stopPolicy?.stop();
-    stopShadow?.stop();
+    stopPolicyFiles();
     await Promise.race([released.catch(() => {}), new Promise((resolve) => setTimeout(resolve, 2_000).unref())]);
     process.stderr.write(`authz-sidecar: ${problem.message}\n`);
     return 1;
@@ -286,7 +289,8 @@ async function main(argv: string[]): Promise<number> {
     {
       grpc_port: grpc.port,
       admin_port: admin.port,
-      protected_service: config.service,
+      protected_service: config.gateway === undefined ? config.service : undefined,
+      ...(config.gateway && { gateway: config.service, protected_services: services.all.map((s) => s.name), select_by: config.gateway.selectBy }),
       ready: wasReady,
       idle_collection: runtime.idleCollection,
       node_flags: runtime.nodeFlags,
@@ -306,8 +310,7 @@ async function main(argv: string[]): Promise<number> {
       authenticator.stop();
       idleCollection?.stop();
       for (const store of allKeyStores()) store.stop();
-      stopPolicy?.stop();
-      stopShadow?.stop();
+      stopPolicyFiles();
       log.info({ outcome }, 'stopped');
       resolve(0);
     };
@@ -495,10 +498,10 @@ const KV_FEED_LINES: Readonly<Record<KvFeedEventType, { level: 'info' | 'warn'; 
 };
 
 /** What this sidecar answers on `<prefix>.report.<service>` (without its instance name, which the control plane adds). */
-function policyReport(service: string, usage: PolicyUsage, policies: PolicyStore, shadow: ShadowPolicy): Omit<PolicyReport, 'instance'> {
+function policyReport({ name, usage, policies, shadow }: ProtectedService): Omit<PolicyReport, 'instance'> {
   const policy = policies.current();
   return {
-    service,
+    service: name,
     startedAt: usage.startedAt,
     at: new Date().toISOString(),
     policy: policy && { name: policy.name, revision: policy.revision },
@@ -507,13 +510,13 @@ function policyReport(service: string, usage: PolicyUsage, policies: PolicyStore
   };
 }
 
-function onPolicyEvent(log: Logger, metrics: Metrics, event: PolicyEvent, which: 'policy' | 'shadow' = 'policy'): void {
+function onPolicyEvent(log: Logger, metrics: Metrics, service: string, event: PolicyEvent, which: 'policy' | 'shadow' = 'policy'): void {
   if (event.type === 'policy-loaded') {
-    log.info({ policy: event.name, revision: event.revision, rules: event.rules }, which === 'shadow' ? 'shadow policy loaded' : 'policy loaded');
+    log.info({ service, policy: event.name, revision: event.revision, rules: event.rules }, which === 'shadow' ? 'shadow policy loaded' : 'policy loaded');
   } else {
-    (which === 'shadow' ? metrics.shadowPolicyRejections : metrics.policyRejections).inc();
+    (which === 'shadow' ? metrics.shadowPolicyRejections : metrics.policyRejections).inc({ service });
     log.warn(
-      { code: event.code, reason: event.message },
+      { service, code: event.code, reason: event.message },
       which === 'shadow' ? 'shadow policy rejected; keeping the previous shadow' : 'policy rejected; keeping the previous policy',
     );
   }

@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { DocumentError, HMAC_ALGORITHMS, fieldPath, locateField, parseYamlOrJson, readFailure, validateDocument, type FieldPath } from '../shared/index.js';
-import { configSchema, type Config, type KeySourceConfig } from './schema.js';
+import { configSchema, type Config, type KeySourceConfig, type PolicySourceConfig } from './schema.js';
+import { protectedServices } from './services.js';
 
 const HMAC = new Set<string>(HMAC_ALGORITHMS);
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);
@@ -71,8 +72,36 @@ function checkConsistency(config: Config, fail: Fail): void {
     checkAlgorithms(fail, ['serviceTokens'], st.algorithms, st.keys);
     checkKeySource(config, fail, ['serviceTokens', 'keys'], st.keys);
   }
-  if (config.policy.nats && !config.nats) throw fail(['policy', 'nats'], 'requires a "nats" section');
+  checkServices(config, fail);
   if (config.grpc.address === config.admin.address) throw fail(['admin', 'address'], 'must differ from grpc.address');
+}
+
+/** One policy (`policy`) or a gateway's many (`gateway`), each service once, each host with one service. */
+function checkServices(config: Config, fail: Fail): void {
+  if ((config.policy === undefined) === (config.gateway === undefined))
+    throw fail(
+      config.policy === undefined ? ['policy'] : ['gateway'],
+      'name either policy (one service) or gateway (the policies of many services), not both or neither',
+    );
+  const gateway = config.gateway;
+  if (gateway !== undefined) {
+    const names = new Set<string>();
+    const owners = new Map<string, string>();
+    gateway.services.forEach((service, i) => {
+      if (names.has(service.name)) throw fail(['gateway', 'services', i, 'name'], `duplicate service name "${service.name}"`);
+      names.add(service.name);
+      if (gateway.selectBy === 'host' && service.hosts.length === 0)
+        throw fail(['gateway', 'services', i, 'hosts'], 'must name at least one host with gateway.selectBy: host');
+      if (gateway.selectBy !== 'host' && service.hosts.length > 0)
+        throw fail(['gateway', 'services', i, 'hosts'], 'only used with gateway.selectBy: host (services are chosen by context_extensions.service)');
+      service.hosts.forEach((host, j) => {
+        const owner = owners.get(host);
+        if (owner !== undefined) throw fail(['gateway', 'services', i, 'hosts', j], `"${host}" is already a host of service "${owner}"`);
+        owners.set(host, service.name);
+      });
+    });
+  }
+  for (const service of protectedServices(config)) if (service.policy.nats && !config.nats) throw fail([...service.at, 'nats'], 'requires a "nats" section');
 }
 
 function checkAlgorithms(fail: Fail, at: FieldPath, algorithms: readonly string[], keys: KeySourceConfig): void {
@@ -93,6 +122,11 @@ function checkKeySource(config: Config, fail: Fail, at: FieldPath, keys: KeySour
 
 function resolvePaths(config: Config, base: string): Config {
   const at = (p: string): string => (isAbsolute(p) ? p : resolve(base, p));
+  const policyFiles = (p: PolicySourceConfig): PolicySourceConfig => ({
+    ...p,
+    ...(p.file !== undefined && { file: at(p.file) }),
+    ...(p.shadowFile !== undefined && { shadowFile: at(p.shadowFile) }),
+  });
   const keys = (k: KeySourceConfig): KeySourceConfig => ({
     ...k,
     ...(k.file !== undefined ? { file: at(k.file) } : {}),
@@ -102,11 +136,8 @@ function resolvePaths(config: Config, base: string): Config {
     ...config,
     issuers: config.issuers.map((i) => ({ ...i, keys: keys(i.keys) })),
     ...(config.serviceTokens ? { serviceTokens: { ...config.serviceTokens, keys: keys(config.serviceTokens.keys) } } : {}),
-    policy: {
-      ...config.policy,
-      ...(config.policy.file !== undefined && { file: at(config.policy.file) }),
-      ...(config.policy.shadowFile !== undefined && { shadowFile: at(config.policy.shadowFile) }),
-    },
+    ...(config.policy && { policy: policyFiles(config.policy) }),
+    ...(config.gateway && { gateway: { ...config.gateway, services: config.gateway.services.map((s) => ({ ...s, policy: policyFiles(s.policy) })) } }),
     ...(config.nats ? { nats: { ...config.nats, signers: config.nats.signers.map(at), cacheDir: at(config.nats.cacheDir) } } : {}),
   };
 }

@@ -87,8 +87,46 @@ export const serviceTokensSchema = z.strictObject({
   failOpen,
 });
 
+const serviceName = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'must be a short lower-case service name');
+
+/** Where one service's policy comes from. */
+export const policySourceSchema = z
+  .strictObject({ file: z.string().min(1).optional(), nats: z.literal(true).optional(), shadowFile: z.string().min(1).optional() })
+  .refine((p) => (p.file === undefined) !== (p.nats === undefined), { error: 'must name exactly one of file, nats' })
+  // With nats: true the shadow is published to the bucket (authzctl publish policy --shadow).
+  .refine((p) => p.shadowFile === undefined || p.file !== undefined, {
+    error: 'needs policy.file; with policy.nats the shadow policy comes from the bucket (authzctl publish policy --shadow)',
+    path: ['shadowFile'],
+  });
+
+/** A host name as a gateway matches it: lower-case DNS labels, or `*.` and a suffix; no port. */
+const hostPattern = z
+  .string()
+  .max(253)
+  .regex(/^(\*\.)?[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/, 'must be a lower-case host name without port, or "*." and one');
+
+/**
+ * Gateway mode: one sidecar, the policies of many services; each Check is for the service
+ * named by the route's `context_extensions.service`, or owning the request's host.
+ */
+export const gatewaySchema = z.strictObject({
+  selectBy: z.enum(['contextExtension', 'host']).default('contextExtension'),
+  services: z
+    .array(
+      z.strictObject({
+        name: serviceName,
+        /** With `selectBy: host`: the hosts this service answers (exact, or `*.suffix`). */
+        hosts: z.array(hostPattern).max(1_000).default([]),
+        policy: policySourceSchema,
+      }),
+    )
+    .min(1)
+    .max(1_000),
+});
+
 export const configSchema = z.strictObject({
-  service: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'must be a short lower-case service name'),
+  /** The protected service; in gateway mode, the gateway's own name (status, default service-token audience). */
+  service: serviceName,
   grpc: z
     .strictObject({
       address: hostPort.default('127.0.0.1:9191'),
@@ -117,14 +155,9 @@ export const configSchema = z.strictObject({
     .prefault({}),
   issuers: z.array(issuerSchema).default([]),
   serviceTokens: serviceTokensSchema.optional(),
-  policy: z
-    .strictObject({ file: z.string().min(1).optional(), nats: z.literal(true).optional(), shadowFile: z.string().min(1).optional() })
-    .refine((p) => (p.file === undefined) !== (p.nats === undefined), { error: 'must name exactly one of file, nats' })
-    // With nats: true the shadow is published to the bucket (authzctl publish policy --shadow).
-    .refine((p) => p.shadowFile === undefined || p.file !== undefined, {
-      error: 'needs policy.file; with policy.nats the shadow policy comes from the bucket (authzctl publish policy --shadow)',
-      path: ['shadowFile'],
-    }),
+  /** The policy of `service`; a gateway names one per service instead (`gateway`). */
+  policy: policySourceSchema.optional(),
+  gateway: gatewaySchema.optional(),
   tokenCache: z.strictObject({ maxEntries: z.number().int().min(0).max(10_000_000).default(10_000) }).prefault({}),
   request: z
     .strictObject({
@@ -217,3 +250,5 @@ export type IssuerConfig = Config['issuers'][number];
 export type ServiceTokensConfig = NonNullable<Config['serviceTokens']>;
 export type KeySourceConfig = IssuerConfig['keys'];
 export type TokenSource = IssuerConfig['from'][number];
+export type PolicySourceConfig = z.output<typeof policySourceSchema>;
+export type GatewayConfig = z.output<typeof gatewaySchema>;

@@ -8,7 +8,8 @@ export interface DecisionPublisher {
 }
 
 export interface DecisionLogOptions {
-  readonly subject: string;
+  /** The subject of a record: `<prefix>.decisions.<service>` of the service it decided for. */
+  readonly subject: (entry: DecisionRecord) => string;
   /** Fraction of allows published (0–1); denies are always published. */
   readonly sampleAllows: number;
   /** Records held while NATS is slow or gone; beyond this the oldest are dropped. */
@@ -67,7 +68,7 @@ export class DecisionLog implements DecisionSink {
     while (this.size > 0 && publisher.connected) {
       const entry = this.ring[this.head]!;
       try {
-        publisher.publish(subject, encoder.encode(JSON.stringify(entry)));
+        publisher.publish(subject(entry), encoder.encode(JSON.stringify(entry)));
       } catch {
         return; // the connection went away mid-flush; keep the record for the next tick
       }

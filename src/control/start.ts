@@ -1,6 +1,6 @@
-import type { Config } from '../config/index.js';
+import { protectedServices, type Config } from '../config/index.js';
 import { type KeyStore, parseRevocations, type RevocationStore } from '../keys/index.js';
-import { compilePolicy, validatePolicyDocument, type CompiledPolicy, type PolicyReport, type PolicyStore, type ShadowPolicy } from '../policy/index.js';
+import { compilePolicy, validatePolicyDocument, type CompiledPolicy, type PolicyReport, type ProtectedService } from '../policy/index.js';
 import { DocumentApplier, type ApplierEvent, type ControlTarget } from './applier.js';
 import { DecisionLog } from './decision-log.js';
 import { issuerKeysTarget, kvKeyFor, policyTarget, REVOCATIONS_TARGET, shadowTarget, trustDomainKeysTarget } from './kv-keys.js';
@@ -12,9 +12,8 @@ import { answerRequests, defaultInstance, startStatusReporter } from './status.j
 import { SUBJECTS, type ControlDocument, type StatusReport } from './types.js';
 
 export interface ControlStores {
-  readonly policies: PolicyStore;
-  /** The shadow policy, followed with the enforced one (`shadow.<service>`). */
-  readonly shadow: ShadowPolicy;
+  /** Every protected service; those whose policy source is `{ nats: true }` follow `policy.<name>` and `shadow.<name>`. */
+  readonly services: readonly ProtectedService[];
   /** Key stores whose source is `{ nats: true }`, by issuer name. */
   readonly issuerKeys: ReadonlyMap<string, KeyStore>;
   /** The trust domain's store when its source is `{ nats: true }`. */
@@ -47,24 +46,27 @@ export interface ControlRun {
 /** What to follow in the bucket and how each document is applied. */
 export function controlTargets(config: Config, stores: ControlStores): ControlTarget[] {
   const targets: ControlTarget[] = [];
-  if (config.policy.nats) {
-    const target = policyTarget(config.service);
+  for (const { name, policy } of protectedServices(config)) {
+    if (!policy.nats) continue;
+    const service = stores.services.find((s) => s.name === name);
+    if (service === undefined) throw new TypeError(`no stores for service "${name}"`);
+    const target = policyTarget(name);
     const key = kvKeyFor('policy', target);
     targets.push({
       key,
       kind: 'policy',
       target,
       // Compiled completely before the swap: a Check sees the old or the new policy.
-      apply: (doc: ControlDocument) => stores.policies.swap(compileFromDocument(doc, key, config.service)),
+      apply: (doc: ControlDocument) => service.policies.swap(compileFromDocument(doc, key, name)),
     });
-    const shadowKey = kvKeyFor('shadow', shadowTarget(config.service));
+    const shadowKey = kvKeyFor('shadow', shadowTarget(name));
     targets.push({
       key: shadowKey,
       kind: 'shadow',
-      target: shadowTarget(config.service),
+      target: shadowTarget(name),
       // A null body is the signed way to remove the shadow (deletes are ignored).
       apply: (doc: ControlDocument) =>
-        stores.shadow.swap(doc.body === null ? null : compileFromDocument(doc, shadowKey, config.service, stores.shadow.onConditionError)),
+        service.shadow.swap(doc.body === null ? null : compileFromDocument(doc, shadowKey, name, service.shadow.onConditionError)),
     });
   }
   const keysTarget = (target: string, store: KeyStore): ControlTarget => ({
@@ -104,8 +106,8 @@ export async function startControl(options: {
   ready: () => boolean;
   onEvent: (event: ControlRunEvent) => void;
   onDecisionDrop: (count: number) => void;
-  /** This sidecar's PolicyReport, answered on `<prefix>.report.<service>`. */
-  policyReport: () => Omit<PolicyReport, 'instance'>;
+  /** This sidecar's PolicyReport for one of its services, answered on `<prefix>.report.<service>`. */
+  policyReport: (service: ProtectedService) => Omit<PolicyReport, 'instance'>;
 }): Promise<ControlRun> {
   const { config, stores, signers, onEvent } = options;
   const nats = config.nats;
@@ -170,14 +172,16 @@ export async function startControl(options: {
     report,
     intervalMs: nats.statusIntervalSeconds * 1000,
   });
-  const reports = answerRequests(control, SUBJECTS.report(nats.subjectPrefix, config.service), () =>
-    encoder.encode(JSON.stringify({ ...options.policyReport(), instance })),
+  const reports = stores.services.map((service) =>
+    answerRequests(control, SUBJECTS.report(nats.subjectPrefix, service.name), () =>
+      encoder.encode(JSON.stringify({ ...options.policyReport(service), instance })),
+    ),
   );
 
   const decisions = nats.decisions;
   const decisionLog = decisions.enabled
     ? new DecisionLog({
-        subject: SUBJECTS.decisions(nats.subjectPrefix, config.service),
+        subject: (entry) => SUBJECTS.decisions(nats.subjectPrefix, entry.service),
         sampleAllows: decisions.sampleAllows,
         maxBuffer: decisions.maxBuffer,
         onDrop: options.onDecisionDrop,
@@ -198,7 +202,7 @@ export async function startControl(options: {
     statusChanged: () => reporter?.changed(),
     stop: async () => {
       reporter?.stop();
-      reports.stop();
+      for (const answering of reports) answering.stop();
       decisionLog?.stop();
       await feed.stop();
       await control.close();

@@ -7,7 +7,8 @@
 
 /** What the Check handler counts. Called on every Check: must not block. */
 export interface CheckMetrics {
-  countCheck(decision: 'allow' | 'deny', reason: string): void;
+  /** `service` is the protected service decided for (a gateway's own name when the Check was refused before one was chosen). */
+  countCheck(service: string, decision: 'allow' | 'deny', reason: string): void;
   readonly checkDuration: { observe(seconds: number): void };
   readonly failOpen: { inc(labels: { scope: 'issuer' | 'policy'; name: string; cause: string }): void };
 }
@@ -16,6 +17,8 @@ export interface CheckMetrics {
 export interface DecisionRecord {
   readonly decision_id: string;
   readonly request_id: string;
+  /** The protected service decided for (a gateway's own name when the Check was refused before one was chosen). */
+  readonly service: string;
   readonly at: string;
   readonly decision: 'allow' | 'deny';
   readonly reason: string;

@@ -19,11 +19,23 @@ export interface Clock {
 
 export const SYSTEM_CLOCK: Clock = { monotonicMs: () => performance.now(), epochMs: () => Date.now() };
 
+/** A service a Check can be for: its policy in force, and what watches its decisions. */
+export interface CheckTarget {
+  readonly name: string;
+  readonly policies: { current(): CompiledPolicy | null };
+  /** Counts the rules, grants and scopes the enforced policy decided with (policy/usage.ts). */
+  readonly usage?: Pick<PolicyUsage, 'record'>;
+  /** The shadow policy, evaluated after the enforced decision; it never changes the answer (policy/shadow.ts). */
+  readonly shadow?: Pick<ShadowPolicy, 'observe'>;
+}
+
 export interface CheckDependencies {
+  /** The sidecar's own name: the protected service, or a gateway's name (for Checks refused before a service is chosen). */
   readonly service: string;
   readonly buildView: (request: CheckRequest__Output) => RequestView;
   readonly authenticate: (view: RequestView) => AuthContext | Promise<AuthContext>;
-  readonly policy: () => CompiledPolicy | null;
+  /** The service a Check is for (policy/services.ts ServiceTable); null: none, the Check is denied `unknown_service`. */
+  readonly services: { select(view: RequestView): CheckTarget | null };
   readonly identity: IdentityHeaders;
   readonly metrics: CheckMetrics;
   readonly log: Logger;
@@ -34,10 +46,6 @@ export interface CheckDependencies {
   readonly failOpenIssuers?: ReadonlySet<string>;
   /** Optional audit trail (sampled allows, every deny); `record` never blocks. */
   readonly decisionLog?: DecisionSink | null;
-  /** Counts the rules, grants and scopes the enforced policy decided with (policy/usage.ts). */
-  readonly usage?: Pick<PolicyUsage, 'record'>;
-  /** The shadow policy, evaluated after the enforced decision; it never changes the answer (policy/shadow.ts). */
-  readonly shadow?: Pick<ShadowPolicy, 'observe'>;
   readonly clock?: Clock;
 }
 
@@ -95,8 +103,10 @@ export function policyDeny(decision: Decision, auth: AuthContext): { kind: DenyK
 interface CheckContext {
   readonly started: number;
   readonly decisionId: string;
-  /** One snapshot per Check: a policy swap mid-Check cannot mix two revisions. */
-  readonly policy: CompiledPolicy | null;
+  /** The service decided for; null until chosen (and when none is). */
+  service: CheckTarget | null;
+  /** One snapshot per Check, taken when its service is chosen: a policy swap mid-Check cannot mix two revisions. */
+  policy: CompiledPolicy | null;
   requestId: string;
   view?: RequestView;
   auth?: AuthContext;
@@ -135,6 +145,7 @@ export function createCheckHandler(deps: CheckDependencies): CheckHandler {
   function respond(ctx: CheckContext, outcome: Outcome): CheckResponse {
     const reason = outcome.type === 'fail-open' ? 'fail_open' : outcome.reason;
     const rule = outcome.type === 'fail-open' ? null : (outcome.rule ?? null);
+    const service = ctx.service?.name ?? deps.service;
     const meta: DecisionMetadata = { decisionId: ctx.decisionId, policy: ctx.policy?.name ?? '', policyRevision: ctx.policy?.revision ?? '', rule, reason };
     // Built only when a line is written: most Checks log nothing.
     const line = () => ({ decision_id: ctx.decisionId, request_id: ctx.requestId, reason, rule, method: ctx.view?.method, path: ctx.view?.path });
@@ -145,7 +156,7 @@ export function createCheckHandler(deps: CheckDependencies): CheckHandler {
         kind: outcome.kind,
         reason,
         requestId: ctx.requestId,
-        realm: deps.service,
+        realm: service,
         metadata: meta,
         invalidToken: outcome.invalidToken,
         missingScopes: outcome.missingScopes,
@@ -162,7 +173,7 @@ export function createCheckHandler(deps: CheckDependencies): CheckHandler {
       response = allowResponse({ caller: deps.identity.forCaller(ANONYMOUS), metadata: meta });
     }
     const allow = outcome.type !== 'deny';
-    metrics.countCheck(allow ? 'allow' : 'deny', reason);
+    metrics.countCheck(service, allow ? 'allow' : 'deny', reason);
     metrics.checkDuration.observe((clock.monotonicMs() - ctx.started) / 1000);
     // A Check the shadow decides the other way is logged, and recorded even when it would not
     // be sampled, within a budget per second.
@@ -175,6 +186,7 @@ export function createCheckHandler(deps: CheckDependencies): CheckHandler {
       audit.record({
         decision_id: ctx.decisionId,
         request_id: ctx.requestId,
+        service,
         at: new Date(clock.epochMs()).toISOString(),
         decision: allow ? 'allow' : 'deny',
         reason,
@@ -202,8 +214,9 @@ export function createCheckHandler(deps: CheckDependencies): CheckHandler {
       return failed(ctx, error);
     }
     try {
-      deps.usage?.record(policy, decision, auth);
-      if (deps.shadow !== undefined) ctx.shadow = deps.shadow.observe(ctx.view!, auth, decision);
+      const { usage, shadow } = ctx.service!;
+      usage?.record(policy, decision, auth);
+      if (shadow !== undefined) ctx.shadow = shadow.observe(ctx.view!, auth, decision);
     } catch (error) {
       // Counting and the shadow never change an answer, even through a bug of their own.
       if (shadowLog.take()) log.error({ decision_id: ctx.decisionId, err: error }, 'usage or shadow accounting failed');
@@ -232,7 +245,7 @@ export function createCheckHandler(deps: CheckDependencies): CheckHandler {
   }
 
   return function check(request: CheckRequest__Output): CheckResponse | Promise<CheckResponse> {
-    const ctx: CheckContext = { started: clock.monotonicMs(), decisionId: newDecisionId(), policy: deps.policy(), requestId: '' };
+    const ctx: CheckContext = { started: clock.monotonicMs(), decisionId: newDecisionId(), service: null, policy: null, requestId: '' };
     try {
       ctx.view = deps.buildView(request);
     } catch (error) {
@@ -240,7 +253,10 @@ export function createCheckHandler(deps: CheckDependencies): CheckHandler {
       return failed(ctx, error);
     }
     ctx.requestId = ctx.view.id;
-    const policy = ctx.policy;
+    const service = deps.services.select(ctx.view);
+    if (service === null) return respond(ctx, { type: 'deny', kind: 'forbidden', reason: 'unknown_service' });
+    ctx.service = service;
+    const policy = (ctx.policy = service.policies.current());
     if (policy === null) return respond(ctx, { type: 'deny', kind: 'unavailable', reason: 'not_ready' });
     try {
       const auth = deps.authenticate(ctx.view);

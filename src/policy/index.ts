@@ -28,3 +28,4 @@ export {
 export { PolicyUsage } from './usage.js';
 export { ShadowPolicy, type ShadowVerdict } from './shadow.js';
 export type { CatalogRule, PolicyCatalog } from './types.js';
+export { ProtectedService, ServiceTable, SERVICE_EXTENSION, hostName } from './services.js';

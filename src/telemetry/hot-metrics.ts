@@ -7,46 +7,53 @@ import { Counter, type Registry } from 'prom-client';
  * budgeted in microseconds both showed up in profiles.
  */
 
-/** One (decision, reason) series: its labels, made once, and its count. */
+/** One (service, decision, reason) series: its labels, made once, and its count. */
 interface Series {
-  readonly labels: { readonly decision: 'allow' | 'deny'; readonly reason: string };
+  readonly labels: { readonly service: string; readonly decision: 'allow' | 'deny'; readonly reason: string };
   value: number;
 }
 
-/** A counter labelled by (decision, reason); both label sets are small and stable codes. */
+/** One service's series, a map per decision. */
+interface ServiceSeries {
+  // Keyed by the reason itself: reason codes are constant strings whose hash V8 keeps, where a
+  // concatenated key would be hashed anew on every call.
+  readonly allows: Map<string, Series>;
+  readonly denies: Map<string, Series>;
+}
+
+/** A counter labelled by (service, decision, reason): service names come from the config, decisions and reasons are codes. */
 export class DecisionCounter {
-  // One map per decision, keyed by the reason itself: reason codes are constant strings whose
-  // hash V8 keeps, where a concatenated key would be hashed anew on every call.
-  private readonly allows = new Map<string, Series>();
-  private readonly denies = new Map<string, Series>();
+  private readonly services = new Map<string, ServiceSeries>();
   /** The registered prom-client counter; its `collect` copies the series at scrape time. */
-  private readonly counter: Counter<'decision' | 'reason'>;
+  private readonly counter: Counter<'service' | 'decision' | 'reason'>;
 
   constructor(name: string, help: string, registry: Registry) {
-    const { allows, denies } = this;
+    const series = () => this.series();
     this.counter = new Counter({
       name,
       help,
-      labelNames: ['decision', 'reason'] as const,
+      labelNames: ['service', 'decision', 'reason'] as const,
       registers: [registry],
       collect() {
         this.reset();
-        for (const series of [allows, denies]) for (const { labels, value } of series.values()) this.inc({ ...labels }, value);
+        for (const { labels, value } of series()) this.inc({ ...labels }, value);
       },
     });
   }
 
-  inc(decision: 'allow' | 'deny', reason: string): void {
-    const series = decision === 'allow' ? this.allows : this.denies;
+  inc(service: string, decision: 'allow' | 'deny', reason: string): void {
+    let perService = this.services.get(service);
+    if (perService === undefined) this.services.set(service, (perService = { allows: new Map(), denies: new Map() }));
+    const series = decision === 'allow' ? perService.allows : perService.denies;
     const entry = series.get(reason);
     if (entry !== undefined) entry.value++;
-    else series.set(reason, { labels: { decision, reason }, value: 1 });
+    else series.set(reason, { labels: { service, decision, reason }, value: 1 });
   }
 
-  /** Checks counted so far, every decision and reason. */
+  /** Checks counted so far, every service, decision and reason. */
   total(): number {
     let sum = 0;
-    for (const series of [this.allows, this.denies]) for (const entry of series.values()) sum += entry.value;
+    for (const entry of this.series()) sum += entry.value;
     return sum;
   }
 
@@ -56,9 +63,15 @@ export class DecisionCounter {
   }
 
   reset(): void {
-    this.allows.clear();
-    this.denies.clear();
+    this.services.clear();
     this.counter.reset();
+  }
+
+  private *series(): Generator<Series> {
+    for (const { allows, denies } of this.services.values()) {
+      yield* allows.values();
+      yield* denies.values();
+    }
   }
 }
 

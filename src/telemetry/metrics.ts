@@ -10,7 +10,7 @@ import { DecisionCounter, FastHistogram } from './hot-metrics.js';
 export class Metrics {
   readonly registry = new Registry();
 
-  readonly checks = new DecisionCounter('authz_checks_total', 'Checks answered, by decision (allow|deny) and reason code.', this.registry);
+  readonly checks = new DecisionCounter('authz_checks_total', 'Checks answered, by protected service, decision (allow|deny) and reason code.', this.registry);
 
   readonly checkDuration = new FastHistogram(
     'authz_check_duration_seconds',
@@ -68,50 +68,63 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  /** Policy name and revision in force, per service (see `setPolicy`). */
+  private readonly policies = new Map<string, { readonly name: string; readonly revision: string }>();
+
   readonly policyInfo = new Gauge({
     name: 'authz_policy_info',
-    help: 'The policy revision in force (value 1).',
-    labelNames: ['name', 'revision'] as const,
+    help: 'The policy revision in force for each protected service (value 1).',
+    labelNames: ['service', 'name', 'revision'] as const,
     registers: [this.registry],
+    collect: () => {
+      this.policyInfo.reset();
+      for (const [service, { name, revision }] of this.policies) this.policyInfo.labels(service, name, revision).set(1);
+    },
   });
 
   readonly policyRejections = new Counter({
     name: 'authz_policy_rejections_total',
-    help: 'Policy updates refused (the previous policy stays in force).',
+    help: 'Policy updates refused (the previous policy stays in force), per protected service.',
+    labelNames: ['service'] as const,
     registers: [this.registry],
   });
 
   readonly shadowPolicyRejections = new Counter({
     name: 'authz_shadow_policy_rejections_total',
-    help: 'Shadow policy files refused (the previous shadow stays).',
+    help: 'Shadow policy files refused (the previous shadow stays), per protected service.',
+    labelNames: ['service'] as const,
     registers: [this.registry],
   });
 
-  /** Read at scrape time from the shadow policy's own table (see `trackShadow`): nothing is counted per Check. */
-  private shadow: Pick<ShadowPolicy, 'outcomes' | 'conditionErrorCount'> | null = null;
+  /** Read at scrape time from each service's shadow table (see `trackShadows`): nothing is counted per Check. */
+  private shadows: ReadonlyArray<{ readonly name: string; readonly shadow: Pick<ShadowPolicy, 'outcomes' | 'conditionErrorCount'> }> = [];
 
   readonly shadowChecks = new Counter({
     name: 'authz_shadow_checks_total',
-    help: 'Checks the shadow policy was evaluated for since its revision loaded, by enforced and shadow outcome (allow|deny; shadow also error).',
-    labelNames: ['enforced', 'shadow'] as const,
+    help: 'Checks the shadow policy was evaluated for since its revision loaded, by protected service, enforced and shadow outcome (allow|deny; shadow also error).',
+    labelNames: ['service', 'enforced', 'shadow'] as const,
     registers: [this.registry],
     collect: () => {
       this.shadowChecks.reset();
-      for (const o of this.shadow?.outcomes() ?? []) this.shadowChecks.inc({ enforced: o.enforced, shadow: o.shadow }, o.count);
+      for (const { name, shadow } of this.shadows)
+        for (const o of shadow.outcomes()) this.shadowChecks.inc({ service: name, enforced: o.enforced, shadow: o.shadow }, o.count);
     },
   });
 
   readonly shadowConditionErrors: Gauge = new Gauge({
     name: 'authz_shadow_condition_errors',
-    help: 'Shadow policy conditions that failed at run time since its revision loaded (the rule failed closed in the shadow).',
+    help: 'Shadow policy conditions that failed at run time since its revision loaded (the rule failed closed in the shadow), per protected service.',
+    labelNames: ['service'] as const,
     registers: [this.registry],
     collect: () => {
-      this.shadowConditionErrors.set(this.shadow?.conditionErrorCount ?? 0);
+      this.shadowConditionErrors.reset();
+      for (const { name, shadow } of this.shadows) this.shadowConditionErrors.labels(name).set(shadow.conditionErrorCount);
     },
   });
 
-  trackShadow(shadow: Pick<ShadowPolicy, 'outcomes' | 'conditionErrorCount'>): void {
-    this.shadow = shadow;
+  /** The services whose shadow tables /metrics reads. */
+  trackShadows(services: ReadonlyArray<{ readonly name: string; readonly shadow: Pick<ShadowPolicy, 'outcomes' | 'conditionErrorCount'> }>): void {
+    this.shadows = services;
   }
 
   readonly controlDocuments = new Counter({
@@ -211,13 +224,13 @@ export class Metrics {
     collectDefaultMetrics({ register: this.registry, prefix: 'authz_', eventLoopMonitoringPrecision: options.eventLoopResolutionMs ?? 100 });
   }
 
-  countCheck(decision: 'allow' | 'deny', reason: string): void {
-    this.checks.inc(decision, reason);
+  countCheck(service: string, decision: 'allow' | 'deny', reason: string): void {
+    this.checks.inc(service, decision, reason);
   }
 
-  setPolicy(name: string, revision: string): void {
-    this.policyInfo.reset();
-    this.policyInfo.labels(name, revision).set(1);
+  /** The policy now in force for `service`; replaces its previous revision's series. */
+  setPolicy(service: string, name: string, revision: string): void {
+    this.policies.set(service, { name, revision });
   }
 
   /** The /metrics body: the registry's metrics, then the Check-duration histogram. */

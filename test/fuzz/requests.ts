@@ -74,7 +74,7 @@ export async function startPipeline(): Promise<Pipeline> {
     service: 'orders',
     buildView: (request) => buildRequestView(request, LIMITS),
     authenticate: (view) => authenticator.authenticate(view),
-    policy: () => policy,
+    services: { select: () => ({ name: 'orders', policies: { current: () => policy } }) },
     identity: new IdentityHeaders([issuer]),
     metrics: new Metrics(),
     log: createLogger('info', discard),

@@ -214,8 +214,8 @@ describe("ext_authz Check against the real sidecar, driven with Envoy's protos",
 
   it('counts decisions by reason in /metrics', async () => {
     const text = await (await fetch(`${env.sidecar.adminUrl}/metrics`)).text();
-    assert.match(text, /authz_checks_total\{decision="deny",reason="credentials_missing"\} [1-9]/);
-    assert.match(text, /authz_checks_total\{decision="allow",reason="allowed_by_rule"\} [1-9]/);
+    assert.match(text, /authz_checks_total\{service="orders",decision="deny",reason="credentials_missing"\} [1-9]/);
+    assert.match(text, /authz_checks_total\{service="orders",decision="allow",reason="allowed_by_rule"\} [1-9]/);
     assert.match(text, /authz_check_duration_seconds_bucket/);
     assert.match(text, /authz_token_cache_total\{result="hit"\} [1-9]/);
     assert.match(text, /authz_token_cache_entries\{issuer="idp"\} [1-9]/);

@@ -292,11 +292,11 @@ describe('k8s manifests', { skip: SKIP }, () => {
         const named = [
           ...config.issuers.flatMap((i) => (i.keys.file ? [i.keys.file] : [])),
           ...(config.serviceTokens?.keys.file ? [config.serviceTokens.keys.file] : []),
-          ...(config.policy.file ? [config.policy.file] : []),
+          ...(config.policy!.file ? [config.policy!.file] : []),
           ...(config.nats?.signers ?? []),
         ];
         for (const path of named) assert.ok(files.has(path), `${configPath} names ${path}, which is not mounted (mounted: ${[...files.keys()].join(', ')})`);
-        if (config.policy.file) compilePolicyText(files.get(config.policy.file)!, config.policy.file, { service: config.service });
+        if (config.policy!.file) compilePolicyText(files.get(config.policy!.file)!, config.policy!.file, { service: config.service });
       });
 
       test('the pinned control-plane keys are mounted where nats.signers points, and are public keys', async () => {
@@ -491,7 +491,7 @@ describe('k8s manifests', { skip: SKIP }, () => {
 
       const { config } = sidecarView(objects);
       assert.deepEqual(config.nats?.servers, ['nats://nats:4222']);
-      assert.equal(config.policy.nats, true, 'policy over NATS');
+      assert.equal(config.policy!.nats, true, 'policy over NATS');
       assert.ok(config.issuers.length > 0 && config.issuers.every((i) => i.keys.nats === true), 'issuer keys over NATS');
       const policy = find(objects, 'NetworkPolicy', 'orders') as K8sObject & {
         spec: { egress: Array<{ to?: Array<{ podSelector?: { matchLabels: Record<string, string> } }>; ports?: Array<{ port: number }> }> };
@@ -539,7 +539,7 @@ describe('k8s manifests', { skip: SKIP }, () => {
       const { config } = sidecarView(objects);
       assert.ok((config.nats?.servers.length ?? 0) >= 2, 'several NATS servers');
       for (const server of config.nats!.servers) assert.match(server, /^nats:\/\/[a-z0-9.-]+\.nats-system\.svc(\.cluster\.local)?:4222$/);
-      assert.equal(config.policy.nats, true, 'policy over NATS');
+      assert.equal(config.policy!.nats, true, 'policy over NATS');
     });
   });
 });

@@ -63,14 +63,14 @@ describe('startAdminServer', () => {
   });
 
   it('/metrics serves the registry and the Check histogram in the Prometheus text format', async () => {
-    metrics.countCheck('deny', 'token_expired');
+    metrics.countCheck('orders', 'deny', 'token_expired');
     metrics.checkDuration.observe(0.0002);
     const res = await exchange(admin.port, '/metrics');
     assert.equal(res.status, 200);
     assert.equal(res.headers['content-type'], metrics.registry.contentType);
     assert.match(String(res.headers['content-type']), /^text\/plain; version=0\.0\.4/);
     assert.match(res.body, /^# TYPE authz_checks_total counter$/m);
-    assert.match(res.body, /^authz_checks_total\{decision="deny",reason="token_expired"\} 1$/m);
+    assert.match(res.body, /^authz_checks_total\{service="orders",decision="deny",reason="token_expired"\} 1$/m);
     assert.match(res.body, /^authz_process_\w+ /m, 'process metrics carry the prefix');
     assert.match(res.body, /^# TYPE authz_check_duration_seconds histogram$/m);
     assert.match(res.body, /^authz_check_duration_seconds_bucket\{le="0\.00025"\} 1$/m);

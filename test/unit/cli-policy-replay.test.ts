@@ -52,6 +52,7 @@ function decisionRecord(fields: Partial<DecisionRecord>): string {
   const record: DecisionRecord = {
     decision_id: '01J0000000000000000000000',
     request_id: 'r',
+    service: 'orders',
     at: '2026-12-01T10:00:00.000Z',
     decision: 'allow',
     reason: 'allowed_by_rule',

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DocumentError, loadConfig, parseConfig, readConfig } from '../../src/config/index.js';
+import { DocumentError, loadConfig, parseConfig, protectedServices, readConfig, serviceSelection } from '../../src/config/index.js';
 import { EXAMPLES, FIXTURES } from '../../testkit/paths.js';
 
 const dir = `${FIXTURES}/config`;
@@ -33,9 +33,9 @@ describe('loadConfig', () => {
     assert.equal(config.serviceTokens?.trustDomain, 'cluster.local');
     assert.equal(config.serviceTokens?.keys.file, join(EXAMPLES, 'keys/mesh.jwks.json'));
     assert.deepEqual(config.serviceTokens?.algorithms, ['ES256', 'EdDSA']);
-    assert.equal(config.policy.file, join(EXAMPLES, 'policy.yaml'));
+    assert.equal(config.policy!.file, join(EXAMPLES, 'policy.yaml'));
     // The resolved files are the real ones.
-    assert.ok(readFileSync(config.policy.file, 'utf8').includes('kind: Policy'));
+    assert.ok(readFileSync(config.policy!.file, 'utf8').includes('kind: Policy'));
   });
 
   it('applies every default to a minimal config', () => {
@@ -79,7 +79,7 @@ describe('loadConfig', () => {
       assert.equal(pushed.keys.file, undefined, 'no path invented for a nats source');
       assert.equal(absolute.keys.file, '/etc/authz/abs.jwks.json', 'absolute paths are kept');
       assert.equal(config.serviceTokens?.keys.file, join(FIXTURES, 'shared/mesh.jwks.json'));
-      assert.equal(config.policy.file, join(dir, 'policies/orders.yaml'));
+      assert.equal(config.policy!.file, join(dir, 'policies/orders.yaml'));
       assert.deepEqual(config.nats?.signers, [join(dir, 'keys/control-plane.pub.jwk'), '/etc/authz/cp2.pub.jwk']);
       assert.equal(config.nats?.cacheDir, join(dir, 'cache'));
       assert.equal(config.nats?.bucket, 'authz');
@@ -114,7 +114,7 @@ describe('loadConfig', () => {
     assert.equal(config.admin.address, '127.0.0.1:7002');
     assert.deepEqual(config.issuers[0].algorithms, ['ES256']);
     assert.equal(config.issuers[0].keys.file, join(dir, 'keys/idp.jwks.json'));
-    assert.equal(config.policy.file, join(dir, 'policy.yaml'));
+    assert.equal(config.policy!.file, join(dir, 'policy.yaml'));
   });
 
   it('allows plain http for a JWKS on loopback only', () => {
@@ -187,18 +187,94 @@ describe('loadConfig errors: FILE:LINE:COLUMN: FIELD: REASON', () => {
     throwsDocument(() => parseConfig(`${base}runtime: true\n`, 'x.yaml'), 'x.yaml:3:10: runtime: must be a mapping');
   });
 
+  it('gateway: services with their own policy sources, chosen by context extension or host; every mistake named on its field', () => {
+    const gateway = (body: string) => `service: ingress\ngateway:\n${body}`;
+    const config = parseConfig(
+      gateway(`  selectBy: host
+  services:
+    - { name: orders, hosts: [orders.example.com, "*.orders.example.com"], policy: { file: policies/orders.yaml, shadowFile: next/orders.yaml } }
+    - { name: billing, hosts: [billing.example.com], policy: { nats: true } }
+nats: { servers: ["nats://127.0.0.1:4222"], signers: [cp.pub.jwk.json] }
+`),
+      '/etc/authz/config.yaml',
+    );
+    assert.deepEqual(
+      protectedServices(config).map((s) => [s.name, s.hosts, s.policy, s.at]),
+      [
+        [
+          'orders',
+          ['orders.example.com', '*.orders.example.com'],
+          { file: '/etc/authz/policies/orders.yaml', shadowFile: '/etc/authz/next/orders.yaml' },
+          ['gateway', 'services', 0, 'policy'],
+        ],
+        ['billing', ['billing.example.com'], { nats: true }, ['gateway', 'services', 1, 'policy']],
+      ],
+    );
+    assert.equal(serviceSelection(config), 'host');
+    const byExtension = parseConfig(gateway('  services: [{ name: orders, policy: { file: o.yaml } }]\n'), 'x.yaml');
+    assert.equal(serviceSelection(byExtension), 'contextExtension', 'the default');
+    assert.deepEqual(
+      protectedServices(parseConfig('service: orders\npolicy: { file: p.yaml }\n', '/etc/authz/x.yaml')).map((s) => [s.name, s.at]),
+      [['orders', ['policy']]],
+    );
+    assert.equal(serviceSelection(parseConfig('service: orders\npolicy: { file: p.yaml }\n', 'x.yaml')), 'single');
+
+    throwsDocument(
+      () => parseConfig(`service: ingress\npolicy: { file: p.yaml }\ngateway: { services: [{ name: a, policy: { file: a.yaml } }] }\n`, 'x.yaml'),
+      'x.yaml:3:10: gateway: name either policy (one service) or gateway (the policies of many services), not both or neither',
+    );
+    throwsDocument(() => parseConfig(gateway('  services: []\n'), 'x.yaml'), 'x.yaml:3:13: gateway.services: Too small: expected array to have >=1 items');
+    throwsDocument(
+      () => parseConfig(gateway('  services: [{ name: a, policy: { file: a.yaml } }, { name: a, policy: { file: b.yaml } }]\n'), 'x.yaml'),
+      'x.yaml:3:61: gateway.services[1].name: duplicate service name "a"',
+    );
+    throwsDocument(
+      () => parseConfig(gateway('  selectBy: host\n  services: [{ name: a, policy: { file: a.yaml } }]\n'), 'x.yaml'),
+      'x.yaml: gateway.services[0].hosts: must name at least one host with gateway.selectBy: host',
+    );
+    throwsDocument(
+      () => parseConfig(gateway('  services: [{ name: a, hosts: [a.test], policy: { file: a.yaml } }]\n'), 'x.yaml'),
+      'x.yaml:3:32: gateway.services[0].hosts: only used with gateway.selectBy: host (services are chosen by context_extensions.service)',
+    );
+    throwsDocument(
+      () =>
+        parseConfig(
+          gateway(
+            '  selectBy: host\n  services: [{ name: a, hosts: [a.test], policy: { file: a.yaml } }, { name: b, hosts: [b.test, a.test], policy: { file: b.yaml } }]\n',
+          ),
+          'x.yaml',
+        ),
+      'x.yaml:4:97: gateway.services[1].hosts[1]: "a.test" is already a host of service "a"',
+    );
+    throwsDocument(
+      () => parseConfig(gateway('  selectBy: host\n  services: [{ name: a, hosts: ["Orders.test:443"], policy: { file: a.yaml } }]\n'), 'x.yaml'),
+      'x.yaml:4:33: gateway.services[0].hosts[0]: must be a lower-case host name without port, or "*." and one',
+    );
+    throwsDocument(
+      () => parseConfig(gateway('  selectBy: path\n  services: [{ name: a, policy: { file: a.yaml } }]\n'), 'x.yaml'),
+      'x.yaml:3:13: gateway.selectBy: must be "contextExtension" or "host"',
+    );
+    throwsDocument(
+      () => parseConfig(gateway('  services: [{ name: a, policy: { nats: true } }]\n'), 'x.yaml'),
+      'x.yaml:3:41: gateway.services[0].policy.nats: requires a "nats" section',
+    );
+  });
+
   it('parseConfig names the file it was given and checks cross-field rules', () => {
     const base = 'service: orders\npolicy: { file: p.yaml }\n';
     throwsDocument(() => parseConfig('', 'x.yaml'), 'x.yaml: (document): must be a mapping');
     throwsDocument(() => parseConfig('- orders\n', 'x.yaml'), 'x.yaml: (document): must be a mapping');
     throwsDocument(() => parseConfig('policy: { file: p.yaml }\n', 'x.yaml'), 'x.yaml: service: required');
-    throwsDocument(() => parseConfig('service: orders\n', 'x.yaml'), 'x.yaml: policy: required');
+    throwsDocument(
+      () => parseConfig('service: orders\n', 'x.yaml'),
+      'x.yaml: policy: name either policy (one service) or gateway (the policies of many services), not both or neither',
+    );
     throwsDocument(() => parseConfig('service: orders\npolicy: {}\n', 'x.yaml'), 'x.yaml:2:9: policy: must name exactly one of file, nats');
     throwsDocument(
       () => parseConfig('service: orders\npolicy: { nats: true, shadowFile: s.yaml }\n', 'x.yaml'),
       'x.yaml:2:35: policy.shadowFile: needs policy.file; with policy.nats the shadow policy comes from the bucket (authzctl publish policy --shadow)',
     );
-    assert.equal(parseConfig('service: orders\npolicy: { file: p.yaml, shadowFile: s.yaml }\n', '/etc/authz/x.yaml').policy.shadowFile, '/etc/authz/s.yaml');
+    assert.equal(parseConfig('service: orders\npolicy: { file: p.yaml, shadowFile: s.yaml }\n', '/etc/authz/x.yaml').policy!.shadowFile, '/etc/authz/s.yaml');
     throwsDocument(() => parseConfig(`${base}tokenCache: { maxEntries: "10" }\n`, 'x.yaml'), 'x.yaml:3:27: tokenCache.maxEntries: must be a number');
     throwsDocument(
       () => parseConfig(`${base}grpc: { handshakeTimeoutMs: 50 }\n`, 'x.yaml'),

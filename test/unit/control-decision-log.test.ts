@@ -7,6 +7,7 @@ function record(i: number, decision: 'allow' | 'deny' = 'deny'): DecisionRecord 
   return {
     decision_id: `d${i}`,
     request_id: `r${i}`,
+    service: 'orders',
     at: '',
     decision,
     reason: 'default_deny',
@@ -30,7 +31,7 @@ describe('DecisionLog', () => {
   it('buffers while disconnected, drops the oldest beyond maxBuffer, and publishes in order once connected', () => {
     const pub = publisher(false);
     let dropped = 0;
-    const log = new DecisionLog({ subject: 's', sampleAllows: 0, maxBuffer: 3, publisher: pub, onDrop: (n) => (dropped += n), flushIntervalMs: 60_000 });
+    const log = new DecisionLog({ subject: () => 's', sampleAllows: 0, maxBuffer: 3, publisher: pub, onDrop: (n) => (dropped += n), flushIntervalMs: 60_000 });
     for (let i = 0; i < 5; i++) log.record(record(i));
     log.flush();
     assert.deepEqual(pub.sent, []);
@@ -45,7 +46,7 @@ describe('DecisionLog', () => {
 
   it('always wants denies and samples allows', () => {
     let r = 0.5;
-    const log = new DecisionLog({ subject: 's', sampleAllows: 0.1, maxBuffer: 1, publisher: publisher(true), onDrop: () => {}, random: () => r });
+    const log = new DecisionLog({ subject: () => 's', sampleAllows: 0.1, maxBuffer: 1, publisher: publisher(true), onDrop: () => {}, random: () => r });
     assert.equal(log.wants(false), true);
     assert.equal(log.wants(true), false);
     r = 0.05;
@@ -60,7 +61,7 @@ describe('DecisionLog', () => {
         throw new Error('closed');
       },
     };
-    const log = new DecisionLog({ subject: 's', sampleAllows: 0, maxBuffer: 2, publisher: pub, onDrop: () => {}, flushIntervalMs: 60_000 });
+    const log = new DecisionLog({ subject: () => 's', sampleAllows: 0, maxBuffer: 2, publisher: pub, onDrop: () => {}, flushIntervalMs: 60_000 });
     log.record(record(1));
     log.flush();
     assert.equal(log.pending, 1);

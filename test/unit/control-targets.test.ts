@@ -7,8 +7,7 @@ import type { ControlTarget } from '../../src/control/applier.js';
 import type { ControlDocument } from '../../src/control/types.js';
 import { KeyStore } from '../../src/keys/store.js';
 import { RevocationStore } from '../../src/keys/revocations.js';
-import { PolicyStore } from '../../src/policy/store.js';
-import { parsePolicy, ShadowPolicy } from '../../src/policy/index.js';
+import { parsePolicy, ProtectedService } from '../../src/policy/index.js';
 import type { RequestView } from '../../src/request/types.js';
 import type { AuthContext, VerifiedToken } from '../../src/tokens/types.js';
 
@@ -76,9 +75,9 @@ function setup(text = CONFIG) {
   const config: Config = parseConfig(text, '/etc/authz/config.yaml');
   const idp = new KeyStore({ name: 'idp', source: config.issuers[0].keys, algorithms: config.issuers[0].algorithms });
   const mesh = new KeyStore({ name: 'cluster.local', source: config.serviceTokens!.keys, algorithms: config.serviceTokens!.algorithms });
+  const orders = new ProtectedService('orders');
   const stores: ControlStores = {
-    policies: new PolicyStore(),
-    shadow: new ShadowPolicy(),
+    services: [orders],
     issuerKeys: new Map([['idp', idp]]),
     trustDomainKeys: mesh,
     revocations: new RevocationStore(),
@@ -89,7 +88,7 @@ function setup(text = CONFIG) {
     assert.ok(target, `no target for ${key}`);
     return target;
   };
-  return { config, stores, idp, mesh, targets, byKey };
+  return { config, stores, orders, idp, mesh, targets, byKey };
 }
 
 let k1: { pub: JWK; priv: JWK };
@@ -130,8 +129,7 @@ nats:
       '/etc/authz/config.yaml',
     );
     const targets = controlTargets(config, {
-      policies: new PolicyStore(),
-      shadow: new ShadowPolicy(),
+      services: [new ProtectedService('orders')],
       issuerKeys: new Map(),
       trustDomainKeys: undefined,
       revocations: new RevocationStore(),
@@ -142,25 +140,56 @@ nats:
     );
   });
 
+  it('a gateway follows policy.<name> and shadow.<name> of each service whose policy is on NATS, into that service', async () => {
+    const config = parseConfig(
+      `service: ingress
+gateway:
+  services:
+    - { name: orders, policy: { nats: true } }
+    - { name: billing, policy: { file: billing.yaml } }
+    - { name: users, policy: { nats: true } }
+nats:
+  servers: ["nats://127.0.0.1:4222"]
+  signers: [cp.pub.jwk.json]
+`,
+      '/etc/authz/config.yaml',
+    );
+    const services = ['orders', 'billing', 'users'].map((name) => new ProtectedService(name));
+    const targets = controlTargets(config, { services, issuerKeys: new Map(), trustDomainKeys: undefined, revocations: new RevocationStore() });
+    assert.deepEqual(
+      targets.map((t) => t.key),
+      ['policy.orders', 'shadow.orders', 'policy.users', 'shadow.users', 'revocations'],
+    );
+    await targets.find((t) => t.key === 'policy.users')!.apply(doc('policy', 'users', 2, parsePolicy(policyText('users', 'u'), 'x')));
+    assert.deepEqual(
+      services.map((s) => s.policies.current()?.revision ?? null),
+      [null, null, '2'],
+    );
+    assert.throws(
+      () => targets.find((t) => t.key === 'policy.orders')!.apply(doc('policy', 'orders', 3, parsePolicy(policyText('users', 'u'), 'x'))),
+      /metadata.service is "users"/,
+    );
+  });
+
   it('applies a shadow document to the ShadowPolicy, and a null body removes the shadow', async () => {
-    const { stores, byKey } = setup();
+    const { orders, byKey } = setup();
     const target = byKey('shadow.orders');
-    assert.equal(stores.shadow.current(), null);
+    assert.equal(orders.shadow.current(), null);
     await target.apply(doc('shadow', 'orders', 3, parsePolicy(policyText('orders', 'next'), 'inline.yaml')));
-    assert.equal(stores.shadow.current()?.revision, '3');
-    assert.equal(stores.policies.current(), null, 'the enforced policy is untouched');
+    assert.equal(orders.shadow.current()?.revision, '3');
+    assert.equal(orders.policies.current(), null, 'the enforced policy is untouched');
     assert.throws(() => target.apply(doc('shadow', 'orders', 4, parsePolicy(policyText('billing', 'x'), 'inline.yaml'))), /metadata.service is "billing"/);
-    assert.equal(stores.shadow.current()?.revision, '3', 'a refused shadow leaves the previous one');
+    assert.equal(orders.shadow.current()?.revision, '3', 'a refused shadow leaves the previous one');
     await target.apply(doc('shadow', 'orders', 5, null));
-    assert.equal(stores.shadow.current(), null);
+    assert.equal(orders.shadow.current(), null);
   });
 
   it('compiles a policy document into the PolicyStore with the document revision', async () => {
-    const { stores, byKey } = setup();
+    const { orders, byKey } = setup();
     const target = byKey('policy.orders');
-    assert.equal(stores.policies.current(), null);
+    assert.equal(orders.policies.current(), null);
     await target.apply(doc('policy', 'orders', 7, parsePolicy(policyText('orders', 'seven'), 'x')));
-    const compiled = stores.policies.current();
+    const compiled = orders.policies.current();
     assert.ok(compiled);
     assert.equal(compiled.revision, '7');
     assert.equal(compiled.name, 'orders');
@@ -169,21 +198,21 @@ nats:
     assert.equal(compiled.evaluate(view('/eight/x'), ANONYMOUS).allow, false);
 
     await target.apply(doc('policy', 'orders', 8, parsePolicy(policyText('orders', 'eight'), 'x')));
-    assert.equal(stores.policies.current()?.revision, '8');
-    assert.equal(stores.policies.current()?.evaluate(view('/eight/x'), ANONYMOUS).allow, true);
-    assert.equal(stores.policies.current()?.evaluate(view('/seven/x'), ANONYMOUS).allow, false);
+    assert.equal(orders.policies.current()?.revision, '8');
+    assert.equal(orders.policies.current()?.evaluate(view('/eight/x'), ANONYMOUS).allow, true);
+    assert.equal(orders.policies.current()?.evaluate(view('/seven/x'), ANONYMOUS).allow, false);
   });
 
   it('throws for a policy of another service or an invalid policy, keeping the one in force', async () => {
-    const { stores, byKey } = setup();
+    const { orders, byKey } = setup();
     const target = byKey('policy.orders');
     await target.apply(doc('policy', 'orders', 1, parsePolicy(policyText('orders', 'one'), 'x')));
-    const before = stores.policies.current();
+    const before = orders.policies.current();
     await assert.rejects(async () => target.apply(doc('policy', 'orders', 2, parsePolicy(policyText('billing', 'two'), 'x'))), /billing/);
     await assert.rejects(async () => target.apply(doc('policy', 'orders', 3, { apiVersion: 'authz-sidecar/v1', kind: 'Policy' })));
     await assert.rejects(async () => target.apply(doc('policy', 'orders', 4, 'not a policy')));
-    assert.equal(stores.policies.current(), before);
-    assert.equal(stores.policies.current()?.revision, '1');
+    assert.equal(orders.policies.current(), before);
+    assert.equal(orders.policies.current()?.revision, '1');
   });
 
   it('swaps the issuer KeyStore on a keys document', async () => {

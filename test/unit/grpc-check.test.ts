@@ -4,11 +4,11 @@ import { Writable } from 'node:stream';
 import { issuerSchema } from '../../src/config/schema.js';
 import type { CheckRequest__Output } from '../../src/generated/envoy/service/auth/v3/CheckRequest.js';
 import type { CheckResponse } from '../../src/generated/envoy/service/auth/v3/CheckResponse.js';
-import { createCheckHandler, policyDeny, type CheckDependencies, type CheckHandler } from '../../src/grpc/check.js';
+import { createCheckHandler, policyDeny, type CheckDependencies, type CheckHandler, type CheckTarget } from '../../src/grpc/check.js';
 import type { DecisionRecord } from '../../src/grpc/check-sinks.js';
 import { IdentityHeaders } from '../../src/grpc/identity-headers.js';
 import { KeyStore } from '../../src/keys/index.js';
-import { compilePolicyText, PolicyUsage, ShadowPolicy, type CompiledPolicy, type Decision } from '../../src/policy/index.js';
+import { compilePolicyText, PolicyUsage, ServiceTable, ShadowPolicy, type CompiledPolicy, type Decision } from '../../src/policy/index.js';
 import { buildRequestView } from '../../src/request/index.js';
 import { ANONYMOUS, createAuthenticator, TokenError, type Authenticator, type VerifiedToken } from '../../src/tokens/index.js';
 import { createLogger } from '../../src/telemetry/logger.js';
@@ -74,17 +74,22 @@ describe('createCheckHandler (real request view, tokens, keys and policy)', () =
   let authenticator: Authenticator;
   let check: CheckHandler;
 
-  function handler(overrides: Partial<CheckDependencies> = {}): CheckHandler {
+  /** The handler for service orders; `policy`, `usage` and `shadow` are the one service's. */
+  function handler(
+    overrides: Partial<CheckDependencies> & Partial<Pick<CheckTarget, 'usage' | 'shadow'>> & { policy?: () => CompiledPolicy | null } = {},
+  ): CheckHandler {
+    const { policy: current = () => policy, usage, shadow, ...rest } = overrides;
+    const target: CheckTarget = { name: 'orders', policies: { current }, usage, shadow };
     return createCheckHandler({
       service: 'orders',
       buildView: (r) => buildRequestView(r, { maxHeaders: 10 }),
       authenticate: (view) => authenticator.authenticate(view),
-      policy: () => policy,
+      services: { select: () => target },
       identity: new IdentityHeaders([issuer]),
       metrics,
       log: createLogger('info', sink),
       logAllows: false,
-      ...overrides,
+      ...rest,
     });
   }
   const count = async (decision: string, reason: string) =>
@@ -389,6 +394,74 @@ spec:
     const response = handler({ logAllows: true })(request({ path: '/public' })) as CheckResponse;
     const [line] = logFor(response);
     assert.deepEqual([line?.msg, line?.decision, line?.reason, line?.rule], ['allow', 'allow', 'allowed_by_rule', 'public']);
+  });
+});
+
+describe('createCheckHandler in a gateway (the service chosen per Check)', () => {
+  const policyOf = (service: string, path: string) =>
+    compilePolicyText(
+      `apiVersion: authz-sidecar/v1
+kind: Policy
+metadata: { name: ${service}-policy, service: ${service} }
+spec:
+  defaultAction: DENY
+  rules:
+    - { name: ${service}-public, action: ALLOW, to: [{ paths: ["${path}"] }] }
+`,
+      `${service}.yaml`,
+      { service },
+    );
+  const gatewayRequest = (path: string, extensions: Record<string, string>, id: string): CheckRequest__Output => {
+    const base = request({ path, id });
+    return { ...base, attributes: { ...base.attributes!, context_extensions: extensions } };
+  };
+
+  it("decides with the named service's policy, realm and counters; an unknown service is 403 unknown_service", async () => {
+    const table = new ServiceTable([{ name: 'orders' }, { name: 'billing' }, { name: 'users' }], 'contextExtension');
+    table.get('orders')!.policies.swap(policyOf('orders', '/orders'));
+    table.get('billing')!.policies.swap(policyOf('billing', '/billing'));
+    const metrics = new Metrics();
+    const records: DecisionRecord[] = [];
+    const check = createCheckHandler({
+      service: 'ingress',
+      buildView: (r) => buildRequestView(r),
+      authenticate: () => ANONYMOUS,
+      services: table,
+      identity: new IdentityHeaders([]),
+      metrics,
+      log: createLogger('silent'),
+      logAllows: false,
+      decisionLog: { wants: () => true, record: (r) => records.push(r) },
+    });
+    const answer = async (path: string, extensions: Record<string, string>) => {
+      const r = await check(gatewayRequest(path, extensions, `${extensions.service ?? '-'}${path}`));
+      return [r.status?.code, httpStatus(r) ?? 200, meta(r, 'reason'), meta(r, 'policy'), challenge(r) ?? null];
+    };
+    assert.deepEqual(await answer('/billing', { service: 'billing' }), [0, 200, 'allowed_by_rule', 'billing-policy', null]);
+    assert.deepEqual(await answer('/orders', { service: 'billing' }), [16, 401, 'credentials_missing', 'billing-policy', 'Bearer realm="billing"']);
+    assert.deepEqual(await answer('/orders', { service: 'orders' }), [0, 200, 'allowed_by_rule', 'orders-policy', null]);
+    assert.deepEqual(await answer('/orders', { service: 'users' }), [14, 503, 'not_ready', '', null], 'a known service whose policy has not loaded');
+    assert.deepEqual(await answer('/orders', { service: 'shipping' }), [7, 403, 'unknown_service', '', null]);
+    assert.deepEqual(await answer('/orders', {}), [7, 403, 'unknown_service', '', null]);
+    const series = (await Promise.resolve(metrics.checks.get())).values.map((v) => `${v.labels.service} ${v.labels.decision} ${v.labels.reason} ${v.value}`);
+    assert.deepEqual(series.sort(), [
+      'billing allow allowed_by_rule 1',
+      'billing deny credentials_missing 1',
+      'ingress deny unknown_service 2',
+      'orders allow allowed_by_rule 1',
+      'users deny not_ready 1',
+    ]);
+    assert.deepEqual(
+      records.map((r) => [r.request_id, r.service]),
+      [
+        ['billing/billing', 'billing'],
+        ['billing/orders', 'billing'],
+        ['orders/orders', 'orders'],
+        ['users/orders', 'users'],
+        ['shipping/orders', 'ingress'],
+        ['-/orders', 'ingress'],
+      ],
+    );
   });
 });
 

@@ -12,14 +12,20 @@ describe('hot metrics render as prom-client does', () => {
     const hot = new Registry();
     const plain = new Registry();
     const counter = new DecisionCounter('authz_checks_total', 'Checks answered.', hot);
-    const twin = new Counter({ name: 'authz_checks_total', help: 'Checks answered.', labelNames: ['decision', 'reason'] as const, registers: [plain] });
-    const count = (decision: 'allow' | 'deny', reason: string) => {
-      counter.inc(decision, reason);
-      twin.inc({ decision, reason });
+    const twin = new Counter({
+      name: 'authz_checks_total',
+      help: 'Checks answered.',
+      labelNames: ['service', 'decision', 'reason'] as const,
+      registers: [plain],
+    });
+    const count = (service: string, decision: 'allow' | 'deny', reason: string) => {
+      counter.inc(service, decision, reason);
+      twin.inc({ service, decision, reason });
     };
     assert.equal(await hot.metrics(), await plain.metrics(), 'no series before the first Check');
     for (let round = 1; round <= 3; round++) {
-      for (let i = 0; i < 10 * round; i++) count(i % 3 === 0 ? 'deny' : 'allow', ['default_deny', 'allowed_by_rule', 'token_expired'][i % 3]);
+      for (let i = 0; i < 10 * round; i++)
+        count(['orders', 'billing'][i % 2], i % 3 === 0 ? 'deny' : 'allow', ['default_deny', 'allowed_by_rule', 'token_expired'][i % 3]);
       // Each scrape copies the totals afresh: nothing is counted twice. (The hot counter lists
       // allows before denies; prom-client lists series as first counted.)
       assert.deepEqual(await lines(hot), await lines(plain), `scrape ${round}`);

@@ -33,24 +33,41 @@ describe('Metrics', () => {
     );
     // Two instances do not share series (main makes one; tests make many).
     const other = new Metrics();
-    metrics.countCheck('allow', 'default_allow');
+    metrics.countCheck('orders', 'allow', 'default_allow');
     assert.deepEqual(await series(other, 'authz_checks_total'), []);
   });
 
-  it('countCheck increments the (decision, reason) series only', async () => {
+  it('countCheck increments the (service, decision, reason) series only', async () => {
     const metrics = new Metrics();
-    metrics.countCheck('allow', 'allowed_by_rule');
-    metrics.countCheck('allow', 'allowed_by_rule');
-    metrics.countCheck('deny', 'token_expired');
-    metrics.countCheck('deny', 'allowed_by_rule'); // same reason, other decision: its own series
+    metrics.countCheck('orders', 'allow', 'allowed_by_rule');
+    metrics.countCheck('orders', 'allow', 'allowed_by_rule');
+    metrics.countCheck('orders', 'deny', 'token_expired');
+    metrics.countCheck('orders', 'deny', 'allowed_by_rule'); // same reason, other decision: its own series
+    metrics.countCheck('billing', 'allow', 'allowed_by_rule'); // same decision and reason, other service
     const values = await series(metrics, 'authz_checks_total');
-    const value = (decision: string, reason: string) => values.find((v) => v.labels.decision === decision && v.labels.reason === reason)?.value;
-    assert.equal(values.length, 3);
-    assert.equal(value('allow', 'allowed_by_rule'), 2);
-    assert.equal(value('deny', 'token_expired'), 1);
-    assert.equal(value('deny', 'allowed_by_rule'), 1);
+    const value = (service: string, decision: string, reason: string) =>
+      values.find((v) => v.labels.service === service && v.labels.decision === decision && v.labels.reason === reason)?.value;
+    assert.equal(values.length, 4);
+    assert.equal(value('orders', 'allow', 'allowed_by_rule'), 2);
+    assert.equal(value('orders', 'deny', 'token_expired'), 1);
+    assert.equal(value('orders', 'deny', 'allowed_by_rule'), 1);
+    assert.equal(value('billing', 'allow', 'allowed_by_rule'), 1);
     const text = await metrics.registry.metrics();
-    assert.match(text, /^authz_checks_total\{decision="allow",reason="allowed_by_rule"\} 2$/m);
+    assert.match(text, /^authz_checks_total\{service="orders",decision="allow",reason="allowed_by_rule"\} 2$/m);
+  });
+
+  it('authz_policy_info holds one series per service: its policy revision in force', async () => {
+    const metrics = new Metrics();
+    metrics.setPolicy('orders', 'orders', '3');
+    metrics.setPolicy('billing', 'billing-v2', 'sha256:ab');
+    metrics.setPolicy('orders', 'orders', '4');
+    assert.deepEqual(
+      (await series(metrics, 'authz_policy_info')).map((v) => v.labels),
+      [
+        { service: 'orders', name: 'orders', revision: '4' },
+        { service: 'billing', name: 'billing-v2', revision: 'sha256:ab' },
+      ],
+    );
   });
 
   it('exports authz_nats_connected only once NATS is tracked', async () => {
@@ -70,15 +87,5 @@ describe('Metrics', () => {
     assert.match(text, /^authz_check_duration_seconds_bucket\{le="0\.00025"\} 0$/m);
     assert.match(text, /^authz_check_duration_seconds_bucket\{le="0\.0005"\} 1$/m);
     assert.match(text, /^authz_check_duration_seconds_count 1$/m);
-  });
-
-  it('setPolicy leaves exactly one authz_policy_info series, the latest', async () => {
-    const metrics = new Metrics();
-    metrics.setPolicy('orders', 'aaa111');
-    metrics.setPolicy('orders', 'bbb222');
-    metrics.setPolicy('orders-v2', 'ccc333');
-    assert.deepEqual(await series(metrics, 'authz_policy_info'), [{ labels: { name: 'orders-v2', revision: 'ccc333' }, value: 1 }]);
-    metrics.setPolicy('orders-v2', 'ccc333');
-    assert.equal((await series(metrics, 'authz_policy_info')).length, 1);
   });
 });

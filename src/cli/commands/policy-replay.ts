@@ -1,6 +1,6 @@
 /** `authzctl policy replay`: recorded Checks decided again under the current and a new policy, offline. */
 import { fileURLToPath } from 'node:url';
-import { loadConfig, type Config } from '../../config/index.js';
+import { loadConfig, protectedServices, type Config } from '../../config/index.js';
 import { kvKeyFor, policyTarget } from '../../control/index.js';
 import { compilePolicy, loadPolicyFile, validatePolicyDocument, type CompiledPolicy } from '../../policy/index.js';
 import { buildRequestView } from '../../request/index.js';
@@ -91,10 +91,16 @@ const command: Command = {
     const top = parseTop(values.top);
 
     const config = sidecarConfig(values.config);
+    // The service both policies must be for: --service, or the config's only one (a gateway's policies name their own).
+    const services = protectedServices(config).map((s) => s.name);
+    const served = services.map((s) => `"${s}"`).join(', ');
+    if (values.service !== undefined && !services.includes(values.service))
+      throw new UsageError(`--service is "${values.service}" but the sidecar config serves ${served} (give its --config)`);
+    const service = values.service ?? (services.length === 1 ? services[0] : undefined);
     let conditionErrors = 0;
-    const next = loadPolicyFile(values.policy, undefined, { service: config.service, onConditionError: () => conditionErrors++ });
-    const current =
-      values.current !== undefined ? loadPolicyFile(values.current, undefined, { service: config.service }) : await enforcedPolicy(values, config);
+    const next = loadPolicyFile(values.policy, undefined, { service, onConditionError: () => conditionErrors++ });
+    if (!services.includes(next.service)) throw new UsageError(`${values.policy}: is for service "${next.service}" but the sidecar config serves ${served}`);
+    const current = values.current !== undefined ? loadPolicyFile(values.current, undefined, { service: next.service }) : await enforcedPolicy(values);
 
     const replay = new Replay({
       current,
@@ -140,10 +146,9 @@ function sidecarConfig(file: string | undefined): Config {
 }
 
 /** The policy the control plane enforces for --service, compiled as a sidecar following the bucket compiles it. */
-async function enforcedPolicy(values: Values, config: Config): Promise<CompiledPolicy> {
+async function enforcedPolicy(values: Values): Promise<CompiledPolicy> {
   const service = values.service!;
   const target = asUsage(() => policyTarget(service), '--service');
-  if (service !== config.service) throw new UsageError(`--service is "${service}" but the sidecar config serves "${config.service}" (give its --config)`);
   const settings = controlSettings(values);
   const signers = await optionalSigners(settings);
   const document = await withBucket(settings, false, (bucket) => currentDocument(bucket, 'policy', target, signers));
