@@ -512,11 +512,14 @@ function policyReport({ name, usage, policies, shadow }: ProtectedService): Omit
 
 function onPolicyEvent(log: Logger, metrics: Metrics, service: string, event: PolicyEvent, which: 'policy' | 'shadow' = 'policy'): void {
   if (event.type === 'policy-loaded') {
-    log.info({ service, policy: event.name, revision: event.revision, rules: event.rules }, which === 'shadow' ? 'shadow policy loaded' : 'policy loaded');
+    log.info(
+      { protected_service: service, policy: event.name, revision: event.revision, rules: event.rules },
+      which === 'shadow' ? 'shadow policy loaded' : 'policy loaded',
+    );
   } else {
     (which === 'shadow' ? metrics.shadowPolicyRejections : metrics.policyRejections).inc({ service });
     log.warn(
-      { service, code: event.code, reason: event.message },
+      { protected_service: service, code: event.code, reason: event.message },
       which === 'shadow' ? 'shadow policy rejected; keeping the previous shadow' : 'policy rejected; keeping the previous policy',
     );
   }

@@ -148,7 +148,15 @@ export function createCheckHandler(deps: CheckDependencies): CheckHandler {
     const service = ctx.service?.name ?? deps.service;
     const meta: DecisionMetadata = { decisionId: ctx.decisionId, policy: ctx.policy?.name ?? '', policyRevision: ctx.policy?.revision ?? '', rule, reason };
     // Built only when a line is written: most Checks log nothing.
-    const line = () => ({ decision_id: ctx.decisionId, request_id: ctx.requestId, reason, rule, method: ctx.view?.method, path: ctx.view?.path });
+    const line = () => ({
+      decision_id: ctx.decisionId,
+      request_id: ctx.requestId,
+      protected_service: service,
+      reason,
+      rule,
+      method: ctx.view?.method,
+      path: ctx.view?.path,
+    });
     let response: CheckResponse;
     if (outcome.type === 'deny') {
       if (denyLog.take()) log.info({ ...line(), decision: 'deny', ...suppressed(denyLog) }, 'deny');

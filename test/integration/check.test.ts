@@ -222,7 +222,7 @@ describe("ext_authz Check against the real sidecar, driven with Envoy's protos",
     // Service tokens are named by their trust domain, as the key-set metric names their keys.
     assert.match(text, /authz_token_cache_entries\{issuer="cluster\.local"\} [1-9]/);
     assert.match(text, /authz_key_set_revision\{name="cluster\.local"\} [1-9]/);
-    assert.match(text, /authz_policy_info\{name="orders-conformance",revision="[0-9a-f]{12}"\} 1/);
+    assert.match(text, /authz_policy_info\{service="orders",name="orders-conformance",revision="[0-9a-f]{12}"\} 1/);
     assert.match(text, /authz_key_set_revision\{name="idp"\} [1-9]/);
     // A sidecar fed by files has no NATS connection to report: a 0 would page someone.
     assert.doesNotMatch(text, /authz_nats_connected/);

@@ -124,7 +124,7 @@ describe('resource limits of the running sidecar', () => {
       assert.notEqual((await check({ path: '/open' })).status.code, 0, `${name}: the refused rule is not in force`);
       await stillServing();
     }
-    assert.equal(await metric('authz_policy_rejections_total'), cases.length);
+    assert.equal(await metric('authz_policy_rejections_total', '{service="orders"}'), cases.length);
   });
 
   it(`keeps the token cache at tokenCache.maxEntries (${CACHE_BOUND}) under a flood of unique tokens; junk is never cached`, async (t) => {
