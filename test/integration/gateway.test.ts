@@ -265,7 +265,7 @@ nats:
     listener = await connect({ servers: nats.url });
     listener.subscribe('authz.decisions.>', {
       callback: (error, msg) => {
-        if (error === null) decisions.push({ ...(msg.json() as { service: string; reason: string }), on: msg.subject });
+        if (error === null) decisions.push({ ...msg.json<{ service: string; reason: string }>(), on: msg.subject });
       },
     });
     sidecar = await startSidecar(join(dir, 'config.yaml'));
