@@ -3,9 +3,11 @@
  * result: objects, a workload's containers, and the files a container sees under a mount.
  */
 import { execFileSync } from 'node:child_process';
+import assert from 'node:assert/strict';
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join, posix } from 'node:path';
 import { parseAllDocuments } from 'yaml';
+import { parseConfig, protectedServices, type Config } from '../src/config/index.js';
 import type { K8sObject } from './k8s-validate.js';
 
 /** The kubectl on PATH, or undefined. */
@@ -152,4 +154,58 @@ export function quantity(value: string): number {
   const unit = units[match[2]];
   if (unit === undefined) throw new Error(`unsupported quantity unit: ${value}`);
   return Number(match[1]) * unit;
+}
+
+/** The argument after `flag` in a container's args ("--config" FILE), if any. */
+export function argAfter(args: readonly string[] | undefined, flag: string): string | undefined {
+  const i = (args ?? []).indexOf(flag);
+  return i >= 0 ? args![i + 1] : undefined;
+}
+
+/** Whether every label of a selector's matchLabels is on `labels`. */
+export const matches = (selector: Record<string, string>, labels: Record<string, string> | undefined): boolean =>
+  Object.entries(selector).every(([k, v]) => labels?.[k] === v);
+
+/** "127.0.0.1:9191" → { host, port }. */
+export function hostPort(address: string): { host: string; port: number } {
+  const i = address.lastIndexOf(':');
+  return { host: address.slice(0, i), port: Number(address.slice(i + 1)) };
+}
+
+/** The authz-sidecar container of a rendered variant, its mounted files and its parsed config. */
+export interface SidecarView {
+  workload: Workload;
+  sidecar: Container;
+  configPath: string;
+  files: Map<string, string>;
+  config: Config;
+}
+
+/**
+ * Reads the sidecar of the Deployment `deployment` (orders unless told): the container
+ * `container` (authz-sidecar), the config file its `--config` names, mounted from a ConfigMap,
+ * parsed by the sidecar's own schema. Asserts each step, naming what is missing.
+ */
+export function sidecarView(objects: readonly K8sObject[], options: { deployment?: string; container?: string } = {}): SidecarView {
+  const name = options.deployment ?? 'orders';
+  const workload = find(objects, 'Deployment', name) as Workload | undefined;
+  assert.ok(workload, `a Deployment "${name}"`);
+  const sidecar = container(workload, options.container ?? 'authz-sidecar');
+  const configPath = argAfter(sidecar.args, '--config');
+  assert.ok(configPath, `${sidecar.name} is started with --config FILE`);
+  const files = mountedFiles(objects, workload, sidecar);
+  const text = files.get(configPath);
+  assert.ok(text !== undefined, `${configPath} is mounted into ${sidecar.name} from a ConfigMap (mounted: ${[...files.keys()].join(', ')})`);
+  // Relative paths in the config resolve against the folder it is mounted in, as in the pod.
+  return { workload, sidecar, configPath, files, config: parseConfig(text, configPath) };
+}
+
+/** Every file a sidecar config names (key set files, the policy and shadow policy files, the control-plane signers). */
+export function filesNamedBy(config: Config): string[] {
+  return [
+    ...config.issuers.flatMap((i) => (i.keys.file ? [i.keys.file] : [])),
+    ...(config.serviceTokens?.keys.file ? [config.serviceTokens.keys.file] : []),
+    ...protectedServices(config).flatMap(({ policy }) => [policy.file, policy.shadowFile].filter((file) => file !== undefined)),
+    ...(config.nats?.signers ?? []),
+  ];
 }

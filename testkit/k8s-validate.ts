@@ -3,6 +3,8 @@
  *
  * 1. `kubernetes-models` (devDependency): JSON-schema validators compiled from the
  *    Kubernetes OpenAPI spec — types, required fields, enums, formats such as quantities.
+ *    Istio's custom resources (AuthorizationPolicy, ServiceEntry, …) the same way from
+ *    `@kubernetes-models/istio`, generated from Istio's CRD schemas.
  * 2. Unknown fields. The OpenAPI schemas leave `additionalProperties` open (the API server
  *    checks unknown fields separately, `kubectl --validate=strict`), so pass 1 accepts a
  *    typo like `readinesProbe`. The same package ships TypeScript declarations generated
@@ -28,25 +30,32 @@ export function describeObject(object: K8sObject): string {
   return `${object.kind}/${object.metadata?.name ?? '?'}`;
 }
 
+/** The model packages, tried in order: Kubernetes' own API, then Istio's custom resources. */
+const MODEL_PACKAGES = ['kubernetes-models', '@kubernetes-models/istio'];
+
 /**
- * kubernetes-models lays its models out as <apiVersion>/<Kind> ("apps/v1/Deployment",
- * "v1/ConfigMap"); undefined when the package has no such model.
+ * The packages lay their models out as <apiVersion>/<Kind> ("apps/v1/Deployment",
+ * "v1/ConfigMap", "security.istio.io/v1/AuthorizationPolicy"); undefined when no package has
+ * such a model.
  */
 function modelModule(apiVersion: string, kind: string): string | undefined {
   if (!API_VERSION.test(apiVersion) || !KIND.test(kind)) return undefined;
-  const module = `kubernetes-models/${apiVersion}/${kind}`;
-  try {
-    require.resolve(module);
-    return module;
-  } catch {
-    return undefined;
+  for (const pkg of MODEL_PACKAGES) {
+    const module = `${pkg}/${apiVersion}/${kind}`;
+    try {
+      require.resolve(module);
+      return module;
+    } catch {
+      // not in this package
+    }
   }
+  return undefined;
 }
 
 type ModelClass = new (data: unknown) => { validate(): void };
 
 /** Pass 1: the OpenAPI JSON schema. One message per object, ajv's paths joined. */
-function schemaErrors(object: K8sObject): string[] {
+export function schemaErrors(object: K8sObject): string[] {
   const module = modelModule(object.apiVersion, object.kind);
   const Model = module ? (require(module) as Record<string, ModelClass | undefined>)[object.kind] : undefined;
   if (!Model) return [`${describeObject(object)}: no schema for apiVersion "${object.apiVersion}", kind "${object.kind}"`];
@@ -103,28 +112,48 @@ export class FieldChecker {
     const type = this.types.get(`${object.apiVersion} ${object.kind}`);
     if (!type) return [`${describeObject(object)}: no type declarations for "${object.apiVersion}" "${object.kind}"`];
     const found: string[] = [];
-    this.walk(object, type, '', found);
+    this.walk(object, [type], '', found);
     return found.map((path) => `${describeObject(object)}: ${path.slice(1)}: unknown field`);
   }
 
-  private walk(value: unknown, type: ts.Type, path: string, found: string[]): void {
+  /**
+   * The object and array types a value may have: unions and intersections taken apart, null
+   * and undefined left out. Istio's CRD schemas with a oneOf (the AuthorizationPolicy's
+   * `provider`) become `{ … } & (A | B)`, so a field is known when any part declares it.
+   */
+  private parts(types: readonly ts.Type[]): ts.Type[] {
+    return types.flatMap((t) => (t.isUnion() || t.isIntersection() ? this.parts(t.types) : t.flags & (ts.TypeFlags.Undefined | ts.TypeFlags.Null) ? [] : [t]));
+  }
+
+  private walk(value: unknown, types: readonly ts.Type[], path: string, found: string[]): void {
     if (value === null || typeof value !== 'object') return; // scalars are pass 1's job
-    if (type.flags & (ts.TypeFlags.Any | ts.TypeFlags.Unknown)) return; // free-form (e.g. RawExtension)
-    const members = (type.isUnion() ? type.types : [type]).filter((t) => !(t.flags & (ts.TypeFlags.Undefined | ts.TypeFlags.Null)));
+    const parts = this.parts(types);
+    if (parts.some((t) => t.flags & (ts.TypeFlags.Any | ts.TypeFlags.Unknown))) return; // free-form (e.g. RawExtension)
     if (Array.isArray(value)) {
-      const array = members.find((t) => this.checker.isArrayType(t));
-      if (!array) return; // a type mismatch, which pass 1 reports
-      const element = this.checker.getTypeArguments(array as ts.TypeReference)[0];
-      value.forEach((item, i) => this.walk(item, element, `${path}[${i}]`, found));
+      const elements = parts.filter((t) => this.checker.isArrayType(t)).map((t) => this.checker.getTypeArguments(t as ts.TypeReference)[0]);
+      if (elements.length === 0) return; // a type mismatch, which pass 1 reports
+      value.forEach((item, i) => this.walk(item, elements, `${path}[${i}]`, found));
       return;
     }
-    const object = members.find((t) => t.flags & ts.TypeFlags.Object && !this.checker.isArrayType(t));
-    if (!object) return;
-    const index = this.checker.getIndexInfoOfType(object, ts.IndexKind.String);
+    const objects = parts.filter((t) => t.flags & ts.TypeFlags.Object && !this.checker.isArrayType(t));
+    if (objects.length === 0) return;
     for (const [key, child] of Object.entries(value)) {
-      const property = this.checker.getPropertyOfType(object, key);
-      if (property) this.walk(child, this.checker.getTypeOfSymbol(property), `${path}.${key}`, found);
-      else if (index) this.walk(child, index.type, `${path}.${key}`, found);
+      const properties = objects.flatMap((o) => this.checker.getPropertyOfType(o, key) ?? []);
+      const indexes = objects.flatMap((o) => this.checker.getIndexInfoOfType(o, ts.IndexKind.String) ?? []);
+      if (properties.length > 0)
+        this.walk(
+          child,
+          properties.map((p) => this.checker.getTypeOfSymbol(p)),
+          `${path}.${key}`,
+          found,
+        );
+      else if (indexes.length > 0)
+        this.walk(
+          child,
+          indexes.map((i) => i.type),
+          `${path}.${key}`,
+          found,
+        );
       else found.push(`${path}.${key}`);
     }
   }

@@ -12,20 +12,24 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { parseConfig, type Config } from '../../src/config/index.js';
 import { loadSigners } from '../../src/control/signers.js';
 import { compilePolicyText } from '../../src/policy/index.js';
 import { ROOT } from '../../testkit/paths.js';
 import { SIDECAR_NODE_FLAGS } from '../../testkit/launcher.js';
 import { FieldChecker, validateObjects, type K8sObject } from '../../testkit/k8s-validate.js';
 import {
+  argAfter,
   container,
+  filesNamedBy,
   find,
   findKubectl,
+  hostPort,
   kustomize,
+  matches,
   mountedFiles,
   portNumber,
   quantity,
+  sidecarView,
   volumeAt,
   workloads,
   type Container,
@@ -114,31 +118,6 @@ const orders = (objects: readonly K8sObject[]) => {
   return deployment;
 };
 
-function argAfter(args: readonly string[] | undefined, flag: string): string | undefined {
-  const i = (args ?? []).indexOf(flag);
-  return i >= 0 ? args![i + 1] : undefined;
-}
-
-interface SidecarView {
-  workload: Workload;
-  sidecar: Container;
-  configPath: string;
-  files: Map<string, string>;
-  config: Config;
-}
-
-function sidecarView(objects: readonly K8sObject[]): SidecarView {
-  const workload = orders(objects);
-  const sidecar = container(workload, SIDECAR);
-  const configPath = argAfter(sidecar.args, '--config');
-  assert.ok(configPath, `${SIDECAR} is started with --config FILE`);
-  const files = mountedFiles(objects, workload, sidecar);
-  const text = files.get(configPath);
-  assert.ok(text !== undefined, `${configPath} is mounted into ${SIDECAR} from a ConfigMap (mounted: ${[...files.keys()].join(', ')})`);
-  // Relative paths in the config resolve against the folder it is mounted in, as in the pod.
-  return { workload, sidecar, configPath, files, config: parseConfig(text, configPath) };
-}
-
 /** Seconds a preStop hook holds the container: the sleep action, or `sleep N` in an exec. */
 function preStopSeconds(c: Container): number {
   const hook = c.lifecycle?.preStop;
@@ -157,13 +136,6 @@ function httpGet(c: Container, probe: Probe | undefined, kind: string): { path: 
   assert.ok(port !== undefined, `${c.name} ${kind}: port ${probe.httpGet.port} resolves to a container port`);
   return { path: probe.httpGet.path ?? '/', port };
 }
-
-const hostPort = (address: string) => {
-  const i = address.lastIndexOf(':');
-  return { host: address.slice(0, i), port: Number(address.slice(i + 1)) };
-};
-
-const matches = (selector: Record<string, string>, labels: Record<string, string> | undefined) => Object.entries(selector).every(([k, v]) => labels?.[k] === v);
 
 interface EnvoyBootstrap {
   admin: { address: { socket_address: { address: string; port_value: number } } };
@@ -289,14 +261,9 @@ describe('k8s manifests', { skip: SKIP }, () => {
       test("the sidecar config passes the sidecar's own schema; every file it names is mounted", () => {
         const { config, files, configPath } = sidecarView(objects());
         assert.equal(config.service, 'orders');
-        const named = [
-          ...config.issuers.flatMap((i) => (i.keys.file ? [i.keys.file] : [])),
-          ...(config.serviceTokens?.keys.file ? [config.serviceTokens.keys.file] : []),
-          ...(config.policy!.file ? [config.policy!.file] : []),
-          ...(config.nats?.signers ?? []),
-        ];
-        for (const path of named) assert.ok(files.has(path), `${configPath} names ${path}, which is not mounted (mounted: ${[...files.keys()].join(', ')})`);
-        if (config.policy!.file) compilePolicyText(files.get(config.policy!.file)!, config.policy!.file, { service: config.service });
+        for (const path of filesNamedBy(config))
+          assert.ok(files.has(path), `${configPath} names ${path}, which is not mounted (mounted: ${[...files.keys()].join(', ')})`);
+        if (config.policy?.file) compilePolicyText(files.get(config.policy.file)!, config.policy.file, { service: config.service });
       });
 
       test('the pinned control-plane keys are mounted where nats.signers points, and are public keys', async () => {
