@@ -12,6 +12,7 @@ export const GROUPS = [
   'rules-10k',
   'cel',
   'shadow',
+  'gateway',
   'fresh-tokens',
   'cost',
   'sustained',

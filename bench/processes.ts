@@ -75,6 +75,8 @@ export interface SidecarOptions {
   readonly tokenCacheEntries?: number;
   /** A shadow policy (policy.shadowFile). */
   readonly shadowPolicy?: string;
+  /** Gateway mode: each service's policy, chosen by context_extensions.service (`policy` is then unused). */
+  readonly gatewayPolicies?: Readonly<Record<string, string>>;
 }
 
 /** A sidecar directory like deploy/examples: the example keys, a config like the example one and `policy`. */
@@ -83,6 +85,7 @@ export function sidecarDir(options: SidecarOptions): string {
     dir: mkdtempSync(join(tmpdir(), 'authz-bench-')),
     policy: options.policy,
     shadowPolicy: options.shadowPolicy,
+    gatewayPolicies: options.gatewayPolicies,
     tokenCacheEntries: options.tokenCacheEntries ?? 10_000,
     extra: 'shutdown: { drainSeconds: 1 }\n',
   }).dir;

@@ -23,6 +23,7 @@ export type RowId =
   | 'large-eval-p99'
   | 'cel-rps'
   | 'shadow-rps'
+  | 'gateway-rps'
   | 'memory-rss'
   | 'memory-bound'
   | 'push-p99'
@@ -83,6 +84,12 @@ export function rowSpecs(o: BenchOptions): RowSpec[] {
     { id: 'large-eval-p99', group: 'policy-eval', scenario: `${n(o.largeRules)}-rule policy: evaluation p99 (in-process)`, target: '≤ 20 µs' },
     { id: 'cel-rps', group: 'cel', scenario: 'CEL condition on the matching rule: throughput', target: '≥ 0.9 × same policy without it' },
     { id: 'shadow-rps', group: 'shadow', scenario: 'allow, cached token, with a 50-rule shadow policy: throughput', target: '≥ 0.9 × same sidecar without it' },
+    {
+      id: 'gateway-rps',
+      group: 'gateway',
+      scenario: 'gateway of 50 services (50 rules each), chosen by context_extensions.service: throughput',
+      target: '≥ 0.95 × single-service sidecar',
+    },
     { id: 'memory-rss', group: 'memory', scenario: `memory: RSS with ${n(o.cachedTokens)} distinct cached tokens`, target: '≤ 150 MiB' },
     {
       id: 'memory-bound',

@@ -34,6 +34,8 @@ export interface RequestShape {
   readonly path?: string;
   readonly tenant?: string;
   readonly requestId?: string;
+  /** Added to the route's context extensions (`virtual_host: orders`), e.g. a gateway's `service`. */
+  readonly contextExtensions?: Readonly<Record<string, string>>;
 }
 
 /** The request every HTTP scenario sends: a GET of one order with a query string. */
@@ -67,7 +69,7 @@ export function envoyCheckRequest(shape: RequestShape = {}): Record<string, unkn
         time: { seconds: String(Math.floor(now / 1000)), nanos: (now % 1000) * 1e6 },
         http: { id: '14160823432914263531', method, headers, path, host, scheme: 'https', protocol: 'HTTP/2', size: '-1' },
       },
-      context_extensions: { virtual_host: 'orders' },
+      context_extensions: { virtual_host: 'orders', ...shape.contextExtensions },
     },
   };
 }

@@ -26,7 +26,7 @@ type Scenario = (ctx: Context) => Promise<ScenarioOutput>;
 
 /** Which scenario functions cover which groups, in running order; `shared`: uses the shared servers. */
 const PLAN: ReadonlyArray<{ groups: readonly Group[]; run: Scenario; shared: boolean }> = [
-  { groups: ['allow', 'deny', 'latency', 'rules-10k', 'cel', 'shadow'], run: h2loadRounds, shared: true },
+  { groups: ['allow', 'deny', 'latency', 'rules-10k', 'cel', 'shadow', 'gateway'], run: h2loadRounds, shared: true },
   { groups: ['fresh-tokens'], run: freshTokens, shared: true },
   { groups: ['cost'], run: cost, shared: true },
   { groups: ['sustained'], run: sustained, shared: true },

@@ -6,7 +6,10 @@ import type { BenchOptions } from './options.js';
 import { policyText, TENANT_CONDITION } from './policies/generate.js';
 import { startServer, startSidecar, type Target } from './processes.js';
 
-export type TargetName = 'floor' | 'limit' | 'floor-verify' | 'sidecar-50' | 'sidecar-large' | 'sidecar-50-cel' | 'sidecar-50-shadow';
+export type TargetName = 'floor' | 'limit' | 'floor-verify' | 'sidecar-50' | 'sidecar-large' | 'sidecar-50-cel' | 'sidecar-50-shadow' | 'gateway-50x50';
+
+/** The gateway's services: orders (the one the benchmark's requests name) among 49 others. */
+export const GATEWAY_SERVICES: readonly string[] = Array.from({ length: 50 }, (_, i) => (i === 25 ? 'orders' : `service-${String(i).padStart(2, '0')}`));
 
 export class Targets {
   private readonly started = new Map<TargetName, Promise<Target>>();
@@ -45,6 +48,11 @@ export class Targets {
       case 'sidecar-50-shadow':
         // The same 50 rules as the shadow: every Check evaluates the policy twice.
         return startSidecar(name, { policy: policyText({ rules: 50 }), shadowPolicy: policyText({ rules: 50 }) });
+      case 'gateway-50x50':
+        return startSidecar(name, {
+          policy: policyText({ rules: 50 }),
+          gatewayPolicies: Object.fromEntries(GATEWAY_SERVICES.map((service) => [service, policyText({ rules: 50, service })])),
+        });
     }
   }
 }

@@ -37,6 +37,8 @@ export interface SidecarConfigOptions {
   readonly extra?: string;
   /** `policy.shadowFile: shadow.yaml` (writeSidecarDir writes it from `shadowPolicy`). */
   readonly shadowFile?: boolean;
+  /** Gateway mode instead of `policy:`: these services, each on policies/<name>.yaml, chosen by context_extensions.service. */
+  readonly gateway?: readonly string[];
 }
 
 const EXAMPLE_CLAIMS_TO_HEADERS = Object.freeze({ tenant: 'x-tenant-id', roles: 'x-auth-roles' });
@@ -64,7 +66,9 @@ export function sidecarConfig(options: SidecarConfigOptions = {}): string {
   }
   if (options.moreIssuers) lines.push(options.moreIssuers.trimEnd());
   if (example) lines.push('serviceTokens:', '  trustDomain: cluster.local', '  header: x-service-token', '  keys: { file: keys/mesh.jwks.json }');
-  lines.push(options.shadowFile ? 'policy: { file: policy.yaml, shadowFile: shadow.yaml }' : 'policy: { file: policy.yaml }');
+  if (options.gateway !== undefined)
+    lines.push('gateway:', '  services:', ...options.gateway.map((name) => `    - { name: ${name}, policy: { file: policies/${name}.yaml } }`));
+  else lines.push(options.shadowFile ? 'policy: { file: policy.yaml, shadowFile: shadow.yaml }' : 'policy: { file: policy.yaml }');
   if (options.tokenCacheEntries !== undefined) lines.push(`tokenCache: { maxEntries: ${options.tokenCacheEntries} }`);
   if (options.watchIntervalMs !== undefined) lines.push(`watch: { intervalMs: ${options.watchIntervalMs} }`);
   lines.push(`log: ${flow({ level: 'info', ...options.log })}`);
@@ -80,6 +84,8 @@ export interface SidecarDirOptions extends SidecarConfigOptions {
   readonly config?: string;
   /** shadow.yaml's text, the shadow policy (and `policy.shadowFile` in the config). */
   readonly shadowPolicy?: string;
+  /** Gateway mode: policies/<service>.yaml for each service, and the config's `gateway:` naming them. */
+  readonly gatewayPolicies?: Readonly<Record<string, string>>;
 }
 
 /** Writes keys/, policy.yaml and config.yaml; returns the directory and the config's path. */
@@ -89,7 +95,13 @@ export function writeSidecarDir(options: SidecarDirOptions = {}): { dir: string;
   cpSync(`${EXAMPLES}/keys`, join(dir, 'keys'), { recursive: true });
   writeFileSync(join(dir, 'policy.yaml'), options.policy ?? readFileSync(`${EXAMPLES}/policy.yaml`));
   if (options.shadowPolicy !== undefined) writeFileSync(join(dir, 'shadow.yaml'), options.shadowPolicy);
-  const config = options.config ?? sidecarConfig({ ...options, shadowFile: options.shadowFile ?? options.shadowPolicy !== undefined });
+  const gateway = options.gatewayPolicies && Object.keys(options.gatewayPolicies);
+  if (options.gatewayPolicies !== undefined) {
+    mkdirSync(join(dir, 'policies'), { recursive: true });
+    for (const [name, text] of Object.entries(options.gatewayPolicies)) writeFileSync(join(dir, 'policies', `${name}.yaml`), text);
+  }
+  const config =
+    options.config ?? sidecarConfig({ ...options, gateway: options.gateway ?? gateway, shadowFile: options.shadowFile ?? options.shadowPolicy !== undefined });
   return { dir, configPath: writeConfig(dir, config) };
 }
 

@@ -16,6 +16,8 @@ export interface PolicyOptions {
   readonly extraRules?: readonly Record<string, unknown>[];
   /** Write JSON rather than YAML, as a generator of a large policy would (the sidecar reads both). */
   readonly json?: boolean;
+  /** The service (and policy name); orders unless told. */
+  readonly service?: string;
 }
 
 /** The condition the CEL scenario adds: the token's tenant must be the one the request names. */
@@ -54,7 +56,7 @@ export function generatePolicy(options: PolicyOptions): Record<string, unknown> 
   return {
     apiVersion: 'authz-sidecar/v1',
     kind: 'Policy',
-    metadata: { name: 'orders', service: 'orders' },
+    metadata: { name: options.service ?? 'orders', service: options.service ?? 'orders' },
     spec: {
       defaultAction: 'DENY',
       roles: { admin: ['orders:*'], customer: ['orders:read', 'orders:create'], auditor: ['orders:read', 'billing:read'] },

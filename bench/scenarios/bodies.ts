@@ -25,6 +25,19 @@ export function standardBodies(ctx: Context): { allow: Body; deny: Body } {
   };
 }
 
+/** The allowed request as a gateway's route sends it: the same, naming its service (orders) in a context extension. */
+export function gatewayBody(ctx: Context): Body {
+  const token = minterFor().mint();
+  return writeBody(
+    ctx,
+    'gateway-allow.bin',
+    'cached token, gateway route',
+    checkRequestBody({ token, contextExtensions: { service: 'orders' } }),
+    ALLOWED_BY_RULE,
+    token.length,
+  );
+}
+
 function writeBody(ctx: Context, name: string, what: string, bytes: Buffer, sidecar: Expectation, tokenBytes: number): Body {
   const file = join(ctx.workDir, name);
   writeFileSync(file, bytes);

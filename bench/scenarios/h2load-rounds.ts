@@ -11,7 +11,7 @@ import { runLength, WARM_UP_SECONDS, type Group } from '../options.js';
 import type { Target } from '../processes.js';
 import { inRoundOrder, median, spread } from '../stats.js';
 import type { TargetName } from '../targets.js';
-import { standardBodies, type Body } from './bodies.js';
+import { gatewayBody, standardBodies, type Body } from './bodies.js';
 import { fmt, table, type Context, type Measured, type ScenarioOutput } from './context.js';
 
 type Kind = 'throughput' | 'latency';
@@ -27,14 +27,16 @@ export async function h2loadRounds(ctx: Context): Promise<ScenarioOutput> {
   const { options: o, targets, ledger } = ctx;
   const want = (g: Group) => o.only.has(g);
   const { allow, deny } = standardBodies(ctx);
+  const gateway = want('gateway') ? gatewayBody(ctx) : undefined;
 
   const series: Series[] = [];
   const add = (kind: Kind, body: Body, ...names: TargetName[]) => names.forEach((target) => series.push({ kind, body, target, runs: [] }));
   if (want('allow')) add('throughput', allow, 'floor', 'limit');
-  if (want('allow') || want('rules-10k') || want('cel') || want('shadow')) add('throughput', allow, 'sidecar-50');
+  if (want('allow') || want('rules-10k') || want('cel') || want('shadow') || want('gateway')) add('throughput', allow, 'sidecar-50');
   if (want('rules-10k')) add('throughput', allow, 'sidecar-large');
   if (want('cel')) add('throughput', allow, 'sidecar-50-cel');
   if (want('shadow')) add('throughput', allow, 'sidecar-50-shadow');
+  if (gateway !== undefined) add('throughput', gateway, 'gateway-50x50');
   if (want('deny')) add('throughput', deny, 'floor', 'sidecar-50');
   if (want('latency')) add('latency', allow, 'floor', 'sidecar-50');
 
@@ -75,7 +77,7 @@ export async function h2loadRounds(ctx: Context): Promise<ScenarioOutput> {
       commands.add(reportedCommand(result, t.port, ctx.workDir));
     }
   }
-  return { rows: rows(ctx, series), raw: raw(ctx, series, [allow, deny]), commands: [...commands] };
+  return { rows: rows(ctx, series), raw: raw(ctx, series, [allow, deny, ...(gateway ? [gateway] : [])]), commands: [...commands] };
 }
 
 const find = (series: Series[], kind: Kind, what: string, target: TargetName) =>
@@ -143,6 +145,14 @@ function rows(ctx: Context, series: Series[]): ScenarioOutput['rows'] {
       met: ratio >= 0.9,
     };
   }
+  if (want('gateway')) {
+    const routed = series.find((x) => x.target === 'gateway-50x50');
+    const ratio = medianRatio(routed, sidecar, rps);
+    out['gateway-rps'] = {
+      text: `${fmt.ratio(ratio)} single-service (${fmt.int(medianOf(routed, rps))} vs ${fmt.int(medianOf(sidecar, rps))} rps)`,
+      met: ratio >= 0.95,
+    };
+  }
   return out;
 }
 
@@ -150,7 +160,7 @@ function raw(ctx: Context, series: Series[], bodies: Body[]): string[] {
   const blocks: string[] = [];
   const label = (s: Series) => ctx.targets.label(s.target);
   const rounds = Array.from({ length: ctx.options.rounds }, (_, i) => i);
-  for (const what of ['cached token', 'no token']) {
+  for (const what of bodies.map((b) => b.what)) {
     const group = series.filter((s) => s.kind === 'throughput' && s.body.what === what);
     if (group.length === 0) continue;
     blocks.push(

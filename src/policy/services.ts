@@ -1,4 +1,4 @@
-import type { RequestView } from '../request/index.js';
+import { contextExtension, type RequestView } from '../request/index.js';
 import { ShadowPolicy } from './shadow.js';
 import { PolicyStore } from './store.js';
 import { PolicyUsage } from './usage.js';
@@ -48,7 +48,7 @@ export class ServiceTable {
       by === 'single'
         ? () => only
         : by === 'contextExtension'
-          ? (view) => this.named(view.contextExtensions[SERVICE_EXTENSION])
+          ? (view) => this.named(contextExtension(view, SERVICE_EXTENSION))
           : (view) => this.owning(view.host);
   }
 

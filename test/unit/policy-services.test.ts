@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { CheckRequest__Output } from '../../src/generated/envoy/service/auth/v3/CheckRequest.js';
 import { hostName, ServiceTable } from '../../src/policy/index.js';
-import { buildRequestView, type RequestView } from '../../src/request/index.js';
+import { buildRequestView, contextExtension, type RequestView } from '../../src/request/index.js';
 
 /** A view built by the sidecar's own builder from a CheckRequest with this authority and these context extensions. */
 function view(authority: string, extensions: Record<string, string> = {}): RequestView {
@@ -78,6 +78,15 @@ describe('ServiceTable', () => {
         ),
       /belongs to two services/,
     );
+  });
+
+  it("contextExtension reads one extension of the sidecar's views, and of any other RequestView", () => {
+    const built = view('a.test', { service: 'orders' });
+    assert.equal(contextExtension(built, 'service'), 'orders');
+    assert.equal(contextExtension(built, 'toString'), undefined, 'own keys only');
+    const plain = { contextExtensions: Object.freeze({ service: 'billing' }) } as unknown as RequestView;
+    assert.equal(contextExtension(plain, 'service'), 'billing');
+    assert.equal(contextExtension(plain, 'constructor'), undefined);
   });
 
   it('hostName strips the port of names and IPv6 literals alike', () => {
