@@ -164,7 +164,9 @@ function refuse(error: NodeJS.ErrnoException, socket: Socket): void {
     return;
   }
   const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
-  const body = status === 408 ? '' : JSON.stringify({ error: 'bad_request', reason: status === 431 ? 'header_too_large' : 'malformed_request' });
-  const head = `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n`;
+  const code = status === 431 ? 'header_too_large' : 'malformed_request';
+  const body = status === 408 ? '' : JSON.stringify({ error: 'bad_request', reason: code });
+  const reason = status === 408 ? '' : `x-authz-reason: ${code}\r\n`;
+  const head = `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json\r\n${reason}content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n`;
   socket.end(head + body);
 }

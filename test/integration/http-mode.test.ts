@@ -60,14 +60,24 @@ describe('HTTP mode: the forward-auth endpoints of the real sidecar', () => {
     assert.equal(denied.status, 401);
     assert.equal(denied.headers['www-authenticate'], 'Bearer realm="orders"');
     assert.deepEqual(JSON.parse(denied.body), { error: 'unauthenticated', reason: 'credentials_missing', request_id: 'r-1' });
-    const allowed = await client.check('envoy', { method: 'GET', path: '/api/orders', host: 'orders.example.test', headers: { authorization: `Bearer ${token}` } });
+    const allowed = await client.check('envoy', {
+      method: 'GET',
+      path: '/api/orders',
+      host: 'orders.example.test',
+      headers: { authorization: `Bearer ${token}` },
+    });
     assert.equal(allowed.status, 200);
     assert.equal(allowed.headers['x-auth-subject'], 'alice');
     assert.equal(reason(allowed), 'allowed_by_rule');
     assert.match(String(allowed.headers['x-authz-decision-id']), /^[0-9a-f-]{36}$/);
     // What Envoy must strip upstream: every managed header this caller does not get.
     assert.equal(allowed.headers['x-envoy-auth-headers-to-remove'], 'x-auth-principal');
-    const post = await client.check('envoy', { method: 'POST', path: '/api/orders', host: 'orders.example.test', headers: { authorization: `Bearer ${token}` } });
+    const post = await client.check('envoy', {
+      method: 'POST',
+      path: '/api/orders',
+      host: 'orders.example.test',
+      headers: { authorization: `Bearer ${token}` },
+    });
     assert.equal(post.status, 403);
     assert.equal(reason(post), 'default_deny');
   });
@@ -103,11 +113,21 @@ describe('HTTP mode: the forward-auth endpoints of the real sidecar', () => {
     assert.equal(nginx.status, 403);
     assert.equal(reason(nginx), 'malformed_request');
     // On the forward-auth endpoint, nginx's X-Original-URI cannot replace X-Forwarded-Uri.
-    const traefik = await client.check('forward_auth', { method: 'GET', path: '/api/orders', host: 'h', headers: { 'x-original-uri': '/public', 'x-original-method': 'GET' } });
+    const traefik = await client.check('forward_auth', {
+      method: 'GET',
+      path: '/api/orders',
+      host: 'h',
+      headers: { 'x-original-uri': '/public', 'x-original-method': 'GET' },
+    });
     assert.equal(traefik.status, 401);
     assert.equal(reason(traefik), 'credentials_missing');
     // On the envoy endpoint, the path is the URL's, whatever the headers say.
-    const envoy = await client.check('envoy', { method: 'GET', path: '/api/orders', host: 'h', headers: { 'x-original-uri': '/public', 'x-forwarded-uri': '/public' } });
+    const envoy = await client.check('envoy', {
+      method: 'GET',
+      path: '/api/orders',
+      host: 'h',
+      headers: { 'x-original-uri': '/public', 'x-forwarded-uri': '/public' },
+    });
     assert.equal(reason(envoy), 'credentials_missing');
   });
 
@@ -172,7 +192,7 @@ describe('HTTP mode: the forward-auth endpoints of the real sidecar', () => {
     assert.equal(nginx.headers['x-authz-status'], '431');
   });
 
-  it('answers a head over node\'s cap 431 with a reason and no echo, and closes the connection', async () => {
+  it("answers a head over node's cap 431 with a reason and no echo, and closes the connection", async () => {
     const answer = await raw(port, `GET /nginx HTTP/1.1\r\nHost: h\r\nX-Big: ${'a'.repeat(200 * 1024)}\r\n\r\n`);
     assert.match(answer, /^HTTP\/1\.1 431 /);
     assert.match(answer, /"reason":"header_too_large"/);
@@ -204,7 +224,8 @@ describe('HTTP mode: the forward-auth endpoints of the real sidecar', () => {
 
   it('counts auth requests by convention in authz_http_requests_total, and their Checks in authz_checks_total', async () => {
     const before = await (await fetch(`${sidecar.adminUrl}/metrics`)).text();
-    const count = (text: string, convention: string) => Number(new RegExp(`authz_http_requests_total\\{convention="${convention}"\\} (\\d+)`).exec(text)?.[1] ?? 0);
+    const count = (text: string, convention: string) =>
+      Number(new RegExp(`authz_http_requests_total\\{convention="${convention}"\\} (\\d+)`).exec(text)?.[1] ?? 0);
     await client.check('forward_auth', { method: 'GET', path: '/public', host: 'h' });
     await client.send({ method: 'GET', path: '/nope', headers: { host: 'h' } });
     const after = await (await fetch(`${sidecar.adminUrl}/metrics`)).text();
@@ -226,7 +247,9 @@ describe('HTTP mode: the forward-auth endpoints of the real sidecar', () => {
 describe('HTTP mode: configuration', () => {
   it('is off without an http section; AUTHZ_HTTP_ADDRESS alone is a start-up error naming it', async () => {
     const { configPath } = writeSidecarDir();
-    const run = await runSidecar(['--config', configPath], { env: { AUTHZ_GRPC_ADDRESS: '127.0.0.1:0', AUTHZ_ADMIN_ADDRESS: '127.0.0.1:0', AUTHZ_HTTP_ADDRESS: '127.0.0.1:0' } });
+    const run = await runSidecar(['--config', configPath], {
+      env: { AUTHZ_GRPC_ADDRESS: '127.0.0.1:0', AUTHZ_ADMIN_ADDRESS: '127.0.0.1:0', AUTHZ_HTTP_ADDRESS: '127.0.0.1:0' },
+    });
     assert.equal(run.code, 2);
     assert.equal(run.stderr, `authz-sidecar: ${configPath}: AUTHZ_HTTP_ADDRESS: is set but the config has no http section (HTTP mode is off)\n`);
     const sidecar = await startSidecar(configPath);
