@@ -48,7 +48,7 @@ export function toHttpAnswer(response: CheckResponse, convention: Convention): H
   copyHeaders(denied.headers, headers);
   const status = httpStatus(denied.status?.code);
   if (convention !== 'nginx') return { status, headers, body: denied.body ?? '' };
-  if (status !== 401) headers[STATUS_HEADER] = String(status);
+  if (status !== 401 && status !== 403) headers[STATUS_HEADER] = String(status);
   return { status: nginxStatus(status), headers, body: denied.body ?? '' };
 }
 
