@@ -12,6 +12,7 @@ export const GROUPS = [
   'rules-10k',
   'cel',
   'shadow',
+  'http',
   'fresh-tokens',
   'cost',
   'sustained',

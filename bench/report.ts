@@ -23,6 +23,7 @@ export type RowId =
   | 'large-eval-p99'
   | 'cel-rps'
   | 'shadow-rps'
+  | 'http-rps'
   | 'memory-rss'
   | 'memory-bound'
   | 'push-p99'
@@ -83,6 +84,12 @@ export function rowSpecs(o: BenchOptions): RowSpec[] {
     { id: 'large-eval-p99', group: 'policy-eval', scenario: `${n(o.largeRules)}-rule policy: evaluation p99 (in-process)`, target: '≤ 20 µs' },
     { id: 'cel-rps', group: 'cel', scenario: 'CEL condition on the matching rule: throughput', target: '≥ 0.9 × same policy without it' },
     { id: 'shadow-rps', group: 'shadow', scenario: 'allow, cached token, with a 50-rule shadow policy: throughput', target: '≥ 0.9 × same sidecar without it' },
+    {
+      id: 'http-rps',
+      group: 'http',
+      scenario: 'HTTP mode (nginx convention), allow, cached token, 50-rule policy: throughput',
+      target: '≥ 0.9 × http-floor rps (bare node:http, h2load --h1)',
+    },
     { id: 'memory-rss', group: 'memory', scenario: `memory: RSS with ${n(o.cachedTokens)} distinct cached tokens`, target: '≤ 150 MiB' },
     {
       id: 'memory-bound',
@@ -197,6 +204,9 @@ in the same run, in alternating rounds, and the table shows the median of the pe
   transport's own cost (bench/servers/limit.ts).
 - **floor-verify**: the floor plus one \`node:crypto\` ES256 signature verification of the
   request's token (bench/servers/floor-verify.ts).
+- **http-floor**: a bare \`node:http\` server answering 200 with no body, for HTTP mode
+  (bench/servers/http-floor.ts); both sides get the same \`h2load --h1\` runs, an nginx-style
+  auth request carrying the same headers and token as the gRPC body.
 - The request is built from Envoy's own protos (@grpc/grpc-js-xds): 11 headers including a
   fresh ES256 bearer token (issuer https://idp.example.test, audience orders), a query string,
   source/destination addresses and context extensions (bench/request.ts).

@@ -6,7 +6,8 @@ import type { BenchOptions } from './options.js';
 import { policyText, TENANT_CONDITION } from './policies/generate.js';
 import { startServer, startSidecar, type Target } from './processes.js';
 
-export type TargetName = 'floor' | 'limit' | 'floor-verify' | 'sidecar-50' | 'sidecar-large' | 'sidecar-50-cel' | 'sidecar-50-shadow';
+export type TargetName =
+  'floor' | 'limit' | 'floor-verify' | 'http-floor' | 'sidecar-50' | 'sidecar-large' | 'sidecar-50-cel' | 'sidecar-50-shadow' | 'sidecar-50-http';
 
 export class Targets {
   private readonly started = new Map<TargetName, Promise<Target>>();
@@ -35,6 +36,7 @@ export class Targets {
       case 'floor':
       case 'limit':
       case 'floor-verify':
+      case 'http-floor':
         return startServer(name);
       case 'sidecar-50':
         return startSidecar(name, { policy: policyText({ rules: 50 }) });
@@ -45,6 +47,9 @@ export class Targets {
       case 'sidecar-50-shadow':
         // The same 50 rules as the shadow: every Check evaluates the policy twice.
         return startSidecar(name, { policy: policyText({ rules: 50 }), shadowPolicy: policyText({ rules: 50 }) });
+      case 'sidecar-50-http':
+        // The 50-rule sidecar with HTTP mode on, measured on its HTTP listener.
+        return startSidecar(name, { policy: policyText({ rules: 50 }), http: true });
     }
   }
 }
