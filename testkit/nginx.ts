@@ -96,7 +96,7 @@ export async function startNginx(binary: string, ports: Omit<NginxPorts, 'port'>
   });
   children.add(child);
   let stderr = '';
-  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const exited = new Promise<void>((resolve) =>
     child.once('exit', () => {
       children.delete(child);
