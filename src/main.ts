@@ -19,7 +19,9 @@ import { collectWhenIdle, describeRuntime, exposedGc, memoryReducingCollection, 
 const USAGE = `usage: authz-sidecar --config FILE   (or AUTHZ_CONFIG=FILE)
 
 Serves Envoy's ext_authz (envoy.service.auth.v3.Authorization/Check) and
-grpc.health.v1 on grpc.address, /healthz /readyz /metrics on admin.address.
+grpc.health.v1 on grpc.address, /healthz /readyz /metrics on admin.address, and
+with an http section the same decisions to nginx, Traefik, Caddy and Envoy's
+http_service on http.address (docs/http-mode.md).
 
   --config FILE     sidecar config (YAML or JSON)
   --check-config    validate the config, key sets and policy, print the runtime

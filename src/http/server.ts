@@ -73,7 +73,15 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
     if (res.headersSent || res.destroyed) return;
     const headers: Record<string, string | number> = { ...answer.headers, 'content-length': Buffer.byteLength(answer.body) };
     if (close || draining) headers.connection = 'close';
-    res.writeHead(answer.status, headers).end(answer.body);
+    try {
+      res.writeHead(answer.status, headers).end(answer.body);
+    } catch (error) {
+      // node refuses a header it cannot write (a name or value the Check should never make):
+      // a bare 500, never an allow, and never an exception out of the request listener.
+      options.onCheckError?.(error);
+      if (!res.headersSent) res.writeHead(500, { 'content-length': 0, connection: 'close' }).end();
+      else res.destroy();
+    }
   };
 
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
