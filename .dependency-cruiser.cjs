@@ -11,8 +11,9 @@
  *   2  keys, request           key sets and revocations | the request view of a CheckRequest
  *   3  tokens                  credentials: request view + keys -> AuthContext
  *   4  policy                  request view + AuthContext -> Decision
- *   5  grpc, telemetry, runtime  the edges: Check handler and server | metrics, logs, admin
- *                              endpoint | heap and GC tuning
+ *   5  grpc, http, telemetry, runtime  the edges: Check handler and gRPC server | the
+ *                              forward-auth HTTP listener, which takes the Check handler from
+ *                              main.ts | metrics, logs, admin endpoint | heap and GC tuning
  *   6  control                 the NATS control plane: feeds the stores of keys, revocations and
  *                              policy, publishes grpc's decision records (DecisionLog implements
  *                              the DecisionSink that grpc/check-sinks.ts declares)
@@ -40,7 +41,7 @@ const LAYERS = [
   ['keys', 'request'],
   ['tokens'],
   ['policy'],
-  ['grpc', 'telemetry', 'runtime'],
+  ['grpc', 'http', 'telemetry', 'runtime'],
   ['control'],
   ['main.ts', 'cli'],
 ];

@@ -4,6 +4,7 @@
  * expected decision and reason must have grown by the number of requests the load generator
  * completed. Any mismatch aborts the suite. The ledger summarises what was checked.
  */
+import { get } from 'node:http';
 import { unaryCall } from './grpc-call.js';
 import { metricValue, readMetrics, type Sample, type Target } from './processes.js';
 import { decodeCheckResponse, type CheckOutcome } from './request.js';
@@ -64,6 +65,24 @@ export class Ledger {
     }
     const outcome = decodeCheckResponse(result.message);
     if (!answers(outcome, expect)) throw new Error(`${context}: expected ${expect.label}, got ${JSON.stringify(outcome)}`);
+    this.entry(target, what, expect).prechecks++;
+  }
+
+  /**
+   * One HTTP/1.1 GET of `path` with `headers` (HTTP mode); throws unless the answer is 200 and,
+   * from a sidecar, carries the expected reason (x-authz-reason).
+   */
+  async precheckHttp(target: Target, port: number, path: string, headers: Readonly<Record<string, string>>, expect: Expectation, what: string): Promise<void> {
+    const answer = await new Promise<{ status: number; reason: string | undefined }>((resolve, reject) => {
+      get({ host: '127.0.0.1', port, path, headers, setHost: false, agent: false }, (res) => {
+        res.resume();
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, reason: res.headers['x-authz-reason'] as string | undefined }));
+      }).on('error', reject);
+    });
+    const context = `pre-check ${target.name} (${what})`;
+    if (answer.status !== 200) throw new Error(`${context}: HTTP ${answer.status}, reason ${answer.reason}`);
+    if (target.adminUrl !== null && expect.reason !== undefined && answer.reason !== expect.reason)
+      throw new Error(`${context}: expected ${expect.label}, got reason ${answer.reason}`);
     this.entry(target, what, expect).prechecks++;
   }
 

@@ -23,6 +23,11 @@ export interface H2loadOptions {
   /** --rps: per client, so the total rate is this × clients. */
   readonly rpsPerClient?: number;
   readonly logFile?: string;
+  /**
+   * HTTP/1.1 instead of gRPC: h2load --h1, a GET of `path` with these `name: value` headers and
+   * no body (`bodyFile` is not sent). Each client keeps one request in flight (`streams` 1).
+   */
+  readonly h1?: { readonly path: string; readonly headers: readonly string[] };
 }
 
 export interface H2loadResult {
@@ -46,6 +51,10 @@ export function h2loadArgs(o: H2loadOptions): string[] {
   else args.push('-n', String(o.requests ?? 1000));
   if (o.rpsPerClient !== undefined) args.push('--rps', String(o.rpsPerClient));
   if (o.logFile !== undefined) args.push('--log-file', o.logFile);
+  if (o.h1 !== undefined) {
+    args.push('--h1', ...o.h1.headers.flatMap((header) => ['-H', header]), `http://127.0.0.1:${o.port}${o.h1.path}`);
+    return args;
+  }
   args.push('-d', o.bodyFile, '-H', 'content-type: application/grpc', '-H', 'te: trailers', `http://127.0.0.1:${o.port}${CHECK_PATH}`);
   return args;
 }

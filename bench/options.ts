@@ -13,6 +13,7 @@ export const GROUPS = [
   'cel',
   'shadow',
   'gateway',
+  'http',
   'fresh-tokens',
   'cost',
   'sustained',

@@ -17,7 +17,7 @@ import { freePort } from '../testkit/nats-server.js';
 import { SIDECAR_NODE_FLAGS } from '../testkit/launcher.js';
 import { writeSidecarDir } from '../testkit/sidecar-dir.js';
 
-export type ServerKind = 'floor' | 'limit' | 'floor-verify' | 'same-bytes';
+export type ServerKind = 'floor' | 'limit' | 'floor-verify' | 'same-bytes' | 'http-floor';
 
 export interface Target {
   /** Label in the report: floor, limit, sidecar-50… */
@@ -26,6 +26,8 @@ export interface Target {
   readonly port: number;
   /** The sidecar's admin URL; null for comparison servers. */
   readonly adminUrl: string | null;
+  /** A sidecar's HTTP mode listener, when started with `http`. */
+  readonly httpPort?: number;
   stop(): Promise<void>;
 }
 
@@ -77,6 +79,8 @@ export interface SidecarOptions {
   readonly shadowPolicy?: string;
   /** Gateway mode: each service's policy, chosen by context_extensions.service (`policy` is then unused). */
   readonly gatewayPolicies?: Readonly<Record<string, string>>;
+  /** HTTP mode on (an `http` section; its port chosen up front like the others). */
+  readonly http?: boolean;
 }
 
 /** A sidecar directory like deploy/examples: the example keys, a config like the example one and `policy`. */
@@ -87,6 +91,7 @@ export function sidecarDir(options: SidecarOptions): string {
     shadowPolicy: options.shadowPolicy,
     gatewayPolicies: options.gatewayPolicies,
     tokenCacheEntries: options.tokenCacheEntries ?? 10_000,
+    ...(options.http && { http: {} }),
     extra: 'shutdown: { drainSeconds: 1 }\n',
   }).dir;
 }
@@ -122,13 +127,20 @@ export function nodeArgs(): string[] {
  * The sidecar binary on `configPath` with ports chosen up front and its log in a file next
  * to the config; resolves once /readyz answers 200 (polled every `pollMs`).
  */
-export async function startSidecarProcess(name: string, configPath: string, pollMs = 20): Promise<SidecarTarget> {
+export async function startSidecarProcess(name: string, configPath: string, pollMs = 20, http = false): Promise<SidecarTarget> {
   const [grpcPort, adminPort] = [await freePort(), await freePort()];
+  const httpPort = http ? await freePort() : undefined;
   const adminUrl = `http://127.0.0.1:${adminPort}`;
   const logFd = openSync(`${configPath}.${grpcPort}.log`, 'a');
   const spawned = performance.now();
   const child = spawn(process.execPath, [...SHIPPED_NODE_FLAGS, ...nodeArgs(), SIDECAR_BIN, '--config', configPath], {
-    env: { ...process.env, NODE_OPTIONS: SHIPPED_NODE_OPTIONS, AUTHZ_GRPC_ADDRESS: `127.0.0.1:${grpcPort}`, AUTHZ_ADMIN_ADDRESS: `127.0.0.1:${adminPort}` },
+    env: {
+      ...process.env,
+      NODE_OPTIONS: SHIPPED_NODE_OPTIONS,
+      AUTHZ_GRPC_ADDRESS: `127.0.0.1:${grpcPort}`,
+      AUTHZ_ADMIN_ADDRESS: `127.0.0.1:${adminPort}`,
+      ...(httpPort !== undefined && { AUTHZ_HTTP_ADDRESS: `127.0.0.1:${httpPort}` }),
+    },
     stdio: ['ignore', logFd, 'pipe'],
   });
   closeSync(logFd);
@@ -138,7 +150,7 @@ export async function startSidecarProcess(name: string, configPath: string, poll
   const stop = () => stopChild(child, exited);
   while (performance.now() - spawned < 20_000) {
     if (child.exitCode !== null) throw new Error(`sidecar ${name} exited (${child.exitCode}): ${stderr}`);
-    if (await isReady(adminUrl)) return { name, pid: child.pid!, port: grpcPort, adminUrl, stop, readyMs: performance.now() - spawned };
+    if (await isReady(adminUrl)) return { name, pid: child.pid!, port: grpcPort, adminUrl, httpPort, stop, readyMs: performance.now() - spawned };
     await sleep(pollMs);
   }
   await stop();
@@ -149,7 +161,7 @@ export async function startSidecarProcess(name: string, configPath: string, poll
 export async function startSidecar(name: string, options: SidecarOptions): Promise<SidecarTarget> {
   const dir = sidecarDir(options);
   try {
-    const sidecar = await startSidecarProcess(name, join(dir, 'config.yaml'));
+    const sidecar = await startSidecarProcess(name, join(dir, 'config.yaml'), 20, options.http ?? false);
     return { ...sidecar, stop: () => sidecar.stop().finally(() => rmSync(dir, { recursive: true, force: true })) };
   } catch (error) {
     rmSync(dir, { recursive: true, force: true });

@@ -24,6 +24,7 @@ export type RowId =
   | 'cel-rps'
   | 'shadow-rps'
   | 'gateway-rps'
+  | 'http-rps'
   | 'memory-rss'
   | 'memory-bound'
   | 'push-p99'
@@ -89,6 +90,12 @@ export function rowSpecs(o: BenchOptions): RowSpec[] {
       group: 'gateway',
       scenario: 'gateway of 50 services (50 rules each), chosen by context_extensions.service: throughput',
       target: '≥ 0.95 × single-service sidecar',
+    },
+    {
+      id: 'http-rps',
+      group: 'http',
+      scenario: 'HTTP mode (nginx convention), allow, cached token, 50-rule policy: throughput',
+      target: '≥ 0.9 × http-floor rps (bare node:http, h2load --h1)',
     },
     { id: 'memory-rss', group: 'memory', scenario: `memory: RSS with ${n(o.cachedTokens)} distinct cached tokens`, target: '≤ 150 MiB' },
     {
@@ -204,6 +211,9 @@ in the same run, in alternating rounds, and the table shows the median of the pe
   transport's own cost (bench/servers/limit.ts).
 - **floor-verify**: the floor plus one \`node:crypto\` ES256 signature verification of the
   request's token (bench/servers/floor-verify.ts).
+- **http-floor**: a bare \`node:http\` server answering 200 with no body, for HTTP mode
+  (bench/servers/http-floor.ts); both sides get the same \`h2load --h1\` runs, an nginx-style
+  auth request carrying the same headers and token as the gRPC body.
 - The request is built from Envoy's own protos (@grpc/grpc-js-xds): 11 headers including a
   fresh ES256 bearer token (issuer https://idp.example.test, audience orders), a query string,
   source/destination addresses and context extensions (bench/request.ts).

@@ -17,6 +17,7 @@ import type { Context, Measured, ScenarioOutput } from './scenarios/context.js';
 import { controlPlane } from './scenarios/control-plane.js';
 import { freshTokens } from './scenarios/fresh-tokens.js';
 import { h2loadRounds } from './scenarios/h2load-rounds.js';
+import { httpMode } from './scenarios/http-mode.js';
 import { memory } from './scenarios/memory.js';
 import { policyEval } from './scenarios/policy-eval.js';
 import { sustained } from './scenarios/sustained.js';
@@ -27,6 +28,7 @@ type Scenario = (ctx: Context) => Promise<ScenarioOutput>;
 /** Which scenario functions cover which groups, in running order; `shared`: uses the shared servers. */
 const PLAN: ReadonlyArray<{ groups: readonly Group[]; run: Scenario; shared: boolean }> = [
   { groups: ['allow', 'deny', 'latency', 'rules-10k', 'cel', 'shadow', 'gateway'], run: h2loadRounds, shared: true },
+  { groups: ['http'], run: httpMode, shared: true },
   { groups: ['fresh-tokens'], run: freshTokens, shared: true },
   { groups: ['cost'], run: cost, shared: true },
   { groups: ['sustained'], run: sustained, shared: true },

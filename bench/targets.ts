@@ -6,7 +6,17 @@ import type { BenchOptions } from './options.js';
 import { policyText, TENANT_CONDITION } from './policies/generate.js';
 import { startServer, startSidecar, type Target } from './processes.js';
 
-export type TargetName = 'floor' | 'limit' | 'floor-verify' | 'sidecar-50' | 'sidecar-large' | 'sidecar-50-cel' | 'sidecar-50-shadow' | 'gateway-50x50';
+export type TargetName =
+  | 'floor'
+  | 'limit'
+  | 'floor-verify'
+  | 'http-floor'
+  | 'sidecar-50'
+  | 'sidecar-large'
+  | 'sidecar-50-cel'
+  | 'sidecar-50-shadow'
+  | 'sidecar-50-http'
+  | 'gateway-50x50';
 
 /** The gateway's services: orders (the one the benchmark's requests name) among 49 others. */
 export const GATEWAY_SERVICES: readonly string[] = Array.from({ length: 50 }, (_, i) => (i === 25 ? 'orders' : `service-${String(i).padStart(2, '0')}`));
@@ -38,6 +48,7 @@ export class Targets {
       case 'floor':
       case 'limit':
       case 'floor-verify':
+      case 'http-floor':
         return startServer(name);
       case 'sidecar-50':
         return startSidecar(name, { policy: policyText({ rules: 50 }) });
@@ -53,6 +64,9 @@ export class Targets {
           policy: policyText({ rules: 50 }),
           gatewayPolicies: Object.fromEntries(GATEWAY_SERVICES.map((service) => [service, policyText({ rules: 50, service })])),
         });
+      case 'sidecar-50-http':
+        // The 50-rule sidecar with HTTP mode on, measured on its HTTP listener.
+        return startSidecar(name, { policy: policyText({ rules: 50 }), http: true });
     }
   }
 }

@@ -12,13 +12,16 @@ import { loadSigners, type SignerSet } from './control/index.js';
 import type { ControlRun, ControlRunEvent } from './control/start.js';
 import { createCheckHandler, IdentityHeaders } from './grpc/index.js';
 import { HealthService, routeGrpcJsLogs, startGrpcServer } from './grpc/transport.js';
+import { startHttpServer, type HttpServer } from './http/index.js';
 import { createLogger, Metrics, startAdminServer, synchronousStdout, type Logger, type Readiness } from './telemetry/index.js';
 import { collectWhenIdle, describeRuntime, exposedGc, memoryReducingCollection, runtimeInEffect } from './runtime/index.js';
 
 const USAGE = `usage: authz-sidecar --config FILE   (or AUTHZ_CONFIG=FILE)
 
 Serves Envoy's ext_authz (envoy.service.auth.v3.Authorization/Check) and
-grpc.health.v1 on grpc.address, /healthz /readyz /metrics on admin.address.
+grpc.health.v1 on grpc.address, /healthz /readyz /metrics on admin.address, and
+with an http section the same decisions to nginx, Traefik, Caddy and Envoy's
+http_service on http.address (docs/http-mode.md).
 
   --config FILE     sidecar config (YAML or JSON)
   --check-config    validate the config, key sets and policy, print the runtime
@@ -26,8 +29,8 @@ grpc.health.v1 on grpc.address, /healthz /readyz /metrics on admin.address.
   --version         print the version and exit
   -h, --help        this text
 
-Environment: AUTHZ_CONFIG, AUTHZ_GRPC_ADDRESS and AUTHZ_ADMIN_ADDRESS (override the
-config's addresses; port 0 picks a free port, logged in the "serving" line).
+Environment: AUTHZ_CONFIG, AUTHZ_GRPC_ADDRESS, AUTHZ_ADMIN_ADDRESS and AUTHZ_HTTP_ADDRESS
+(override the config's addresses; port 0 picks a free port, logged in the "serving" line).
 
 Run it with the node flags of the image's ENTRYPOINT, as npm start does (the fixed new
 space and heap growth are V8 flags; runtime.idleCollection needs --expose-gc).`;
@@ -65,7 +68,7 @@ async function main(argv: string[]): Promise<number> {
   let config: Config;
   try {
     source = readConfig(configPath);
-    config = withEnvironment(source.config);
+    config = withEnvironment(source.config, source.file);
   } catch (error) {
     return startupFailure(error);
   }
@@ -239,6 +242,7 @@ async function main(argv: string[]): Promise<number> {
   metrics.trackShadows(services.all);
 
   let grpc: Awaited<ReturnType<typeof startGrpcServer>> | undefined;
+  let http: HttpServer | undefined;
   let admin;
   try {
     const { address, maxMessageBytes, handshakeTimeoutMs, maxConnections, maxConcurrentStreams } = config.grpc;
@@ -252,6 +256,23 @@ async function main(argv: string[]): Promise<number> {
     });
     const server = grpc;
     metrics.trackGrpcConnections(() => server.connections);
+    if (config.http) {
+      const { address, maxConnections, headersTimeoutMs, keepAliveTimeoutMs } = config.http;
+      http = await startHttpServer({
+        address,
+        check,
+        maxConnections,
+        headersTimeoutMs,
+        keepAliveTimeoutMs,
+        maxHeaderBytes: config.request.maxHeaderBytes,
+        maxHeaders: config.request.maxHeaders,
+        onCheckError: (err: unknown) => log.error({ err }, 'http check failed'),
+      }).catch((error: unknown) => {
+        throw new ListenError('http', address, error);
+      });
+      const { requests } = http;
+      metrics.trackHttpRequests(() => requests);
+    }
     admin = await startAdminServer({ address: config.admin.address, metrics, readiness }).catch((error: unknown) => {
       throw new ListenError('admin', config.admin.address, error);
     });
@@ -262,6 +283,7 @@ async function main(argv: string[]): Promise<number> {
     // Whatever started is let go, so the process ends at once (at most 2 s for the control plane to close).
     const released = (async () => {
       await grpc?.drain(0);
+      await http?.drain(0);
       await control?.stop();
     })();
     authenticator.stop();
@@ -289,6 +311,7 @@ async function main(argv: string[]): Promise<number> {
     {
       grpc_port: grpc.port,
       admin_port: admin.port,
+      ...(http && { http_port: http.port }),
       protected_service: config.gateway === undefined ? config.service : undefined,
       ...(config.gateway && { gateway: config.service, protected_services: services.all.map((s) => s.name), select_by: config.gateway.selectBy }),
       ready: wasReady,
@@ -304,14 +327,15 @@ async function main(argv: string[]): Promise<number> {
       draining = true;
       refreshReadiness();
       log.info({ signal }, 'draining');
-      const outcome = await grpc.drain(config.shutdown.drainSeconds * 1000);
+      // Both listeners drain at once, within the same budget.
+      const [outcome, httpOutcome] = await Promise.all([grpc.drain(config.shutdown.drainSeconds * 1000), http?.drain(config.shutdown.drainSeconds * 1000)]);
       await admin.close();
       await control?.stop();
       authenticator.stop();
       idleCollection?.stop();
       for (const store of allKeyStores()) store.stop();
       stopPolicyFiles();
-      log.info({ outcome }, 'stopped');
+      log.info({ outcome, ...(httpOutcome && { http_outcome: httpOutcome }) }, 'stopped');
       resolve(0);
     };
     process.once('SIGTERM', () => void stop('SIGTERM'));
@@ -326,11 +350,15 @@ function failOpenIssuers(config: Config): ReadonlySet<string> {
   return new Set(names);
 }
 
-function withEnvironment(config: Config): Config {
+function withEnvironment(config: Config, file: string): Config {
+  const httpAddress = process.env.AUTHZ_HTTP_ADDRESS;
+  // The variable moves a listener the config turns on; it does not turn HTTP mode on by itself.
+  if (httpAddress && !config.http) throw new DocumentError(file, 'AUTHZ_HTTP_ADDRESS', 'is set but the config has no http section (HTTP mode is off)');
   return {
     ...config,
     grpc: { ...config.grpc, address: process.env.AUTHZ_GRPC_ADDRESS || config.grpc.address },
     admin: { ...config.admin, address: process.env.AUTHZ_ADMIN_ADDRESS || config.admin.address },
+    ...(config.http && { http: { ...config.http, address: httpAddress || config.http.address } }),
   };
 }
 
@@ -381,7 +409,7 @@ function fileFieldError(source: ConfigDocument, field: FieldPath, error: unknown
 /** A server that could not listen on its address. */
 class ListenError extends Error {
   constructor(
-    readonly server: 'grpc' | 'admin',
+    readonly server: 'grpc' | 'admin' | 'http',
     readonly address: string,
     cause: unknown,
   ) {
@@ -389,7 +417,7 @@ class ListenError extends Error {
   }
 }
 
-const ADDRESS_VARIABLES = { grpc: 'AUTHZ_GRPC_ADDRESS', admin: 'AUTHZ_ADMIN_ADDRESS' } as const;
+const ADDRESS_VARIABLES = { grpc: 'AUTHZ_GRPC_ADDRESS', admin: 'AUTHZ_ADMIN_ADDRESS', http: 'AUTHZ_HTTP_ADDRESS' } as const;
 
 /**
  * Why the sidecar cannot listen, on the field the address came from: `grpc.address` (with its

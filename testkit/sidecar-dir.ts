@@ -27,6 +27,8 @@ export interface SidecarConfigOptions {
   readonly moreIssuers?: string;
   /** `grpc:` settings (handshakeTimeoutMs, maxConnections, maxConcurrentStreams, maxMessageBytes). */
   readonly grpc?: Readonly<Record<string, number>>;
+  /** An `http:` section (HTTP mode) on 127.0.0.1:0, with these fields besides the address. */
+  readonly http?: Readonly<Record<string, number>>;
   /** tokenCache.maxEntries. */
   readonly tokenCacheEntries?: number;
   /** watch.intervalMs, how often the key and policy files are polled. */
@@ -48,6 +50,7 @@ export function sidecarConfig(options: SidecarConfigOptions = {}): string {
   const example = (options.issuer ?? 'example') === 'example';
   const lines = ['service: orders'];
   if (options.grpc) lines.push(`grpc: ${flow(options.grpc)}`);
+  if (options.http) lines.push(`http: ${flow({ address: '"127.0.0.1:0"', ...options.http })}`);
   lines.push(
     'issuers:',
     '  - name: idp',

@@ -10,6 +10,8 @@ export interface SidecarProcess {
   readonly child: ChildProcess;
   readonly grpcAddress: string;
   readonly adminUrl: string;
+  /** The HTTP mode listener (`http://127.0.0.1:PORT`), when the config has an `http` section. */
+  readonly httpUrl?: string;
   /** Every stdout log line so far, parsed. */
   readonly logs: Array<Record<string, unknown>>;
   readonly stderr: () => string;
@@ -94,6 +96,7 @@ export function startSidecar(configPath: string, options: { env?: NodeJS.Process
         child,
         grpcAddress: `127.0.0.1:${line.grpc_port}`,
         adminUrl: `http://127.0.0.1:${line.admin_port}`,
+        ...(line.http_port !== undefined && { httpUrl: `http://127.0.0.1:${line.http_port}` }),
         logs,
         stderr: () => stderr,
         waitForLog,
@@ -119,12 +122,12 @@ export interface SidecarRun {
 /**
  * Runs the real binary with `args` to its exit, with the node flags of bin/authz-sidecar,
  * from `cwd`. The environment is this process's without AUTHZ_CONFIG, AUTHZ_GRPC_ADDRESS and
- * AUTHZ_ADMIN_ADDRESS, plus `env`: the test decides where the addresses come from. Killed
+ * AUTHZ_ADMIN_ADDRESS (and AUTHZ_HTTP_ADDRESS), plus `env`: the test decides where the addresses come from. Killed
  * after `timeoutMs` (code null).
  */
 export function runSidecar(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<SidecarRun> {
   const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const name of ['AUTHZ_CONFIG', 'AUTHZ_GRPC_ADDRESS', 'AUTHZ_ADMIN_ADDRESS']) delete env[name];
+  for (const name of ['AUTHZ_CONFIG', 'AUTHZ_GRPC_ADDRESS', 'AUTHZ_ADMIN_ADDRESS', 'AUTHZ_HTTP_ADDRESS']) delete env[name];
   const started = performance.now();
   const child = spawn(process.execPath, [...SIDECAR_NODE_FLAGS, SIDECAR_BIN, ...args], {
     cwd: options.cwd,

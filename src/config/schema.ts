@@ -153,6 +153,21 @@ export const configSchema = z.strictObject({
       eventLoopResolutionMs: z.number().int().min(10).max(1000).default(100),
     })
     .prefault({}),
+  /**
+   * HTTP mode (docs/http-mode.md): forward-auth endpoints for Envoy's http_service, nginx
+   * auth_request, Traefik and Caddy, answered by the same Check handler. Off when absent.
+   */
+  http: z
+    .strictObject({
+      address: hostPort.default('127.0.0.1:9193'),
+      /** Open connections; more are closed on accept. */
+      maxConnections: z.number().int().min(1).max(65_536).default(1_024),
+      /** From a request's first byte to the end of its head (no body is read). */
+      headersTimeoutMs: z.number().int().min(100).max(120_000).default(10_000),
+      /** Idle keep-alive connections are closed after this; keep it above the proxy's own idle timeout. */
+      keepAliveTimeoutMs: z.number().int().min(1_000).max(600_000).default(75_000),
+    })
+    .optional(),
   issuers: z.array(issuerSchema).default([]),
   serviceTokens: serviceTokensSchema.optional(),
   /** The policy of `service`; a gateway names one per service instead (`gateway`). */

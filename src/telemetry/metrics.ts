@@ -213,6 +213,27 @@ export class Metrics {
     this.grpcConnectionCount = count;
   }
 
+  /** Read at scrape time from the HTTP listener's own counts (see `trackHttpRequests`): a labelled inc() per request would hash its labels. */
+  private httpRequestCounts: () => Readonly<Record<string, number>> = () => ({});
+
+  /** Registered only by `trackHttpRequests`: a sidecar without HTTP mode has no such requests to report. */
+  readonly httpRequests = new Counter({
+    name: 'authz_http_requests_total',
+    help: 'Auth requests on the HTTP listener, by convention (envoy|nginx|forward_auth; unknown: not an endpoint, answered 404). Their decisions are in authz_checks_total with the gRPC ones.',
+    labelNames: ['convention'] as const,
+    registers: [],
+    collect: () => {
+      this.httpRequests.reset();
+      for (const [convention, count] of Object.entries(this.httpRequestCounts())) this.httpRequests.inc({ convention }, count);
+    },
+  });
+
+  /** Exports authz_http_requests_total from the listener's counts: call when HTTP mode is on. */
+  trackHttpRequests(counts: () => Readonly<Record<string, number>>): void {
+    this.httpRequestCounts = counts;
+    if (this.registry.getSingleMetric('authz_http_requests_total') === undefined) this.registry.registerMetric(this.httpRequests);
+  }
+
   readonly ready = new Gauge({
     name: 'authz_ready',
     help: '1 when keys and policy are loaded and Checks are served.',
