@@ -12,6 +12,7 @@ import assert from 'node:assert/strict';
 import { cpSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from 'nats';
+import { CONVENTIONS, ForwardAuthClient } from '../../testkit/forward-auth.js';
 import { EnvoyClient, denyBody, envoyRequest, headerOf, httpStatus, type CheckResult, type RequestShape } from '../../testkit/envoy-client.js';
 import { versionedPolicy } from '../../testkit/fleet.js';
 import { authzctlWith } from '../../testkit/authzctl.js';
@@ -64,6 +65,7 @@ ${ISSUER}gateway:
     - { name: billing, policy: { file: billing.yaml } }
 watch: { intervalMs: 100 }
 log: { level: info }
+http: { address: "127.0.0.1:0" }
 `,
       { 'orders.yaml': versionedPolicy(1, 'orders'), 'billing.yaml': versionedPolicy(2, 'billing') },
     ));
@@ -107,11 +109,29 @@ log: { level: info }
       assert.deepEqual(outcome(await check(service, '/api/orders/7', { headers: { authorization: reader } })), ['allow', 200, 'allowed'], service);
   });
 
+  it('over HTTP mode, the service the endpoint URL names decides, in every convention', async () => {
+    const http = new ForwardAuthClient(sidecar.httpUrl!);
+    try {
+      for (const convention of CONVENTIONS) {
+        const answer = async (service: string | undefined, path: string) => {
+          const a = await http.check(convention, { method: 'GET', path, host: 'gw.example.test', service });
+          return [a.status, a.headers['x-authz-reason']];
+        };
+        assert.deepEqual(await answer('billing', '/v2/a'), [200, 'allowed_by_rule'], convention);
+        assert.deepEqual(await answer('orders', '/v2/a'), [401, 'credentials_missing'], convention);
+        assert.deepEqual(await answer(undefined, '/v2/a'), [403, 'unknown_service'], convention);
+        assert.deepEqual(await answer('shipping', '/v1/a'), [403, 'unknown_service'], convention);
+      }
+    } finally {
+      http.close();
+    }
+  });
+
   it('counts per service: authz_checks_total and authz_policy_info carry a service label', async () => {
     const text = await metricsText(sidecar);
     assert.match(text, /^authz_checks_total\{service="orders",decision="allow",reason="allowed_by_rule"\} [1-9]/m);
     assert.match(text, /^authz_checks_total\{service="billing",decision="deny",reason="credentials_missing"\} [1-9]/m);
-    assert.match(text, /^authz_checks_total\{service="ingress",decision="deny",reason="unknown_service"\} 4$/m);
+    assert.match(text, /^authz_checks_total\{service="ingress",decision="deny",reason="unknown_service"\} 10$/m, 'four over gRPC, two per HTTP convention');
     assert.match(text, /^authz_policy_info\{service="orders",name="orders",revision="[^"]+"\} 1$/m);
     assert.match(text, /^authz_policy_info\{service="billing",name="billing",revision="[^"]+"\} 1$/m);
   });
