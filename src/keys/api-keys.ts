@@ -68,7 +68,7 @@ export function apiKeyId(key: string): string | null {
 }
 
 function digestOf(key: string): Buffer {
-  return crypto.createHash('sha256').update(key, 'utf8').digest();
+  return crypto.hash('sha256', key, 'buffer');
 }
 
 /** Compared against when no entry has the id, so an unknown id costs the same work as a wrong secret. */
