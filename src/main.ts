@@ -2,8 +2,9 @@
 import { dirname, isAbsolute, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { readConfig, DocumentError, protectedServices, serviceSelection, type Config, type ConfigDocument, type KeySourceConfig } from './config/index.js';
+import { apiKeySetName } from './config/index.js';
 import { packageVersion, readFailure, type FieldPath } from './shared/index.js';
-import { KeySetError, KeyStore, RevocationStore, type KeyStoreEvent } from './keys/index.js';
+import { ApiKeyStore, KeySetError, KeyStore, RevocationStore, type ApiKeyStoreEvent, type KeyStoreEvent } from './keys/index.js';
 import { createAuthenticator, SERVICE_ISSUER_NAME } from './tokens/index.js';
 import { buildRequestView } from './request/index.js';
 import { ServiceTable, startLocalPolicy, type PolicyEvent, type PolicyReport, type ProtectedService } from './policy/index.js';
@@ -74,7 +75,9 @@ async function main(argv: string[]): Promise<number> {
   }
   // --check-config prints its verdict on stdout after the load's log lines: those must be
   // written synchronously, or pino's asynchronous writes can land after the verdict.
-  const log = createLogger(config.log.level, args['check-config'] ? synchronousStdout() : undefined);
+  const log = createLogger(config.log.level, args['check-config'] ? synchronousStdout() : undefined, {
+    redactHeaders: config.apiKeys && [config.apiKeys.header],
+  });
   // grpc-js writes its own lines to stderr by default; stderr is for the one start-up error line.
   routeGrpcJsLogs({
     error: (text) => log.error({ grpc_js: text }, 'grpc-js error'),
@@ -87,6 +90,9 @@ async function main(argv: string[]): Promise<number> {
   // Readiness can change whenever a key set or policy lands; set once the servers exist.
   let refreshReadiness = (): void => {};
   const allKeyStores = (): KeyStore[] => [...keyStores.values(), ...(serviceKeys ? [serviceKeys] : [])];
+  const apiKeysName = apiKeySetName(config);
+  const apiKeys = config.apiKeys && new ApiKeyStore({ name: apiKeysName!, source: config.apiKeys.keys, pollIntervalMs: config.watch.intervalMs });
+  const stopKeyStores = () => [...allKeyStores(), ...(apiKeys ? [apiKeys] : [])].forEach((store) => store.stop());
 
   const keyStores = new Map<string, KeyStore>();
   let serviceKeys: KeyStore | undefined;
@@ -116,13 +122,20 @@ async function main(argv: string[]): Promise<number> {
         onKeyEvent(log, metrics, event);
         refreshReadiness();
       });
-    await Promise.all(
-      allKeyStores().map((store) =>
+    apiKeys?.onEvent((event) => {
+      onApiKeyEvent(log, metrics, event);
+      refreshReadiness();
+    });
+    await Promise.all([
+      ...allKeyStores().map((store) =>
         store.start().catch((error: unknown) => {
           throw fileFieldError(source, keyFields.get(store)!, error);
         }),
       ),
-    );
+      apiKeys?.start().catch((error: unknown) => {
+        throw fileFieldError(source, ['apiKeys', 'keys', 'file'], error);
+      }),
+    ]);
     for (const { name, policy, at } of serviceConfigs) {
       const service = services.get(name)!;
       service.policies.onChange((compiled) => metrics.setPolicy(name, compiled.name, compiled.revision));
@@ -164,12 +177,12 @@ async function main(argv: string[]): Promise<number> {
       }
     }
   } catch (error) {
-    for (const store of allKeyStores()) store.stop();
+    stopKeyStores();
     stopPolicyFiles();
     return startupFailure(error);
   }
   if (args['check-config']) {
-    for (const store of allKeyStores()) store.stop();
+    stopKeyStores();
     stopPolicyFiles();
     process.stdout.write(`${describeRuntime(runtime)}\n${configPath}: ok\n`);
     return 0;
@@ -182,6 +195,7 @@ async function main(argv: string[]): Promise<number> {
     keyStores: { issuers: keyStores, serviceTokens: serviceKeys },
     cacheMaxEntries: config.tokenCache.maxEntries,
     revocations,
+    apiKeys: config.apiKeys && apiKeys && { config: config.apiKeys, name: apiKeysName!, keys: apiKeys },
   });
   metrics.trackTokenCache(() => authenticator.cacheStats());
 
@@ -193,6 +207,7 @@ async function main(argv: string[]): Promise<number> {
     for (const { name, policies } of services.all)
       if (policies.current() === null) reasons.push(services.all.length === 1 && name === config.service ? 'policy not loaded' : `policy not loaded: ${name}`);
     for (const store of allKeyStores()) if (!store.ready) reasons.push(`keys not loaded: ${store.name}`);
+    if (apiKeys?.ready === false) reasons.push(`API keys not loaded: ${apiKeys.name}`);
     const unconfirmed = control?.freshness().unconfirmed;
     return { ready: reasons.length === 0, reasons, ...(unconfirmed && { control: { unconfirmed } }) };
   };
@@ -209,6 +224,7 @@ async function main(argv: string[]): Promise<number> {
         services: services.all,
         issuerKeys: new Map(config.issuers.filter((i) => i.keys.nats).map((i) => [i.name, keyStores.get(i.name)!])),
         trustDomainKeys: config.serviceTokens?.keys.nats ? serviceKeys : undefined,
+        apiKeys: config.apiKeys?.keys.nats ? apiKeys : undefined,
         revocations,
       },
       signers,
@@ -287,7 +303,7 @@ async function main(argv: string[]): Promise<number> {
       await control?.stop();
     })();
     authenticator.stop();
-    for (const store of allKeyStores()) store.stop();
+    stopKeyStores();
     stopPolicyFiles();
     await Promise.race([released.catch(() => {}), new Promise((resolve) => setTimeout(resolve, 2_000).unref())]);
     process.stderr.write(`authz-sidecar: ${problem.message}\n`);
@@ -333,7 +349,7 @@ async function main(argv: string[]): Promise<number> {
       await control?.stop();
       authenticator.stop();
       idleCollection?.stop();
-      for (const store of allKeyStores()) store.stop();
+      stopKeyStores();
       stopPolicyFiles();
       log.info({ outcome, ...(httpOutcome && { http_outcome: httpOutcome }) }, 'stopped');
       resolve(0);
@@ -455,6 +471,18 @@ function onKeyEvent(log: Logger, metrics: Metrics, event: KeyStoreEvent): void {
   } else {
     metrics.keySetRejections.labels(event.name, event.code).inc();
     log.warn({ keys: event.name, origin: event.origin, code: event.code, reason: event.message }, 'key set rejected; keeping the previous set');
+  }
+}
+
+/** API key sets are counted with the key sets, as `apikeys.<name>`; a line never carries a hash. */
+function onApiKeyEvent(log: Logger, metrics: Metrics, event: ApiKeyStoreEvent): void {
+  const name = `apikeys.${event.name}`;
+  if (event.type === 'api-keys-loaded') {
+    metrics.keySetRevision.labels(name).set(event.revision);
+    log.info({ api_keys: event.name, origin: event.origin, revision: event.revision, entries: event.count }, 'API key set loaded');
+  } else {
+    metrics.keySetRejections.labels(name, event.code).inc();
+    log.warn({ api_keys: event.name, origin: event.origin, code: event.code, reason: event.message }, 'API key set rejected; keeping the previous set');
   }
 }
 

@@ -32,10 +32,21 @@ const COMMANDS: readonly Entry[] = [
     summary: 'list the ALLOW rules, role grants and scopes no sidecar of a service has used',
     load: () => import('./commands/policy-unused.js'),
   },
+  {
+    words: ['apikey', 'create'],
+    summary: 'make an API key: print it once, store only its hash in a key set file',
+    load: () => import('./commands/apikey-create.js'),
+  },
+  {
+    words: ['apikey', 'list'],
+    summary: 'list the entries of an API key set file (ids, subjects; no secrets)',
+    load: () => import('./commands/apikey-list.js'),
+  },
+  { words: ['apikey', 'remove'], summary: 'remove an entry from an API key set file', load: () => import('./commands/apikey-remove.js') },
   { words: ['keygen'], summary: 'generate a signing key pair (control-plane or issuer) as JWK files', load: () => import('./commands/keygen.js') },
   {
     words: ['publish'],
-    summary: 'sign and publish a policy (or shadow policy) or key set to the control-plane bucket',
+    summary: 'sign and publish a policy (or shadow policy), key set or API key set to the control-plane bucket',
     load: () => import('./commands/publish.js'),
   },
   {

@@ -2,4 +2,4 @@ export { loadConfig, parseConfig, readConfig, type ConfigDocument } from './load
 /** What loadConfig and parseConfig throw (it lives in shared/, with the other documents). */
 export { DocumentError } from '../shared/index.js';
 export * from './schema.js';
-export { protectedServices, serviceSelection, type ProtectedServiceConfig } from './services.js';
+export { apiKeySetName, protectedServices, serviceSelection, type ProtectedServiceConfig } from './services.js';

@@ -72,8 +72,23 @@ function checkConsistency(config: Config, fail: Fail): void {
     checkAlgorithms(fail, ['serviceTokens'], st.algorithms, st.keys);
     checkKeySource(config, fail, ['serviceTokens', 'keys'], st.keys);
   }
+  checkApiKeys(config, fail);
   checkServices(config, fail);
   if (config.grpc.address === config.admin.address) throw fail(['admin', 'address'], 'must differ from grpc.address');
+}
+
+/** API keys need a header no token source reads, and an issuer no token issuer has, so policies can tell them apart. */
+function checkApiKeys(config: Config, fail: Fail): void {
+  const apiKeys = config.apiKeys;
+  if (apiKeys === undefined) return;
+  if (apiKeys.keys.nats && !config.nats) throw fail(['apiKeys', 'keys', 'nats'], 'requires a "nats" section');
+  const headers = [...config.issuers.flatMap((i) => i.from.flatMap((f) => ('header' in f ? [f.header] : []))), config.serviceTokens?.header];
+  if (headers.includes(apiKeys.header)) throw fail(['apiKeys', 'header'], `"${apiKeys.header}" is already a token source; API keys need a header of their own`);
+  const issuerName = `apikeys.${apiKeys.name ?? config.service}`;
+  const clash = config.issuers.findIndex((i) => i.name === issuerName);
+  if (clash >= 0) throw fail(['issuers', clash, 'name'], `"${issuerName}" is the name API key callers carry; choose another`);
+  if (config.issuers.some((i) => i.issuer === apiKeys.issuer))
+    throw fail(['apiKeys', 'issuer'], `"${apiKeys.issuer}" is also a token issuer's "issuer"; policies could not tell them apart`);
 }
 
 /** One policy (`policy`) or a gateway's many (`gateway`), each service once, each host with one service. */
@@ -136,6 +151,7 @@ function resolvePaths(config: Config, base: string): Config {
     ...config,
     issuers: config.issuers.map((i) => ({ ...i, keys: keys(i.keys) })),
     ...(config.serviceTokens ? { serviceTokens: { ...config.serviceTokens, keys: keys(config.serviceTokens.keys) } } : {}),
+    ...(config.apiKeys?.keys.file !== undefined && { apiKeys: { ...config.apiKeys, keys: { file: at(config.apiKeys.keys.file) } } }),
     ...(config.policy && { policy: policyFiles(config.policy) }),
     ...(config.gateway && { gateway: { ...config.gateway, services: config.gateway.services.map((s) => ({ ...s, policy: policyFiles(s.policy) })) } }),
     ...(config.nats ? { nats: { ...config.nats, signers: config.nats.signers.map(at), cacheDir: at(config.nats.cacheDir) } } : {}),

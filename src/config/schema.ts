@@ -87,6 +87,26 @@ export const serviceTokensSchema = z.strictObject({
   failOpen,
 });
 
+/**
+ * API keys: a header whose value is a key `ak_<id>_<secret>`, checked against entries that
+ * hold only its hash (docs/identity.md#api-keys). The caller fills the user-token slot, so
+ * `from.issuers`, `require.scopes` and roles reach it unchanged.
+ */
+export const apiKeysSchema = z.strictObject({
+  /** The set's name: logs, metrics and its NATS key `apikeys.<name>`. Default: `service`. */
+  name: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'must be a short lower-case name')
+    .optional(),
+  /** The whole header value is the key. */
+  header: headerName.default('x-api-key'),
+  /** The caller's issuer as policies see it (`from.issuers`, `request.auth.issuer`, `x-auth-issuer`). */
+  issuer: z.string().min(1).default('api-key'),
+  keys: z
+    .strictObject({ file: z.string().min(1).optional(), nats: z.literal(true).optional() })
+    .refine((k) => (k.file === undefined) !== (k.nats === undefined), { error: 'must name exactly one of file, nats' }),
+});
+
 const serviceName = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'must be a short lower-case service name');
 
 /** Where one service's policy comes from. */
@@ -170,6 +190,7 @@ export const configSchema = z.strictObject({
     .optional(),
   issuers: z.array(issuerSchema).default([]),
   serviceTokens: serviceTokensSchema.optional(),
+  apiKeys: apiKeysSchema.optional(),
   /** The policy of `service`; a gateway names one per service instead (`gateway`). */
   policy: policySourceSchema.optional(),
   gateway: gatewaySchema.optional(),
@@ -263,6 +284,7 @@ export type ConfigInput = z.input<typeof configSchema>;
 export type Config = z.output<typeof configSchema>;
 export type IssuerConfig = Config['issuers'][number];
 export type ServiceTokensConfig = NonNullable<Config['serviceTokens']>;
+export type ApiKeysConfig = NonNullable<Config['apiKeys']>;
 export type KeySourceConfig = IssuerConfig['keys'];
 export type TokenSource = IssuerConfig['from'][number];
 export type PolicySourceConfig = z.output<typeof policySourceSchema>;

@@ -26,3 +26,8 @@ export function protectedServices(config: Config): ProtectedServiceConfig[] {
 export function serviceSelection(config: Config): 'single' | 'contextExtension' | 'host' {
   return config.gateway?.selectBy ?? 'single';
 }
+
+/** The API key set's name (`apiKeys.name`, default `service`), or undefined without `apiKeys`. */
+export function apiKeySetName(config: Config): string | undefined {
+  return config.apiKeys && (config.apiKeys.name ?? config.service);
+}

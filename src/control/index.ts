@@ -5,6 +5,7 @@
 export * from './types.js';
 export { ControlError, quoteShort, type ControlErrorCode } from './errors.js';
 export {
+  apiKeysTarget,
   isShortName,
   isTrustDomain,
   issuerKeysTarget,

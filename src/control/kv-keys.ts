@@ -44,9 +44,10 @@ const ROWS: readonly Row[] = [
   { kind: 'shadow', keyPrefix: 'shadow.', targetPrefix: '', valid: isShortName },
   { kind: 'keys', keyPrefix: 'keys.issuer.', targetPrefix: 'issuer/', valid: isShortName },
   { kind: 'keys', keyPrefix: 'keys.trust-domain.', targetPrefix: 'trust-domain/', valid: isTrustDomain },
+  { kind: 'apikeys', keyPrefix: 'apikeys.', targetPrefix: '', valid: isShortName },
 ];
 
-/** `policy.<service>`, `shadow.<service>`, `keys.issuer.<name>`, `keys.trust-domain.<domain>` or `revocations`; a TypeError for anything else. */
+/** `policy.<service>`, `shadow.<service>`, `keys.issuer.<name>`, `keys.trust-domain.<domain>`, `apikeys.<name>` or `revocations`; a TypeError for anything else. */
 export function kvKeyFor(kind: DocumentKind, target: string): string {
   if (typeof target === 'string') {
     if (kind === 'revocations' && target === REVOCATIONS_TARGET) return REVOCATIONS_KEY;
@@ -84,6 +85,11 @@ export function issuerKeysTarget(name: string): string {
 
 export function trustDomainKeysTarget(trustDomain: string): string {
   return `trust-domain/${checked(trustDomain, isTrustDomain, 'trust domain')}`;
+}
+
+/** An API key set's target: its name (`apiKeys.name`). */
+export function apiKeysTarget(name: string): string {
+  return checked(name, isShortName, 'API key set name');
 }
 
 function checked(name: string, valid: (name: string) => boolean, what: string): string {

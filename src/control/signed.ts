@@ -34,7 +34,7 @@ export interface UnverifiedDocument {
   readonly document: ControlDocument;
 }
 
-const KINDS: readonly string[] = ['policy', 'shadow', 'keys', 'revocations'] satisfies DocumentKind[];
+const KINDS: readonly string[] = ['policy', 'shadow', 'keys', 'revocations', 'apikeys'] satisfies DocumentKind[];
 const ALGORITHMS: readonly string[] = ['EdDSA', 'ES256'] satisfies ControlAlgorithm[];
 const HEADER_MEMBERS: readonly string[] = ['alg', 'kid', 'typ'];
 const PAYLOAD_MEMBERS: readonly string[] = ['kind', 'target', 'revision', 'issuedAt', 'body'];

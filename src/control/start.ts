@@ -1,9 +1,9 @@
 import { protectedServices, type Config } from '../config/index.js';
-import { type KeyStore, parseRevocations, type RevocationStore } from '../keys/index.js';
+import { type ApiKeyStore, type KeyStore, parseRevocations, type RevocationStore } from '../keys/index.js';
 import { compilePolicy, validatePolicyDocument, type CompiledPolicy, type PolicyReport, type ProtectedService } from '../policy/index.js';
 import { DocumentApplier, type ApplierEvent, type ControlTarget } from './applier.js';
 import { DecisionLog } from './decision-log.js';
-import { issuerKeysTarget, kvKeyFor, policyTarget, REVOCATIONS_TARGET, shadowTarget, trustDomainKeysTarget } from './kv-keys.js';
+import { apiKeysTarget, issuerKeysTarget, kvKeyFor, policyTarget, REVOCATIONS_TARGET, shadowTarget, trustDomainKeysTarget } from './kv-keys.js';
 import { LastGoodCache } from './last-good.js';
 import { connectControlPlane, type ControlPlaneEvent } from './nats-connect.js';
 import { startKvFeed, type KvFeedEvent } from './nats-feed.js';
@@ -19,6 +19,8 @@ export interface ControlStores {
   /** The trust domain's store when its source is `{ nats: true }`. */
   readonly trustDomainKeys: KeyStore | undefined;
   readonly revocations: RevocationStore;
+  /** The API key set's store when its source is `{ nats: true }`. */
+  readonly apiKeys?: ApiKeyStore | undefined;
 }
 
 const encoder = new TextEncoder();
@@ -84,6 +86,12 @@ export function controlTargets(config: Config, stores: ControlStores): ControlTa
     target: REVOCATIONS_TARGET,
     apply: (doc: ControlDocument) => stores.revocations.swap(parseRevocations(doc.body, doc.revision)),
   });
+  const apiKeys = stores.apiKeys;
+  if (apiKeys !== undefined) {
+    const target = apiKeysTarget(apiKeys.name);
+    // The store reports the set's own reason code; the applier reports document_invalid_body.
+    targets.push({ key: kvKeyFor('apikeys', target), kind: 'apikeys', target, apply: (doc: ControlDocument) => apiKeys.setFromControlPlane(doc.body) });
+  }
   return targets;
 }
 

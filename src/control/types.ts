@@ -10,12 +10,13 @@
  * | `keys.issuer.<issuer name>`    | `keys`        | `issuer/<issuer name>`       | a JWKS (`{ "keys": [...] }`) |
  * | `keys.trust-domain.<domain>`   | `keys`        | `trust-domain/<domain>`      | a JWKS                       |
  * | `revocations`                  | `revocations` | `*`                          | `{ "entries": [...] }`       |
+ * | `apikeys.<set name>`           | `apikeys`     | `<set name>`                 | `{ "keys": [...] }` (hashes) |
  *
  * Every value is a compact JWS (EdDSA or ES256) signed by a control-plane key whose public
  * half is pinned in the sidecar's config (`nats.signers`). Protected header:
  * `{ "alg", "kid", "typ": "authz-control+jws" }`. Payload: a ControlDocument.
  */
-export type DocumentKind = 'policy' | 'shadow' | 'keys' | 'revocations';
+export type DocumentKind = 'policy' | 'shadow' | 'keys' | 'revocations' | 'apikeys';
 
 export interface ControlDocument {
   readonly kind: DocumentKind;

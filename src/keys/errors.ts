@@ -1,5 +1,5 @@
 /**
- * Why a key set (JWKS, shared secret) was refused. The code is stable: it is the
+ * Why a key set (JWKS, shared secret, API keys) was refused. The code is stable: it is the
  * `keys-rejected` event's `code`, the metrics label and the log field, and tests assert on it.
  * Messages name the key by position and `kid`, never its material.
  */
@@ -29,7 +29,9 @@ export type KeySetErrorCode =
   /** A key file or secret file could not be read. */
   | 'keys_read_failed'
   /** Remote JWKS: network error, timeout, non-200 status, or body too large. */
-  | 'jwks_fetch_failed';
+  | 'jwks_fetch_failed'
+  /** An API key set (keys/api-keys.ts) that is not strict JSON, or an entry with an unknown or wrong field, or an id or hash twice. */
+  | 'api_keys_malformed';
 
 export class KeySetError extends Error {
   override readonly name = 'KeySetError';

@@ -12,3 +12,5 @@ export {
   type RevocationEntry,
   type RevocableToken,
 } from './revocations.js';
+export { API_KEY_PREFIX, ApiKeySet, apiKeyId, generateApiKey, hashApiKey, MAX_API_KEYS, parseApiKeys, type ApiKeyEntry, type ApiKeyMatch } from './api-keys.js';
+export { ApiKeyStore, type ApiKeyOrigin, type ApiKeyStoreEvent, type ApiKeyStoreOptions } from './api-key-store.js';

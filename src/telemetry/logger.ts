@@ -10,9 +10,11 @@ export const REDACT_PATHS = [
   'headers.authorization',
   'headers.cookie',
   'headers["x-service-token"]',
+  'headers["x-api-key"]',
   '*.headers.authorization',
   '*.headers.cookie',
   '*.headers["x-service-token"]',
+  '*.headers["x-api-key"]',
   'key',
   '*.key',
   'secret',
@@ -27,12 +29,18 @@ export function synchronousStdout(): pino.DestinationStream {
   return pino.destination({ dest: 1, sync: true });
 }
 
-export function createLogger(level: LevelWithSilent, destination?: NodeJS.WritableStream | pino.DestinationStream): Logger {
+export interface LoggerOptions {
+  /** More credential headers to redact by path (a configured `apiKeys.header`). */
+  readonly redactHeaders?: readonly string[] | undefined;
+}
+
+export function createLogger(level: LevelWithSilent, destination?: NodeJS.WritableStream | pino.DestinationStream, options: LoggerOptions = {}): Logger {
+  const extra = (options.redactHeaders ?? []).flatMap((name) => [`headers[${JSON.stringify(name)}]`, `*.headers[${JSON.stringify(name)}]`]);
   return pino(
     {
       level,
       base: { service: 'authz-sidecar' },
-      redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+      redact: { paths: [...new Set([...REDACT_PATHS, ...extra])], censor: '[redacted]' },
       timestamp: pino.stdTimeFunctions.isoTime,
     },
     destination,

@@ -1,6 +1,7 @@
-import type { IssuerConfig, ServiceTokensConfig } from '../config/index.js';
+import type { ApiKeysConfig, IssuerConfig, ServiceTokensConfig } from '../config/index.js';
 import type { KeyProvider, KeyStore, RevocationStore } from '../keys/index.js';
 import type { RequestView } from '../request/index.js';
+import { ApiKeyReader, type ApiKeyProvider } from './api-keys.js';
 import { TokenCache } from './cache.js';
 import { TokenError } from './errors.js';
 import { TokenSources } from './extract.js';
@@ -25,6 +26,8 @@ export interface AuthenticatorOptions {
   readonly now?: () => number;
   /** Revoked jtis and subjects (control plane); checked on every request, cached tokens included. */
   readonly revocations?: RevocationStore | undefined;
+  /** API keys (`apiKeys`), with the set's name and the store holding the set in force. */
+  readonly apiKeys?: { readonly config: ApiKeysConfig; readonly name: string; readonly keys: ApiKeyProvider } | undefined;
 }
 
 /** One token cache's figures, as the authenticator reports them (telemetry reads them at scrape time). */
@@ -96,6 +99,7 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     service = checker(SERVICE_ISSUER_NAME, store, verifier, st.issuer, st.maxTokenBytes);
   }
   const serviceSources = st && new TokenSources([{ header: st.header }]);
+  const apiKeys = options.apiKeys && new ApiKeyReader({ ...options.apiKeys, now: options.now });
 
   /**
    * Synchronous: finds and routes the user token. Returns the cached token, the checker that
@@ -139,8 +143,17 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     // Every extraction (which may throw) before any verification (which may be async).
     const routed = routeUserToken(view);
     const serviceToken = service !== undefined && serviceSources !== undefined ? (serviceSources.find(view)[0]?.token ?? null) : null;
+    const apiKey = apiKeys?.find(view) ?? null;
+    // An API key is the caller's user identity: with a user token too, which one is meant is ambiguous.
+    if (apiKey !== null && routed !== null) throw new TokenError('credentials_duplicated', 'an API key and a user token in one request');
     const user =
-      routed === null || !('checker' in routed) ? routed : routed.missed ? verifyAndCache(routed.checker, routed.token) : check(routed.checker, routed.token);
+      apiKey !== null
+        ? apiKeys!.verify(apiKey)
+        : routed === null || !('checker' in routed)
+          ? routed
+          : routed.missed
+            ? verifyAndCache(routed.checker, routed.token)
+            : check(routed.checker, routed.token);
     let svc: VerifiedToken | Promise<VerifiedToken> | null;
     try {
       svc = service !== undefined && serviceToken !== null ? check(service, serviceToken) : null;

@@ -38,8 +38,14 @@ export type TokenErrorCode =
   | 'credentials_duplicated'
   /** A credential header or cookie that is present but empty, has the wrong scheme, or is not a single token. */
   | 'credentials_malformed'
-  /** The token's `jti`, or its subject, is on the control plane's revocation list. */
+  /** The token's `jti`, or its subject, is on the control plane's revocation list (for an API key: its id, or its entry's subject). */
   | 'token_revoked'
+  /** The API key header's value is not `ak_<id>_<secret>`. */
+  | 'api_key_malformed'
+  /** No entry of the API key set has this key (an unknown id, or a known id with another secret: the same answer). */
+  | 'api_key_unknown'
+  /** The API key matched an entry whose `expiresAt` has passed. */
+  | 'api_key_expired'
   /**
    * Not the caller's fault: the issuer's keys cannot be consulted (no set loaded, or the token's
    * kid is unknown while the remote JWKS cannot be fetched). 503, or allowed where fail-open is on.

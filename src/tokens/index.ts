@@ -6,3 +6,4 @@ export { createServiceTokenVerifier, isSpiffeIdInTrustDomain, SERVICE_ISSUER_NAM
 export { createAuthenticator, type Authenticator, type AuthenticatorOptions, type AuthKeyStore, type TokenCacheStats } from './authenticate.js';
 export { createCredentialDecoder, type CredentialDecoder, type CredentialDecoderOptions } from './unverified.js';
 export { ANONYMOUS, type AuthContext, type VerifiedToken } from './types.js';
+export { ApiKeyReader, apiKeyIssuerName, type ApiKeyProvider, type ApiKeyReaderOptions } from './api-keys.js';

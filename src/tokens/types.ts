@@ -1,4 +1,8 @@
-/** A token that passed every check: signature, algorithm, iss, aud, exp, nbf, iat, typ, revocation. */
+/**
+ * A token that passed every check: signature, algorithm, iss, aud, exp, nbf, iat, typ,
+ * revocation. An API key that matched its entry is one too (tokens/api-keys.ts): the entry's
+ * subject, scopes and roles, its id as `jti`, the configured issuer.
+ */
 export interface VerifiedToken {
   /** Config name of the issuer (`issuers[].name`), or "service" for service tokens. */
   readonly issuerName: string;
@@ -14,6 +18,8 @@ export interface VerifiedToken {
   readonly scopes: readonly string[];
   /** The whole payload, frozen. */
   readonly claims: Readonly<Record<string, unknown>>;
+  /** Roles the credential itself states (an API key's entry); when present, policies use these instead of reading `rolesFrom`. */
+  readonly roles?: readonly string[];
 }
 
 /** Who is calling, as established by the credentials of one request. */

@@ -52,6 +52,9 @@ const TOKEN_CODES: readonly TokenErrorCode[] = [
   'credentials_duplicated',
   'credentials_malformed',
   'token_revoked',
+  'api_key_malformed',
+  'api_key_unknown',
+  'api_key_expired',
 ];
 const REQUEST_CODES: readonly RequestErrorCode[] = [
   'malformed_request',

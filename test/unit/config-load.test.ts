@@ -260,6 +260,35 @@ nats: { servers: ["nats://127.0.0.1:4222"], signers: [cp.pub.jwk.json] }
     );
   });
 
+  it('apiKeys: defaults, the file resolved next to the config; a shared header, issuer or name is refused on its field', () => {
+    const base = 'service: orders\npolicy: { file: p.yaml }\n';
+    const config = parseConfig(`${base}apiKeys: { keys: { file: keys/api-keys.json } }\n`, '/etc/authz/x.yaml');
+    assert.deepEqual(config.apiKeys, { header: 'x-api-key', issuer: 'api-key', keys: { file: '/etc/authz/keys/api-keys.json' } });
+    const issuer = '  - { name: idp, issuer: https://idp.test, audiences: [a], keys: { file: k } }\n';
+    throwsDocument(() => parseConfig(`${base}apiKeys: { keys: {} }\n`, 'x.yaml'), 'x.yaml:3:18: apiKeys.keys: must name exactly one of file, nats');
+    throwsDocument(() => parseConfig(`${base}apiKeys: { keys: { nats: true } }\n`, 'x.yaml'), 'x.yaml:3:26: apiKeys.keys.nats: requires a "nats" section');
+    throwsDocument(
+      () => parseConfig(`${base}apiKeys: { header: X-Api-Key, keys: { file: k } }\n`, 'x.yaml'),
+      'x.yaml:3:20: apiKeys.header: must be a lower-case HTTP header name',
+    );
+    throwsDocument(
+      () => parseConfig(`${base}issuers:\n${issuer}apiKeys: { header: authorization, keys: { file: k } }\n`, 'x.yaml'),
+      'x.yaml:5:20: apiKeys.header: "authorization" is already a token source; API keys need a header of their own',
+    );
+    throwsDocument(
+      () => parseConfig(`${base}serviceTokens: { trustDomain: td, keys: { file: m } }\napiKeys: { header: x-service-token, keys: { file: k } }\n`, 'x.yaml'),
+      'x.yaml:4:20: apiKeys.header: "x-service-token" is already a token source; API keys need a header of their own',
+    );
+    throwsDocument(
+      () => parseConfig(`${base}issuers:\n${issuer}apiKeys: { issuer: https://idp.test, keys: { file: k } }\n`, 'x.yaml'),
+      `x.yaml:5:20: apiKeys.issuer: "https://idp.test" is also a token issuer's "issuer"; policies could not tell them apart`,
+    );
+    throwsDocument(
+      () => parseConfig(`${base}issuers:\n${issuer.replace('name: idp', 'name: apikeys.orders')}apiKeys: { keys: { file: k } }\n`, 'x.yaml'),
+      'x.yaml:4:13: issuers[0].name: "apikeys.orders" is the name API key callers carry; choose another',
+    );
+  });
+
   it('parseConfig names the file it was given and checks cross-field rules', () => {
     const base = 'service: orders\npolicy: { file: p.yaml }\n';
     throwsDocument(() => parseConfig('', 'x.yaml'), 'x.yaml: (document): must be a mapping');

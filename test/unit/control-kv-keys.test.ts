@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { issuerKeysTarget, kvKeyFor, parseKvKey, policyTarget, REVOCATIONS_TARGET, trustDomainKeysTarget } from '../../src/control/kv-keys.js';
+import { apiKeysTarget, issuerKeysTarget, kvKeyFor, parseKvKey, policyTarget, REVOCATIONS_TARGET, trustDomainKeysTarget } from '../../src/control/kv-keys.js';
 import type { DocumentKind } from '../../src/control/types.js';
 
 const TABLE: ReadonlyArray<[key: string, kind: DocumentKind, target: string]> = [
@@ -10,6 +10,8 @@ const TABLE: ReadonlyArray<[key: string, kind: DocumentKind, target: string]> = 
   ['keys.trust-domain.cluster.local', 'keys', 'trust-domain/cluster.local'],
   ['keys.trust-domain._internal-1', 'keys', 'trust-domain/_internal-1'],
   ['revocations', 'revocations', '*'],
+  ['apikeys.orders', 'apikeys', 'orders'],
+  ['apikeys.partners-eu', 'apikeys', 'partners-eu'],
 ];
 
 describe('KV keys', () => {
@@ -25,6 +27,8 @@ describe('KV keys', () => {
     assert.equal(issuerKeysTarget('idp'), 'issuer/idp');
     assert.equal(trustDomainKeysTarget('cluster.local'), 'trust-domain/cluster.local');
     assert.equal(REVOCATIONS_TARGET, '*');
+    assert.equal(apiKeysTarget('orders'), 'orders');
+    assert.throws(() => apiKeysTarget('Orders'), TypeError);
     assert.equal(kvKeyFor('keys', issuerKeysTarget('idp')), 'keys.issuer.idp');
   });
 
@@ -55,6 +59,10 @@ describe('KV keys', () => {
       `keys.trust-domain.${'a'.repeat(256)}`,
       'revocations.',
       'revocations.x',
+      'apikeys',
+      'apikeys.',
+      'apikeys.Orders',
+      'apikeys.a..b',
       '.policy.orders',
       'policy.orders\n',
       'policy.ör',

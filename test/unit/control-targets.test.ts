@@ -7,6 +7,7 @@ import type { ControlTarget } from '../../src/control/applier.js';
 import type { ControlDocument } from '../../src/control/types.js';
 import { KeyStore } from '../../src/keys/store.js';
 import { RevocationStore } from '../../src/keys/revocations.js';
+import { ApiKeyStore, apiKeyId, generateApiKey, hashApiKey } from '../../src/keys/index.js';
 import { parsePolicy, ProtectedService } from '../../src/policy/index.js';
 import type { RequestView } from '../../src/request/types.js';
 import type { AuthContext, VerifiedToken } from '../../src/tokens/types.js';
@@ -272,5 +273,25 @@ nats:
     await target.apply(doc('revocations', '*', 8, { entries: [] }));
     assert.equal(stores.revocations.current().revision, 8);
     assert.equal(stores.revocations.current().revokes(token, now), false);
+  });
+
+  it('follows apikeys.<name> when the API key set is on NATS, and swaps it whole or not at all', async () => {
+    const config = parseConfig(`${CONFIG}apiKeys: { name: partners, keys: { nats: true } }\n`, '/etc/authz/config.yaml');
+    const apiKeys = new ApiKeyStore({ name: 'partners', source: { nats: true } });
+    const { stores } = setup();
+    const targets = controlTargets(config, { ...stores, apiKeys });
+    const target = targets.find((t) => t.key === 'apikeys.partners');
+    assert.deepEqual(target && [target.kind, target.target], ['apikeys', 'partners']);
+    const key = generateApiKey().key;
+    await target!.apply(doc('apikeys', 'partners', 1, { keys: [{ id: apiKeyId(key), hash: hashApiKey(key), subject: 'partner-a' }] }));
+    const set = apiKeys.current();
+    assert.equal(set?.match(key, 0).result, 'ok');
+    await assert.rejects(async () => target!.apply(doc('apikeys', 'partners', 2, { keys: [{ id: apiKeyId(key), key, subject: 'x' }] })), /unknown field/);
+    assert.equal(apiKeys.current(), set);
+    assert.equal(
+      controlTargets(config, stores).some((t) => t.kind === 'apikeys'),
+      false,
+      'no store for it (a file source): not followed',
+    );
   });
 });

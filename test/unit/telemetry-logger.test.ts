@@ -69,6 +69,27 @@ describe('createLogger', () => {
     assert.equal(headers.authorization, `Bearer ${SECRET}`, "the caller's object is not modified");
   });
 
+  it('redacts the API key header x-api-key, and a configured API key header given as redactHeaders', () => {
+    const key = 'ak_0123456789abcdef_' + 'k'.repeat(43);
+    const sink: string[] = [];
+    const stream = new Writable({
+      write(chunk, _encoding, done) {
+        sink.push(String(chunk));
+        done();
+      },
+    });
+    const log = createLogger('info', stream, { redactHeaders: ['x-partner-key'] });
+    log.info({ headers: { 'x-api-key': key, 'x-partner-key': key, 'x-request-id': 'r-1' } }, 'top');
+    log.info({ req: { headers: { 'x-partner-key': key } } }, 'nested');
+    const lines = sink.map((text) => JSON.parse(text) as Record<string, Record<string, unknown>>);
+    assert.deepEqual(lines[0].headers, { 'x-api-key': '[redacted]', 'x-partner-key': '[redacted]', 'x-request-id': 'r-1' });
+    assert.deepEqual(lines[1].req, { headers: { 'x-partner-key': '[redacted]' } });
+    assert.ok(!sink.join('').includes(key));
+    const plain = capture();
+    plain.log.info({ headers: { 'x-api-key': key } }, 'default');
+    assert.ok(!plain.raw.join('').includes(key), 'x-api-key without any option');
+  });
+
   it('redacts a nested *.token', () => {
     const { log, lines, raw } = capture();
     log.info({ credential: { token: SECRET, source: 'authorization' } }, 'm');

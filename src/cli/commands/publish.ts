@@ -1,5 +1,5 @@
 /**
- * `authzctl publish policy|keys`: validate a policy (enforced or shadow) or JWKS locally, sign
+ * `authzctl publish policy|keys|apikeys`: validate a policy (enforced or shadow), JWKS or API key set locally, sign
  * it as the next revision of its KV key and write it with compare-and-set. Also home of the
  * read-sign-write flow that rotate, revoke, shadow clear and policy promote share
  * (publishDocument).
@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { parseYamlOrJson, DocumentError } from '../../shared/index.js';
 import { ControlBucket, latest, storedValues, updateKey } from '../../control/nats.js';
 import {
+  apiKeysTarget,
   decodeUnverified,
   issuerKeysTarget,
   kvKeyFor,
@@ -21,17 +22,19 @@ import {
   type DocumentKind,
   type SignerSet,
 } from '../../control/index.js';
-import { parseJwks } from '../../keys/index.js';
+import { parseApiKeys, parseJwks } from '../../keys/index.js';
 import { compilePolicy, parsePolicy, validatePolicyDocument, type PolicyDocument } from '../../policy/index.js';
 import { EXIT, UsageError, parseOptions, type Command } from '../command.js';
 import { CONTROL_HELP, CONTROL_OPTIONS, controlSettings, publishingSigners, requireSigningKey, withBucket } from '../control-options.js';
 
 const help = `Usage: authzctl publish policy FILE --service NAME [--shadow] [options]
        authzctl publish keys FILE (--issuer NAME | --trust-domain DOMAIN) [options]
+       authzctl publish apikeys FILE --name NAME [options]
 
 Validates the file locally first (nothing is published when it is invalid), then
 signs it with the control-plane key as the next revision of its KV key
-(policy.<service>, shadow.<service>, keys.issuer.<name>, keys.trust-domain.<domain>)
+(policy.<service>, shadow.<service>, keys.issuer.<name>, keys.trust-domain.<domain>,
+apikeys.<name>)
 and writes it only if nobody published in between (re-reading and re-signing up to
 3 times).
 
@@ -46,6 +49,8 @@ Options:
   --shadow              policy: publish as shadow.<service> instead of policy.<service>
   --issuer NAME         keys: the issuer's short name (its config issuers[].name)
   --trust-domain D      keys: the service-token trust domain
+  --name NAME           apikeys: the API key set (its config apiKeys.name, default
+                        the sidecar's service); FILE as authzctl apikey create writes it
   -h, --help            show this help
 
 ${CONTROL_HELP}`;
@@ -55,6 +60,7 @@ const OPTIONS = {
   service: { type: 'string' },
   issuer: { type: 'string' },
   'trust-domain': { type: 'string' },
+  name: { type: 'string' },
   shadow: { type: 'boolean', default: false },
 } as const;
 
@@ -158,6 +164,17 @@ export async function keysBody(file: string): Promise<unknown> {
   return JSON.parse(text);
 }
 
+/** An API key set file → its body, refused when the sidecar would refuse it (a stored key, a bad hash, an id twice). */
+export function apiKeysBody(file: string): unknown {
+  const text = readText(file);
+  try {
+    parseApiKeys(text);
+  } catch (error) {
+    throw new UsageError(`${file}: ${(error as Error).message}`);
+  }
+  return JSON.parse(text);
+}
+
 /** `--issuer` xor `--trust-domain` → the keys target. */
 export function keysTarget(values: { issuer?: string; 'trust-domain'?: string }): string {
   const { issuer, 'trust-domain': domain } = values;
@@ -183,7 +200,9 @@ const command: Command = {
   async run(argv, output) {
     const { values, positionals } = parseOptions(argv, OPTIONS, true);
     const [what, file, ...rest] = positionals;
-    if (what !== 'policy' && what !== 'keys') throw new UsageError('expected "publish policy FILE" or "publish keys FILE" (see --help)');
+    if (what !== 'policy' && what !== 'keys' && what !== 'apikeys')
+      throw new UsageError('expected "publish policy FILE", "publish keys FILE" or "publish apikeys FILE" (see --help)');
+    if (values.name !== undefined && what !== 'apikeys') throw new UsageError(`--name applies to publish apikeys, not ${what}`);
     if (file === undefined || rest.length > 0) throw new UsageError(`expected one FILE after "publish ${what}"`);
     const settings = controlSettings(values);
 
@@ -197,6 +216,13 @@ const command: Command = {
       kind = values.shadow ? 'shadow' : 'policy';
       target = asUsage(() => (values.shadow ? shadowTarget : policyTarget)(values.service!), '--service');
       body = policyBody(file, values.service);
+    } else if (what === 'apikeys') {
+      if (values.service !== undefined || values.shadow || values.issuer !== undefined || values['trust-domain'] !== undefined)
+        throw new UsageError('publish apikeys takes --name NAME, not --service, --shadow, --issuer or --trust-domain');
+      if (values.name === undefined) throw new UsageError("--name NAME is required for publish apikeys (the sidecars' apiKeys.name, default their service)");
+      kind = 'apikeys';
+      target = asUsage(() => apiKeysTarget(values.name!), '--name');
+      body = apiKeysBody(file);
     } else {
       if (values.service !== undefined || values.shadow) throw new UsageError('--service and --shadow apply to publish policy, not keys');
       kind = 'keys';
