@@ -29,7 +29,13 @@ export type KeySetErrorCode =
   /** A key file or secret file could not be read. */
   | 'keys_read_failed'
   /** Remote JWKS: network error, timeout, non-200 status, or body too large. */
-  | 'jwks_fetch_failed';
+  | 'jwks_fetch_failed'
+  /**
+   * OIDC discovery (`keys.discovery`): the provider metadata could not be fetched (network,
+   * timeout, status, redirect, size), is not a JSON object, names another `issuer`, or has no
+   * usable `jwks_uri` (missing, or plain http off loopback).
+   */
+  | 'discovery_failed';
 
 export class KeySetError extends Error {
   override readonly name = 'KeySetError';

@@ -12,3 +12,14 @@ export {
   type RevocationEntry,
   type RevocableToken,
 } from './revocations.js';
+export { discover, MAX_DISCOVERY_BYTES, type DiscoveredMetadata, type DiscoveryOptions } from './discovery.js';
+export { IdpHttpError, createIdpFetch, allowedIdpUrl, type IdpFetch, type IdpFetchOptions } from './idp-fetch.js';
+export {
+  createIntrospectionClient,
+  loadClientAuth,
+  IntrospectionError,
+  MAX_INTROSPECTION_BYTES,
+  type IntrospectionAnswer,
+  type IntrospectionClient,
+  type IntrospectionClientOptions,
+} from './introspection-client.js';

@@ -40,9 +40,13 @@ export type TokenErrorCode =
   | 'credentials_malformed'
   /** The token's `jti`, or its subject, is on the control plane's revocation list. */
   | 'token_revoked'
+  /** An opaque token the issuer's introspection endpoint answered `active: false` for (unknown, expired, revoked at the IdP). */
+  | 'token_inactive'
   /**
    * Not the caller's fault: the issuer's keys cannot be consulted (no set loaded, or the token's
-   * kid is unknown while the remote JWKS cannot be fetched). 503, or allowed where fail-open is on.
+   * kid is unknown while the remote JWKS cannot be fetched), or its introspection endpoint gives
+   * no usable answer (down, slow, redirecting, malformed or unsigned answers). 503, or allowed
+   * where fail-open is on.
    */
   | 'keys_unavailable';
 

@@ -6,3 +6,5 @@ export { createServiceTokenVerifier, isSpiffeIdInTrustDomain, SERVICE_ISSUER_NAM
 export { createAuthenticator, type Authenticator, type AuthenticatorOptions, type AuthKeyStore, type TokenCacheStats } from './authenticate.js';
 export { createCredentialDecoder, type CredentialDecoder, type CredentialDecoderOptions } from './unverified.js';
 export { ANONYMOUS, type AuthContext, type VerifiedToken } from './types.js';
+export { createIntrospector, type IntrospectionEvent, type Introspector, type IntrospectorOptions } from './introspection.js';
+export { IntrospectionCache, type IntrospectionCacheOptions } from './introspection-cache.js';

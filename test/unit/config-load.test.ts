@@ -27,7 +27,7 @@ describe('loadConfig', () => {
     const idp = config.issuers[0];
     assert.equal(idp.issuer, 'https://idp.example.test');
     assert.deepEqual(idp.algorithms, ['ES256']);
-    assert.equal(idp.keys.file, join(EXAMPLES, 'keys/idp.jwks.json'));
+    assert.equal(idp.keys?.file, join(EXAMPLES, 'keys/idp.jwks.json'));
     assert.deepEqual(idp.from, [{ header: 'authorization', prefix: 'Bearer ' }, { cookie: 'access_token' }]);
     assert.deepEqual(idp.claimsToHeaders, { tenant: 'x-tenant-id', roles: 'x-auth-roles' });
     assert.equal(config.serviceTokens?.trustDomain, 'cluster.local');
@@ -73,11 +73,11 @@ describe('loadConfig', () => {
       process.chdir(elsewhere);
       const config = loadConfig(fixture('relative-paths.yaml'));
       const [idp, hs, pushed, absolute] = config.issuers;
-      assert.equal(idp.keys.file, join(dir, 'keys/idp.jwks.json'));
-      assert.equal(hs.keys.secretFile, join(dir, 'secrets/hs.secret'));
-      assert.equal(pushed.keys.nats, true);
-      assert.equal(pushed.keys.file, undefined, 'no path invented for a nats source');
-      assert.equal(absolute.keys.file, '/etc/authz/abs.jwks.json', 'absolute paths are kept');
+      assert.equal(idp.keys?.file, join(dir, 'keys/idp.jwks.json'));
+      assert.equal(hs.keys?.secretFile, join(dir, 'secrets/hs.secret'));
+      assert.equal(pushed.keys?.nats, true);
+      assert.equal(pushed.keys?.file, undefined, 'no path invented for a nats source');
+      assert.equal(absolute.keys?.file, '/etc/authz/abs.jwks.json', 'absolute paths are kept');
       assert.equal(config.serviceTokens?.keys.file, join(FIXTURES, 'shared/mesh.jwks.json'));
       assert.equal(config.policy!.file, join(dir, 'policies/orders.yaml'));
       assert.deepEqual(config.nats?.signers, [join(dir, 'keys/control-plane.pub.jwk'), '/etc/authz/cp2.pub.jwk']);
@@ -113,17 +113,17 @@ describe('loadConfig', () => {
     assert.equal(config.grpc.address, '127.0.0.1:7001');
     assert.equal(config.admin.address, '127.0.0.1:7002');
     assert.deepEqual(config.issuers[0].algorithms, ['ES256']);
-    assert.equal(config.issuers[0].keys.file, join(dir, 'keys/idp.jwks.json'));
+    assert.equal(config.issuers[0].keys?.file, join(dir, 'keys/idp.jwks.json'));
     assert.equal(config.policy!.file, join(dir, 'policy.yaml'));
   });
 
   it('allows plain http for a JWKS on loopback only', () => {
     const config = loadConfig(fixture('http-jwks-loopback.yaml'));
-    assert.equal(config.issuers[0].keys.url, 'http://127.0.0.1:8080/jwks.json');
+    assert.equal(config.issuers[0].keys?.url, 'http://127.0.0.1:8080/jwks.json');
     const remote = (url: string) =>
       `service: orders\npolicy: { file: p.yaml }\nissuers:\n  - { name: idp, issuer: i, audiences: [a], keys: { url: "${url}" } }\n`;
     for (const url of ['http://localhost:8080/j', 'http://[::1]:8080/j', 'https://idp.example.test/j'])
-      assert.equal(parseConfig(remote(url), 'c.yaml').issuers[0].keys.url, url);
+      assert.equal(parseConfig(remote(url), 'c.yaml').issuers[0].keys?.url, url);
     // Looks like loopback, is not: the host is what the URL parser says it is.
     for (const url of ['http://localhost.evil.test/j', 'http://127.0.0.1@evil.test/j', 'http://10.0.0.1/j'])
       throwsDocument(() => parseConfig(remote(url), 'c.yaml'), 'c.yaml:4:58: issuers[0].keys.url: must be https (plain http is allowed on loopback only)');
@@ -133,7 +133,7 @@ describe('loadConfig', () => {
     const file = `${EXAMPLES}/config.yaml`;
     const doc = readConfig(file);
     assert.equal(doc.file, file);
-    assert.equal(doc.config.issuers[0].keys.file, join(EXAMPLES, 'keys/idp.jwks.json'));
+    assert.equal(doc.config.issuers[0].keys?.file, join(EXAMPLES, 'keys/idp.jwks.json'));
     assert.equal(doc.written(['issuers', 0, 'keys', 'file']), 'keys/idp.jwks.json', 'as written, not resolved');
     assert.equal(doc.written(['grpc', 'maxConnections']), undefined);
     const error = doc.error(['issuers', 0, 'keys', 'file'], 'cannot read keys/idp.jwks.json: no such file');
