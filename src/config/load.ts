@@ -136,7 +136,7 @@ function secureOrLoopback(text: string): boolean {
 function checkIssuerKind(fail: Fail, i: number, issuer: IssuerConfig): void {
   const { keys, introspection } = issuer;
   if (introspection === undefined) {
-    if (keys === undefined) throw fail(['issuers', i, 'keys'], 'required (or introspection, for an issuer of opaque tokens)');
+    if (keys === undefined) throw fail(['issuers', i], 'needs keys (or introspection, for an issuer of opaque tokens)');
     return;
   }
   if (!secureOrLoopback(introspection.url)) throw fail(['issuers', i, 'introspection', 'url'], 'must be https (plain http is allowed on loopback only)');
