@@ -14,6 +14,7 @@ export const GROUPS = [
   'shadow',
   'gateway',
   'fresh-tokens',
+  'introspection',
   'cost',
   'sustained',
   'policy-eval',

@@ -24,6 +24,7 @@ export type RowId =
   | 'cel-rps'
   | 'shadow-rps'
   | 'gateway-rps'
+  | 'introspection-rps'
   | 'memory-rss'
   | 'memory-bound'
   | 'push-p99'
@@ -89,6 +90,12 @@ export function rowSpecs(o: BenchOptions): RowSpec[] {
       group: 'gateway',
       scenario: 'gateway of 50 services (50 rules each), chosen by context_extensions.service: throughput',
       target: '≥ 0.95 × single-service sidecar',
+    },
+    {
+      id: 'introspection-rps',
+      group: 'introspection',
+      scenario: 'allow, cached introspected opaque token (RFC 7662), 50-rule policy: throughput',
+      target: '≥ 0.9 × the same sidecar with cached JWTs',
     },
     { id: 'memory-rss', group: 'memory', scenario: `memory: RSS with ${n(o.cachedTokens)} distinct cached tokens`, target: '≤ 150 MiB' },
     {

@@ -16,6 +16,7 @@ import { cost } from './scenarios/cost.js';
 import type { Context, Measured, ScenarioOutput } from './scenarios/context.js';
 import { controlPlane } from './scenarios/control-plane.js';
 import { freshTokens } from './scenarios/fresh-tokens.js';
+import { introspection } from './scenarios/introspection.js';
 import { h2loadRounds } from './scenarios/h2load-rounds.js';
 import { memory } from './scenarios/memory.js';
 import { policyEval } from './scenarios/policy-eval.js';
@@ -28,6 +29,7 @@ type Scenario = (ctx: Context) => Promise<ScenarioOutput>;
 const PLAN: ReadonlyArray<{ groups: readonly Group[]; run: Scenario; shared: boolean }> = [
   { groups: ['allow', 'deny', 'latency', 'rules-10k', 'cel', 'shadow', 'gateway'], run: h2loadRounds, shared: true },
   { groups: ['fresh-tokens'], run: freshTokens, shared: true },
+  { groups: ['introspection'], run: introspection, shared: true },
   { groups: ['cost'], run: cost, shared: true },
   { groups: ['sustained'], run: sustained, shared: true },
   { groups: ['policy-eval'], run: policyEval, shared: false },

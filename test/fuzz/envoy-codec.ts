@@ -52,6 +52,7 @@ const TOKEN_CODES: readonly TokenErrorCode[] = [
   'credentials_duplicated',
   'credentials_malformed',
   'token_revoked',
+  'token_inactive',
 ];
 const REQUEST_CODES: readonly RequestErrorCode[] = [
   'malformed_request',
