@@ -3,7 +3,15 @@ import { dirname, isAbsolute, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { readConfig, DocumentError, protectedServices, serviceSelection, type Config, type ConfigDocument, type KeySourceConfig } from './config/index.js';
 import { packageVersion, readFailure, type FieldPath } from './shared/index.js';
-import { createIntrospectionClient, KeySetError, KeyStore, loadClientAuth, RevocationStore, type IntrospectionClient, type KeyStoreEvent } from './keys/index.js';
+import {
+  createIntrospectionClient,
+  KeySetError,
+  KeyStore,
+  loadClientAuth,
+  RevocationStore,
+  type IntrospectionClient,
+  type KeyStoreEvent,
+} from './keys/index.js';
 import { createAuthenticator, SERVICE_ISSUER_NAME, type IntrospectionEvent } from './tokens/index.js';
 import { buildRequestView } from './request/index.js';
 import { ServiceTable, startLocalPolicy, type PolicyEvent, type PolicyReport, type ProtectedService } from './policy/index.js';

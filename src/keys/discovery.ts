@@ -34,14 +34,14 @@ export async function discover(options: DiscoveryOptions): Promise<DiscoveredMet
   let metadata: Record<string, unknown>;
   try {
     const response = await discoveryRequest(url, { [customFetch]: fetchBounded, [allowInsecureRequests]: insecureLoopback(url), algorithm: 'oidc' });
-    metadata = (await processDiscoveryResponse(new URL(options.expectedIssuer), response)) as unknown as Record<string, unknown>;
+    metadata = await processDiscoveryResponse(new URL(options.expectedIssuer), response);
   } catch (error) {
     throw new KeySetError('discovery_failed', reasonOf(error), { cause: error });
   }
-  if (metadata.issuer !== options.expectedIssuer)
-    throw new KeySetError('discovery_failed', 'discovery document: "issuer" is not the configured issuer');
+  if (metadata.issuer !== options.expectedIssuer) throw new KeySetError('discovery_failed', 'discovery document: "issuer" is not the configured issuer');
   const jwksUri = metadata.jwks_uri;
-  if (typeof jwksUri !== 'string' || !URL.canParse(jwksUri)) throw new KeySetError('discovery_failed', 'discovery document: "jwks_uri" is missing or not a URL');
+  if (typeof jwksUri !== 'string' || !URL.canParse(jwksUri))
+    throw new KeySetError('discovery_failed', 'discovery document: "jwks_uri" is missing or not a URL');
   if (!allowedIdpUrl(new URL(jwksUri)))
     throw new KeySetError('discovery_failed', 'discovery document: "jwks_uri" is not https (plain http is allowed on loopback only)');
   return Object.freeze({ issuer: options.expectedIssuer, jwksUri });

@@ -64,7 +64,15 @@ export class KeyStore implements KeyProvider {
     this.#options = options;
     const { file, secretFile, url, discovery, nats } = options.source;
     this.#origin =
-      file !== undefined ? 'file' : secretFile !== undefined ? 'secretFile' : url !== undefined ? 'url' : discovery !== undefined ? 'discovery' : 'control-plane';
+      file !== undefined
+        ? 'file'
+        : secretFile !== undefined
+          ? 'secretFile'
+          : url !== undefined
+            ? 'url'
+            : discovery !== undefined
+              ? 'discovery'
+              : 'control-plane';
     if (file === undefined && secretFile === undefined && url === undefined && discovery === undefined && nats !== true)
       throw new TypeError(`keys for "${this.name}": no key source`);
     if (discovery !== undefined && options.issuer === undefined) throw new TypeError(`keys for "${this.name}": discovery needs the expected issuer`);
@@ -143,7 +151,13 @@ export class KeyStore implements KeyProvider {
       const resolveUrl =
         discovery === undefined
           ? undefined
-          : discoveredJwksUri({ url: discovery, expectedIssuer: issuer, timeoutMs, maxAgeMs: maxAgeSeconds * 1_000, failing: () => this.#remote?.failing ?? true });
+          : discoveredJwksUri({
+              url: discovery,
+              expectedIssuer: issuer,
+              timeoutMs,
+              maxAgeMs: maxAgeSeconds * 1_000,
+              failing: () => this.#remote?.failing ?? true,
+            });
       this.#remote = new RemoteJwks({
         url: url ?? discovery!,
         resolveUrl,

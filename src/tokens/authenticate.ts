@@ -125,7 +125,11 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
       now: options.now,
       onEvent: options.introspection?.onEvent,
     });
-    const verifier: JwtVerifier = Object.freeze({ issuerName: cfg.name, check: introspector.check, verify: async (token: string) => introspector.check(token) });
+    const verifier: JwtVerifier = Object.freeze({
+      issuerName: cfg.name,
+      check: (token: string) => introspector.check(token),
+      verify: async (token: string) => introspector.check(token),
+    });
     const cache = new TokenCache({ maxEntries: 0 });
     return { name: cfg.name, verifier, cache, store: store ?? NO_KEYS, issuer: cfg.issuer, maxTokenBytes: cfg.maxTokenBytes, introspector, opaque: true };
   }

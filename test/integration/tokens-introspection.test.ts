@@ -128,7 +128,7 @@ describe('introspection in-process: private_key_jwt, signed answers, revocations
     idp.tokens.set('tok-rev', { sub: 'carol', jti: 'j-rev', scope: 'orders:read' });
     assert.equal((await authenticate('tok-rev')).user?.subject, 'carol');
     const callsBefore = idp.calls.introspection;
-    authenticate('tok-rev');
+    assert.ok(!(authenticate('tok-rev') instanceof Promise), 'a cache hit is synchronous');
     assert.equal(idp.calls.introspection, callsBefore, 'cached');
     const size = authenticator.cacheStats()[0].size;
     const until = Math.floor(Date.now() / 1000) + 600;

@@ -93,8 +93,9 @@ describe('IntrospectionCache', () => {
     const alice = token('alice');
     const l = loader(() => ({ token: alice, until: Date.now() + 60_000 }));
     const both = [cache.get('t', l.load), cache.get('t', l.load)];
+    assert.ok(both.every((p) => p instanceof Promise));
     l.release();
-    await Promise.all(both);
+    await Promise.all(both as Array<Promise<unknown>>);
     assert.equal(l.calls(), 1);
     assert.equal(cache.size, 0);
   });
