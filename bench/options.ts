@@ -15,6 +15,7 @@ export const GROUPS = [
   'gateway',
   'http',
   'fresh-tokens',
+  'introspection',
   'cost',
   'sustained',
   'policy-eval',

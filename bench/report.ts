@@ -25,6 +25,7 @@ export type RowId =
   | 'shadow-rps'
   | 'gateway-rps'
   | 'http-rps'
+  | 'introspection-rps'
   | 'memory-rss'
   | 'memory-bound'
   | 'push-p99'
@@ -96,6 +97,12 @@ export function rowSpecs(o: BenchOptions): RowSpec[] {
       group: 'http',
       scenario: 'HTTP mode (nginx convention), allow, cached token, 50-rule policy: throughput',
       target: '≥ 0.9 × http-floor rps (bare node:http, h2load --h1)',
+    },
+    {
+      id: 'introspection-rps',
+      group: 'introspection',
+      scenario: 'allow, cached introspected opaque token (RFC 7662), 50-rule policy: throughput',
+      target: '≥ 0.9 × the same sidecar with cached JWTs',
     },
     { id: 'memory-rss', group: 'memory', scenario: `memory: RSS with ${n(o.cachedTokens)} distinct cached tokens`, target: '≤ 150 MiB' },
     {

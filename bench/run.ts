@@ -16,6 +16,7 @@ import { cost } from './scenarios/cost.js';
 import type { Context, Measured, ScenarioOutput } from './scenarios/context.js';
 import { controlPlane } from './scenarios/control-plane.js';
 import { freshTokens } from './scenarios/fresh-tokens.js';
+import { introspection } from './scenarios/introspection.js';
 import { h2loadRounds } from './scenarios/h2load-rounds.js';
 import { httpMode } from './scenarios/http-mode.js';
 import { memory } from './scenarios/memory.js';
@@ -30,6 +31,7 @@ const PLAN: ReadonlyArray<{ groups: readonly Group[]; run: Scenario; shared: boo
   { groups: ['allow', 'deny', 'latency', 'rules-10k', 'cel', 'shadow', 'gateway'], run: h2loadRounds, shared: true },
   { groups: ['http'], run: httpMode, shared: true },
   { groups: ['fresh-tokens'], run: freshTokens, shared: true },
+  { groups: ['introspection'], run: introspection, shared: true },
   { groups: ['cost'], run: cost, shared: true },
   { groups: ['sustained'], run: sustained, shared: true },
   { groups: ['policy-eval'], run: policyEval, shared: false },

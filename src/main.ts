@@ -4,8 +4,18 @@ import { parseArgs } from 'node:util';
 import { readConfig, DocumentError, protectedServices, serviceSelection, type Config, type ConfigDocument, type KeySourceConfig } from './config/index.js';
 import { apiKeySetName } from './config/index.js';
 import { packageVersion, readFailure, type FieldPath } from './shared/index.js';
-import { ApiKeyStore, KeySetError, KeyStore, RevocationStore, type ApiKeyStoreEvent, type KeyStoreEvent } from './keys/index.js';
-import { createAuthenticator, SERVICE_ISSUER_NAME } from './tokens/index.js';
+import {
+  ApiKeyStore,
+  createIntrospectionClient,
+  KeySetError,
+  KeyStore,
+  loadClientAuth,
+  RevocationStore,
+  type ApiKeyStoreEvent,
+  type IntrospectionClient,
+  type KeyStoreEvent,
+} from './keys/index.js';
+import { createAuthenticator, SERVICE_ISSUER_NAME, type IntrospectionEvent } from './tokens/index.js';
 import { buildRequestView } from './request/index.js';
 import { ServiceTable, startLocalPolicy, type PolicyEvent, type PolicyReport, type ProtectedService } from './policy/index.js';
 import { loadSigners, type SignerSet } from './control/index.js';
@@ -99,6 +109,7 @@ async function main(argv: string[]): Promise<number> {
   const serviceConfigs = protectedServices(config);
   const services = new ServiceTable(serviceConfigs, serviceSelection(config));
   const revocations = new RevocationStore();
+  const introspectionClients = new Map<string, IntrospectionClient>();
   /** The pollers of local policy and shadow files. */
   const policyFiles: Array<{ stop(): void }> = [];
   const stopPolicyFiles = () => policyFiles.splice(0).forEach((poller) => poller.stop());
@@ -108,13 +119,22 @@ async function main(argv: string[]): Promise<number> {
     // Each store with the config field naming its file, so a file that cannot be used at start is reported on that field.
     const keyFields = new Map<KeyStore, FieldPath>();
     config.issuers.forEach((issuer, i) => {
-      const store = new KeyStore({ name: issuer.name, source: issuer.keys, algorithms: issuer.algorithms, pollIntervalMs: config.watch.intervalMs });
+      if (issuer.keys === undefined) return;
+      const { name, algorithms } = issuer;
+      const store = new KeyStore({ name, source: issuer.keys, algorithms, pollIntervalMs: config.watch.intervalMs, issuer: issuer.issuer });
       keyStores.set(issuer.name, store);
       keyFields.set(store, keyFileField(['issuers', i, 'keys'], issuer.keys));
     });
+    await loadIntrospectionClients(source, config, introspectionClients);
     if (config.serviceTokens) {
       const st = config.serviceTokens;
-      serviceKeys = new KeyStore({ name: st.trustDomain, source: st.keys, algorithms: st.algorithms, pollIntervalMs: config.watch.intervalMs });
+      serviceKeys = new KeyStore({
+        name: st.trustDomain,
+        source: st.keys,
+        algorithms: st.algorithms,
+        pollIntervalMs: config.watch.intervalMs,
+        issuer: st.issuer,
+      });
       keyFields.set(serviceKeys, keyFileField(['serviceTokens', 'keys'], st.keys));
     }
     for (const store of allKeyStores())
@@ -196,6 +216,7 @@ async function main(argv: string[]): Promise<number> {
     cacheMaxEntries: config.tokenCache.maxEntries,
     revocations,
     apiKeys: config.apiKeys && apiKeys && { config: config.apiKeys, name: apiKeysName!, keys: apiKeys },
+    introspection: { clients: introspectionClients, onEvent: (event) => onIntrospectionEvent(log, event) },
   });
   metrics.trackTokenCache(() => authenticator.cacheStats());
 
@@ -206,7 +227,8 @@ async function main(argv: string[]): Promise<number> {
     // One service: "policy not loaded", as always; a gateway names the services still without one.
     for (const { name, policies } of services.all)
       if (policies.current() === null) reasons.push(services.all.length === 1 && name === config.service ? 'policy not loaded' : `policy not loaded: ${name}`);
-    for (const store of allKeyStores()) if (!store.ready) reasons.push(`keys not loaded: ${store.name}`);
+    for (const store of allKeyStores())
+      if (!store.ready) reasons.push(`keys not loaded: ${store.name}${store.origin === 'discovery' && store.problem ? ` (${store.problem})` : ''}`);
     if (apiKeys?.ready === false) reasons.push(`API keys not loaded: ${apiKeys.name}`);
     const unconfirmed = control?.freshness().unconfirmed;
     return { ready: reasons.length === 0, reasons, ...(unconfirmed && { control: { unconfirmed } }) };
@@ -222,7 +244,7 @@ async function main(argv: string[]): Promise<number> {
       config: { ...config, nats },
       stores: {
         services: services.all,
-        issuerKeys: new Map(config.issuers.filter((i) => i.keys.nats).map((i) => [i.name, keyStores.get(i.name)!])),
+        issuerKeys: new Map(config.issuers.filter((i) => i.keys?.nats).map((i) => [i.name, keyStores.get(i.name)!])),
         trustDomainKeys: config.serviceTokens?.keys.nats ? serviceKeys : undefined,
         apiKeys: config.apiKeys?.keys.nats ? apiKeys : undefined,
         revocations,
@@ -381,6 +403,31 @@ function withEnvironment(config: Config, file: string): Config {
 /** The config field of a key source that names a file read at start (`keys.file` or `keys.secretFile`). */
 function keyFileField(at: FieldPath, keys: KeySourceConfig): FieldPath {
   return [...at, keys.secretFile !== undefined ? 'secretFile' : 'file'];
+}
+
+/**
+ * The introspection clients of the issuers with `introspection`; their client credentials are
+ * read now, and a file that cannot be used is reported on the field naming it.
+ */
+async function loadIntrospectionClients(source: ConfigDocument, config: Config, into: Map<string, IntrospectionClient>): Promise<void> {
+  for (const [i, issuer] of config.issuers.entries()) {
+    const introspection = issuer.introspection;
+    if (introspection === undefined) continue;
+    const field: FieldPath =
+      introspection.clientSecretFile !== undefined
+        ? ['issuers', i, 'introspection', 'clientSecretFile']
+        : ['issuers', i, 'introspection', 'privateKeyJwt', 'keyFile'];
+    const clientAuth = await loadClientAuth(introspection).catch((error: unknown) => {
+      throw fileFieldError(source, field, error);
+    });
+    into.set(issuer.name, createIntrospectionClient({ issuer: issuer.issuer, config: introspection, clientAuth, algorithms: issuer.algorithms }));
+  }
+}
+
+function onIntrospectionEvent(log: Logger, event: IntrospectionEvent): void {
+  if (event.type === 'introspection-failed')
+    log.warn({ issuer: event.issuerName, reason: event.message }, "introspection endpoint failing; the issuer's opaque tokens get keys_unavailable");
+  else log.info({ issuer: event.issuerName }, 'introspection endpoint answering again');
 }
 
 /** The pinned control-plane keys; a refused file is reported on its `nats.signers[i]` entry. */

@@ -203,7 +203,7 @@ export function sidecarView(objects: readonly K8sObject[], options: { deployment
 /** Every file a sidecar config names (key set files, the policy and shadow policy files, the control-plane signers). */
 export function filesNamedBy(config: Config): string[] {
   return [
-    ...config.issuers.flatMap((i) => (i.keys.file ? [i.keys.file] : [])),
+    ...config.issuers.flatMap((i) => (i.keys?.file ? [i.keys.file] : [])),
     ...(config.serviceTokens?.keys.file ? [config.serviceTokens.keys.file] : []),
     ...protectedServices(config).flatMap(({ policy }) => [policy.file, policy.shadowFile].filter((file) => file !== undefined)),
     ...(config.nats?.signers ?? []),

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { DocumentError, HMAC_ALGORITHMS, fieldPath, locateField, parseYamlOrJson, readFailure, validateDocument, type FieldPath } from '../shared/index.js';
-import { configSchema, type Config, type KeySourceConfig, type PolicySourceConfig } from './schema.js';
+import { configSchema, type Config, type IntrospectionConfig, type IssuerConfig, type KeySourceConfig, type PolicySourceConfig } from './schema.js';
 import { protectedServices } from './services.js';
 
 const HMAC = new Set<string>(HMAC_ALGORITHMS);
@@ -63,14 +63,21 @@ function checkConsistency(config: Config, fail: Fail): void {
   config.issuers.forEach((issuer, i) => {
     if (names.has(issuer.name)) throw fail(['issuers', i, 'name'], `duplicate issuer name "${issuer.name}"`);
     names.add(issuer.name);
+    checkIssuerKind(fail, i, issuer);
+    if (issuer.keys === undefined) return;
     checkAlgorithms(fail, ['issuers', i], issuer.algorithms, issuer.keys);
     checkKeySource(config, fail, ['issuers', i, 'keys'], issuer.keys);
+    if (issuer.keys.discovery !== undefined && !URL.canParse(issuer.issuer))
+      throw fail(['issuers', i, 'issuer'], 'must be the issuer URL with keys.discovery (the discovery document must name exactly this issuer)');
   });
+  checkOpaqueRoutes(config, fail);
   if (config.serviceTokens) {
     const st = config.serviceTokens;
     if (st.keys.secretFile !== undefined) throw fail(['serviceTokens', 'keys', 'secretFile'], 'service tokens must use asymmetric keys');
     checkAlgorithms(fail, ['serviceTokens'], st.algorithms, st.keys);
     checkKeySource(config, fail, ['serviceTokens', 'keys'], st.keys);
+    if (st.keys.discovery !== undefined && (st.issuer === undefined || !URL.canParse(st.issuer)))
+      throw fail(['serviceTokens', 'issuer'], 'must be the issuer URL with keys.discovery (the discovery document must name exactly this issuer)');
   }
   checkApiKeys(config, fail);
   checkServices(config, fail);
@@ -129,10 +136,44 @@ function checkAlgorithms(fail: Fail, at: FieldPath, algorithms: readonly string[
 
 function checkKeySource(config: Config, fail: Fail, at: FieldPath, keys: KeySourceConfig): void {
   if (keys.nats && !config.nats) throw fail([...at, 'nats'], 'requires a "nats" section');
-  if (keys.url !== undefined) {
-    const url = new URL(keys.url);
-    if (url.protocol === 'http:' && !LOOPBACK.has(url.hostname)) throw fail([...at, 'url'], 'must be https (plain http is allowed on loopback only)');
+  for (const field of ['url', 'discovery'] as const) {
+    const value = keys[field];
+    if (value !== undefined && !secureOrLoopback(value)) throw fail([...at, field], 'must be https (plain http is allowed on loopback only)');
   }
+}
+
+function secureOrLoopback(text: string): boolean {
+  const url = new URL(text);
+  return url.protocol !== 'http:' || LOOPBACK.has(url.hostname);
+}
+
+/** A JWT issuer has `keys`; an introspection issuer has `introspection`, and `keys` only to verify signed answers. */
+function checkIssuerKind(fail: Fail, i: number, issuer: IssuerConfig): void {
+  const { keys, introspection } = issuer;
+  if (introspection === undefined) {
+    if (keys === undefined) throw fail(['issuers', i], 'needs keys (or introspection, for an issuer of opaque tokens)');
+    return;
+  }
+  if (!secureOrLoopback(introspection.url)) throw fail(['issuers', i, 'introspection', 'url'], 'must be https (plain http is allowed on loopback only)');
+  if (introspection.jwtResponse && keys === undefined)
+    throw fail(['issuers', i, 'introspection', 'jwtResponse'], 'needs keys: the key set the authorization server signs its answers with');
+  if (!introspection.jwtResponse && keys !== undefined)
+    throw fail(['issuers', i, 'keys'], 'only used with introspection.jwtResponse: an introspection issuer does not verify tokens locally');
+}
+
+/** Opaque tokens carry no `iss` to route by: a token source may feed one introspection issuer at most. */
+function checkOpaqueRoutes(config: Config, fail: Fail): void {
+  const owners = new Map<string, string>();
+  config.issuers.forEach((issuer, i) => {
+    if (issuer.introspection === undefined) return;
+    for (const source of issuer.from) {
+      const key = JSON.stringify(source);
+      const owner = owners.get(key);
+      if (owner !== undefined)
+        throw fail(['issuers', i, 'from'], `shares a token source with introspection issuer "${owner}": opaque tokens could not be routed between them`);
+      owners.set(key, issuer.name);
+    }
+  });
 }
 
 function resolvePaths(config: Config, base: string): Config {
@@ -142,6 +183,11 @@ function resolvePaths(config: Config, base: string): Config {
     ...(p.file !== undefined && { file: at(p.file) }),
     ...(p.shadowFile !== undefined && { shadowFile: at(p.shadowFile) }),
   });
+  const introspectionFiles = (c: IntrospectionConfig): IntrospectionConfig => ({
+    ...c,
+    ...(c.clientSecretFile !== undefined && { clientSecretFile: at(c.clientSecretFile) }),
+    ...(c.privateKeyJwt !== undefined && { privateKeyJwt: { keyFile: at(c.privateKeyJwt.keyFile) } }),
+  });
   const keys = (k: KeySourceConfig): KeySourceConfig => ({
     ...k,
     ...(k.file !== undefined ? { file: at(k.file) } : {}),
@@ -149,7 +195,11 @@ function resolvePaths(config: Config, base: string): Config {
   });
   return {
     ...config,
-    issuers: config.issuers.map((i) => ({ ...i, keys: keys(i.keys) })),
+    issuers: config.issuers.map((i) => ({
+      ...i,
+      ...(i.keys && { keys: keys(i.keys) }),
+      ...(i.introspection && { introspection: introspectionFiles(i.introspection) }),
+    })),
     ...(config.serviceTokens ? { serviceTokens: { ...config.serviceTokens, keys: keys(config.serviceTokens.keys) } } : {}),
     ...(config.apiKeys?.keys.file !== undefined && { apiKeys: { ...config.apiKeys, keys: { file: at(config.apiKeys.keys.file) } } }),
     ...(config.policy && { policy: policyFiles(config.policy) }),

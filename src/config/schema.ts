@@ -30,19 +30,49 @@ export const keySourceSchema = z
     file: z.string().min(1).optional(),
     /** Remote JWKS (https, or http on loopback for tests and dev). */
     url: z.url({ protocol: /^https?$/ }).optional(),
+    /** OIDC discovery: the issuer URL; its `/.well-known/openid-configuration` names the JWKS (`jwks_uri`). */
+    discovery: z.url({ protocol: /^https?$/ }).optional(),
     /** Shared secret file for HS* issuers (raw bytes, at least 32). */
     secretFile: z.string().min(1).optional(),
     /** Keys pushed over the NATS control plane. */
     nats: z.literal(true).optional(),
-    /** Remote JWKS: fetch timeout. */
+    /** Remote JWKS and discovery: fetch timeout. */
     timeoutMs: z.number().int().min(100).max(60_000).default(5_000),
     /** Remote JWKS: minimum time between refetches triggered by an unknown kid. */
     cooldownSeconds: z.number().int().min(1).max(3_600).default(30),
-    /** Remote JWKS: refetch in the background after this age even without an unknown kid. */
+    /** Remote JWKS: refetch in the background after this age even without an unknown kid (discovery: the document too). */
     maxAgeSeconds: z.number().int().min(10).max(86_400).default(600),
   })
-  .refine((k) => [k.file, k.url, k.secretFile, k.nats].filter((v) => v !== undefined).length === 1, {
-    error: 'must name exactly one of file, url, secretFile, nats',
+  .refine((k) => [k.file, k.url, k.discovery, k.secretFile, k.nats].filter((v) => v !== undefined).length === 1, {
+    error: 'must name exactly one of file, url, discovery, secretFile, nats',
+  });
+
+/**
+ * Opaque tokens checked by the issuer's RFC 7662 introspection endpoint, with client
+ * authentication (a client secret, or a private_key_jwt assertion). Answers are cached by a
+ * keyed hash of the token: active ones until min(`exp`, `cacheSeconds`), inactive ones for
+ * `negativeCacheSeconds`.
+ */
+export const introspectionSchema = z
+  .strictObject({
+    /** The introspection endpoint (https, or http on loopback for tests and dev). */
+    url: z.url({ protocol: /^https?$/ }),
+    clientId: z.string().min(1),
+    /** The client secret, sent with HTTP Basic (client_secret_basic); the file holds the secret alone. */
+    clientSecretFile: z.string().min(1).optional(),
+    /** client authentication with a signed assertion (RFC 7523): the private JWK (with `alg`, and `kid` if the IdP needs one). */
+    privateKeyJwt: z.strictObject({ keyFile: z.string().min(1) }).optional(),
+    /** One introspection call, body included; over it the Check is 503 keys_unavailable (or fail-open). */
+    timeoutMs: z.number().int().min(100).max(60_000).default(2_000),
+    /** Longest an active answer is reused (it is never reused past the token's `exp`). */
+    cacheSeconds: z.number().int().min(0).max(86_400).default(300),
+    /** How long an inactive answer is remembered, so a client retrying a dead token costs no call. */
+    negativeCacheSeconds: z.number().int().min(0).max(3_600).default(10),
+    /** Ask for RFC 9701 signed answers (application/token-introspection+jwt), verified with the issuer's `keys`. */
+    jwtResponse: z.boolean().default(false),
+  })
+  .refine((i) => (i.clientSecretFile === undefined) !== (i.privateKeyJwt === undefined), {
+    error: 'must name exactly one of clientSecretFile, privateKeyJwt',
   });
 
 const clockSkewSeconds = z.number().int().min(0).max(300).default(30);
@@ -59,7 +89,10 @@ export const issuerSchema = z.strictObject({
   issuer: z.string().min(1),
   audiences: z.array(z.string().min(1)).min(1),
   algorithms: z.array(algorithm).min(1).default(['ES256', 'RS256']),
-  keys: keySourceSchema,
+  /** The issuer's keys: required for JWTs; with `introspection`, only for `jwtResponse`. */
+  keys: keySourceSchema.optional(),
+  /** Opaque tokens of this issuer are introspected instead of verified locally. */
+  introspection: introspectionSchema.optional(),
   from: z
     .array(tokenSourceSchema)
     .min(1)
@@ -285,7 +318,8 @@ export type Config = z.output<typeof configSchema>;
 export type IssuerConfig = Config['issuers'][number];
 export type ServiceTokensConfig = NonNullable<Config['serviceTokens']>;
 export type ApiKeysConfig = NonNullable<Config['apiKeys']>;
-export type KeySourceConfig = IssuerConfig['keys'];
+export type KeySourceConfig = z.output<typeof keySourceSchema>;
+export type IntrospectionConfig = z.output<typeof introspectionSchema>;
 export type TokenSource = IssuerConfig['from'][number];
 export type PolicySourceConfig = z.output<typeof policySourceSchema>;
 export type GatewayConfig = z.output<typeof gatewaySchema>;

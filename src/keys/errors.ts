@@ -31,7 +31,13 @@ export type KeySetErrorCode =
   /** Remote JWKS: network error, timeout, non-200 status, or body too large. */
   | 'jwks_fetch_failed'
   /** An API key set (keys/api-keys.ts) that is not strict JSON, or an entry with an unknown or wrong field, or an id or hash twice. */
-  | 'api_keys_malformed';
+  | 'api_keys_malformed'
+  /**
+   * OIDC discovery (`keys.discovery`): the provider metadata could not be fetched (network,
+   * timeout, status, redirect, size), is not a JSON object, names another `issuer`, or has no
+   * usable `jwks_uri` (missing, or plain http off loopback).
+   */
+  | 'discovery_failed';
 
 export class KeySetError extends Error {
   override readonly name = 'KeySetError';

@@ -14,3 +14,14 @@ export {
 } from './revocations.js';
 export { API_KEY_PREFIX, ApiKeySet, apiKeyId, generateApiKey, hashApiKey, MAX_API_KEYS, parseApiKeys, type ApiKeyEntry, type ApiKeyMatch } from './api-keys.js';
 export { ApiKeyStore, type ApiKeyOrigin, type ApiKeyStoreEvent, type ApiKeyStoreOptions } from './api-key-store.js';
+export { discover, MAX_DISCOVERY_BYTES, type DiscoveredMetadata, type DiscoveryOptions } from './discovery.js';
+export { IdpHttpError, createIdpFetch, allowedIdpUrl, type IdpFetch, type IdpFetchOptions } from './idp-fetch.js';
+export {
+  createIntrospectionClient,
+  loadClientAuth,
+  IntrospectionError,
+  MAX_INTROSPECTION_BYTES,
+  type IntrospectionAnswer,
+  type IntrospectionClient,
+  type IntrospectionClientOptions,
+} from './introspection-client.js';

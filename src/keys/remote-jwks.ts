@@ -5,6 +5,11 @@ import type { KeySet } from './key-set.js';
 
 export interface RemoteJwksOptions {
   readonly url: string;
+  /**
+   * Where the set is now, asked before each fetch instead of `url` (OIDC discovery: the
+   * provider's `jwks_uri`, which may move). A KeySetError it throws fails that fetch.
+   */
+  readonly resolveUrl?: () => Promise<string>;
   readonly timeoutMs: number;
   /** Minimum time between two fetches (attempts, successful or not) triggered by unknown kids. */
   readonly cooldownMs: number;
@@ -101,10 +106,11 @@ export class RemoteJwks {
 
   /** The body as text. Messages never include the URL: it may carry credentials. */
   async #download(): Promise<string> {
-    const { timeoutMs } = this.options;
+    const { timeoutMs, resolveUrl } = this.options;
+    const url = resolveUrl === undefined ? this.options.url : await resolveUrl();
     let response: Response;
     try {
-      response = await fetch(this.options.url, {
+      response = await fetch(url, {
         signal: AbortSignal.timeout(timeoutMs),
         // A redirect could lead anywhere, including plain http; the configured URL is the trust anchor.
         redirect: 'manual',

@@ -5,8 +5,9 @@ import { errorCode, FilePoller } from '../shared/index.js';
 import { parseJwks } from './jwks.js';
 import { createSecretKeySet, type KeySet } from './key-set.js';
 import { RemoteJwks } from './remote-jwks.js';
+import { discoveredJwksUri } from './discovered-jwks.js';
 
-export type KeyOrigin = 'file' | 'secretFile' | 'url' | 'control-plane';
+export type KeyOrigin = 'file' | 'secretFile' | 'url' | 'discovery' | 'control-plane';
 
 /** What the store reports; the application turns these into logs and metrics. */
 export type KeyStoreEvent =
@@ -34,6 +35,8 @@ export interface KeyStoreOptions {
   readonly algorithms: readonly string[];
   /** Stat polling period for `file` sources (config `watch.intervalMs`). */
   readonly pollIntervalMs?: number;
+  /** The configured `iss`: a `discovery` source's document must name exactly this issuer. */
+  readonly issuer?: string | undefined;
 }
 
 /**
@@ -53,13 +56,26 @@ export class KeyStore implements KeyProvider {
   readonly #eventListeners = new Set<(event: KeyStoreEvent) => void>();
   #poller: FilePoller | undefined;
   #remote: RemoteJwks | undefined;
+  /** Why the latest load or fetch failed; cleared when a set is published. */
+  #problem: string | undefined;
 
   constructor(options: KeyStoreOptions) {
     this.name = options.name;
     this.#options = options;
-    const { file, secretFile, url, nats } = options.source;
-    this.#origin = file !== undefined ? 'file' : secretFile !== undefined ? 'secretFile' : url !== undefined ? 'url' : 'control-plane';
-    if (file === undefined && secretFile === undefined && url === undefined && nats !== true) throw new TypeError(`keys for "${this.name}": no key source`);
+    const { file, secretFile, url, discovery, nats } = options.source;
+    this.#origin =
+      file !== undefined
+        ? 'file'
+        : secretFile !== undefined
+          ? 'secretFile'
+          : url !== undefined
+            ? 'url'
+            : discovery !== undefined
+              ? 'discovery'
+              : 'control-plane';
+    if (file === undefined && secretFile === undefined && url === undefined && discovery === undefined && nats !== true)
+      throw new TypeError(`keys for "${this.name}": no key source`);
+    if (discovery !== undefined && options.issuer === undefined) throw new TypeError(`keys for "${this.name}": discovery needs the expected issuer`);
   }
 
   current(): KeySet | undefined {
@@ -73,6 +89,15 @@ export class KeyStore implements KeyProvider {
   /** True once a key set is held. */
   get ready(): boolean {
     return this.#current !== undefined;
+  }
+
+  get origin(): KeyOrigin {
+    return this.#origin;
+  }
+
+  /** Why the latest load or fetch of the set failed (discovery, JWKS), while it does; undefined once a set is published. */
+  get problem(): string | undefined {
+    return this.#problem;
   }
 
   /** Called with the new set before it becomes current. Returns an unsubscribe function. */
@@ -95,7 +120,7 @@ export class KeyStore implements KeyProvider {
   async start(): Promise<void> {
     if (this.#started) throw new TypeError(`keys for "${this.name}": already started`);
     this.#started = true;
-    const { file, secretFile, url, timeoutMs, cooldownSeconds, maxAgeSeconds } = this.#options.source;
+    const { file, secretFile, url, discovery, timeoutMs, cooldownSeconds, maxAgeSeconds } = this.#options.source;
     if (file !== undefined) {
       const poller = new FilePoller(
         file,
@@ -121,9 +146,21 @@ export class KeyStore implements KeyProvider {
       }
       this.#publish(await this.#atFile(secretFile, async () => createSecretKeySet(bytes, this.#options.algorithms)));
       bytes.fill(0);
-    } else if (url !== undefined) {
+    } else if (url !== undefined || discovery !== undefined) {
+      const issuer = this.#options.issuer!;
+      const resolveUrl =
+        discovery === undefined
+          ? undefined
+          : discoveredJwksUri({
+              url: discovery,
+              expectedIssuer: issuer,
+              timeoutMs,
+              maxAgeMs: maxAgeSeconds * 1_000,
+              failing: () => this.#remote?.failing ?? true,
+            });
       this.#remote = new RemoteJwks({
-        url,
+        url: url ?? discovery!,
+        resolveUrl,
         timeoutMs,
         cooldownMs: cooldownSeconds * 1_000,
         maxAgeMs: maxAgeSeconds * 1_000,
@@ -186,6 +223,7 @@ export class KeyStore implements KeyProvider {
   }
 
   #publish(set: KeySet): void {
+    this.#problem = undefined;
     if (this.#current?.sameKeysAs(set)) return;
     const next = set.withRevision(++this.#revision);
     // Listeners first (see the class comment). One failing listener must not stop the others
@@ -196,6 +234,7 @@ export class KeyStore implements KeyProvider {
   }
 
   #reject(error: KeySetError): void {
+    this.#problem = error.message;
     this.#emit({ type: 'keys-rejected', name: this.name, origin: this.#origin, code: error.code, message: error.message });
   }
 

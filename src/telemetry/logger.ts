@@ -19,6 +19,13 @@ export const REDACT_PATHS = [
   '*.key',
   'secret',
   '*.secret',
+  // Introspection's client credentials and the token it sends: never logged, redacted if ever added.
+  'clientSecret',
+  '*.clientSecret',
+  'client_secret',
+  '*.client_secret',
+  'client_assertion',
+  '*.client_assertion',
 ];
 
 /**

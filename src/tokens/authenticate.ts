@@ -1,5 +1,5 @@
 import type { ApiKeysConfig, IssuerConfig, ServiceTokensConfig } from '../config/index.js';
-import type { KeyProvider, KeyStore, RevocationStore } from '../keys/index.js';
+import type { IntrospectionClient, KeyProvider, KeyStore, RevocationStore } from '../keys/index.js';
 import type { RequestView } from '../request/index.js';
 import { ApiKeyReader, type ApiKeyProvider } from './api-keys.js';
 import { TokenCache } from './cache.js';
@@ -9,6 +9,7 @@ import { authContext, chooseByIssuer, UserTokenRoutes } from './routes.js';
 import { createServiceTokenVerifier, SERVICE_ISSUER_NAME } from './service.js';
 import type { AuthContext, VerifiedToken } from './types.js';
 import { createJwtVerifier, type JwtVerifier } from './verify.js';
+import { createIntrospector, type IntrospectionEvent, type Introspector } from './introspection.js';
 
 /** What the authenticator needs of a KeyStore: the current set, and to hear about changes. */
 export type AuthKeyStore = KeyProvider & Pick<KeyStore, 'onChange'>;
@@ -18,7 +19,10 @@ export interface AuthenticatorOptions {
   readonly serviceTokens?: ServiceTokensConfig | undefined;
   /** This sidecar's service (default service-token audience). */
   readonly service: string;
-  /** One store per issuer, by `issuers[].name`, and the trust domain's store for service tokens. */
+  /**
+   * One store per issuer, by `issuers[].name`, and the trust domain's store for service tokens.
+   * An introspection issuer has one only when it verifies signed answers (`jwtResponse`).
+   */
   readonly keyStores: { readonly issuers: ReadonlyMap<string, AuthKeyStore>; readonly serviceTokens?: AuthKeyStore | undefined };
   /** `tokenCache.maxEntries`; the bound applies to each issuer's cache (and the service-token cache) separately. */
   readonly cacheMaxEntries: number;
@@ -28,6 +32,11 @@ export interface AuthenticatorOptions {
   readonly revocations?: RevocationStore | undefined;
   /** API keys (`apiKeys`), with the set's name and the store holding the set in force. */
   readonly apiKeys?: { readonly config: ApiKeysConfig; readonly name: string; readonly keys: ApiKeyProvider } | undefined;
+  /** The introspection client of each issuer with `introspection`, by name, and who hears about its endpoint. */
+  readonly introspection?: {
+    readonly clients: ReadonlyMap<string, IntrospectionClient>;
+    readonly onEvent?: (event: IntrospectionEvent) => void;
+  };
 }
 
 /** One token cache's figures, as the authenticator reports them (telemetry reads them at scrape time). */
@@ -54,7 +63,18 @@ interface Checker {
   readonly store: AuthKeyStore;
   readonly issuer: string | undefined;
   readonly maxTokenBytes: number;
+  /** Introspection issuers: their answers are cached there (the JWT cache above is off for them). */
+  readonly introspector?: Introspector;
+  readonly opaque?: boolean;
 }
+
+/** An introspection issuer without keys: nothing to consult, nothing ever changes. */
+const NO_KEYS: AuthKeyStore = Object.freeze({
+  current: () => undefined,
+  available: () => true,
+  reloadOnUnknownKey: () => Promise.resolve(false),
+  onChange: () => () => {},
+});
 
 /**
  * Who is calling. User token: every configured source is looked at; a token in two sources
@@ -73,7 +93,8 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     return { name, verifier, cache, store, issuer, maxTokenBytes };
   };
 
-  const users = options.issuers.map((cfg) => {
+  const users = options.issuers.map((cfg): Checker => {
+    if (cfg.introspection !== undefined) return introspectionChecker(cfg);
     const store = requireStore(cfg.name, options.keyStores.issuers.get(cfg.name));
     const { name, issuer, audiences, algorithms, clockSkewSeconds, maxTokenBytes, typ } = cfg;
     const verifier = createJwtVerifier({
@@ -90,6 +111,31 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     return checker(name, store, verifier, issuer, maxTokenBytes);
   });
   const routes = new UserTokenRoutes(options.issuers, users);
+
+  /**
+   * The introspector stands in for the verifier; the token cache in front of it is off (0
+   * entries), as the introspector keeps its own, keyed by a keyed hash and bounded the same.
+   */
+  function introspectionChecker(cfg: IssuerConfig): Checker {
+    const client = options.introspection?.clients.get(cfg.name);
+    if (client === undefined) throw new TypeError(`no introspection client for "${cfg.name}"`);
+    const store = options.keyStores.issuers.get(cfg.name);
+    const introspector = createIntrospector({
+      config: cfg,
+      client,
+      keys: store,
+      maxEntries: options.cacheMaxEntries,
+      now: options.now,
+      onEvent: options.introspection?.onEvent,
+    });
+    const verifier: JwtVerifier = Object.freeze({
+      issuerName: cfg.name,
+      check: (token: string) => introspector.check(token),
+      verify: async (token: string) => introspector.check(token),
+    });
+    const cache = new TokenCache({ maxEntries: 0 });
+    return { name: cfg.name, verifier, cache, store: store ?? NO_KEYS, issuer: cfg.issuer, maxTokenBytes: cfg.maxTokenBytes, introspector, opaque: true };
+  }
 
   const st = options.serviceTokens;
   let service: Checker | undefined;
@@ -124,7 +170,10 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     const all = [...users, ...(service ? [service] : [])];
     revocations.onChange((next) => {
       const at = Math.floor(now() / 1000);
-      for (const c of all) c.cache.evictWhere((token) => next.revokes(token, at));
+      for (const c of all) {
+        c.cache.evictWhere((token) => next.revokes(token, at));
+        c.introspector?.cache.evictWhere((token) => next.revokes(token, at));
+      }
     });
   }
 
@@ -169,10 +218,11 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
   return Object.freeze({
     authenticate,
     cacheStats: () =>
-      [...users, ...(service ? [service] : [])].map((c) =>
+      [...users, ...(service ? [service] : [])].map((c) => {
         // Service tokens are named by their trust domain, as their key set is.
-        Object.freeze({ issuerName: c === service ? st!.trustDomain : c.name, hits: c.cache.hits, misses: c.cache.misses, size: c.cache.size }),
-      ),
+        const { hits, misses, size } = c.introspector?.cache ?? c.cache;
+        return Object.freeze({ issuerName: c === service ? st!.trustDomain : c.name, hits, misses, size });
+      }),
     stop: () => unsubscribe.splice(0).forEach((off) => off()),
   });
 }

@@ -46,9 +46,13 @@ export type TokenErrorCode =
   | 'api_key_unknown'
   /** The API key matched an entry whose `expiresAt` has passed. */
   | 'api_key_expired'
+  /** An opaque token the issuer's introspection endpoint answered `active: false` for (unknown, expired, revoked at the IdP). */
+  | 'token_inactive'
   /**
    * Not the caller's fault: the issuer's keys cannot be consulted (no set loaded, or the token's
-   * kid is unknown while the remote JWKS cannot be fetched). 503, or allowed where fail-open is on.
+   * kid is unknown while the remote JWKS cannot be fetched), or its introspection endpoint gives
+   * no usable answer (down, slow, redirecting, malformed or unsigned answers). 503, or allowed
+   * where fail-open is on.
    */
   | 'keys_unavailable';
 

@@ -7,3 +7,5 @@ export { createAuthenticator, type Authenticator, type AuthenticatorOptions, typ
 export { createCredentialDecoder, type CredentialDecoder, type CredentialDecoderOptions } from './unverified.js';
 export { ANONYMOUS, type AuthContext, type VerifiedToken } from './types.js';
 export { ApiKeyReader, apiKeyIssuerName, type ApiKeyProvider, type ApiKeyReaderOptions } from './api-keys.js';
+export { createIntrospector, type IntrospectionEvent, type Introspector, type IntrospectorOptions } from './introspection.js';
+export { IntrospectionCache, type IntrospectionCacheOptions } from './introspection-cache.js';

@@ -16,6 +16,8 @@ export interface IssuerRoute {
   /** The issuer's `iss`. */
   readonly issuer: string | undefined;
   readonly maxTokenBytes: number;
+  /** An introspection issuer: reads the tokens of its source that no JWT issuer there claims (opaque ones). */
+  readonly opaque?: boolean;
 }
 
 /**
@@ -59,10 +61,21 @@ export class UserTokenRoutes<T extends IssuerRoute> {
   }
 }
 
-/** Among issuers sharing a source, the one the token's unverified `iss` names; token_issuer_unknown when none. */
+/**
+ * Among issuers sharing a source, the one the token's unverified `iss` names. A token that is
+ * not a JWT, or names none of them, goes to the source's introspection issuer if it has one
+ * (at most one: the config loader checks); else token_issuer_unknown (or the JWT's own refusal).
+ */
 export function chooseByIssuer<T extends IssuerRoute>(token: string, candidates: readonly T[]): T {
-  const iss = peekIssuer(token, Math.max(...candidates.map((c) => c.maxTokenBytes)));
-  const chosen = candidates.find((c) => c.issuer === iss);
+  const opaque = candidates.find((c) => c.opaque === true);
+  let iss: string;
+  try {
+    iss = peekIssuer(token, Math.max(...candidates.map((c) => c.maxTokenBytes)));
+  } catch (error) {
+    if (opaque !== undefined && error instanceof TokenError) return opaque;
+    throw error;
+  }
+  const chosen = candidates.find((c) => c.issuer === iss) ?? opaque;
   if (chosen === undefined) throw new TokenError('token_issuer_unknown', 'no configured issuer for the token "iss"');
   return chosen;
 }

@@ -15,6 +15,7 @@ import { checkProtectedHeader } from './header.js';
 import { authContext, chooseByIssuer, UserTokenRoutes } from './routes.js';
 import { SERVICE_ISSUER_NAME, serviceTokenAudiences, spiffeSubject } from './service.js';
 import type { AuthContext, VerifiedToken } from './types.js';
+import { TokenError } from './errors.js';
 
 export interface CredentialDecoderOptions {
   readonly issuers: readonly IssuerConfig[];
@@ -36,6 +37,8 @@ interface Reader {
   readonly algorithms: ReadonlySet<string>;
   readonly typ: string | undefined;
   readonly maxTokenBytes: number;
+  /** An introspection issuer: its opaque tokens say nothing without the IdP. */
+  readonly opaque?: boolean;
 }
 
 export function createCredentialDecoder(options: CredentialDecoderOptions): CredentialDecoder {
@@ -46,6 +49,7 @@ export function createCredentialDecoder(options: CredentialDecoderOptions): Cred
     algorithms: new Set(cfg.algorithms),
     typ: cfg.typ,
     maxTokenBytes: cfg.maxTokenBytes,
+    opaque: cfg.introspection !== undefined,
   }));
   const routes = new UserTokenRoutes(options.issuers, readers);
   const st = options.serviceTokens;
@@ -74,6 +78,8 @@ export function createCredentialDecoder(options: CredentialDecoderOptions): Cred
 
 /** The verifier's checks in its order (tokens/verify.ts), without the key, the signature and the clock. */
 function read(reader: Reader, token: string): VerifiedToken {
+  if (reader.opaque === true)
+    throw new TokenError('keys_unavailable', 'a token of an introspection issuer cannot be read offline', { issuerName: reader.name });
   const [headerSegment, payloadSegment] = splitCompact(token, reader.maxTokenBytes);
   checkProtectedHeader(decodeJsonObject(headerSegment, 'token_header_invalid', 'header'), reader.algorithms, reader.typ);
   const payload = decodeJsonObject(payloadSegment, 'token_claims_invalid', 'payload');

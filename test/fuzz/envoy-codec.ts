@@ -55,6 +55,7 @@ const TOKEN_CODES: readonly TokenErrorCode[] = [
   'api_key_malformed',
   'api_key_unknown',
   'api_key_expired',
+  'token_inactive',
 ];
 const REQUEST_CODES: readonly RequestErrorCode[] = [
   'malformed_request',

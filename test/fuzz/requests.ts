@@ -65,7 +65,7 @@ export async function startPipeline(): Promise<Pipeline> {
     from: [{ header: 'authorization', prefix: 'Bearer ' }, { cookie: 'access_token' }],
     claimsToHeaders: { tenant: 'x-tenant-id' },
   });
-  const store = new KeyStore({ name: 'idp', source: issuer.keys, algorithms: issuer.algorithms, pollIntervalMs: 3_600_000 });
+  const store = new KeyStore({ name: 'idp', source: issuer.keys!, algorithms: issuer.algorithms, pollIntervalMs: 3_600_000 });
   await store.start();
   const authenticator = createAuthenticator({ issuers: [issuer], service: 'orders', keyStores: { issuers: new Map([['idp', store]]) }, cacheMaxEntries: 1000 });
   const policy = compilePolicyText(FUZZ_POLICY, 'fuzz-policy.yaml', { service: 'orders' });

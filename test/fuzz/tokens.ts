@@ -67,7 +67,7 @@ export async function startTokenWorld(): Promise<TokenWorld> {
   const configs: IssuerConfig[] = specs.map((s) =>
     issuerSchema.parse({ name: s.name, issuer: s.issuer, audiences: [AUDIENCE], algorithms: [s.alg], keys: s.keys, clockSkewSeconds: SKEW }),
   );
-  const stores = new Map(configs.map((c) => [c.name, new KeyStore({ name: c.name, source: c.keys, algorithms: c.algorithms, pollIntervalMs: 3_600_000 })]));
+  const stores = new Map(configs.map((c) => [c.name, new KeyStore({ name: c.name, source: c.keys!, algorithms: c.algorithms, pollIntervalMs: 3_600_000 })]));
   await Promise.all([...stores.values()].map((s) => s.start()));
   const authenticator = createAuthenticator({ issuers: configs, service: AUDIENCE, keyStores: { issuers: stores }, cacheMaxEntries: 1000 });
 

@@ -459,7 +459,7 @@ describe('k8s manifests', { skip: SKIP }, () => {
       const { config } = sidecarView(objects);
       assert.deepEqual(config.nats?.servers, ['nats://nats:4222']);
       assert.equal(config.policy!.nats, true, 'policy over NATS');
-      assert.ok(config.issuers.length > 0 && config.issuers.every((i) => i.keys.nats === true), 'issuer keys over NATS');
+      assert.ok(config.issuers.length > 0 && config.issuers.every((i) => i.keys?.nats === true), 'issuer keys over NATS');
       const policy = find(objects, 'NetworkPolicy', 'orders') as K8sObject & {
         spec: { egress: Array<{ to?: Array<{ podSelector?: { matchLabels: Record<string, string> } }>; ports?: Array<{ port: number }> }> };
       };

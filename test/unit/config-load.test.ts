@@ -27,7 +27,7 @@ describe('loadConfig', () => {
     const idp = config.issuers[0];
     assert.equal(idp.issuer, 'https://idp.example.test');
     assert.deepEqual(idp.algorithms, ['ES256']);
-    assert.equal(idp.keys.file, join(EXAMPLES, 'keys/idp.jwks.json'));
+    assert.equal(idp.keys?.file, join(EXAMPLES, 'keys/idp.jwks.json'));
     assert.deepEqual(idp.from, [{ header: 'authorization', prefix: 'Bearer ' }, { cookie: 'access_token' }]);
     assert.deepEqual(idp.claimsToHeaders, { tenant: 'x-tenant-id', roles: 'x-auth-roles' });
     assert.equal(config.serviceTokens?.trustDomain, 'cluster.local');
@@ -73,11 +73,11 @@ describe('loadConfig', () => {
       process.chdir(elsewhere);
       const config = loadConfig(fixture('relative-paths.yaml'));
       const [idp, hs, pushed, absolute] = config.issuers;
-      assert.equal(idp.keys.file, join(dir, 'keys/idp.jwks.json'));
-      assert.equal(hs.keys.secretFile, join(dir, 'secrets/hs.secret'));
-      assert.equal(pushed.keys.nats, true);
-      assert.equal(pushed.keys.file, undefined, 'no path invented for a nats source');
-      assert.equal(absolute.keys.file, '/etc/authz/abs.jwks.json', 'absolute paths are kept');
+      assert.equal(idp.keys?.file, join(dir, 'keys/idp.jwks.json'));
+      assert.equal(hs.keys?.secretFile, join(dir, 'secrets/hs.secret'));
+      assert.equal(pushed.keys?.nats, true);
+      assert.equal(pushed.keys?.file, undefined, 'no path invented for a nats source');
+      assert.equal(absolute.keys?.file, '/etc/authz/abs.jwks.json', 'absolute paths are kept');
       assert.equal(config.serviceTokens?.keys.file, join(FIXTURES, 'shared/mesh.jwks.json'));
       assert.equal(config.policy!.file, join(dir, 'policies/orders.yaml'));
       assert.deepEqual(config.nats?.signers, [join(dir, 'keys/control-plane.pub.jwk'), '/etc/authz/cp2.pub.jwk']);
@@ -113,17 +113,17 @@ describe('loadConfig', () => {
     assert.equal(config.grpc.address, '127.0.0.1:7001');
     assert.equal(config.admin.address, '127.0.0.1:7002');
     assert.deepEqual(config.issuers[0].algorithms, ['ES256']);
-    assert.equal(config.issuers[0].keys.file, join(dir, 'keys/idp.jwks.json'));
+    assert.equal(config.issuers[0].keys?.file, join(dir, 'keys/idp.jwks.json'));
     assert.equal(config.policy!.file, join(dir, 'policy.yaml'));
   });
 
   it('allows plain http for a JWKS on loopback only', () => {
     const config = loadConfig(fixture('http-jwks-loopback.yaml'));
-    assert.equal(config.issuers[0].keys.url, 'http://127.0.0.1:8080/jwks.json');
+    assert.equal(config.issuers[0].keys?.url, 'http://127.0.0.1:8080/jwks.json');
     const remote = (url: string) =>
       `service: orders\npolicy: { file: p.yaml }\nissuers:\n  - { name: idp, issuer: i, audiences: [a], keys: { url: "${url}" } }\n`;
     for (const url of ['http://localhost:8080/j', 'http://[::1]:8080/j', 'https://idp.example.test/j'])
-      assert.equal(parseConfig(remote(url), 'c.yaml').issuers[0].keys.url, url);
+      assert.equal(parseConfig(remote(url), 'c.yaml').issuers[0].keys?.url, url);
     // Looks like loopback, is not: the host is what the URL parser says it is.
     for (const url of ['http://localhost.evil.test/j', 'http://127.0.0.1@evil.test/j', 'http://10.0.0.1/j'])
       throwsDocument(() => parseConfig(remote(url), 'c.yaml'), 'c.yaml:4:58: issuers[0].keys.url: must be https (plain http is allowed on loopback only)');
@@ -133,7 +133,7 @@ describe('loadConfig', () => {
     const file = `${EXAMPLES}/config.yaml`;
     const doc = readConfig(file);
     assert.equal(doc.file, file);
-    assert.equal(doc.config.issuers[0].keys.file, join(EXAMPLES, 'keys/idp.jwks.json'));
+    assert.equal(doc.config.issuers[0].keys?.file, join(EXAMPLES, 'keys/idp.jwks.json'));
     assert.equal(doc.written(['issuers', 0, 'keys', 'file']), 'keys/idp.jwks.json', 'as written, not resolved');
     assert.equal(doc.written(['grpc', 'maxConnections']), undefined);
     const error = doc.error(['issuers', 0, 'keys', 'file'], 'cannot read keys/idp.jwks.json: no such file');
@@ -160,7 +160,7 @@ describe('loadConfig errors: FILE:LINE:COLUMN: FIELD: REASON', () => {
     ],
     ['hs256-without-secret.yaml', ':7:17: issuers[0].algorithms: HS256 requires keys.secretFile (a shared secret of at least 32 bytes)'],
     ['secret-with-es256.yaml', ':7:17: issuers[0].algorithms: a secretFile issuer may only allow HS256, HS384 or HS512'],
-    ['two-key-sources.yaml', ':7:11: issuers[0].keys: must name exactly one of file, url, secretFile, nats'],
+    ['two-key-sources.yaml', ':7:11: issuers[0].keys: must name exactly one of file, url, discovery, secretFile, nats'],
     ['keys-nats-without-nats.yaml', ':7:19: issuers[0].keys.nats: requires a "nats" section'],
     ['policy-nats-without-nats.yaml', ':2:17: policy.nats: requires a "nats" section'],
     ['http-jwks-remote.yaml', ':7:18: issuers[0].keys.url: must be https (plain http is allowed on loopback only)'],
@@ -350,5 +350,58 @@ nats: { servers: ["nats://127.0.0.1:4222"], signers: [cp.pub.jwk.json] }
         ),
       'x.yaml:4:71: issuers[0].from[0]: must be { header: NAME, prefix?: "Bearer " } or { cookie: NAME }',
     );
+  });
+});
+
+describe('config: discovery and introspection issuers', () => {
+  const issuer = (fields: string) => `service: orders\npolicy: { file: p.yaml }\nissuers:\n  - ${fields}\n`;
+  const opaque = 'name: corp, issuer: "https://corp.example.test", audiences: [orders]';
+
+  it('accepts keys.discovery and an introspection issuer, resolving its credential files', () => {
+    const config = parseConfig(
+      issuer(`{ name: idp, issuer: "https://idp.example.test", audiences: [a], keys: { discovery: "https://idp.example.test" } }`),
+      '/etc/authz/c.yaml',
+    );
+    assert.equal(config.issuers[0].keys?.discovery, 'https://idp.example.test');
+    const intro = parseConfig(
+      issuer(`{ ${opaque}, introspection: { url: "https://corp.example.test/introspect", clientId: sidecar, clientSecretFile: secrets/c } }`),
+      '/etc/authz/c.yaml',
+    ).issuers[0].introspection!;
+    assert.deepEqual(
+      [intro.clientSecretFile, intro.timeoutMs, intro.cacheSeconds, intro.negativeCacheSeconds, intro.jwtResponse],
+      ['/etc/authz/secrets/c', 2000, 300, 10, false],
+    );
+  });
+
+  it('refuses what cannot work, one line naming the field', () => {
+    throwsDocument(
+      () => parseConfig(issuer(`{ ${opaque} }`), 'c.yaml'),
+      'c.yaml:4:5: issuers[0]: needs keys (or introspection, for an issuer of opaque tokens)',
+    );
+    throwsDocument(
+      () => parseConfig(issuer(`{ ${opaque}, keys: { discovery: "http://corp.example.test" } }`), 'c.yaml'),
+      'c.yaml:4:96: issuers[0].keys.discovery: must be https (plain http is allowed on loopback only)',
+    );
+    throwsDocument(
+      () => parseConfig(issuer(`{ name: corp, issuer: corp, audiences: [a], keys: { discovery: "https://corp.example.test" } }`), 'c.yaml'),
+      'c.yaml:4:27: issuers[0].issuer: must be the issuer URL with keys.discovery (the discovery document must name exactly this issuer)',
+    );
+    throwsDocument(
+      () => parseConfig(issuer(`{ ${opaque}, introspection: { url: "https://corp.example.test/i", clientId: s } }`), 'c.yaml'),
+      'c.yaml:4:92: issuers[0].introspection: must name exactly one of clientSecretFile, privateKeyJwt',
+    );
+    throwsDocument(
+      () => parseConfig(issuer(`{ ${opaque}, introspection: { url: "http://10.0.0.1/i", clientId: s, clientSecretFile: f } }`), 'c.yaml'),
+      'c.yaml:4:99: issuers[0].introspection.url: must be https (plain http is allowed on loopback only)',
+    );
+    throwsDocument(
+      () => parseConfig(issuer(`{ ${opaque}, introspection: { url: "https://c/i", clientId: s, clientSecretFile: f, jwtResponse: true } }`), 'c.yaml'),
+      'c.yaml:4:161: issuers[0].introspection.jwtResponse: needs keys: the key set the authorization server signs its answers with',
+    );
+  });
+
+  it('refuses two introspection issuers on one token source: opaque tokens could not be routed', () => {
+    const text = `service: orders\npolicy: { file: p.yaml }\nissuers:\n  - { name: a, issuer: "https://a", audiences: [o], introspection: { url: "https://a/i", clientId: s, clientSecretFile: f } }\n  - { name: b, issuer: "https://b", audiences: [o], introspection: { url: "https://b/i", clientId: s, clientSecretFile: f } }\n`;
+    assert.throws(() => parseConfig(text, 'c.yaml'), /issuers\[1\]\.from: shares a token source with introspection issuer "a"/);
   });
 });

@@ -74,7 +74,7 @@ async function jwk(kid: string): Promise<{ pub: JWK; priv: JWK }> {
 
 function setup(text = CONFIG) {
   const config: Config = parseConfig(text, '/etc/authz/config.yaml');
-  const idp = new KeyStore({ name: 'idp', source: config.issuers[0].keys, algorithms: config.issuers[0].algorithms });
+  const idp = new KeyStore({ name: 'idp', source: config.issuers[0].keys!, algorithms: config.issuers[0].algorithms });
   const mesh = new KeyStore({ name: 'cluster.local', source: config.serviceTokens!.keys, algorithms: config.serviceTokens!.algorithms });
   const orders = new ProtectedService('orders');
   const stores: ControlStores = {

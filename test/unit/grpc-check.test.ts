@@ -59,7 +59,7 @@ const meta = (r: CheckResponse, field: string) => r.dynamic_metadata?.fields?.[f
 const challenge = (r: CheckResponse) => r.denied_response?.headers?.find((h) => h.header?.key === 'www-authenticate')?.header?.value;
 
 describe('createCheckHandler (real request view, tokens, keys and policy)', () => {
-  const store = new KeyStore({ name: 'idp', source: issuer.keys, algorithms: issuer.algorithms, pollIntervalMs: 60_000 });
+  const store = new KeyStore({ name: 'idp', source: issuer.keys!, algorithms: issuer.algorithms, pollIntervalMs: 60_000 });
   const lines: Array<Record<string, unknown>> = [];
   const raw: string[] = [];
   const sink = new Writable({
