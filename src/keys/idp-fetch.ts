@@ -68,7 +68,15 @@ function nullBodyStatus(status: number): boolean {
 }
 
 async function readLimited(response: Response, limit: number, what: string): Promise<Buffer> {
-  const tooLarge = () => new IdpHttpError(`${what}: response larger than ${limit} bytes`);
+  return readBounded(response, limit, () => new IdpHttpError(`${what}: response larger than ${limit} bytes`));
+}
+
+/**
+ * A response body of at most `limit` bytes: refused by its declared length before reading,
+ * else by counting while reading, so an answer that never ends or keeps growing costs at most
+ * `limit` bytes. `tooLarge` makes the error thrown either way.
+ */
+export async function readBounded(response: Response, limit: number, tooLarge: () => Error): Promise<Buffer> {
   const declared = Number(response.headers.get('content-length') ?? '0');
   if (declared > limit) {
     await response.body?.cancel().catch(() => undefined);

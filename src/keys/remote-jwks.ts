@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { KeySetError } from './errors.js';
+import { readBounded } from './idp-fetch.js';
 import { MAX_JWKS_BYTES, parseJwks } from './jwks.js';
 import type { KeySet } from './key-set.js';
 
@@ -133,27 +134,9 @@ export class RemoteJwks {
 }
 
 async function readLimited(response: Response, limit: number): Promise<string> {
-  const declared = Number(response.headers.get('content-length') ?? '0');
-  if (declared > limit) {
-    await response.body?.cancel().catch(() => undefined);
-    throw new KeySetError('jwks_fetch_failed', `JWKS response larger than ${limit} bytes`);
-  }
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  const reader = response.body?.getReader();
-  if (reader === undefined) return '';
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > limit) {
-      await reader.cancel().catch(() => undefined);
-      throw new KeySetError('jwks_fetch_failed', `JWKS response larger than ${limit} bytes`);
-    }
-    chunks.push(value);
-  }
+  const body = await readBounded(response, limit, () => new KeySetError('jwks_fetch_failed', `JWKS response larger than ${limit} bytes`));
   try {
-    return new TextDecoder('utf-8', { fatal: true }).decode(Buffer.concat(chunks));
+    return new TextDecoder('utf-8', { fatal: true }).decode(body);
   } catch {
     throw new KeySetError('jwks_malformed', 'JWKS response is not UTF-8');
   }
