@@ -18,6 +18,12 @@ export interface NatsCluster {
   streamLeader(bucket: string): Promise<string | null>;
   /** The JetStream meta leader's server name, or null while there is none. */
   metaLeader(): Promise<string | null>;
+  /**
+   * Resolves once the bucket's stream has a leader and every replica is online and current: a
+   * node restarted a moment ago may still be catching up, and freezing the leader then would
+   * leave no quorum of current replicas, whatever the code under test does.
+   */
+  waitForStreamCurrent(bucket: string, timeoutMs?: number): Promise<void>;
   /** The node holding a client connection whose name contains `connectionName`, or null. */
   nodeServing(connectionName: string): Promise<ClusterNode | null>;
   stop(): Promise<void>;
@@ -94,6 +100,23 @@ export async function startNatsCluster(size = 3, name = 'authz-chaos'): Promise<
       } finally {
         await nc.close();
       }
+    },
+    async waitForStreamCurrent(bucket, timeoutMs = 20_000) {
+      const deadline = Date.now() + timeoutMs;
+      while (Date.now() < deadline) {
+        const nc = await connect({ servers: urls, timeout: 1_000 }).catch(() => null);
+        try {
+          const info = nc && (await (await nc.jetstreamManager({ timeout: 2_000 })).streams.info(`KV_${bucket}`));
+          const replicas = info?.cluster?.replicas ?? [];
+          if (info?.cluster?.leader && replicas.length === nodes.length - 1 && replicas.every((r) => r.current && !r.offline)) return;
+        } catch {
+          // No leader yet, or the request timed out: ask again.
+        } finally {
+          await nc?.close();
+        }
+        await sleep(200);
+      }
+      throw new Error(`stream KV_${bucket} not led with every replica current after ${timeoutMs} ms`);
     },
     async metaLeader() {
       try {

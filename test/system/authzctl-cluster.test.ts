@@ -85,6 +85,8 @@ describe('authzctl with a NATS node dead or frozen (3-node cluster, R3 bucket)',
   });
 
   it('a node frozen (SIGSTOP), listed first: authzctl always exits, within --retry-for and the timeout, with one line when it fails', async (t) => {
+    // The node the previous test restarted must have caught up, or freezing the leader leaves no quorum.
+    await cluster.waitForStreamCurrent('authz');
     const leader = await cluster.streamLeader('authz');
     const victim = cluster.nodes.find((n) => n.name === leader)!;
     const others = cluster.urls.filter((u) => u !== victim.server.url);
