@@ -1,5 +1,6 @@
 import { lookup } from 'node:dns/promises';
 import { createServer, type Server, type Socket } from 'node:net';
+import { splitAddress } from '../shared/index.js';
 
 /**
  * What the gRPC listener admits. grpc-js has no handshake timeout and no connection cap:
@@ -156,9 +157,8 @@ export function prefaceState(bytes: Buffer): PrefaceState {
 
 /** One listener per resolved address; with port 0, the others take the port the first got. */
 async function listenAll(address: string, onConnection: (socket: Socket) => void): Promise<Server[]> {
-  const split = address.lastIndexOf(':');
-  const host = address.slice(0, split).replace(/^\[(.*)\]$/, '$1');
-  let port = Number(address.slice(split + 1));
+  const { host, port: requested } = splitAddress(address);
+  let port = requested;
   const resolved = await lookup(host, { all: true, verbatim: true });
   const servers: Server[] = [];
   let firstError: Error | undefined;

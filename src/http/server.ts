@@ -1,5 +1,6 @@
 import { createServer, STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { splitAddress } from '../shared/index.js';
 import type { CheckRequest__Output } from '../generated/envoy/service/auth/v3/CheckRequest.js';
 import type { CheckResponse } from '../generated/envoy/service/auth/v3/CheckResponse.js';
 import { toCheckRequest } from './check-request.js';
@@ -131,11 +132,10 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
   server.maxConnections = options.maxConnections;
   server.on('clientError', refuse);
 
-  const at = options.address.lastIndexOf(':');
-  const host = options.address.slice(0, at).replace(/^\[|\]$/g, '');
+  const { host, port } = splitAddress(options.address);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(Number(options.address.slice(at + 1)), host, () => {
+    server.listen(port, host, () => {
       server.off('error', reject);
       resolve();
     });

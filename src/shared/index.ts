@@ -17,3 +17,4 @@ export {
   type JwsKeyShape,
 } from './jws-algorithms.js';
 export { packageVersion } from './version.js';
+export { splitAddress } from './address.js';

@@ -1,5 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { splitAddress } from '../shared/index.js';
 
 export interface Readiness {
   readonly ready: boolean;
@@ -62,9 +63,4 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
         server.closeAllConnections();
       }),
   };
-}
-
-export function splitAddress(address: string): { host: string; port: number } {
-  const at = address.lastIndexOf(':');
-  return { host: address.slice(0, at).replace(/^\[|\]$/g, ''), port: Number(address.slice(at + 1)) };
 }

@@ -1,7 +1,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
-import { startAdminServer, splitAddress, type AdminServer, type Readiness } from '../../src/telemetry/admin.js';
+import { splitAddress } from '../../src/shared/index.js';
+import { startAdminServer, type AdminServer, type Readiness } from '../../src/telemetry/admin.js';
 import { Metrics } from '../../src/telemetry/metrics.js';
 
 /** One HTTP exchange with the admin server (node:http, so any method and HEAD work). */
