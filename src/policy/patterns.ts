@@ -55,7 +55,8 @@ export function matchHost(pattern: HostPattern, host: string): boolean {
   return candidate === pattern.value;
 }
 
-function stripPort(host: string): string {
+/** `host` without its port; an IPv6 literal keeps its brackets. */
+export function stripPort(host: string): string {
   const colon = host.lastIndexOf(':');
   if (colon === -1) return host;
   if (host.startsWith('[')) {

@@ -1,4 +1,5 @@
 import { contextExtension, type RequestView } from '../request/index.js';
+import { stripPort } from './patterns.js';
 import { ShadowPolicy } from './shadow.js';
 import { PolicyStore } from './store.js';
 import { PolicyUsage } from './usage.js';
@@ -76,9 +77,6 @@ export class ServiceTable {
 
 /** `Orders.Example.com:8443` → `orders.example.com`; an IPv6 literal keeps its brackets. */
 export function hostName(authority: string): string {
-  let end = authority.length;
-  const colon = authority.lastIndexOf(':');
-  if (colon >= 0 && authority.indexOf(']', colon) < 0 && (authority[0] !== '[' || authority[colon - 1] === ']')) end = colon;
-  if (end > 0 && authority[end - 1] === '.') end--;
-  return authority.slice(0, end).toLowerCase();
+  const host = stripPort(authority).toLowerCase();
+  return host.endsWith('.') ? host.slice(0, -1) : host;
 }
