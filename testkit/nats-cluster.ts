@@ -1,5 +1,5 @@
 import { connect } from 'nats';
-import { freePort, jetStreamProblem, startNatsServer, type NatsServer } from './nats-server.js';
+import { jetStreamProblem, restartablePort, startNatsServer, type NatsServer } from './nats-server.js';
 import { sleep } from './wait.js';
 
 /** One node of a local cluster: its server name and the server itself (restart keeps port, routes and store). */
@@ -43,13 +43,13 @@ async function json(url: string): Promise<any> {
 /** The route ports are chosen before any node starts, so another process may take one first: try again with fresh ones. */
 async function startNodes(size: number, name: string, attempts = 3): Promise<ClusterNode[]> {
   for (let attempt = 1; ; attempt++) {
-    const clusterPorts = await Promise.all(Array.from({ length: size }, () => freePort()));
+    const clusterPorts = await Promise.all(Array.from({ length: size }, () => restartablePort()));
     const routes = clusterPorts.map((port) => `nats://127.0.0.1:${port}`);
     const nodes: ClusterNode[] = [];
     try {
       for (let i = 0; i < size; i++) {
         const serverName = `n${i + 1}`;
-        const server = await startNatsServer({ cluster: { name, port: clusterPorts[i], routes, serverName }, monitorPort: await freePort() });
+        const server = await startNatsServer({ cluster: { name, port: clusterPorts[i], routes, serverName }, monitorPort: await restartablePort() });
         nodes.push({ name: serverName, server });
       }
       return nodes;

@@ -66,6 +66,29 @@ export function freePort(): Promise<number> {
   });
 }
 
+/**
+ * A free port below Linux's ephemeral range (32768–60999), for a server that is killed and
+ * started again on the same port: a port `listen(0)` handed out (freePort) goes back to the
+ * kernel's pool with the kill, and another test's process asking for a free port can take it
+ * before the restart. Falls back to freePort after 50 taken picks.
+ */
+export async function restartablePort(): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    if (await isFree(port)) return port;
+  }
+  return freePort();
+}
+
+function isFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.unref();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
 /** Null once a server among `servers` takes a connection and JetStream answers its account info; else why not. */
 export async function jetStreamProblem(servers: string | string[], timeouts: { connectMs: number; requestMs?: number }): Promise<string | null> {
   try {
@@ -103,7 +126,7 @@ function exited(child: ChildProcess): Promise<void> {
 }
 
 export async function startNatsServer(options: NatsServerOptions = {}): Promise<NatsServer> {
-  const port = options.port ?? (await freePort());
+  const port = options.port ?? (await restartablePort());
   let storeDir = options.storeDir;
   if (!storeDir) {
     storeDir = mkdtempSync(join(tmpdir(), 'authz-nats-'));
@@ -113,7 +136,7 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   const args = ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', storeDir];
   const { cluster } = options;
   if (cluster) {
-    const clusterPort = cluster.port ?? (await freePort());
+    const clusterPort = cluster.port ?? (await restartablePort());
     args.push('-n', cluster.serverName ?? `s-${port}`, '--cluster_name', cluster.name, '--cluster', `nats://127.0.0.1:${clusterPort}`);
     if (cluster.routes?.length) args.push('--routes', cluster.routes.join(','));
   }
